@@ -1,0 +1,65 @@
+//! Maps and load-time globals. Immutable configuration is a global set by the tracer when it
+//! loads the object; changing sets are maps.
+
+use aya_ebpf::{
+    Global,
+    macros::map,
+    maps::{Array, PerCpuArray, RingBuf},
+};
+use cinch_common::{CELLS_PER_TARGET, MAX_TARGETS, NO_OFFSET, STAT_COUNT, Stat, TargetState};
+
+/// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
+/// `pid_max` at load time, so every tgid has a cell: an array lookup is inlined by the verifier
+/// and costs a few instructions, which is the filter every syscall of every process pays.
+/// Cleared when the thread group dies, so a recycled pid is never attributed to a target.
+#[map]
+pub static TASK_TARGET: Array<u32> = Array::with_max_entries(4_194_304, 0);
+
+#[map]
+pub static TARGETS: Array<TargetState> = Array::with_max_entries(MAX_TARGETS, 0);
+
+/// Syscall counts per (target, architecture table, number), per CPU: no atomics, no sharing.
+/// Sized at load time for the targets in use.
+#[map]
+pub static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CELLS_PER_TARGET, 0);
+
+/// One bit per counter cell, shared: set the first time any CPU sees the syscall, to emit a
+/// "first seen" event for the live status. Written without atomics; a lost race only repeats an
+/// event, never loses a count (the counts are the source of truth).
+#[map]
+pub static SEEN: Array<u64> = Array::with_max_entries(MAX_TARGETS * CELLS_PER_TARGET / 64, 0);
+
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// The tracer's own tgid: never traced.
+#[unsafe(no_mangle)]
+pub static TRACER_TGID: Global<u32> = Global::new(0);
+/// The native execve / execveat numbers (a process registered before exec starts counting at
+/// its execve).
+#[unsafe(no_mangle)]
+pub static NR_EXECVE: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+pub static NR_EXECVEAT: Global<u32> = Global::new(u32::MAX);
+/// Offset of `task_struct.thread_info.status` and the TS_COMPAT bit (x86); NO_OFFSET when the
+/// architecture has no compat syscalls to tell apart.
+#[unsafe(no_mangle)]
+pub static OFF_COMPAT_STATUS: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static COMPAT_FLAG: Global<u32> = Global::new(0);
+/// Offsets of `task_struct.pid` and `task_struct.tgid`, from the running kernel's BTF.
+#[unsafe(no_mangle)]
+pub static OFF_TASK_PID: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static OFF_TASK_TGID: Global<u32> = Global::new(NO_OFFSET);
+
+#[inline(always)]
+pub fn bump(stat: Stat) {
+    if let Some(p) = STATS.get_ptr_mut(stat as u32) {
+        // SAFETY: per-CPU cell; BPF programs do not migrate while running.
+        unsafe { *p += 1 };
+    }
+}

@@ -1,0 +1,139 @@
+//! `raw_syscalls:sys_enter`: the hot path. Every syscall of every process on the machine runs
+//! this while cinch records, so untracked processes leave after one inlined array lookup.
+//!
+//! Kernel contract: the raw tracepoint's arguments are `(struct pt_regs *regs, long id)`
+//! (include/trace/events/syscalls.h, TRACE_EVENT_FN(sys_enter, ...)); the classic tracepoint's
+//! record has `long id` at offset 8 (events/raw_syscalls/sys_enter/format). For a compat task
+//! (`int 0x80`, i386 binaries) `id` is the i386 number and `thread_info.status & TS_COMPAT` is set
+//! for the duration of the syscall (arch/x86/include/asm/compat.h, in_ia32_syscall()).
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+};
+use cinch_common::{
+    ARCH_COMPAT, ARCH_NATIVE, Event, EventKind, MAX_SYSCALLS, NO_OFFSET, Stat, TRACK_PENDING_EXEC,
+    TRACK_SLOT_MASK, cell,
+};
+
+use crate::maps::{
+    COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, SEEN, TASK_TARGET, bump,
+};
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    on_sys_enter(ctx.arg::<i64>(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
+    on_sys_enter(ctx.arg::<i64>(1));
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset 8 is `long id` in the sys_enter record (see the module comment).
+    if let Ok(id) = unsafe { ctx.read_at::<i64>(8) } {
+        on_sys_enter(id);
+    }
+    0
+}
+
+#[inline(always)]
+fn on_sys_enter(id: i64) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
+        return;
+    };
+    // SAFETY: a valid array cell.
+    let track = unsafe { *entry };
+    if track == 0 {
+        return;
+    }
+    record(entry, track, id);
+}
+
+#[inline(always)]
+fn record(entry: *mut u32, track: u32, id: i64) {
+    let arch = current_arch();
+    if track & TRACK_PENDING_EXEC != 0 {
+        // Registered before exec: the recording starts at the command's own execve.
+        let nr = id as u32;
+        if arch != ARCH_NATIVE || (nr != NR_EXECVE.load() && nr != NR_EXECVEAT.load()) {
+            return;
+        }
+        // SAFETY: a valid array cell.
+        unsafe { *entry = track & !TRACK_PENDING_EXEC };
+    }
+    if id < 0 || id >= i64::from(MAX_SYSCALLS) {
+        bump(Stat::SyscallOutOfRange);
+        return;
+    }
+    let nr = id as u32;
+    let slot = (track & TRACK_SLOT_MASK) - 1;
+    let idx = cell(slot, arch, nr);
+    let Some(count) = COUNTS.get_ptr_mut(idx) else {
+        bump(Stat::CounterMiss);
+        return;
+    };
+    // SAFETY: per-CPU cell; the program does not migrate while it runs.
+    let before = unsafe { *count };
+    unsafe { *count = before + 1 };
+    if before == 0 {
+        first_on_this_cpu(slot, arch, nr, idx);
+    }
+}
+
+/// Only reached the first time a CPU counts a cell: checks the shared bit and announces the
+/// syscall if no CPU has.
+#[inline(always)]
+fn first_on_this_cpu(slot: u32, arch: u32, nr: u32, idx: u32) {
+    let Some(word) = SEEN.get_ptr_mut(idx / 64) else {
+        return;
+    };
+    let bit = 1u64 << (idx % 64);
+    // SAFETY: a valid array cell.
+    unsafe {
+        if *word & bit != 0 {
+            return;
+        }
+        *word |= bit;
+    }
+    let event = Event {
+        kind: EventKind::FirstSyscall as u32,
+        slot,
+        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        nr,
+        arch,
+        _pad: 0,
+    };
+    if EVENTS.output::<Event>(event, 0).is_err() {
+        bump(Stat::RingDrop);
+    }
+}
+
+/// `ARCH_COMPAT` when the current syscall is a 32-bit compat one.
+#[inline(always)]
+fn current_arch() -> u32 {
+    let off = OFF_COMPAT_STATUS.load();
+    if off == NO_OFFSET {
+        return ARCH_NATIVE;
+    }
+    // SAFETY: reads 4 bytes of the current task_struct at an offset taken from the running
+    // kernel's BTF; bpf_probe_read_kernel faults safely.
+    let status = unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(off as usize) as *const u32)
+    };
+    match status {
+        Ok(s) if s & COMPAT_FLAG.load() != 0 => ARCH_COMPAT,
+        Ok(_) => ARCH_NATIVE,
+        Err(_) => {
+            bump(Stat::ReadFailed);
+            ARCH_NATIVE
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The command-line contract (CLI.md). Every flag is documented with an example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cinch",
+    version,
+    about = "Record the syscalls and capabilities a workload really uses; generate its least-privilege seccomp profile and cap_add allowlist.",
+    after_help = "Typical use:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch generate -o seccomp.json --caps-out settings.json rec.json\n  docker run --security-opt seccomp=seccomp.json --cap-drop ALL --cap-add ... IMAGE"
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); CINCH_LOG=... overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record the syscalls and capability checks of a command, a process or a container.
+    Record(RecordArgs),
+    /// Merge recordings into a minimized, validated seccomp profile and capability settings.
+    Generate(GenerateArgs),
+    /// Compare two profiles or recordings; exit 1 when NEW needs more than OLD allows.
+    Diff(DiffArgs),
+    /// Risk report and ready-to-paste settings for a profile.
+    Report(ReportArgs),
+    /// Check the kernel, privileges and container engines; say what works and what to fix.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s"
+)]
+pub struct RecordArgs {
+    /// Where to write the recording.
+    #[arg(
+        short,
+        long,
+        value_name = "REC.json",
+        default_value = "cinch-recording.json"
+    )]
+    pub output: PathBuf,
+
+    /// Run COMMAND as this user (and group), e.g. `--user 1000:1000` or `--user 65534`.
+    #[arg(long, value_name = "UID[:GID]", conflicts_with = "pid")]
+    pub user: Option<String>,
+
+    /// Attach to a running process and its future children instead of starting COMMAND.
+    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+
+    /// Stop after this long (e.g. `90s`, `10m`, `1h30m`); only with `--pid`.
+    #[arg(long, value_name = "DUR", requires = "pid", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// No live status line; only warnings and the final summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The command to run and record, with its arguments (after `--`).
+    #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileFormat {
+    /// Docker JSON (also read by Podman).
+    Docker,
+    /// Plain OCI `linux.seccomp` (containerd, CRI-O).
+    Oci,
+    /// Kubernetes Localhost profile plus the securityContext that names it.
+    Kubernetes,
+    /// Security Profiles Operator `SeccompProfile` resource (YAML).
+    Spo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeBaseline {
+    Runc,
+    Crun,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum DefaultErrno {
+    Eperm,
+    Enosys,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cinch generate -o seccomp.json --caps-out settings.json rec.json\n  cinch generate --format spo --name web -o web.yaml a.json b.json"
+)]
+pub struct GenerateArgs {
+    /// Where to write the profile.
+    #[arg(short, long, value_name = "PROFILE", default_value = "seccomp.json")]
+    pub output: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ProfileFormat::Docker)]
+    pub format: ProfileFormat,
+
+    /// Name for the Kubernetes / SPO resource (default: from the output file name).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Also write the capability settings ({"cap_drop": ["ALL"], "cap_add": [...], "reasons": {...}}).
+    #[arg(long, value_name = "SETTINGS.json")]
+    pub caps_out: Option<PathBuf>,
+
+    /// Add the syscalls the container runtime makes after installing the filter (needed when
+    /// the recording did not observe container start-up).
+    #[arg(long, value_enum)]
+    pub runtime_baseline: Option<RuntimeBaseline>,
+
+    /// Errno returned for denied syscalls.
+    #[arg(long, value_enum, default_value_t = DefaultErrno::Eperm)]
+    pub default_errno: DefaultErrno,
+
+    /// Recordings to merge (exact union).
+    #[arg(required = true, value_name = "REC.json")]
+    pub recordings: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cinch diff profiles/web/seccomp.json new.json\n  cinch diff --format markdown committed.json rec.json >> \"$GITHUB_STEP_SUMMARY\""
+)]
+pub struct DiffArgs {
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// The committed profile or recording.
+    pub old: PathBuf,
+    /// The new profile or recording.
+    pub new: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+    DockerRun,
+    Compose,
+    Kubernetes,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cinch report seccomp.json --caps settings.json\n  cinch report --format compose seccomp.json --caps settings.json"
+)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// The profile to report on.
+    pub profile: PathBuf,
+    /// Capability settings written by `cinch generate --caps-out`.
+    #[arg(long, value_name = "SETTINGS.json")]
+    pub caps: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  sudo cinch doctor")]
+pub struct DoctorArgs {}
+
+/// `90s`, `10m`, `1h30m`, `500ms`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration (use e.g. 30s, 10m, 1h30m)");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total_ms: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u128 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let ms_per = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        total_ms = n
+            .checked_mul(ms_per)
+            .and_then(|v| v.checked_add(total_ms))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    if total_ms == 0 {
+        return Err(format!("{s:?} is zero; a duration must be positive"));
+    }
+    u64::try_from(total_ms)
+        .map(std::time::Duration::from_millis)
+        .map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("12"), Ok(Duration::from_secs(12)));
+        for bad in ["", "s", "10x", "1.5m", "-3s", "0s", "m10"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

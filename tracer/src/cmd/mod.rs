@@ -1,0 +1,20 @@
+//! One module per subcommand.
+
+mod diff;
+mod doctor;
+mod generate;
+mod record;
+mod report;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand; the `u8` is the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Record(args) => record::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Doctor(args) => doctor::run(args),
+    }
+}

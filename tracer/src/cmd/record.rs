@@ -1,0 +1,322 @@
+//! `cinch record`: run or attach to a workload, aggregate its syscalls in the kernel, and write
+//! the Recording when it ends (or on SIGINT/SIGTERM/SIGHUP).
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use cinch_common::{ARCH_COMPAT, EventKind};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use profile_gen::Arch;
+use profile_gen::recording::{AttachPoints, Host, Lost, Recording, SyscallCount, Target};
+
+use crate::cli::RecordArgs;
+use crate::error::{Classify as _, input};
+use crate::probe::Probe;
+use crate::spawn::{self, ExecFailed, User};
+use crate::{procfs, signals};
+
+const SLOT: u32 = 0;
+/// How long the workload gets to exit after a forwarded SIGINT/SIGTERM before the recording is
+/// written anyway.
+const GRACE: Duration = Duration::from_secs(3);
+const TICK: Duration = Duration::from_millis(25);
+
+pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
+    crate::output::check_writable(&args.output)?;
+    if let Some(pid) = args.pid {
+        return record_pid(&args, pid);
+    }
+    record_command(&args)
+}
+
+fn record_command(args: &RecordArgs) -> anyhow::Result<u8> {
+    let user = args.user.as_deref().map(User::parse).transpose()?;
+    let program = &args.command[0];
+    let Some(path) = spawn::resolve(program) else {
+        eprintln!("cinch: command not found or not executable: {program}");
+        return Ok(127);
+    };
+    signals::install().context("installing signal handlers")?;
+    let mut probe = Probe::load(1)?;
+    let started = SystemTime::now();
+    let mut child = spawn::fork_held(&path, &args.command, user)?;
+    let pid = child.pid;
+    probe.start_target(SLOT, pid.as_raw() as u32, true)?;
+    let mut status = Status::new(args.quiet);
+    if let Err(e) = child.release(&path) {
+        // The child exits by itself after reporting; reap it.
+        let _ = waitpid(pid, None);
+        if e.is::<ExecFailed>() {
+            status.finish();
+            eprintln!("cinch: {e}");
+            return Ok(127);
+        }
+        return Err(e);
+    }
+
+    let mut exit: Option<u8> = None;
+    let mut forwarded_at: Option<Instant> = None;
+    let mut handled_signals = 0;
+    loop {
+        pump(&mut probe, &mut status)?;
+        if exit.is_none() {
+            exit = reap(pid)?;
+        }
+        let live = probe.target(SLOT)?.live;
+        if exit.is_some() && live == 0 {
+            break;
+        }
+        if let Some(sig) = signals::received() {
+            if sig.count > handled_signals {
+                handled_signals = sig.count;
+                if sig.count >= 2 {
+                    break; // a second signal: stop now
+                }
+                if sig.from_process && exit.is_none() {
+                    let _ = nix::sys::signal::kill(pid, sig.signal);
+                }
+                forwarded_at = Some(Instant::now());
+            }
+        }
+        if forwarded_at.is_some_and(|t| t.elapsed() > GRACE) {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+    let code = exit.unwrap_or_else(|| {
+        let sig = signals::received().map_or(Signal::SIGTERM, |s| s.signal);
+        128 + sig as u8
+    });
+    let target = Target::Command {
+        argv: args.command.clone(),
+        pid: pid.as_raw() as u32,
+    };
+    let recording = build(&probe, target, true, started)?;
+    drop(probe);
+    status.finish();
+    write(&args.output, &recording, args.quiet)?;
+    Ok(code)
+}
+
+fn record_pid(args: &RecordArgs, pid: u32) -> anyhow::Result<u8> {
+    let comm = procfs::comm(pid).input_err(|| format!("--pid {pid}: no such process"))?;
+    if pid == std::process::id() {
+        return Err(input("--pid: cinch does not record itself"));
+    }
+    signals::install().context("installing signal handlers")?;
+    let mut probe = Probe::load(1)?;
+    let started = SystemTime::now();
+    probe.start_target(SLOT, pid, false)?;
+    for child in procfs::descendants(pid) {
+        probe.add_process(SLOT, child)?;
+    }
+    // The process may have exited between the check and the registration.
+    if !procfs::exists(pid) {
+        return Err(input(format!(
+            "--pid {pid}: the process exited before cinch could attach"
+        )));
+    }
+    let mut status = Status::new(args.quiet);
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    loop {
+        pump(&mut probe, &mut status)?;
+        if probe.target(SLOT)?.live == 0
+            || signals::received().is_some()
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+    let target = Target::Pid { pid, comm };
+    let recording = build(&probe, target, false, started)?;
+    drop(probe);
+    status.finish();
+    write(&args.output, &recording, args.quiet)?;
+    Ok(0)
+}
+
+/// The child's exit code, once it has exited (128 + signal when killed, like a shell).
+fn reap(pid: Pid) -> anyhow::Result<Option<u8>> {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code as u8)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as u8)),
+        Ok(_) => Ok(None),
+        Err(nix::errno::Errno::EINTR) => Ok(None),
+        Err(e) => Err(e).context("waiting for the command"),
+    }
+}
+
+fn pump(probe: &mut Probe, status: &mut Status) -> anyhow::Result<()> {
+    probe.drain_events(|e| status.event(e));
+    status.tick();
+    Ok(())
+}
+
+fn build(
+    probe: &Probe,
+    target: Target,
+    startup_observed: bool,
+    started: SystemTime,
+) -> anyhow::Result<Recording> {
+    let native = Arch::native();
+    let state = probe.target(SLOT)?;
+    let stats = probe.stats()?;
+    let mut recording = Recording {
+        schema_version: profile_gen::SCHEMA_VERSION,
+        cinch_version: env!("CARGO_PKG_VERSION").to_owned(),
+        host: Host {
+            kernel: procfs::kernel_release(),
+            arch: native,
+        },
+        attach: AttachPoints {
+            syscalls: probe.syscall_attach.as_str().to_owned(),
+            capabilities: "none".to_owned(),
+            lifecycle: "raw_tp".to_owned(),
+        },
+        target,
+        startup_observed,
+        started_at: humantime::format_rfc3339_seconds(started).to_string(),
+        ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        processes_seen: state.processes_seen,
+        syscalls: Default::default(),
+        capabilities: Vec::new(),
+        lost: Lost {
+            syscalls: stats.syscall_out_of_range + stats.counter_miss,
+            ring_buffer_drops: stats.ring_drop,
+            map_full: stats.track_miss,
+            capability_checks: 0,
+        },
+        warnings: Vec::new(),
+    };
+    for ((table, nr), count) in probe.counts(SLOT)? {
+        let Some(arch) = table_arch(native, table) else {
+            recording.warnings.push(format!(
+                "syscall {nr} counted in a compat table this architecture does not have"
+            ));
+            continue;
+        };
+        let name = profile_gen::naming::syscall_name(arch, nr);
+        if name.is_none() {
+            recording.warnings.push(format!(
+                "{arch} syscall number {nr} has no known name; kept by number"
+            ));
+        }
+        recording
+            .syscalls
+            .entry(arch)
+            .or_default()
+            .push(SyscallCount { nr, name, count });
+    }
+    if stats.read_failed > 0 {
+        recording.warnings.push(format!(
+            "{} kernel reads failed; some syscalls may be filed under the wrong architecture",
+            stats.read_failed
+        ));
+    }
+    if recording.lost.syscalls > 0 {
+        recording.warnings.push(format!(
+            "{} syscall observations could not be stored (numbers out of range)",
+            recording.lost.syscalls
+        ));
+    }
+    if recording.lost.map_full > 0 {
+        recording.warnings.push(format!(
+            "{} new processes could not be tracked (pid beyond the tracking map)",
+            recording.lost.map_full
+        ));
+    }
+    Ok(recording)
+}
+
+fn table_arch(native: Arch, table: u32) -> Option<Arch> {
+    if table == ARCH_COMPAT {
+        native.compat()
+    } else {
+        Some(native)
+    }
+}
+
+fn write(path: &std::path::Path, recording: &Recording, quiet: bool) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(recording).context("serializing the recording")?;
+    json.push(b'\n');
+    crate::output::write_file(path, &json)?;
+    let distinct: usize = recording.syscalls.values().map(Vec::len).sum();
+    let per_arch: Vec<String> = recording
+        .syscalls
+        .iter()
+        .map(|(a, v)| format!("{a}: {}", v.len()))
+        .collect();
+    let lost = recording.lost.syscalls + recording.lost.map_full;
+    for w in &recording.warnings {
+        eprintln!("cinch: warning: {w}");
+    }
+    if !quiet || lost > 0 {
+        eprintln!(
+            "cinch: recorded {distinct} distinct syscalls ({}) from {} processes, {lost} lost -> {}",
+            per_arch.join(", "),
+            recording.processes_seen,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The one-line live status on a terminal.
+struct Status {
+    bar: Option<indicatif::ProgressBar>,
+    start: Instant,
+    seen: BTreeSet<(u32, u32)>,
+    processes: u64,
+    last_new: String,
+}
+
+impl Status {
+    fn new(quiet: bool) -> Status {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
+            bar
+        });
+        Status {
+            bar,
+            start: Instant::now(),
+            seen: BTreeSet::new(),
+            processes: 1,
+            last_new: String::new(),
+        }
+    }
+
+    fn event(&mut self, e: cinch_common::Event) {
+        if e.kind == EventKind::Fork as u32 {
+            self.processes += 1;
+        } else if e.kind == EventKind::FirstSyscall as u32 && self.seen.insert((e.arch, e.nr)) {
+            let arch = table_arch(Arch::native(), e.arch).unwrap_or(Arch::native());
+            self.last_new = profile_gen::naming::syscall_name(arch, e.nr)
+                .unwrap_or_else(|| format!("{arch}:{}", e.nr));
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "recording {:.1}s  processes {}  syscalls {}  new: {}",
+                self.start.elapsed().as_secs_f64(),
+                self.processes,
+                self.seen.len(),
+                self.last_new
+            ));
+            bar.tick();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Loading cinch's eBPF object, attaching it, and reading what it aggregated.
+//!
+//! The object is built by `build.rs` and embedded; the load-time globals carry what the kernel
+//! side cannot learn itself (our own tgid, syscall numbers of execve, struct offsets from the
+//! running kernel's BTF). Dropping [`Probe`] detaches every program.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
+};
+use cinch_common::{
+    ARCH_TABLES, CELLS_PER_TARGET, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT,
+    TARGET_ACTIVE, TRACK_PENDING_EXEC, TargetState, cell, names,
+};
+
+use crate::btf::Btf;
+use crate::error::kernel;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cinch"));
+
+/// Which program serves `raw_syscalls:sys_enter`, in order of preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallAttach {
+    TpBtf,
+    RawTp,
+    Tracepoint,
+}
+
+impl SyscallAttach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyscallAttach::TpBtf => "tp_btf",
+            SyscallAttach::RawTp => "raw_tp",
+            SyscallAttach::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+/// Counters from the kernel side that say whether a recording is complete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub syscall_out_of_range: u64,
+    pub counter_miss: u64,
+    pub track_miss: u64,
+    pub ring_drop: u64,
+    pub read_failed: u64,
+}
+
+pub struct Probe {
+    // Owns the programs and their links: dropping it detaches everything.
+    _ebpf: Ebpf,
+    pub syscall_attach: SyscallAttach,
+    task_target: Array<MapData, u32>,
+    targets: Array<MapData, TargetState>,
+    counts: PerCpuArray<MapData, u64>,
+    stats: PerCpuArray<MapData, u64>,
+    events: RingBuf<MapData>,
+    slots: u32,
+    pid_max: u32,
+}
+
+/// Kernel facts the probes need, read before loading.
+struct KernelLayout {
+    off_task_pid: u32,
+    off_task_tgid: u32,
+    off_compat_status: u32,
+    compat_flag: u32,
+}
+
+fn kernel_layout() -> anyhow::Result<KernelLayout> {
+    let btf = Btf::from_sys_fs().map_err(|e| {
+        kernel(format!(
+            "{e}; cinch needs a kernel built with BTF (CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or later)"
+        ))
+    })?;
+    let off = |s: &str, m: &str| {
+        btf.member_offset(s, m)
+            .map_err(|e| kernel(format!("reading the kernel's BTF: {e}")))
+    };
+    if !btf.has_member("trace_event_raw_sched_process_exit", "group_dead") {
+        return Err(kernel(
+            "this kernel's sched_process_exit tracepoint has no group_dead field (added in Linux 6.16); cinch cannot yet tell when a process, rather than a thread, exits on older kernels",
+        ));
+    }
+    #[cfg(target_arch = "x86_64")]
+    let (off_compat_status, compat_flag) = (off("task_struct", "thread_info.status")?, 0x0002);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (off_compat_status, compat_flag) = (NO_OFFSET, 0);
+    Ok(KernelLayout {
+        off_task_pid: off("task_struct", "pid")?,
+        off_task_tgid: off("task_struct", "tgid")?,
+        off_compat_status,
+        compat_flag,
+    })
+}
+
+pub fn pid_max() -> anyhow::Result<u32> {
+    let s = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .context("reading /proc/sys/kernel/pid_max")?;
+    s.trim()
+        .parse()
+        .with_context(|| format!("parsing /proc/sys/kernel/pid_max ({:?})", s.trim()))
+}
+
+/// Whether this build carries a real eBPF object (not the AYA_BUILD_SKIP stub).
+pub fn object_present() -> bool {
+    !OBJECT.is_empty()
+}
+
+fn explain_load_error(what: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    let msg = e.to_string();
+    let hint = if msg.contains("Operation not permitted") || msg.contains("EPERM") {
+        "; loading eBPF needs root, or CAP_BPF and CAP_PERFMON (run with sudo)"
+    } else {
+        ""
+    };
+    kernel(format!("{what}: {msg}{hint}"))
+}
+
+impl Probe {
+    /// Loads and attaches the probes, with room for `slots` targets.
+    pub fn load(slots: u32) -> anyhow::Result<Probe> {
+        if !object_present() {
+            return Err(kernel(
+                "this cinch was built without its eBPF object (AYA_BUILD_SKIP); run `cargo xtask setup` and rebuild",
+            ));
+        }
+        assert!(
+            (1..=MAX_TARGETS).contains(&slots),
+            "slot count out of range"
+        );
+        let layout = kernel_layout()?;
+        let pid_max = pid_max()?;
+        let tracer_tgid = std::process::id();
+        let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::TASK_TARGET, pid_max)
+            .map_max_entries(names::COUNTS, slots * CELLS_PER_TARGET)
+            .override_global(names::G_TRACER_TGID, &tracer_tgid, true)
+            .override_global(names::G_NR_EXECVE, &nr_execve, true)
+            .override_global(names::G_NR_EXECVEAT, &nr_execveat, true)
+            .override_global(names::G_OFF_COMPAT_STATUS, &layout.off_compat_status, true)
+            .override_global(names::G_COMPAT_FLAG, &layout.compat_flag, true)
+            .override_global(names::G_OFF_TASK_PID, &layout.off_task_pid, true)
+            .override_global(names::G_OFF_TASK_TGID, &layout.off_task_tgid, true)
+            .load(OBJECT)
+            .map_err(|e| explain_load_error("loading the eBPF object", e))?;
+
+        // Lifecycle first, so a fork between attaching sys_enter and registering is followed.
+        for (prog, tp) in [
+            (names::FORK, "sched_process_fork"),
+            (names::EXIT, "sched_process_exit"),
+        ] {
+            let p: &mut RawTracePoint = program(&mut ebpf, prog)?;
+            p.load()
+                .map_err(|e| explain_load_error(&format!("loading {prog}"), e))?;
+            p.attach(tp)
+                .map_err(|e| explain_load_error(&format!("attaching to {tp}"), e))?;
+        }
+        let syscall_attach = attach_sys_enter(&mut ebpf)?;
+
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .with_context(|| format!("the eBPF object has no map {name}"))
+        };
+        let task_target = Array::try_from(take(names::TASK_TARGET)?)?;
+        let targets = Array::try_from(take(names::TARGETS)?)?;
+        let counts = PerCpuArray::try_from(take(names::COUNTS)?)?;
+        let stats = PerCpuArray::try_from(take(names::STATS)?)?;
+        let events = RingBuf::try_from(take(names::EVENTS)?)?;
+        Ok(Probe {
+            _ebpf: ebpf,
+            syscall_attach,
+            task_target,
+            targets,
+            counts,
+            stats,
+            events,
+            slots,
+            pid_max,
+        })
+    }
+
+    /// Starts target `slot` with its first thread group. `pending_exec`: count nothing until
+    /// the process calls execve (a child we forked and hold until it is registered).
+    pub fn start_target(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        self.targets
+            .set(
+                slot,
+                TargetState {
+                    live: 1,
+                    flags: TARGET_ACTIVE,
+                    processes_seen: 1,
+                },
+                0,
+            )
+            .context("initialising the target")?;
+        self.track(slot, tgid, pending_exec)
+    }
+
+    /// Adds a running thread group to a started target (attach mode).
+    pub fn add_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        let mut state = self.targets.get(&slot, 0).context("reading the target")?;
+        state.live += 1;
+        state.processes_seen += 1;
+        self.targets
+            .set(slot, state, 0)
+            .context("updating the target")?;
+        self.track(slot, tgid, false)
+    }
+
+    fn track(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            tgid < self.pid_max,
+            "pid {tgid} beyond pid_max {}",
+            self.pid_max
+        );
+        let mut value = slot + 1;
+        if pending_exec {
+            value |= TRACK_PENDING_EXEC;
+        }
+        self.task_target
+            .set(tgid, value, 0)
+            .with_context(|| format!("tracking pid {tgid}"))
+    }
+
+    pub fn target(&self, slot: u32) -> anyhow::Result<TargetState> {
+        self.targets
+            .get(&slot, 0)
+            .context("reading the target state")
+    }
+
+    /// Summed syscall counts of a target: (architecture table, number) → count.
+    pub fn counts(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), u64>> {
+        let mut out = BTreeMap::new();
+        for arch in 0..ARCH_TABLES {
+            for nr in 0..MAX_SYSCALLS {
+                let values = self
+                    .counts
+                    .get(&cell(slot, arch, nr), 0)
+                    .context("reading syscall counts")?;
+                let total: u64 = values.iter().sum();
+                if total > 0 {
+                    out.insert((arch, nr), total);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let mut v = [0u64; STAT_COUNT as usize];
+        for (i, slot) in v.iter_mut().enumerate() {
+            *slot = self
+                .stats
+                .get(&(i as u32), 0)
+                .context("reading stats")?
+                .iter()
+                .sum();
+        }
+        Ok(Stats {
+            syscall_out_of_range: v[0],
+            counter_miss: v[1],
+            track_miss: v[2],
+            ring_drop: v[3],
+            read_failed: v[4],
+        })
+    }
+
+    /// Rare events waiting in the ring buffer (never blocks).
+    pub fn drain_events(&mut self, mut f: impl FnMut(Event)) {
+        while let Some(item) = self.events.next() {
+            if item.len() >= size_of::<Event>() {
+                // SAFETY: the kernel side writes whole `Event`s; read unaligned to be safe.
+                let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) };
+                f(event);
+            }
+        }
+    }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let prog = ebpf
+        .program_mut(name)
+        .with_context(|| format!("the eBPF object has no program {name}"))?;
+    Ok(prog.try_into()?)
+}
+
+/// tp_btf, then raw_tp, then the classic tracepoint (DESIGN.md): the first that loads wins.
+fn attach_sys_enter(ebpf: &mut Ebpf) -> anyhow::Result<SyscallAttach> {
+    let mut errors = Vec::new();
+    match aya::Btf::from_sys_fs() {
+        Ok(btf) => {
+            let p: &mut BtfTracePoint = program(ebpf, names::SYS_ENTER_TP_BTF)?;
+            match p
+                .load("sys_enter", &btf)
+                .and_then(|()| p.attach().map(drop))
+            {
+                Ok(()) => return Ok(SyscallAttach::TpBtf),
+                Err(e) => errors.push(format!("tp_btf: {e}")),
+            }
+        }
+        Err(e) => errors.push(format!("tp_btf: {e}")),
+    }
+    let p: &mut RawTracePoint = program(ebpf, names::SYS_ENTER_RAW_TP)?;
+    match p.load().and_then(|()| p.attach("sys_enter").map(drop)) {
+        Ok(()) => return Ok(SyscallAttach::RawTp),
+        Err(e) => errors.push(format!("raw_tp: {e}")),
+    }
+    crate::tracefs::ensure_mounted()?;
+    let p: &mut TracePoint = program(ebpf, names::SYS_ENTER_TRACEPOINT)?;
+    match p
+        .load()
+        .and_then(|()| p.attach("raw_syscalls", "sys_enter").map(drop))
+    {
+        Ok(()) => Ok(SyscallAttach::Tracepoint),
+        Err(e) => {
+            errors.push(format!("tracepoint: {e}"));
+            Err(explain_load_error(
+                "no way to attach to raw_syscalls:sys_enter worked",
+                errors.join("; "),
+            ))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The few /proc facts the tracer needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub fn comm(pid: u32) -> std::io::Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_owned())
+}
+
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Parent pid of a process, from /proc/PID/stat (the comm field may contain spaces and
+/// parentheses, so parse after the last ')').
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// All living descendants of `root` (thread groups), not including `root`.
+pub fn descendants(root: u32) -> BTreeSet<u32> {
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+                && let Some(parent) = ppid(pid)
+            {
+                children.entry(parent).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        for &c in children.get(&p).into_iter().flatten() {
+            if out.insert(c) {
+                stack.push(c);
+            }
+        }
+    }
+    out
+}
