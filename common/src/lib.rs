@@ -67,8 +67,43 @@ pub enum Stat {
     RingDrop = 3,
     /// A kernel read (bpf_probe_read_kernel) failed.
     ReadFailed = 4,
+    /// A capability check could not be aggregated (CAP_CHECKS full).
+    CapMiss = 5,
+    /// A capability check's kernel stack could not be taken (its caller is then unknown).
+    StackMiss = 6,
 }
-pub const STAT_COUNT: u32 = 5;
+pub const STAT_COUNT: u32 = 7;
+
+/// Kernel return addresses kept per capability check, innermost first: enough to pass the BPF
+/// and capability plumbing frames and reach the caller with some context.
+pub const CAP_STACK_DEPTH: usize = 16;
+
+/// Aggregation key of a capability check: who asked for what, from where, with what result.
+/// The stack is part of the key (not an id into a stack map, whose hash collisions lose stacks,
+/// and a check without its caller cannot be classified as noise).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CapKey {
+    pub slot: u32,
+    /// CAP_* number.
+    pub cap: u32,
+    /// 1 when the kernel granted the capability.
+    pub granted: u32,
+    /// `ARCH_NATIVE` / `ARCH_COMPAT` of the syscall in progress.
+    pub arch: u32,
+    /// The syscall in progress; `NO_SYSCALL` outside one.
+    pub nr: u32,
+    /// Number of valid entries in `stack` (0 when the stack could not be taken).
+    pub depth: u32,
+    /// The checking task's comm (NUL-padded), i.e. which program needed it.
+    pub comm: [u8; 16],
+    pub stack: [u64; CAP_STACK_DEPTH],
+}
+const _: () = assert!(size_of::<CapKey>() == 40 + 8 * CAP_STACK_DEPTH);
+
+pub const NO_SYSCALL: u32 = u32::MAX;
+/// Distinct capability-check keys kept per tracer.
+pub const MAX_CAP_KEYS: u32 = 16_384;
 
 /// Rare events for the live status, through the ring buffer.
 #[repr(u32)]
@@ -105,12 +140,14 @@ pub mod names {
     pub const SEEN: &str = "SEEN";
     pub const STATS: &str = "STATS";
     pub const EVENTS: &str = "EVENTS";
+    pub const CAP_CHECKS: &str = "CAP_CHECKS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
     pub const SYS_ENTER_TRACEPOINT: &str = "sys_enter_tp";
     pub const FORK: &str = "sched_fork";
     pub const EXIT: &str = "sched_exit";
+    pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";
 
     pub const G_TRACER_TGID: &str = "TRACER_TGID";
     pub const G_NR_EXECVE: &str = "NR_EXECVE";
@@ -119,6 +156,7 @@ pub mod names {
     pub const G_COMPAT_FLAG: &str = "COMPAT_FLAG";
     pub const G_OFF_TASK_PID: &str = "OFF_TASK_PID";
     pub const G_OFF_TASK_TGID: &str = "OFF_TASK_TGID";
+    pub const G_OFF_REGS_SYSCALL_NR: &str = "OFF_REGS_SYSCALL_NR";
 }
 
 /// Marks an offset global as "not available on this kernel/architecture".
@@ -130,4 +168,6 @@ mod pod {
     unsafe impl aya::Pod for super::TargetState {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CapKey {}
 }

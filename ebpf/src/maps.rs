@@ -4,9 +4,11 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use cinch_common::{CELLS_PER_TARGET, MAX_TARGETS, NO_OFFSET, STAT_COUNT, Stat, TargetState};
+use cinch_common::{
+    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, Stat, TargetState,
+};
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
 /// `pid_max` at load time, so every tgid has a cell: an array lookup is inlined by the verifier
@@ -35,6 +37,12 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
+/// Capability checks of tracked processes, counted by (target, capability, result, syscall,
+/// program, kernel stack). Capability checks are rare next to syscalls, so a shared hash is fine
+/// here.
+#[map]
+pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_KEYS, 0);
+
 /// The tracer's own tgid: never traced.
 #[unsafe(no_mangle)]
 pub static TRACER_TGID: Global<u32> = Global::new(0);
@@ -55,6 +63,10 @@ pub static COMPAT_FLAG: Global<u32> = Global::new(0);
 pub static OFF_TASK_PID: Global<u32> = Global::new(NO_OFFSET);
 #[unsafe(no_mangle)]
 pub static OFF_TASK_TGID: Global<u32> = Global::new(NO_OFFSET);
+
+/// Offset of the syscall number in `struct pt_regs` (`orig_ax` on x86_64).
+#[unsafe(no_mangle)]
+pub static OFF_REGS_SYSCALL_NR: Global<u32> = Global::new(NO_OFFSET);
 
 #[inline(always)]
 pub fn bump(stat: Stat) {

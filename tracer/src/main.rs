@@ -2,6 +2,7 @@
 //! settings (a seccomp profile and a capability allowlist).
 
 mod btf;
+mod capabilities;
 mod cli;
 mod cmd;
 mod error;

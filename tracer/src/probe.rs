@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use cinch_common::{
-    ARCH_TABLES, CELLS_PER_TARGET, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT,
+    ARCH_TABLES, CELLS_PER_TARGET, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT,
     TARGET_ACTIVE, TRACK_PENDING_EXEC, TargetState, cell, names,
 };
 
@@ -48,12 +48,34 @@ pub struct Stats {
     pub track_miss: u64,
     pub ring_drop: u64,
     pub read_failed: u64,
+    pub cap_miss: u64,
+    pub stack_miss: u64,
+}
+
+/// Where capability checks come from on this kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapabilitySource {
+    /// `capability:cap_capable` (Linux 6.14+), through tp_btf.
+    Tracepoint,
+    /// Nothing worked; the reason says why. Syscalls are still recorded.
+    None(String),
+}
+
+impl CapabilitySource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CapabilitySource::Tracepoint => "tracepoint",
+            CapabilitySource::None(_) => "none",
+        }
+    }
 }
 
 pub struct Probe {
     // Owns the programs and their links: dropping it detaches everything.
     _ebpf: Ebpf,
     pub syscall_attach: SyscallAttach,
+    pub capability_source: CapabilitySource,
+    cap_checks: HashMap<MapData, CapKey, u64>,
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, u64>,
@@ -69,6 +91,7 @@ struct KernelLayout {
     off_task_tgid: u32,
     off_compat_status: u32,
     compat_flag: u32,
+    off_regs_syscall_nr: u32,
 }
 
 fn kernel_layout() -> anyhow::Result<KernelLayout> {
@@ -90,7 +113,17 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
     let (off_compat_status, compat_flag) = (off("task_struct", "thread_info.status")?, 0x0002);
     #[cfg(not(target_arch = "x86_64"))]
     let (off_compat_status, compat_flag) = (NO_OFFSET, 0);
+    // The syscall number as saved on kernel entry: -1 (or the number) survives in orig_ax.
+    #[cfg(target_arch = "x86_64")]
+    let off_regs_syscall_nr = btf.member_offset("pt_regs", "orig_ax").unwrap_or(NO_OFFSET);
+    #[cfg(target_arch = "aarch64")]
+    let off_regs_syscall_nr = btf
+        .member_offset("pt_regs", "syscallno")
+        .unwrap_or(NO_OFFSET);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let off_regs_syscall_nr = NO_OFFSET;
     Ok(KernelLayout {
+        off_regs_syscall_nr,
         off_task_pid: off("task_struct", "pid")?,
         off_task_tgid: off("task_struct", "tgid")?,
         off_compat_status,
@@ -147,6 +180,11 @@ impl Probe {
             .override_global(names::G_COMPAT_FLAG, &layout.compat_flag, true)
             .override_global(names::G_OFF_TASK_PID, &layout.off_task_pid, true)
             .override_global(names::G_OFF_TASK_TGID, &layout.off_task_tgid, true)
+            .override_global(
+                names::G_OFF_REGS_SYSCALL_NR,
+                &layout.off_regs_syscall_nr,
+                true,
+            )
             .load(OBJECT)
             .map_err(|e| explain_load_error("loading the eBPF object", e))?;
 
@@ -161,6 +199,7 @@ impl Probe {
             p.attach(tp)
                 .map_err(|e| explain_load_error(&format!("attaching to {tp}"), e))?;
         }
+        let capability_source = attach_cap_capable(&mut ebpf);
         let syscall_attach = attach_sys_enter(&mut ebpf)?;
 
         let mut take = |name: &str| {
@@ -172,9 +211,12 @@ impl Probe {
         let counts = PerCpuArray::try_from(take(names::COUNTS)?)?;
         let stats = PerCpuArray::try_from(take(names::STATS)?)?;
         let events = RingBuf::try_from(take(names::EVENTS)?)?;
+        let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
         Ok(Probe {
             _ebpf: ebpf,
             syscall_attach,
+            capability_source,
+            cap_checks,
             task_target,
             targets,
             counts,
@@ -273,7 +315,22 @@ impl Probe {
             track_miss: v[2],
             ring_drop: v[3],
             read_failed: v[4],
+            cap_miss: v[5],
+            stack_miss: v[6],
         })
+    }
+
+    /// Capability checks of a target with their counts.
+    pub fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
+        let mut out = Vec::new();
+        for item in self.cap_checks.iter() {
+            let (key, count) = item.context("reading capability checks")?;
+            if key.slot == slot {
+                out.push((key, count));
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Rare events waiting in the ring buffer (never blocks).
@@ -296,6 +353,23 @@ where
         .program_mut(name)
         .with_context(|| format!("the eBPF object has no program {name}"))?;
     Ok(prog.try_into()?)
+}
+
+/// The capability source; its absence is reported, not fatal (syscalls are still recorded).
+fn attach_cap_capable(ebpf: &mut Ebpf) -> CapabilitySource {
+    let result = (|| -> anyhow::Result<()> {
+        let btf = aya::Btf::from_sys_fs()?;
+        let p: &mut BtfTracePoint = program(ebpf, names::CAP_CAPABLE_TP_BTF)?;
+        p.load("cap_capable", &btf)?;
+        p.attach()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => CapabilitySource::Tracepoint,
+        Err(e) => CapabilitySource::None(format!(
+            "the capability:cap_capable tracepoint (Linux 6.14+) could not be attached: {e:#}"
+        )),
+    }
 }
 
 /// tp_btf, then raw_tp, then the classic tracepoint (DESIGN.md): the first that loads wins.

@@ -1,2 +1,4 @@
+pub mod caps;
+pub mod doctor;
 pub mod lifecycle;
 pub mod syscalls;

@@ -117,7 +117,7 @@ fn first_on_this_cpu(slot: u32, arch: u32, nr: u32, idx: u32) {
 
 /// `ARCH_COMPAT` when the current syscall is a 32-bit compat one.
 #[inline(always)]
-fn current_arch() -> u32 {
+pub fn current_arch() -> u32 {
     let off = OFF_COMPAT_STATUS.load();
     if off == NO_OFFSET {
         return ARCH_NATIVE;

@@ -13,9 +13,10 @@ use nix::unistd::Pid;
 use profile_gen::Arch;
 use profile_gen::recording::{AttachPoints, Host, Lost, Recording, SyscallCount, Target};
 
+use crate::capabilities;
 use crate::cli::RecordArgs;
 use crate::error::{Classify as _, input};
-use crate::probe::Probe;
+use crate::probe::{CapabilitySource, Probe};
 use crate::spawn::{self, ExecFailed, User};
 use crate::{procfs, signals};
 
@@ -175,7 +176,7 @@ fn build(
         },
         attach: AttachPoints {
             syscalls: probe.syscall_attach.as_str().to_owned(),
-            capabilities: "none".to_owned(),
+            capabilities: probe.capability_source.as_str().to_owned(),
             lifecycle: "raw_tp".to_owned(),
         },
         target,
@@ -184,12 +185,12 @@ fn build(
         ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         processes_seen: state.processes_seen,
         syscalls: Default::default(),
-        capabilities: Vec::new(),
+        capabilities: capabilities::build(&probe.cap_checks(SLOT)?, &capabilities::Symbols::load()),
         lost: Lost {
             syscalls: stats.syscall_out_of_range + stats.counter_miss,
             ring_buffer_drops: stats.ring_drop,
             map_full: stats.track_miss,
-            capability_checks: 0,
+            capability_checks: stats.cap_miss,
         },
         warnings: Vec::new(),
     };
@@ -211,6 +212,23 @@ fn build(
             .entry(arch)
             .or_default()
             .push(SyscallCount { nr, name, count });
+    }
+    if let CapabilitySource::None(why) = &probe.capability_source {
+        recording
+            .warnings
+            .push(format!("capabilities were not recorded: {why}"));
+    }
+    if stats.cap_miss > 0 {
+        recording.warnings.push(format!(
+            "{} capability checks could not be stored (too many distinct checks)",
+            stats.cap_miss
+        ));
+    }
+    if stats.stack_miss > 0 {
+        recording.warnings.push(format!(
+            "{} capability checks have no kernel stack (caller unknown)",
+            stats.stack_miss
+        ));
     }
     if stats.read_failed > 0 {
         recording.warnings.push(format!(

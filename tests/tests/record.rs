@@ -1,0 +1,383 @@
+//! Privileged tier: `cinch record` against the ground truth. For deterministic workloads the
+//! recorded syscall names, per architecture, must equal what `strace -f` sees for the same
+//! workload; losslessness is checked against the workload's own count of its syscalls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cinch_tests::{cinch_bin, require_bpf, strace_syscalls};
+use profile_gen::Recording;
+
+/// Compiles `tests/workloads/NAME.c` (once per test process) and returns the binary.
+fn workload(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("workloads")
+        .join(format!("{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("w_{name}"));
+    let stale = match (std::fs::metadata(&src), std::fs::metadata(&out)) {
+        (Ok(s), Ok(o)) => s.modified().ok() > o.modified().ok(),
+        _ => true,
+    };
+    if stale {
+        let status = Command::new("cc")
+            .args(["-O2", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("running cc");
+        assert!(status.success(), "compiling {}", src.display());
+    }
+    out
+}
+
+struct Recorded {
+    output: Output,
+    recording: Recording,
+}
+
+fn record(workload: &[&str]) -> Recorded {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("rec.json");
+    let output = Command::new(cinch_bin())
+        .arg("record")
+        .arg("-q")
+        .arg("-o")
+        .arg(&rec)
+        .arg("--")
+        .args(workload)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cinch record");
+    let text = std::fs::read_to_string(&rec).unwrap_or_else(|e| {
+        panic!(
+            "no recording written ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let recording: Recording = serde_json::from_str(&text).expect("valid recording");
+    Recorded { output, recording }
+}
+
+fn names(rec: &Recording) -> BTreeMap<String, BTreeSet<String>> {
+    rec.syscalls
+        .iter()
+        .map(|(arch, calls)| {
+            let names = calls
+                .iter()
+                .map(|c| c.name.clone().unwrap_or_else(|| format!("#{}", c.nr)))
+                .collect();
+            (arch.to_string(), names)
+        })
+        .collect()
+}
+
+fn count(rec: &Recording, arch: &str, name: &str) -> u64 {
+    rec.syscalls
+        .iter()
+        .filter(|(a, _)| a.to_string() == arch)
+        .flat_map(|(_, calls)| calls)
+        .filter(|c| c.name.as_deref() == Some(name))
+        .map(|c| c.count)
+        .sum()
+}
+
+/// Records `cmd` and traces it with strace; the per-architecture sets must be equal.
+fn assert_matches_strace(cmd: &[&str]) -> Recording {
+    let truth = strace_syscalls(cmd);
+    let r = record(cmd);
+    let got = names(&r.recording);
+    let arches: BTreeSet<&String> = truth.keys().chain(got.keys()).collect();
+    let mut report = String::new();
+    for arch in arches {
+        let empty = BTreeSet::new();
+        let t = truth.get(arch).unwrap_or(&empty);
+        let g = got.get(arch).unwrap_or(&empty);
+        let missing: Vec<_> = t.difference(g).collect();
+        let extra: Vec<_> = g.difference(t).collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            report += &format!(
+                "\n  {arch}: missing (strace saw, cinch did not) {missing:?}; extra {extra:?}"
+            );
+        }
+    }
+    assert!(report.is_empty(), "{cmd:?} differs from strace -f:{report}");
+    assert_eq!(r.recording.lost.syscalls, 0, "lost syscalls");
+    assert!(r.recording.startup_observed);
+    r.recording
+}
+
+#[test]
+fn true_matches_strace() {
+    if !require_bpf("true_matches_strace") {
+        return;
+    }
+    let rec = assert_matches_strace(&["/bin/true"]);
+    assert!(
+        names(&rec)["x86_64"].contains("execve"),
+        "the recording starts at execve"
+    );
+}
+
+#[test]
+fn ls_matches_strace() {
+    if !require_bpf("ls_matches_strace") {
+        return;
+    }
+    assert_matches_strace(&["/bin/sh", "-c", "ls -la / >/dev/null"]);
+}
+
+#[test]
+fn pipeline_with_forks_matches_strace() {
+    if !require_bpf("pipeline_with_forks_matches_strace") {
+        return;
+    }
+    let rec = assert_matches_strace(&[
+        "/bin/sh",
+        "-c",
+        "ls / | wc -l >/dev/null; echo hi | cat | tr a-z A-Z >/dev/null; (cd /tmp && pwd) >/dev/null",
+    ]);
+    assert!(
+        rec.processes_seen >= 6,
+        "processes seen: {}",
+        rec.processes_seen
+    );
+}
+
+#[test]
+fn threads_exiting_first_do_not_untrack_the_process() {
+    if !require_bpf("threads_exiting_first_do_not_untrack_the_process") {
+        return;
+    }
+    let w = workload("threads");
+    let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
+    let got = names(&rec);
+    assert!(
+        got["x86_64"].contains("getpriority"),
+        "main thread after a thread exited"
+    );
+    assert!(
+        got["x86_64"].contains("sysinfo"),
+        "a thread after the leader exited"
+    );
+}
+
+#[test]
+fn double_forking_daemon_is_followed() {
+    if !require_bpf("double_forking_daemon_is_followed") {
+        return;
+    }
+    let w = workload("daemon");
+    let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
+    assert!(
+        names(&rec)["x86_64"].contains("sched_get_priority_max"),
+        "grandchild's syscall"
+    );
+    assert_eq!(rec.processes_seen, 3);
+}
+
+#[test]
+fn exec_of_another_program_is_followed() {
+    if !require_bpf("exec_of_another_program_is_followed") {
+        return;
+    }
+    let w = workload("execer");
+    let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
+    assert_eq!(count(&rec, "x86_64", "execve"), 2, "both execs");
+}
+
+#[test]
+fn int80_is_recorded_as_x86() {
+    if !require_bpf("int80_is_recorded_as_x86") {
+        return;
+    }
+    let w = workload("int80");
+    let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
+    let got = names(&rec);
+    assert_eq!(got.get("x86"), Some(&BTreeSet::from(["getpid".to_owned()])));
+    assert!(
+        !got["x86_64"].contains("getpid"),
+        "nothing extra under x86_64"
+    );
+}
+
+#[test]
+fn syscall_storm_loses_nothing() {
+    if !require_bpf("syscall_storm_loses_nothing") {
+        return;
+    }
+    let w = workload("storm");
+    let r = record(&[w.to_str().expect("utf-8 path"), "2", "1.5"]);
+    assert!(
+        r.output.status.success(),
+        "storm failed: {r:?}",
+        r = r.output
+    );
+    let stdout = String::from_utf8_lossy(&r.output.stdout);
+    let mut fields = stdout.split_whitespace();
+    let made: u64 = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("storm prints its count");
+    let secs: f64 = fields
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("and its duration");
+    let rate = made as f64 / secs;
+    eprintln!(
+        "storm: {made} getppid in {secs:.2}s = {:.2} M/s while recorded",
+        rate / 1e6
+    );
+    assert!(
+        rate >= 2e6,
+        "the workload must make >= 2M syscalls/s (made {rate:.0}/s)"
+    );
+    let rec = &r.recording;
+    assert_eq!(
+        count(rec, "x86_64", "getppid"),
+        made,
+        "every getppid counted"
+    );
+    assert_eq!(count(rec, "x86_64", "getcpu"), 1);
+    assert_eq!(count(rec, "x86_64", "sync_file_range"), 1);
+    assert_eq!(rec.lost.syscalls, 0);
+    assert_eq!(rec.lost.map_full, 0);
+}
+
+#[test]
+fn exit_status_is_passed_through() {
+    if !require_bpf("exit_status_is_passed_through") {
+        return;
+    }
+    assert_eq!(record(&["false"]).output.status.code(), Some(1));
+    assert_eq!(
+        record(&["sh", "-c", "exit 7"]).output.status.code(),
+        Some(7)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("rec.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-o"])
+        .arg(&rec)
+        .args(["--", "no-such-command-cinch"])
+        .output()
+        .expect("running cinch");
+    assert_eq!(out.status.code(), Some(127));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-command-cinch"),
+        "message names the command: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    assert!(!rec.exists(), "no recording for a command that never ran");
+}
+
+#[test]
+fn sigint_writes_the_recording_and_exits_promptly() {
+    if !require_bpf("sigint_writes_the_recording_and_exits_promptly") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("rec.json");
+    let mut child = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--", "sleep", "100"])
+        .spawn()
+        .expect("spawning cinch");
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "cinch did not exit within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "128 + SIGINT, as the workload died of it"
+    );
+    let recording: Recording =
+        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording written"))
+            .expect("valid recording");
+    let got = names(&recording);
+    assert!(got["x86_64"].contains("execve"));
+    assert!(got["x86_64"].contains("clock_nanosleep"), "{got:?}");
+}
+
+#[test]
+fn concurrent_recordings_see_only_their_own_workload() {
+    if !require_bpf("concurrent_recordings_see_only_their_own_workload") {
+        return;
+    }
+    let w = workload("unique");
+    let w = w.to_str().expect("utf-8 path");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| record(&[w, "max"]));
+        let b = s.spawn(|| record(&[w, "min"]));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    let (a, b) = (names(&a.recording), names(&b.recording));
+    assert!(a["x86_64"].contains("sched_get_priority_max"));
+    assert!(
+        !a["x86_64"].contains("sched_get_priority_min"),
+        "a saw b's syscall"
+    );
+    assert!(b["x86_64"].contains("sched_get_priority_min"));
+    assert!(
+        !b["x86_64"].contains("sched_get_priority_max"),
+        "b saw a's syscall"
+    );
+}
+
+#[test]
+fn attach_to_a_running_process() {
+    if !require_bpf("attach_to_a_running_process") {
+        return;
+    }
+    let w = workload("unique");
+    // The shell waits, then forks the workload: a future child of the attached process.
+    let mut target = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 1; {} max", w.display()))
+        .spawn()
+        .expect("spawning the target");
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("rec.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--pid", &target.id().to_string(), "--duration", "20s"])
+        .output()
+        .expect("running cinch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.wait().expect("target");
+    let recording: Recording =
+        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording")).expect("valid");
+    assert!(!recording.startup_observed);
+    let got = names(&recording);
+    assert!(got["x86_64"].contains("sched_get_priority_max"), "{got:?}");
+    assert!(recording.processes_seen >= 2);
+
+    let missing = Command::new(cinch_bin())
+        .args(["record", "-o"])
+        .arg(dir.path().join("x.json"))
+        .args(["--pid", "999999999"])
+        .output()
+        .expect("running cinch");
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -1,0 +1,297 @@
+//! Turning the kernel's raw capability checks into the Recording's `capabilities`: symbolized
+//! stacks, the kernel function that asked, and whether the check is noise for an allowlist.
+//!
+//! The `capability:cap_capable` tracepoint fires for every check, including the non-audited
+//! probes the kernel makes to choose a behaviour (not to decide whether an operation may
+//! proceed). Those must stay out of `cap_add`: keeping CAP_SYS_ADMIN because glibc's malloc
+//! made the overcommit heuristic ask for it would undo the point of the allowlist. The rules are
+//! in [`NOISE_RULES`], each naming the kernel function it matches.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cinch_common::{ARCH_COMPAT, CapKey, NO_SYSCALL};
+use profile_gen::Arch;
+use profile_gen::capability::Capability;
+use profile_gen::recording::{CapabilityCheck, SyscallRef};
+
+/// Frames that are the capability machinery itself or the tracing path into the probe; the
+/// caller is the first frame below them (nearest to the tracepoint but not one of these).
+const PLUMBING: &[&str] = &[
+    "cap_capable",
+    "cap_capable_helper",
+    "security_capable",
+    "ns_capable",
+    "ns_capable_common",
+    "ns_capable_noaudit",
+    "ns_capable_setid",
+    "capable",
+    "has_ns_capability",
+    "has_ns_capability_noaudit",
+    "has_capability",
+    "has_capability_noaudit",
+    "capable_wrt_inode_uidgid",
+    "privileged_wrt_inode_uidgid",
+    "file_ns_capable",
+    "sk_ns_capable",
+    "sk_capable",
+    "sk_net_capable",
+    "netlink_ns_capable",
+    "netlink_capable",
+    "netlink_net_capable",
+    "ptrace_has_cap",
+];
+
+fn is_tracing_frame(f: &str) -> bool {
+    f.starts_with("bpf_")
+        || f.starts_with("__bpf_")
+        || f.starts_with("__traceiter_")
+        || f.starts_with("__probestub_")
+        || f.starts_with("trace_call_bpf")
+        || f.starts_with("perf_trace_")
+}
+
+/// Syscalls whose ptrace-mode access check is the operation itself.
+const PTRACE_SYSCALLS: &[&str] = &[
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "process_madvise",
+];
+
+/// A noise rule: when it matches, the check is recorded (marked) but never enters `cap_add`.
+struct NoiseRule {
+    /// What the rule says about the check, stored in the recording.
+    reason: &'static str,
+    matches: fn(&Check<'_>) -> bool,
+}
+
+struct Check<'a> {
+    cap: u32,
+    /// Plumbing frames between the tracepoint and the caller.
+    plumbing: &'a [String],
+    caller: &'a str,
+    /// The caller and the frames below it.
+    context: &'a [String],
+    syscall: Option<&'a str>,
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_PTRACE: u32 = 19;
+
+const NOISE_RULES: &[NoiseRule] = &[
+    // security/commoncap.c, cap_vm_enough_memory(): asks for CAP_SYS_ADMIN with
+    // CAP_OPT_NOAUDIT on every mmap/brk/exec to decide how much memory to reserve for root;
+    // the allocation succeeds either way.
+    NoiseRule {
+        reason: "overcommit heuristic (cap_vm_enough_memory): asked on every allocation, never required",
+        matches: |c| {
+            c.cap == CAP_SYS_ADMIN
+                && (c.caller == "cap_vm_enough_memory"
+                    || c.caller == "security_vm_enough_memory_mm"
+                    || c.caller == "__vm_enough_memory")
+        },
+    },
+    // kernel/ptrace.c, ptrace_may_access(): __ptrace_may_access() -> ptrace_has_cap() and
+    // security/commoncap.c cap_ptrace_access_check(). Called with PTRACE_MODE_NOAUDIT by fs/proc
+    // (do_task_stat, proc_pid_status, ...) only to decide how much of another process's
+    // /proc entry to show; the read works without CAP_SYS_PTRACE. From ptrace(2) and
+    // process_vm_readv(2) it is the operation itself.
+    NoiseRule {
+        reason: "ptrace-mode access check while reading /proc (ptrace_may_access): /proc reads work without it",
+        matches: |c| {
+            c.cap == CAP_SYS_PTRACE
+                && c.context
+                    .iter()
+                    .any(|f| f == "ptrace_may_access" || f == "__ptrace_may_access")
+                && !c.syscall.is_some_and(|s| PTRACE_SYSCALLS.contains(&s))
+        },
+    },
+    // include/linux/capability.h: ns_capable_noaudit(), has_ns_capability_noaudit(),
+    // has_capability_noaudit(): the kernel's own marker for "asking, not requiring".
+    NoiseRule {
+        reason: "non-audited capability probe (*_noaudit): the kernel asks to choose a behaviour, not to allow the operation",
+        matches: |c| c.plumbing.iter().any(|f| f.ends_with("_noaudit")),
+    },
+];
+
+/// Symbolizes return addresses with /proc/kallsyms.
+pub struct Symbols(BTreeMap<u64, String>);
+
+impl Symbols {
+    pub fn load() -> Symbols {
+        Symbols(aya::util::kernel_symbols().unwrap_or_default())
+    }
+
+    fn name(&self, addr: u64) -> String {
+        self.0
+            .range(..=addr)
+            .next_back()
+            .map_or_else(|| format!("{addr:#x}"), |(_, n)| n.clone())
+    }
+}
+
+/// Raw checks → recording entries, merged by (capability, result, syscall, caller).
+pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck> {
+    let native = Arch::native();
+    let mut merged: BTreeMap<(u32, bool, Option<(Arch, u32)>, String), CapabilityCheck> =
+        BTreeMap::new();
+    for (key, count) in checks {
+        let depth = (key.depth as usize).min(key.stack.len());
+        let frames: Vec<String> = key.stack[..depth]
+            .iter()
+            .map(|&a| symbols.name(a))
+            .filter(|f| !is_tracing_frame(f))
+            .collect();
+        let split = frames
+            .iter()
+            .position(|f| !PLUMBING.contains(&f.as_str()))
+            .unwrap_or(frames.len());
+        let (plumbing, rest) = frames.split_at(split);
+        let caller = rest
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_owned());
+        let arch = if key.arch == ARCH_COMPAT {
+            native.compat().unwrap_or(native)
+        } else {
+            native
+        };
+        let syscall = (key.nr != NO_SYSCALL).then(|| SyscallRef {
+            arch,
+            nr: key.nr,
+            name: profile_gen::naming::syscall_name(arch, key.nr),
+        });
+        let check = Check {
+            cap: key.cap,
+            plumbing,
+            caller: &caller,
+            context: rest,
+            syscall: syscall.as_ref().and_then(|s| s.name.as_deref()),
+        };
+        let noise = NOISE_RULES
+            .iter()
+            .find(|r| (r.matches)(&check))
+            .map(|r| r.reason.to_owned());
+        let granted = key.granted == 1;
+        let entry = merged
+            .entry((
+                key.cap,
+                granted,
+                syscall.as_ref().map(|s| (s.arch, s.nr)),
+                caller.clone(),
+            ))
+            .or_insert_with(|| CapabilityCheck {
+                cap: key.cap,
+                name: Capability::from_number(key.cap).map(|c| c.docker_name().to_owned()),
+                granted,
+                syscall: syscall.clone(),
+                caller: caller.clone(),
+                stack: rest.iter().take(6).cloned().collect(),
+                count: 0,
+                comms: Vec::new(),
+                noise: noise.clone(),
+            });
+        entry.count += count;
+        let len = key
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(key.comm.len());
+        let comm = String::from_utf8_lossy(&key.comm[..len]).into_owned();
+        if !comm.is_empty() {
+            let mut comms: BTreeSet<String> = entry.comms.drain(..).collect();
+            comms.insert(comm);
+            entry.comms = comms.into_iter().collect();
+        }
+    }
+    merged.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(cap: u32, stack: &[&str], syscall: Option<&str>) -> Option<&'static str> {
+        let frames: Vec<String> = stack.iter().map(|s| (*s).to_owned()).collect();
+        let split = frames
+            .iter()
+            .position(|f| !PLUMBING.contains(&f.as_str()))
+            .unwrap_or(frames.len());
+        let check = Check {
+            cap,
+            plumbing: &frames[..split],
+            caller: &frames[split],
+            context: &frames[split..],
+            syscall,
+        };
+        NOISE_RULES
+            .iter()
+            .find(|r| (r.matches)(&check))
+            .map(|r| r.reason)
+    }
+
+    #[test]
+    fn overcommit_probe_is_noise() {
+        let stack = [
+            "cap_capable",
+            "cap_vm_enough_memory",
+            "security_vm_enough_memory_mm",
+            "do_brk_flags",
+        ];
+        assert!(classify(CAP_SYS_ADMIN, &stack, Some("brk")).is_some());
+    }
+
+    #[test]
+    fn proc_reads_are_noise_but_ptrace_is_not() {
+        let stack = [
+            "cap_capable",
+            "security_capable",
+            "has_ns_capability",
+            "__ptrace_may_access",
+            "ptrace_may_access",
+        ];
+        assert!(classify(CAP_SYS_PTRACE, &stack, Some("openat")).is_some());
+        assert!(classify(CAP_SYS_PTRACE, &stack, Some("ptrace")).is_none());
+        let lsm = [
+            "cap_capable",
+            "cap_ptrace_access_check",
+            "security_ptrace_access_check",
+            "ptrace_may_access",
+            "do_task_stat",
+        ];
+        assert!(classify(CAP_SYS_PTRACE, &lsm, Some("read")).is_some());
+    }
+
+    #[test]
+    fn real_needs_are_not_noise() {
+        let chown = [
+            "cap_capable",
+            "security_capable",
+            "ns_capable",
+            "capable_wrt_inode_uidgid",
+            "chown_ok",
+            "notify_change",
+        ];
+        assert_eq!(classify(0, &chown, Some("fchownat")), None);
+        let bind = [
+            "cap_capable",
+            "security_capable",
+            "ns_capable",
+            "inet_bind_common",
+        ];
+        assert_eq!(classify(10, &bind, Some("bind")), None);
+    }
+
+    #[test]
+    fn noaudit_plumbing_is_noise() {
+        let stack = [
+            "cap_capable",
+            "security_capable",
+            "ns_capable_noaudit",
+            "some_caller",
+        ];
+        assert!(classify(CAP_SYS_ADMIN, &stack, Some("openat")).is_some());
+    }
+}
