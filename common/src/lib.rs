@@ -29,6 +29,14 @@ pub const TRACK_SLOT_MASK: u32 = 0xffff;
 /// The process was registered before its `execve` (`cinch record -- COMMAND`): nothing is
 /// counted until it calls execve/execveat, which is counted and clears the flag.
 pub const TRACK_PENDING_EXEC: u32 = 1 << 16;
+/// The process belongs to a container whose runtime has not installed the seccomp filter yet:
+/// nothing is counted until the task's seccomp mode is "filter" (the start-up boundary), or,
+/// for a container without seccomp, until its first execve.
+pub const TRACK_PENDING_SECCOMP: u32 = 1 << 17;
+/// Capability checks are not counted until the process's next execve: in a container, the
+/// runtime still uses its own privileges after installing the filter (setgroups, setuid, capset)
+/// but those are not the workload's needs; `--cap-drop ALL` containers start fine.
+pub const TRACK_CAPS_PENDING: u32 = 1 << 18;
 
 /// Index of a syscall counter cell.
 #[inline(always)]
@@ -46,11 +54,22 @@ pub struct TargetState {
     pub flags: u32,
     /// Thread groups ever seen (registered ones included).
     pub processes_seen: u64,
+    /// Mount namespace inode of a container target (0 for a process tree).
+    pub mntns: u32,
+    /// The first thread group of the target (for resolving a container while it runs).
+    pub first_tgid: u32,
 }
-const _: () = assert!(size_of::<TargetState>() == 16);
+const _: () = assert!(size_of::<TargetState>() == 24);
 
 /// The slot is in use.
 pub const TARGET_ACTIVE: u32 = 1;
+/// Counting started at a successful seccomp filter install in the container.
+pub const TARGET_ARMED_SECCOMP: u32 = 1 << 1;
+/// Counting started at the container's first execve (it runs without seccomp).
+pub const TARGET_ARMED_EXEC: u32 = 1 << 2;
+
+/// `SECCOMP_MODE_FILTER` (include/uapi/linux/seccomp.h).
+pub const SECCOMP_MODE_FILTER: u32 = 2;
 
 /// Per-CPU error and loss counters, `STATS[code]`; the tracer sums them and reports every
 /// non-zero one.
@@ -67,12 +86,14 @@ pub enum Stat {
     RingDrop = 3,
     /// A kernel read (bpf_probe_read_kernel) failed.
     ReadFailed = 4,
+    /// A new container appeared but no target slot was free.
+    SlotsExhausted = 7,
     /// A capability check could not be aggregated (CAP_CHECKS full).
     CapMiss = 5,
     /// A capability check's kernel stack could not be taken (its caller is then unknown).
     StackMiss = 6,
 }
-pub const STAT_COUNT: u32 = 7;
+pub const STAT_COUNT: u32 = 8;
 
 /// Kernel return addresses kept per capability check, innermost first: enough to pass the BPF
 /// and capability plumbing frames and reach the caller with some context.
@@ -115,6 +136,8 @@ pub enum EventKind {
     Exit = 2,
     /// A target used a syscall for the first time.
     FirstSyscall = 3,
+    /// A new mount-namespace target (a container) was created by the kernel side.
+    NewTarget = 4,
 }
 
 #[repr(C)]
@@ -141,6 +164,9 @@ pub mod names {
     pub const STATS: &str = "STATS";
     pub const EVENTS: &str = "EVENTS";
     pub const CAP_CHECKS: &str = "CAP_CHECKS";
+    pub const MNTNS_SLOT: &str = "MNTNS_SLOT";
+    pub const KNOWN_MNTNS: &str = "KNOWN_MNTNS";
+    pub const FREE_SLOTS: &str = "FREE_SLOTS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -148,6 +174,7 @@ pub mod names {
     pub const FORK: &str = "sched_fork";
     pub const EXIT: &str = "sched_exit";
     pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";
+    pub const EXEC: &str = "sched_exec";
 
     pub const G_TRACER_TGID: &str = "TRACER_TGID";
     pub const G_NR_EXECVE: &str = "NR_EXECVE";
@@ -157,7 +184,21 @@ pub mod names {
     pub const G_OFF_TASK_PID: &str = "OFF_TASK_PID";
     pub const G_OFF_TASK_TGID: &str = "OFF_TASK_TGID";
     pub const G_OFF_REGS_SYSCALL_NR: &str = "OFF_REGS_SYSCALL_NR";
+    pub const G_OFF_TASK_NSPROXY: &str = "OFF_TASK_NSPROXY";
+    pub const G_OFF_NSPROXY_MNT_NS: &str = "OFF_NSPROXY_MNT_NS";
+    pub const G_OFF_MNT_NS_INUM: &str = "OFF_MNT_NS_INUM";
+    pub const G_OFF_TASK_SECCOMP_MODE: &str = "OFF_TASK_SECCOMP_MODE";
+    pub const G_MNTNS_MODE: &str = "MNTNS_MODE";
 }
+
+/// `MNTNS_MODE` values: whether the fork/exec probes look at mount namespaces at all.
+pub const MNTNS_OFF: u32 = 0;
+/// Follow processes that enter the mount namespaces in `MNTNS_SLOT` (attach to containers).
+pub const MNTNS_TARGETS: u32 = 1;
+/// Also create a target for every mount namespace not in `KNOWN_MNTNS` (new containers).
+pub const MNTNS_WATCH_NEW: u32 = 2;
+/// Most mount namespaces known at start in watch mode.
+pub const MAX_KNOWN_MNTNS: u32 = 16_384;
 
 /// Marks an offset global as "not available on this kernel/architecture".
 pub const NO_OFFSET: u32 = u32::MAX;

@@ -4,10 +4,10 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
 };
 use cinch_common::{
-    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, Stat, TargetState,
+    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, STAT_COUNT, Stat, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -43,6 +43,20 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 #[map]
 pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_KEYS, 0);
 
+/// Mount namespace inode → target slot: containers. Processes entering one are followed.
+#[map]
+pub static MNTNS_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Mount namespaces that existed when recording started (`--new-containers`): the host's and
+/// its services'. A fork in any other mount namespace starts a new target.
+#[map]
+pub static KNOWN_MNTNS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_KNOWN_MNTNS, 0);
+
+/// Target slots the kernel side may hand to new containers, filled by the tracer. A queue pop
+/// is atomic, which the BPF instruction set offers no other way on every CPU version.
+#[map]
+pub static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(MAX_TARGETS, 0);
+
 /// The tracer's own tgid: never traced.
 #[unsafe(no_mangle)]
 pub static TRACER_TGID: Global<u32> = Global::new(0);
@@ -67,6 +81,20 @@ pub static OFF_TASK_TGID: Global<u32> = Global::new(NO_OFFSET);
 /// Offset of the syscall number in `struct pt_regs` (`orig_ax` on x86_64).
 #[unsafe(no_mangle)]
 pub static OFF_REGS_SYSCALL_NR: Global<u32> = Global::new(NO_OFFSET);
+
+/// Offsets of `task_struct.nsproxy`, `nsproxy.mnt_ns`, `mnt_namespace.ns.inum` and
+/// `task_struct.seccomp.mode`.
+#[unsafe(no_mangle)]
+pub static OFF_TASK_NSPROXY: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static OFF_NSPROXY_MNT_NS: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static OFF_MNT_NS_INUM: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static OFF_TASK_SECCOMP_MODE: Global<u32> = Global::new(NO_OFFSET);
+/// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
+#[unsafe(no_mangle)]
+pub static MNTNS_MODE: Global<u32> = Global::new(MNTNS_OFF);
 
 #[inline(always)]
 pub fn bump(stat: Stat) {

@@ -1,51 +1,226 @@
-//! Atomic file output: a temporary file in the same directory, fsync, rename. A failure never
-//! leaves a truncated or empty file behind, and an existing file is only replaced by complete
-//! content.
+//! Writing output files so that a failure never leaves a truncated or empty file behind: the
+//! bytes go to a temporary file in the target's directory, are flushed to disk, and the file is
+//! renamed over the target in one step. Used for profiles, settings and (by the tracer)
+//! recordings.
 
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Writes `bytes` to `path` atomically, mode 0644. When running as root under sudo, the file is
-/// given to the invoking user (SUDO_UID / SUDO_GID).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Why an output file could not be written. Each variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {}: it is a directory; give a file name, e.g. {}", path.display(), path.join("seccomp.json").display())]
+    IsDirectory { path: PathBuf },
+    #[error("cannot write {}: directory {} does not exist; create it or choose another output path", path.display(), dir.display())]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("cannot write {}: cannot create a file in {} ({}); choose a writable directory", path.display(), dir.display(), io_message(source))]
+    CreateTemp {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}: {}", path.display(), io_message(source))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}: renaming the temporary file into place failed ({})", path.display(), io_message(source))]
+    Rename {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename),
+/// mode 0644. When running as root under sudo (`SUDO_UID`/`SUDO_GID` set), the file is given to
+/// the invoking user so they can edit and commit it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic_all(&[(path, bytes)])
+}
+
+/// Writes several files so that either all are in place or none was touched, as far as the
+/// filesystem allows: every temporary file is written and flushed before the first rename, so an
+/// unwritable directory or a full disk for any of them leaves all targets unchanged.
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<(), WriteError> {
+    let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        match stage(path, bytes) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                for s in &staged {
+                    let _ = fs::remove_file(&s.temp);
+                }
+                return Err(e);
+            }
+        }
+    }
+    for (i, s) in staged.iter().enumerate() {
+        if let Err(source) = fs::rename(&s.temp, &s.target) {
+            for later in &staged[i..] {
+                let _ = fs::remove_file(&later.temp);
+            }
+            return Err(WriteError::Rename {
+                path: s.target.clone(),
+                source,
+            });
+        }
+        // Make the rename itself durable; a failure here does not undo the write.
+        if let Ok(dir) = File::open(&s.dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+struct Staged {
+    temp: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+}
+
+fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
+    if path.is_dir() || path.as_os_str().is_empty() || path.file_name().is_none() {
+        return Err(WriteError::IsDirectory {
+            path: path.to_owned(),
+        });
+    }
     let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
     };
-    if path.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "the output path is a directory",
-        ));
+    if !dir.is_dir() {
+        return Err(WriteError::NoDirectory {
+            path: path.to_owned(),
+            dir,
+        });
     }
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    give_to_sudo_user(tmp.path());
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let temp = dir.join(format!(
+        ".{file_name}.cinch-{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&temp)
+        .map_err(|source| WriteError::CreateTemp {
+            path: path.to_owned(),
+            dir: dir.clone(),
+            source,
+        })?;
+    let result = (|| {
+        file.write_all(bytes)?;
+        // The umask may have narrowed the mode given at creation.
+        file.set_permissions(fs::Permissions::from_mode(0o644))?;
+        give_to_sudo_user(&file)?;
+        file.sync_all()
+    })();
+    if let Err(source) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(WriteError::Write {
+            path: path.to_owned(),
+            source,
+        });
     }
-    Ok(())
+    Ok(Staged {
+        temp,
+        target: path.to_owned(),
+        dir,
+    })
 }
 
-fn give_to_sudo_user(path: &Path) {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
+fn give_to_sudo_user(file: &File) -> io::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Ok(());
     }
     let id = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
-    if let (Some(uid), Some(gid)) = (id("SUDO_UID"), id("SUDO_GID")) {
-        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+    match (id("SUDO_UID"), id("SUDO_GID")) {
+        (None, None) => Ok(()),
+        (uid, gid) => std::os::unix::fs::fchown(file, uid, gid),
+    }
+}
+
+/// An I/O error as the lowercase phrase users read ("permission denied"), without Rust's
+/// "(os error 13)" suffix.
+pub fn io_message(e: &io::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.find(" (os error") {
+        Some(i) => &msg[..i],
+        None => msg.as_str(),
+    };
+    let mut chars = msg.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt as _;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".cinch-"))
+            .collect()
+    }
+
+    #[test]
+    fn writes_replaces_and_sets_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.json");
+        write_atomic(&path, b"one\n").expect("first write");
+        write_atomic(&path, b"two\n").expect("second write");
+        assert_eq!(fs::read(&path).expect("read"), b"two\n");
+        assert_eq!(fs::metadata(&path).expect("stat").mode() & 0o777, 0o644);
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn refuses_directories_and_missing_parents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = write_atomic(dir.path(), b"x").expect_err("a directory");
+        assert!(matches!(err, WriteError::IsDirectory { .. }));
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let err = write_atomic(&dir.path().join("nope/p.json"), b"x").expect_err("no parent");
+        assert!(matches!(err, WriteError::NoDirectory { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn all_or_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("good.json");
+        let bad = dir.path().join("missing/bad.json");
+        let err = write_atomic_all(&[(&good, b"x"), (&bad, b"y")]).expect_err("second fails");
+        assert!(matches!(err, WriteError::NoDirectory { .. }));
+        assert!(
+            !good.exists(),
+            "the first file must not be written when the second fails"
+        );
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn io_messages_are_lowercase_phrases() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(io_message(&e), "permission denied");
     }
 }

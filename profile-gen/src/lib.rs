@@ -1,10 +1,27 @@
 //! cinch's generator. No root, no aya: recordings in; minimized, validated seccomp profiles and
 //! capability allowlists out.
+//!
+//! The tracer calls [`naming::syscall_name`] while recording, writes a [`Recording`] and reuses
+//! [`fsutil::write_atomic`]; `cinch generate`, `diff` and `report` are thin wrappers over
+//! [`generate::generate`], [`diff::diff`] and [`report::build`].
 
 pub mod arch;
+pub mod baseline;
+pub mod capability;
+pub mod caps;
+pub mod diff;
+pub mod docker_default;
+pub mod formats;
 pub mod fsutil;
+pub mod generate;
 pub mod naming;
+pub mod observed;
+pub mod profile;
 pub mod recording;
+pub mod report;
+pub mod snippets;
+pub mod validate;
 
 pub use arch::Arch;
-pub use recording::{Recording, SCHEMA_VERSION};
+pub use capability::Capability;
+pub use recording::{Recording, RecordingError, SCHEMA_VERSION, read_recording};

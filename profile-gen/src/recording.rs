@@ -6,10 +6,12 @@
 //! and a number that cannot be named is kept (with `name: null`) rather than dropped.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::fsutil::io_message;
 
 /// The schema version this build writes and reads. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -113,7 +115,7 @@ pub struct CapabilityCheck {
     pub noise: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SyscallRef {
     pub arch: Arch,
     pub nr: u32,
@@ -132,4 +134,228 @@ pub struct Lost {
     pub map_full: u64,
     /// Capability checks that could not be aggregated.
     pub capability_checks: u64,
+}
+
+impl Recording {
+    /// Number of distinct (architecture, number) syscall entries.
+    pub fn syscall_entries(&self) -> usize {
+        self.syscalls.values().map(Vec::len).sum()
+    }
+}
+
+/// Why a recording could not be read. Every variant names the file; the messages are one
+/// sentence that says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("cannot read recording {}: {}", path.display(), io_message(source))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {} is empty; record the workload again", path.display())]
+    EmptyFile { path: PathBuf },
+    #[error("recording {} is not valid JSON at line {line}, column {column} ({detail}); fix the file or record again", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+    #[error("recording {} has no `{field}` field (line {line}, column {column}); it is incomplete or not a cinch recording", path.display())]
+    MissingField {
+        path: PathBuf,
+        field: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("{} is a seccomp profile, not a recording; pass a file written by `cinch record`", path.display())]
+    IsAProfile { path: PathBuf },
+    #[error("{} is not a cinch recording (no `schema_version`); pass a file written by `cinch record`", path.display())]
+    NotARecording { path: PathBuf },
+    #[error("recording {} has `schema_version` {found}, which is not a version number; it is damaged or not a cinch recording", path.display())]
+    BadVersion { path: PathBuf, found: String },
+    #[error("recording {} has schema version {found}, this cinch reads {supported}; use the cinch that wrote it, or record again with this one", path.display())]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
+    #[error("recording {} is not a valid cinch recording at line {line}, column {column} ({detail}); fix the file or record again", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+}
+
+/// Reads and checks a recording file.
+pub fn read_recording(path: &Path) -> Result<Recording, RecordingError> {
+    let bytes = std::fs::read(path).map_err(|source| RecordingError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_recording(&bytes, path)
+}
+
+/// Parses a recording; `path` is only used in error messages.
+///
+/// The schema version is checked before the rest, so a file from a newer cinch says which version
+/// it is instead of failing on whatever field changed.
+pub fn parse_recording(bytes: &[u8], path: &Path) -> Result<Recording, RecordingError> {
+    let path_buf = || path.to_owned();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(RecordingError::EmptyFile { path: path_buf() });
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| RecordingError::Syntax {
+            path: path_buf(),
+            line: e.line(),
+            column: e.column(),
+            detail: serde_detail(&e),
+        })?;
+    let Some(object) = value.as_object() else {
+        return Err(RecordingError::NotARecording { path: path_buf() });
+    };
+    let Some(version) = object.get("schema_version") else {
+        if object.contains_key("defaultAction") {
+            return Err(RecordingError::IsAProfile { path: path_buf() });
+        }
+        return Err(RecordingError::NotARecording { path: path_buf() });
+    };
+    let Some(found) = version.as_u64() else {
+        return Err(RecordingError::BadVersion {
+            path: path_buf(),
+            found: version.to_string(),
+        });
+    };
+    if found != u64::from(SCHEMA_VERSION) {
+        return Err(RecordingError::UnsupportedVersion {
+            path: path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // Deserialize from the bytes again (not from `value`) so errors carry line and column.
+    serde_json::from_slice::<Recording>(bytes).map_err(|e| {
+        let detail = serde_detail(&e);
+        match missing_field(&detail) {
+            Some(field) => RecordingError::MissingField {
+                path: path_buf(),
+                field,
+                line: e.line(),
+                column: e.column(),
+            },
+            None => RecordingError::Invalid {
+                path: path_buf(),
+                line: e.line(),
+                column: e.column(),
+                detail,
+            },
+        }
+    })
+}
+
+/// serde_json's message without its own " at line L column C" suffix (we say that ourselves).
+pub(crate) fn serde_detail(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    }
+}
+
+fn missing_field(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix("missing field `")?;
+    Some(rest.split('`').next().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = include_str!("../../profiles/testdata/web.json");
+
+    fn parse(s: &str) -> Result<Recording, RecordingError> {
+        parse_recording(s.as_bytes(), Path::new("rec.json"))
+    }
+
+    #[test]
+    fn reads_a_good_recording() {
+        let rec = parse(GOOD).expect("the test recording parses");
+        assert_eq!(rec.schema_version, 1);
+        assert!(rec.syscall_entries() > 10);
+    }
+
+    #[test]
+    fn malformed_json_has_line_and_column() {
+        let err = parse("{\n  \"schema_version\": 1,\n  oops\n}").expect_err("malformed");
+        match &err {
+            RecordingError::Syntax { line, column, .. } => assert_eq!((*line, *column), (3, 3)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("line 3, column 3"), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_names_both_versions() {
+        let err = parse(r#"{"schema_version": 2, "something_new": true}"#).expect_err("v2");
+        assert!(matches!(
+            err,
+            RecordingError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .contains("schema version 2, this cinch reads 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).expect("json");
+        v.as_object_mut().expect("object").remove("host");
+        let err = parse(&v.to_string()).expect_err("no host");
+        match &err {
+            RecordingError::MissingField { field, .. } => assert_eq!(field, "host"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("no `host` field"), "{err}");
+    }
+
+    #[test]
+    fn other_shapes_are_refused_clearly() {
+        assert!(matches!(
+            parse("  \n"),
+            Err(RecordingError::EmptyFile { .. })
+        ));
+        assert!(matches!(
+            parse("[1,2]"),
+            Err(RecordingError::NotARecording { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#),
+            Err(RecordingError::IsAProfile { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"schema_version":"1"}"#),
+            Err(RecordingError::BadVersion { .. })
+        ));
+        let bad_arch = GOOD.replacen("\"x86_64\": [", "\"mips\": [", 1);
+        let err = parse(&bad_arch).expect_err("unknown arch");
+        assert!(matches!(err, RecordingError::Invalid { .. }), "{err:?}");
+        assert!(err.to_string().contains("mips"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_serde() {
+        let rec = parse(GOOD).expect("parses");
+        let again = serde_json::to_string(&rec).expect("serializes");
+        assert_eq!(parse(&again).expect("parses again"), rec);
+    }
 }

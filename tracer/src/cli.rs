@@ -35,29 +35,37 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s"
-)]
+#[command(after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile shipped in\nprofiles/recording-profile.json (docker run --security-opt seccomp=profiles/recording-profile.json).")]
 pub struct RecordArgs {
-    /// Where to write the recording.
-    #[arg(
-        short,
-        long,
-        value_name = "REC.json",
-        default_value = "cinch-recording.json"
-    )]
-    pub output: PathBuf,
+    /// Where to write the recording (default cinch-recording.json); with --new-containers a
+    /// directory (default cinch-recordings), one file per container.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 
-    /// Run COMMAND as this user (and group), e.g. `--user 1000:1000` or `--user 65534`.
-    #[arg(long, value_name = "UID[:GID]", conflicts_with = "pid")]
+    /// Run COMMAND as this user (and group), e.g. `--user 1000:1000` or `--user nobody`.
+    #[arg(long, value_name = "UID[:GID]", conflicts_with_all = ["pid", "container", "new_containers"])]
     pub user: Option<String>,
 
     /// Attach to a running process and its future children instead of starting COMMAND.
-    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    #[arg(long, value_name = "PID", conflicts_with_all = ["command", "container", "new_containers"])]
     pub pid: Option<u32>,
 
-    /// Stop after this long (e.g. `90s`, `10m`, `1h30m`); only with `--pid`.
-    #[arg(long, value_name = "DUR", requires = "pid", value_parser = parse_duration)]
+    /// Attach to a running container (name or id): every process in it, including ones
+    /// started later with `docker exec`, until it stops.
+    #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
+    pub container: Option<String>,
+
+    /// The container engine to ask (default: every engine found).
+    #[arg(long, value_enum, requires = "container")]
+    pub runtime: Option<RuntimeName>,
+
+    /// Record every container that starts (while COMMAND runs, or for --duration), each from the
+    /// moment its runtime installs the seccomp filter, into its own file in the -o directory.
+    #[arg(long)]
+    pub new_containers: bool,
+
+    /// Stop after this long (e.g. `90s`, `10m`, `1h30m`).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
     /// No live status line; only warnings and the final summary on stderr.
@@ -65,8 +73,16 @@ pub struct RecordArgs {
     pub quiet: bool,
 
     /// The command to run and record, with its arguments (after `--`).
-    #[arg(last = true, value_name = "COMMAND", required_unless_present = "pid")]
+    #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["pid", "container", "new_containers"])]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeName {
+    Docker,
+    Podman,
+    Containerd,
+    Crio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,7 +91,8 @@ pub enum ProfileFormat {
     Docker,
     /// Plain OCI `linux.seccomp` (containerd, CRI-O).
     Oci,
-    /// Kubernetes Localhost profile plus the securityContext that names it.
+    /// Kubernetes Localhost profile (OCI JSON) written to -o; the container securityContext
+    /// that names it is printed on stdout.
     Kubernetes,
     /// Security Profiles Operator `SeccompProfile` resource (YAML).
     Spo,
@@ -108,7 +125,7 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = ProfileFormat::Docker)]
     pub format: ProfileFormat,
 
-    /// Name for the Kubernetes / SPO resource (default: from the output file name).
+    /// Name of the SPO `SeccompProfile` resource (default: from the output file name).
     #[arg(long)]
     pub name: Option<String>,
 
@@ -117,7 +134,8 @@ pub struct GenerateArgs {
     pub caps_out: Option<PathBuf>,
 
     /// Add the syscalls the container runtime makes after installing the filter (needed when
-    /// the recording did not observe container start-up).
+    /// the recording did not observe container start-up). Without the flag, runc's baseline is
+    /// added only for recordings with `startup_observed: false`; `none` never adds one.
     #[arg(long, value_enum)]
     pub runtime_baseline: Option<RuntimeBaseline>,
 
@@ -148,6 +166,12 @@ pub struct DiffArgs {
     pub old: PathBuf,
     /// The new profile or recording.
     pub new: PathBuf,
+    /// Capability settings (`cinch generate --caps-out`) that go with OLD when it is a profile.
+    #[arg(long, value_name = "SETTINGS.json")]
+    pub old_caps: Option<PathBuf>,
+    /// Capability settings that go with NEW when it is a profile.
+    #[arg(long, value_name = "SETTINGS.json")]
+    pub new_caps: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

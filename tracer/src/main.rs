@@ -3,6 +3,7 @@
 
 mod btf;
 mod capabilities;
+mod containers;
 mod cli;
 mod cmd;
 mod error;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, Queue, RingBuf},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use cinch_common::{
@@ -76,6 +76,7 @@ pub struct Probe {
     pub syscall_attach: SyscallAttach,
     pub capability_source: CapabilitySource,
     cap_checks: HashMap<MapData, CapKey, u64>,
+    mntns_slot: HashMap<MapData, u32, u32>,
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, u64>,
@@ -92,6 +93,31 @@ struct KernelLayout {
     off_compat_status: u32,
     compat_flag: u32,
     off_regs_syscall_nr: u32,
+    off_task_nsproxy: u32,
+    off_nsproxy_mnt_ns: u32,
+    off_mnt_ns_inum: u32,
+    off_task_seccomp_mode: u32,
+}
+
+/// What to load the probes for.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Target slots to size the counters for (1..=MAX_TARGETS).
+    pub slots: u32,
+    /// Slots below this are handed out by the tracer; the rest by the kernel side, to new
+    /// containers.
+    pub reserved_slots: u32,
+    /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
+    pub mntns_mode: u32,
+    /// Mount namespaces that are not new containers (watch mode).
+    pub known_mntns: std::collections::BTreeSet<u32>,
+}
+
+impl Config {
+    /// One process tree.
+    pub fn process_tree() -> Config {
+        Config { slots: 1, reserved_slots: 1, ..Config::default() }
+    }
 }
 
 fn kernel_layout() -> anyhow::Result<KernelLayout> {
@@ -124,6 +150,10 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
     let off_regs_syscall_nr = NO_OFFSET;
     Ok(KernelLayout {
         off_regs_syscall_nr,
+        off_task_nsproxy: off("task_struct", "nsproxy")?,
+        off_nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
+        off_mnt_ns_inum: off("mnt_namespace", "ns.inum")?,
+        off_task_seccomp_mode: off("task_struct", "seccomp.mode")?,
         off_task_pid: off("task_struct", "pid")?,
         off_task_tgid: off("task_struct", "tgid")?,
         off_compat_status,
@@ -156,7 +186,8 @@ fn explain_load_error(what: &str, e: impl std::fmt::Display) -> anyhow::Error {
 
 impl Probe {
     /// Loads and attaches the probes, with room for `slots` targets.
-    pub fn load(slots: u32) -> anyhow::Result<Probe> {
+    pub fn load(config: &Config) -> anyhow::Result<Probe> {
+        let slots = config.slots;
         if !object_present() {
             return Err(kernel(
                 "this cinch was built without its eBPF object (AYA_BUILD_SKIP); run `cargo xtask setup` and rebuild",
@@ -185,13 +216,39 @@ impl Probe {
                 &layout.off_regs_syscall_nr,
                 true,
             )
+            .override_global(names::G_OFF_TASK_NSPROXY, &layout.off_task_nsproxy, true)
+            .override_global(names::G_OFF_NSPROXY_MNT_NS, &layout.off_nsproxy_mnt_ns, true)
+            .override_global(names::G_OFF_MNT_NS_INUM, &layout.off_mnt_ns_inum, true)
+            .override_global(
+                names::G_OFF_TASK_SECCOMP_MODE,
+                &layout.off_task_seccomp_mode,
+                true,
+            )
+            .override_global(names::G_MNTNS_MODE, &config.mntns_mode, true)
             .load(OBJECT)
             .map_err(|e| explain_load_error("loading the eBPF object", e))?;
+
+        // The maps the kernel side consults on its own are filled before anything is attached:
+        // in watch mode an empty KNOWN_MNTNS would make every fork on the host a "container".
+        {
+            let mut known: HashMap<_, u32, u32> = HashMap::try_from(
+                ebpf.map_mut(names::KNOWN_MNTNS).context("no KNOWN_MNTNS map")?,
+            )?;
+            for inum in &config.known_mntns {
+                known.insert(inum, 1, 0).context("filling the known mount namespaces")?;
+            }
+            let mut free: Queue<_, u32> =
+                Queue::try_from(ebpf.map_mut(names::FREE_SLOTS).context("no FREE_SLOTS map")?)?;
+            for slot in config.reserved_slots..slots {
+                free.push(slot, 0).context("filling the free target slots")?;
+            }
+        }
 
         // Lifecycle first, so a fork between attaching sys_enter and registering is followed.
         for (prog, tp) in [
             (names::FORK, "sched_process_fork"),
             (names::EXIT, "sched_process_exit"),
+            (names::EXEC, "sched_process_exec"),
         ] {
             let p: &mut RawTracePoint = program(&mut ebpf, prog)?;
             p.load()
@@ -212,7 +269,9 @@ impl Probe {
         let stats = PerCpuArray::try_from(take(names::STATS)?)?;
         let events = RingBuf::try_from(take(names::EVENTS)?)?;
         let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
+        let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
         Ok(Probe {
+            mntns_slot,
             _ebpf: ebpf,
             syscall_attach,
             capability_source,
@@ -242,11 +301,29 @@ impl Probe {
                     live: 1,
                     flags: TARGET_ACTIVE,
                     processes_seen: 1,
+                    mntns: 0,
+                    first_tgid: tgid,
                 },
                 0,
             )
             .context("initialising the target")?;
         self.track(slot, tgid, pending_exec)
+    }
+
+    /// Starts target `slot` for a container's mount namespace: every process that enters it
+    /// from now on is followed. Running processes are added with [`Probe::add_process`].
+    pub fn start_container_target(&mut self, slot: u32, mntns: u32, first_tgid: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(slot < self.slots, "target slot {slot} beyond {}", self.slots);
+        self.targets
+            .set(
+                slot,
+                TargetState { live: 0, flags: TARGET_ACTIVE, processes_seen: 0, mntns, first_tgid },
+                0,
+            )
+            .context("initialising the target")?;
+        self.mntns_slot
+            .insert(mntns, slot, 0)
+            .context("registering the container's mount namespace")
     }
 
     /// Adds a running thread group to a started target (attach mode).

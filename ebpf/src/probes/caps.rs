@@ -20,7 +20,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use cinch_common::{
-    CAP_STACK_DEPTH, CapKey, NO_OFFSET, NO_SYSCALL, Stat, TRACK_PENDING_EXEC, TRACK_SLOT_MASK,
+    CAP_STACK_DEPTH, CapKey, NO_OFFSET, NO_SYSCALL, Stat, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
 };
 
 use crate::maps::{CAP_CHECKS, OFF_REGS_SYSCALL_NR, TASK_TARGET, bump};
@@ -42,7 +43,7 @@ fn on_cap_capable(ctx: &BtfTracePointContext, cap: i32, ret: i32) {
     };
     let track = *track;
     // Checks before the command's execve belong to the tracer's own set-up (--user).
-    if track == 0 || track & TRACK_PENDING_EXEC != 0 {
+    if track == 0 || track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
         return;
     }
     let mut key = CapKey {

@@ -12,13 +12,19 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use cinch_common::{Event, EventKind, NO_OFFSET, Stat, TRACK_SLOT_MASK};
+use cinch_common::{
+    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, Stat, TARGET_ACTIVE,
+    TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
+};
 
-use crate::maps::{EVENTS, OFF_TASK_PID, OFF_TASK_TGID, TARGETS, TASK_TARGET, TRACER_TGID, bump};
+use crate::maps::{
+    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS,
+    OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_TGID, TARGETS, TASK_TARGET, TRACER_TGID, bump,
+};
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_fork(ctx: RawTracePointContext) -> i32 {
@@ -32,14 +38,107 @@ pub fn sched_exit(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// `sched_process_exec` raw arguments are `(struct task_struct *p, pid_t old_pid, struct
+/// linux_binprm *bprm)`: a process that entered a target container's mount namespace with
+/// setns(2) and exec'd without forking (nsenter, some exec probes) joins it here.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_exec(_ctx: RawTracePointContext) -> i32 {
+    on_exec();
+    0
+}
+
+#[inline(always)]
+fn on_exec() {
+    if MNTNS_MODE.load() == MNTNS_OFF {
+        return;
+    }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let Some(cell) = TASK_TARGET.get_ptr_mut(tgid) else {
+        return;
+    };
+    // SAFETY: a valid array cell.
+    if unsafe { *cell } != 0 || tgid == TRACER_TGID.load() {
+        return;
+    }
+    let Some(inum) = current_mntns() else {
+        return;
+    };
+    // SAFETY: a valid map value.
+    let Some(slot) = (unsafe { MNTNS_SLOT.get(&inum) }).copied() else {
+        return;
+    };
+    // SAFETY: a valid array cell; exec'd into a running container: counted from now.
+    unsafe { *cell = slot + 1 };
+    join(slot, tgid);
+}
+
+/// Mount namespace inode of the current task.
+#[inline(always)]
+fn current_mntns() -> Option<u32> {
+    let (o_nsproxy, o_mnt_ns, o_inum) =
+        (OFF_TASK_NSPROXY.load(), OFF_NSPROXY_MNT_NS.load(), OFF_MNT_NS_INUM.load());
+    if o_nsproxy == NO_OFFSET || o_mnt_ns == NO_OFFSET || o_inum == NO_OFFSET {
+        return None;
+    }
+    // SAFETY: pointer chasing through kernel structs with fault-safe reads; offsets come from
+    // the running kernel's BTF.
+    let inum = unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        let nsproxy: *const u8 = bpf_probe_read_kernel(task.add(o_nsproxy as usize) as *const *const u8).ok()?;
+        if nsproxy.is_null() {
+            return None; // an exiting task
+        }
+        let mnt_ns: *const u8 = bpf_probe_read_kernel(nsproxy.add(o_mnt_ns as usize) as *const *const u8).ok()?;
+        bpf_probe_read_kernel(mnt_ns.add(o_inum as usize) as *const u32).ok()?
+    };
+    Some(inum)
+}
+
+/// The container target a fork by an untracked process belongs to, creating one for a mount
+/// namespace that is new since recording started (`--new-containers`). Returns the slot.
+#[inline(always)]
+fn container_slot(child_tgid: u32) -> Option<u32> {
+    let inum = current_mntns()?;
+    // SAFETY: valid map values.
+    if let Some(slot) = unsafe { MNTNS_SLOT.get(&inum) } {
+        return Some(*slot);
+    }
+    if MNTNS_MODE.load() != MNTNS_WATCH_NEW || unsafe { KNOWN_MNTNS.get(&inum) }.is_some() {
+        return None;
+    }
+    let Ok(Some(slot)) = FREE_SLOTS.pop() else {
+        bump(Stat::SlotsExhausted);
+        return None;
+    };
+    if MNTNS_SLOT.insert(&inum, &slot, 1 /* BPF_NOEXIST */).is_err() {
+        // Another CPU created the target first: give the slot back and use that one.
+        let _ = FREE_SLOTS.push(slot, 0);
+        // SAFETY: a valid map value.
+        return unsafe { MNTNS_SLOT.get(&inum) }.copied();
+    }
+    let state = TargetState {
+        live: 0,
+        flags: TARGET_ACTIVE,
+        processes_seen: 0,
+        mntns: inum,
+        first_tgid: child_tgid,
+    };
+    if TARGETS.set(slot, state, 0).is_err() {
+        bump(Stat::SlotsExhausted);
+        return None;
+    }
+    emit(EventKind::NewTarget, slot, child_tgid);
+    Some(slot)
+}
+
 #[inline(always)]
 fn on_fork(child: *const u8) {
     let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let Some(parent) = TASK_TARGET.get(parent_tgid) else {
         return;
     };
-    let track = *parent;
-    if track == 0 {
+    let mut track = *parent;
+    if track == 0 && MNTNS_MODE.load() == MNTNS_OFF {
         return;
     }
     let (off_pid, off_tgid) = (OFF_TASK_PID.load(), OFF_TASK_TGID.load());
@@ -58,13 +157,26 @@ fn on_fork(child: *const u8) {
     if child_tgid == parent_tgid || child_tgid == TRACER_TGID.load() {
         return;
     }
+    if track == 0 {
+        // An untracked parent forking inside a target container's mount namespace: a runtime
+        // entering it (the container's init, `docker exec`). Counted from its seccomp install.
+        let Some(slot) = container_slot(child_tgid) else {
+            return;
+        };
+        track = (slot + 1) | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING;
+    }
     let Some(cell) = TASK_TARGET.get_ptr_mut(child_tgid) else {
         bump(Stat::TrackMiss);
         return;
     };
     // SAFETY: a valid array cell; nothing else writes a tgid that is being created.
     unsafe { *cell = track };
-    let slot = (track & TRACK_SLOT_MASK) - 1;
+    join((track & TRACK_SLOT_MASK) - 1, child_tgid);
+}
+
+/// Counts a new thread group into a target and announces it.
+#[inline(always)]
+fn join(slot: u32, tgid: u32) {
     if let Some(state) = TARGETS.get_ptr_mut(slot) {
         // SAFETY: valid cells; atomics because forks of one target race on several CPUs.
         unsafe {
@@ -75,7 +187,7 @@ fn on_fork(child: *const u8) {
             );
         }
     }
-    emit(EventKind::Fork, slot, child_tgid);
+    emit(EventKind::Fork, slot, tgid);
 }
 
 #[inline(always)]
@@ -118,3 +230,4 @@ fn emit(kind: EventKind, slot: u32, tgid: u32) {
         bump(Stat::RingDrop);
     }
 }
+

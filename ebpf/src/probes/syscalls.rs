@@ -13,12 +13,14 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use cinch_common::{
-    ARCH_COMPAT, ARCH_NATIVE, Event, EventKind, MAX_SYSCALLS, NO_OFFSET, Stat, TRACK_PENDING_EXEC,
-    TRACK_SLOT_MASK, cell,
+    ARCH_COMPAT, ARCH_NATIVE, Event, EventKind, MAX_SYSCALLS, NO_OFFSET, SECCOMP_MODE_FILTER,
+    Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, cell,
 };
 
 use crate::maps::{
-    COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, SEEN, TASK_TARGET, bump,
+    COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS,
+    OFF_TASK_SECCOMP_MODE, SEEN, TARGETS, TASK_TARGET, bump,
 };
 
 #[btf_tracepoint(function = "sys_enter")]
@@ -59,14 +61,12 @@ fn on_sys_enter(id: i64) {
 #[inline(always)]
 fn record(entry: *mut u32, track: u32, id: i64) {
     let arch = current_arch();
-    if track & TRACK_PENDING_EXEC != 0 {
-        // Registered before exec: the recording starts at the command's own execve.
-        let nr = id as u32;
-        if arch != ARCH_NATIVE || (nr != NR_EXECVE.load() && nr != NR_EXECVEAT.load()) {
+    if track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
+        let Some(armed) = arm(track, arch, id) else {
             return;
-        }
+        };
         // SAFETY: a valid array cell.
-        unsafe { *entry = track & !TRACK_PENDING_EXEC };
+        unsafe { *entry = armed };
     }
     if id < 0 || id >= i64::from(MAX_SYSCALLS) {
         bump(Stat::SyscallOutOfRange);
@@ -85,6 +85,45 @@ fn record(entry: *mut u32, track: u32, id: i64) {
     if before == 0 {
         first_on_this_cpu(slot, arch, nr, idx);
     }
+}
+
+/// Start-up boundaries: the new tracking value once this syscall is past them, `None` while
+/// it is still before (not counted).
+#[inline(always)]
+fn arm(track: u32, arch: u32, id: i64) -> Option<u32> {
+    let is_exec =
+        arch == ARCH_NATIVE && (id as u32 == NR_EXECVE.load() || id as u32 == NR_EXECVEAT.load());
+    let mut t = track;
+    if t & TRACK_PENDING_EXEC != 0 {
+        // Registered before exec: the recording starts at the command's own execve.
+        if !is_exec {
+            return None;
+        }
+        t &= !TRACK_PENDING_EXEC;
+    }
+    if t & TRACK_PENDING_SECCOMP != 0 {
+        // A container's process before its runtime installed the seccomp filter: what the
+        // runtime does up to there is not the workload's. Seccomp runs before this tracepoint,
+        // so the first syscall that finds the task's mode at "filter" is the first one made
+        // under the profile (the install itself is not).
+        let armed = if seccomp_mode() == SECCOMP_MODE_FILTER {
+            TARGET_ARMED_SECCOMP
+        } else if is_exec {
+            // No seccomp at all (seccomp=unconfined): start at the entrypoint's execve.
+            TARGET_ARMED_EXEC
+        } else {
+            return None;
+        };
+        t &= !TRACK_PENDING_SECCOMP;
+        if let Some(state) = TARGETS.get_ptr_mut((t & TRACK_SLOT_MASK) - 1) {
+            // SAFETY: a valid cell; a plain OR: both writers set flags, never clear them.
+            unsafe { (*state).flags |= armed };
+        }
+    }
+    if t & TRACK_CAPS_PENDING != 0 && is_exec {
+        t &= !TRACK_CAPS_PENDING;
+    }
+    Some(t)
 }
 
 /// Only reached the first time a CPU counts a cell: checks the shared bit and announces the
@@ -113,6 +152,24 @@ fn first_on_this_cpu(slot: u32, arch: u32, nr: u32, idx: u32) {
     if EVENTS.output::<Event>(event, 0).is_err() {
         bump(Stat::RingDrop);
     }
+}
+
+/// The current task's `seccomp.mode` (0 when it cannot be read).
+#[inline(always)]
+fn seccomp_mode() -> u32 {
+    let off = OFF_TASK_SECCOMP_MODE.load();
+    if off == NO_OFFSET {
+        return 0;
+    }
+    // SAFETY: 4 bytes of the current task_struct at an offset from the kernel's BTF.
+    let mode = unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(off as usize) as *const u32)
+    };
+    mode.unwrap_or_else(|_| {
+        bump(Stat::ReadFailed);
+        0
+    })
 }
 
 /// `ARCH_COMPAT` when the current syscall is a 32-bit compat one.

@@ -4,6 +4,7 @@ mod diff;
 mod doctor;
 mod generate;
 mod record;
+mod record_containers;
 mod report;
 
 use crate::cli::{Cli, Command};

@@ -1,5 +1,43 @@
-use crate::cli::ReportArgs;
+//! `cinch report PROFILE [--caps SETTINGS]`: attack surface, dangerous syscalls and
+//! capabilities, and the settings to apply them.
 
-pub fn run(_args: ReportArgs) -> anyhow::Result<u8> {
-    Err(crate::error::input("`cinch report` is not built yet"))
+use std::io::Write as _;
+
+use profile_gen::caps::read_cap_settings;
+use profile_gen::profile::read_profile;
+use profile_gen::report;
+
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::error::input;
+
+pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    let profile = read_profile(&args.profile).map_err(|e| input(e.to_string()))?;
+    let settings = match &args.caps {
+        Some(path) => Some((
+            path.clone(),
+            read_cap_settings(path).map_err(|e| input(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let r = report::build(&profile, settings.as_ref().map(|(p, s)| (p.as_path(), s)));
+    let text = match args.format {
+        ReportFormat::Text => r.render_text(),
+        ReportFormat::Markdown => r.render_markdown(),
+        ReportFormat::Json => r.render_json(),
+        ReportFormat::DockerRun => format!("{}\n", r.apply.docker_run),
+        ReportFormat::Compose => r.apply.compose.clone(),
+        ReportFormat::Kubernetes => r.apply.kubernetes.clone(),
+    };
+    let snippet_only = matches!(
+        args.format,
+        ReportFormat::DockerRun | ReportFormat::Compose | ReportFormat::Kubernetes
+    );
+    if snippet_only && settings.is_none() {
+        eprintln!("cinch: no --caps SETTINGS.json given, so the capability settings are left out");
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| input(format!("cannot print the report on stdout: {e}")))?;
+    Ok(0)
 }

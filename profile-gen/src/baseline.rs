@@ -1,0 +1,120 @@
+//! Runtime baselines: the syscalls a container runtime itself makes after it installed the
+//! container's seccomp filter and before the entrypoint runs (DESIGN.md, "container startup
+//! boundary"). A recording that watched the container start contains them; one that attached
+//! later (`startup_observed: false`) does not, and a profile without them stops the container
+//! from starting. Each list is a data file that says where it comes from.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Runc,
+    Crun,
+}
+
+impl Runtime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub runtime: Runtime,
+    /// Runtime version the list belongs to.
+    pub version: String,
+    /// `measured` or how else the list was obtained.
+    pub status: String,
+    /// Where the list comes from.
+    pub source: String,
+    /// Why the runtime's calls must be in the profile.
+    pub why: String,
+    pub syscalls: BTreeSet<String>,
+}
+
+const RUNC: &str = include_str!("../data/baseline-runc.json");
+const CRUN: &str = include_str!("../data/baseline-crun.json");
+
+/// The embedded baseline for `runtime` (checked by unit tests: parses, every name is known to
+/// libseccomp, nothing dangerous).
+pub fn baseline(runtime: Runtime) -> &'static Baseline {
+    static RUNC_PARSED: OnceLock<Baseline> = OnceLock::new();
+    static CRUN_PARSED: OnceLock<Baseline> = OnceLock::new();
+    let (cell, data) = match runtime {
+        Runtime::Runc => (&RUNC_PARSED, RUNC),
+        Runtime::Crun => (&CRUN_PARSED, CRUN),
+    };
+    cell.get_or_init(|| {
+        serde_json::from_str(data)
+            .expect("the runtime baselines are embedded at build time and checked by unit tests")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::naming::{self, NameStatus};
+    use crate::report::DANGEROUS_SYSCALLS;
+
+    #[test]
+    fn baselines_are_sane() {
+        for runtime in [Runtime::Runc, Runtime::Crun] {
+            let b = baseline(runtime);
+            assert_eq!(b.runtime, runtime);
+            assert!(!b.syscalls.is_empty());
+            assert!(
+                b.syscalls.contains("execve"),
+                "{runtime}: the entrypoint's execve"
+            );
+            for name in &b.syscalls {
+                assert_eq!(
+                    naming::name_status(name),
+                    NameStatus::Libseccomp,
+                    "{runtime}: {name}"
+                );
+                assert!(
+                    naming::syscall_number(Arch::X86_64, name).is_some(),
+                    "{runtime}: {name} on x86_64"
+                );
+                // PEERS.md: base lists that include mount, pivot_root, unshare, setns, keyctl
+                // are over-broad.
+                assert!(
+                    !DANGEROUS_SYSCALLS.iter().any(|(d, _)| d == name),
+                    "{runtime}: {name} is dangerous"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn runc_starts_from_the_measured_list() {
+        let b = baseline(Runtime::Runc);
+        assert_eq!(b.version, "1.1.5");
+        assert_eq!(b.syscalls.len(), 24);
+        for name in [
+            "capset",
+            "prctl",
+            "setgroups",
+            "futex",
+            "epoll_ctl",
+            "faccessat2",
+        ] {
+            assert!(b.syscalls.contains(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The capability allowlist: `cap_drop: [ALL]` plus the capabilities the workload was granted
+//! for a real need, each with its reasons (syscall and kernel caller), as
+//! `cinch generate --caps-out` writes it and `report` / `run` / `verify --caps` read it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::Arch;
+use crate::capability::Capability;
+use crate::fsutil::io_message;
+use crate::naming;
+use crate::observed::Observed;
+use crate::recording::serde_detail;
+
+/// Why a capability is in (or was kept out of) the allowlist: one kind of check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CapReason {
+    /// The syscall in progress (`bind`; `socketcall (x86)` for a compat syscall); `null` when
+    /// the check happened outside a syscall.
+    pub syscall: Option<String>,
+    /// The kernel function that asked (`inet_bind_common`).
+    pub caller: String,
+    /// Largest number of such checks in one recording.
+    pub count: u64,
+    /// Process names that made them.
+    pub comms: BTreeSet<String>,
+}
+
+/// The settings file (`--caps-out`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapSettings {
+    /// Always `["ALL"]` when cinch writes it.
+    pub cap_drop: Vec<String>,
+    /// Sorted Docker names.
+    pub cap_add: BTreeSet<Capability>,
+    /// Why each added capability is needed.
+    #[serde(default)]
+    pub reasons: BTreeMap<Capability, Vec<CapReason>>,
+    /// Things to know about an added capability on some runtime.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<Capability, String>,
+}
+
+pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
+
+impl CapSettings {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Capabilities added that Docker does not grant by default.
+    pub fn outside_docker_default(&self) -> BTreeSet<Capability> {
+        self.cap_add
+            .iter()
+            .copied()
+            .filter(|c| !c.is_docker_default())
+            .collect()
+    }
+
+    /// Whether the file drops everything before adding (what cinch writes; a hand-edited file
+    /// might not).
+    pub fn drops_all(&self) -> bool {
+        self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read capability settings {}: {}", path.display(), io_message(source))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("capability settings {} are not valid at line {line}, column {column} ({detail}); pass a file written by `cinch generate --caps-out`", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+}
+
+pub fn read_cap_settings(path: &Path) -> Result<CapSettings, SettingsError> {
+    let bytes = std::fs::read(path).map_err(|source| SettingsError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| SettingsError::Invalid {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        detail: serde_detail(&e),
+    })
+}
+
+/// Everything the recordings say about capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapAnalysis {
+    pub settings: CapSettings,
+    /// Checks the kernel refused (and that were not noise) for capabilities that are not in
+    /// `cap_add`: the workload ran without them, so they are not added; listed for the user.
+    pub denied: BTreeMap<Capability, Vec<CapReason>>,
+    /// Checks matched by a noise rule, by capability, with the rule names.
+    pub noise: BTreeMap<Capability, BTreeSet<String>>,
+    /// Capability numbers this build cannot name.
+    pub unknown: BTreeSet<u32>,
+}
+
+fn syscall_label(
+    obs: &Observed,
+    syscall: Option<(Arch, u32)>,
+    recorded: &BTreeSet<String>,
+) -> Option<String> {
+    let (arch, nr) = syscall?;
+    let name = naming::syscall_name(arch, nr)
+        .or_else(|| recorded.iter().next().cloned())
+        .unwrap_or_else(|| format!("syscall {nr}"));
+    if obs.hosts.contains(&arch) {
+        Some(name)
+    } else {
+        Some(format!("{name} ({arch})"))
+    }
+}
+
+pub fn analyze(obs: &Observed) -> CapAnalysis {
+    let mut granted: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>> =
+        BTreeMap::new();
+    let mut denied: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>> =
+        BTreeMap::new();
+    let mut noise: BTreeMap<Capability, BTreeSet<String>> = BTreeMap::new();
+    let mut unknown = BTreeSet::new();
+    for (key, ev) in &obs.capabilities {
+        let Some(cap) = Capability::from_number(key.cap) else {
+            unknown.insert(key.cap);
+            continue;
+        };
+        if let Some(rule) = &key.noise {
+            noise.entry(cap).or_default().insert(rule.clone());
+            continue;
+        }
+        let syscall = syscall_label(obs, key.syscall, &ev.syscall_names);
+        let target = if key.granted {
+            &mut granted
+        } else {
+            &mut denied
+        };
+        let reason = target
+            .entry(cap)
+            .or_default()
+            .entry((syscall.clone(), key.caller.clone()))
+            .or_insert_with(|| CapReason {
+                syscall,
+                caller: key.caller.clone(),
+                count: 0,
+                comms: BTreeSet::new(),
+            });
+        reason.count = reason.count.max(ev.count);
+        reason.comms.extend(ev.comms.iter().cloned());
+    }
+    let flatten = |m: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>>| -> BTreeMap<Capability, Vec<CapReason>> {
+        m.into_iter().map(|(cap, rs)| (cap, rs.into_values().collect())).collect()
+    };
+    let reasons = flatten(granted);
+    let mut denied = flatten(denied);
+    denied.retain(|cap, _| !reasons.contains_key(cap));
+    let cap_add: BTreeSet<Capability> = reasons.keys().copied().collect();
+    let mut notes = BTreeMap::new();
+    if cap_add.contains(&Capability::NET_BIND_SERVICE) {
+        notes.insert(
+            Capability::NET_BIND_SERVICE,
+            NET_BIND_SERVICE_NOTE.to_owned(),
+        );
+    }
+    CapAnalysis {
+        settings: CapSettings {
+            cap_drop: vec!["ALL".to_owned()],
+            cap_add,
+            reasons,
+            notes,
+        },
+        denied,
+        noise,
+        unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::{CapCheckKey, CapEvidence};
+
+    fn check(
+        cap: u32,
+        granted: bool,
+        caller: &str,
+        noise: Option<&str>,
+        count: u64,
+    ) -> (CapCheckKey, CapEvidence) {
+        (
+            CapCheckKey {
+                cap,
+                granted,
+                syscall: Some((Arch::X86_64, 49)),
+                caller: caller.to_owned(),
+                noise: noise.map(str::to_owned),
+            },
+            CapEvidence {
+                count,
+                comms: ["srv".to_owned()].into_iter().collect(),
+                syscall_names: BTreeSet::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn granted_real_needs_are_added_with_reasons() {
+        let mut obs = Observed::default();
+        obs.hosts.insert(Arch::X86_64);
+        obs.capabilities.extend([
+            check(10, true, "inet_bind_common", None, 2),
+            check(
+                21,
+                true,
+                "security_vm_enough_memory_mm",
+                Some("vm-overcommit"),
+                90,
+            ),
+            check(12, false, "dev_ioctl", None, 1),
+            check(55, true, "x", None, 1),
+        ]);
+        let a = analyze(&obs);
+        assert_eq!(
+            a.settings
+                .cap_add
+                .iter()
+                .map(|c| c.docker_name())
+                .collect::<Vec<_>>(),
+            ["NET_BIND_SERVICE"]
+        );
+        let r = &a.settings.reasons[&Capability::NET_BIND_SERVICE][0];
+        assert_eq!(
+            (r.syscall.as_deref(), r.caller.as_str(), r.count),
+            (Some("bind"), "inet_bind_common", 2)
+        );
+        assert!(a.settings.notes.contains_key(&Capability::NET_BIND_SERVICE));
+        assert!(a.denied.contains_key(&Capability::NET_ADMIN));
+        assert!(a.noise.contains_key(&Capability::SYS_ADMIN));
+        assert_eq!(a.unknown, [55].into_iter().collect());
+        let json = String::from_utf8(a.settings.to_json()).expect("utf-8");
+        assert!(json.starts_with("{\n  \"cap_drop\": [\n    \"ALL\"\n  ],\n  \"cap_add\": [\n    \"NET_BIND_SERVICE\"\n  ]"), "{json}");
+        let back: CapSettings = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, a.settings);
+    }
+}

@@ -1,0 +1,501 @@
+//! `cinch diff OLD NEW`: does NEW need anything OLD does not allow?
+//!
+//! Each side is a profile (Docker / OCI JSON, or an SPO resource) or a recording, detected by
+//! shape. A profile contributes the names it allows on each of its architectures; a recording the
+//! names it observed on each architecture and the capabilities it needed. Only sets are compared,
+//! so ordering and formatting never count as drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::arch::Arch;
+use crate::capability::Capability;
+use crate::caps::{self, CapSettings};
+use crate::generate::name_observations;
+use crate::observed::Observed;
+use crate::profile::{self, LoadedProfile, ProfileError, ProfileFlavor};
+use crate::recording::{self, Recording, RecordingError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideKind {
+    Profile,
+    Recording,
+}
+
+/// One side of a diff, reduced to what is compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Side {
+    pub path: PathBuf,
+    pub kind: SideKind,
+    pub architectures: BTreeSet<Arch>,
+    /// Allowed (profile) or needed (recording) names per architecture.
+    pub syscalls: BTreeMap<Arch, BTreeSet<String>>,
+    /// Needed (recording) or granted (settings file) capabilities; `None` when unknown.
+    pub capabilities: Option<BTreeSet<Capability>>,
+    /// What could not be compared.
+    pub notes: Vec<String>,
+}
+
+impl Side {
+    pub fn from_profile(p: &LoadedProfile) -> Side {
+        let syscalls = p
+            .architectures
+            .iter()
+            .map(|a| (*a, p.allowed_on(*a)))
+            .collect();
+        let mut notes = Vec::new();
+        if !p.other_architectures.is_empty() {
+            notes.push(format!(
+                "{}: architectures not compared: {}",
+                p.path.display(),
+                p.other_architectures
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let unknown = p.unknown_names();
+        if !unknown.is_empty() {
+            notes.push(format!(
+                "{}: names no syscall table knows, ignored: {}",
+                p.path.display(),
+                unknown.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if p.allows_by_default() {
+            notes.push(format!(
+                "{}: allows every syscall it does not list (defaultAction {})",
+                p.path.display(),
+                p.default_action
+            ));
+        }
+        if let ProfileFlavor::Spo { .. } = p.flavor {
+            notes.push(format!(
+                "{}: read as a Security Profiles Operator SeccompProfile",
+                p.path.display()
+            ));
+        }
+        Side {
+            path: p.path.clone(),
+            kind: SideKind::Profile,
+            architectures: p.architectures.clone(),
+            syscalls,
+            capabilities: None,
+            notes,
+        }
+    }
+
+    pub fn from_recording(path: &Path, rec: &Recording) -> Side {
+        let obs = Observed::from_recording(path.to_owned(), rec);
+        let named = name_observations(&obs);
+        let mut notes = Vec::new();
+        for u in &named.unnamed {
+            notes.push(format!(
+                "{}: {} syscall number {} has no name and is not compared",
+                path.display(),
+                u.arch,
+                u.nr
+            ));
+        }
+        if !rec.startup_observed {
+            notes.push(format!(
+                "{}: did not observe the start (startup_observed: false); the runtime baseline `cinch generate` adds is not part of it",
+                path.display()
+            ));
+        }
+        let caps = caps::analyze(&obs).settings.cap_add;
+        Side {
+            path: path.to_owned(),
+            kind: SideKind::Recording,
+            architectures: obs
+                .syscalls
+                .keys()
+                .copied()
+                .chain(obs.hosts.iter().copied())
+                .collect(),
+            syscalls: named.by_arch,
+            capabilities: Some(caps),
+            notes,
+        }
+    }
+
+    /// Uses a settings file for the capabilities (for a profile side, which has none).
+    pub fn with_settings(mut self, settings: &CapSettings) -> Side {
+        self.capabilities = Some(settings.cap_add.clone());
+        self
+    }
+}
+
+/// Reads OLD or NEW: a recording when the JSON has `schema_version`, a profile otherwise.
+pub fn read_side(path: &Path) -> Result<Side, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let is_recording = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .is_some_and(|v| v.get("schema_version").is_some());
+    if is_recording {
+        let rec = recording::parse_recording(&bytes, path)?;
+        Ok(Side::from_recording(path, &rec))
+    } else {
+        let p = profile::parse_profile(&bytes, path)?;
+        Ok(Side::from_profile(&p))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub syscalls: BTreeMap<Arch, BTreeSet<String>>,
+    pub capabilities: BTreeSet<Capability>,
+}
+
+impl Changes {
+    fn syscall_count(&self) -> usize {
+        self.syscalls.values().map(BTreeSet::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.syscall_count() == 0 && self.capabilities.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub drift: bool,
+    pub old: Side,
+    pub new: Side,
+    /// Needed by NEW, not allowed by OLD.
+    pub added: Changes,
+    /// Allowed by OLD, no longer needed by NEW.
+    pub removed: Changes,
+    pub capabilities_compared: bool,
+    pub notes: Vec<String>,
+}
+
+pub fn diff(old: Side, new: Side) -> Diff {
+    let arches: BTreeSet<Arch> = old
+        .syscalls
+        .keys()
+        .chain(new.syscalls.keys())
+        .copied()
+        .collect();
+    let empty = BTreeSet::new();
+    let mut added = Changes {
+        syscalls: BTreeMap::new(),
+        capabilities: BTreeSet::new(),
+    };
+    let mut removed = Changes {
+        syscalls: BTreeMap::new(),
+        capabilities: BTreeSet::new(),
+    };
+    let mut notes: Vec<String> = old.notes.iter().chain(new.notes.iter()).cloned().collect();
+    for arch in arches {
+        let o = old.syscalls.get(&arch).unwrap_or(&empty);
+        let n = new.syscalls.get(&arch).unwrap_or(&empty);
+        let plus: BTreeSet<String> = n.difference(o).cloned().collect();
+        let minus: BTreeSet<String> = o.difference(n).cloned().collect();
+        if !plus.is_empty() {
+            if !old.architectures.contains(&arch) {
+                notes.push(format!(
+                    "{} does not cover architecture {arch} at all",
+                    old.path.display()
+                ));
+            }
+            added.syscalls.insert(arch, plus);
+        }
+        if !minus.is_empty() {
+            removed.syscalls.insert(arch, minus);
+        }
+    }
+    let capabilities_compared = match (&old.capabilities, &new.capabilities) {
+        (Some(o), Some(n)) => {
+            added.capabilities = n.difference(o).copied().collect();
+            removed.capabilities = o.difference(n).copied().collect();
+            true
+        }
+        (None, Some(n)) if !n.is_empty() => {
+            notes.push(format!(
+                "capabilities not compared: {} has none on record; pass --old-caps SETTINGS.json (NEW needs {})",
+                old.path.display(),
+                n.iter().map(|c| c.docker_name()).collect::<Vec<_>>().join(", ")
+            ));
+            false
+        }
+        _ => false,
+    };
+    Diff {
+        drift: !added.is_empty(),
+        old,
+        new,
+        added,
+        removed,
+        capabilities_compared,
+        notes,
+    }
+}
+
+fn join<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    names
+        .into_iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn caps_join(caps: &BTreeSet<Capability>) -> String {
+    caps.iter()
+        .map(|c| c.docker_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn side_label(s: &Side) -> String {
+    let kind = match s.kind {
+        SideKind::Profile => "profile",
+        SideKind::Recording => "recording",
+    };
+    let arches: Vec<&str> = s.architectures.iter().map(|a| a.as_str()).collect();
+    format!("{} ({kind}: {})", s.path.display(), arches.join(", "))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Diff {
+    fn headline(&self) -> String {
+        let mut parts = Vec::new();
+        let n = self.added.syscall_count();
+        if n > 0 {
+            parts.push(plural(n, "syscall", "syscalls"));
+        }
+        if !self.added.capabilities.is_empty() {
+            parts.push(plural(
+                self.added.capabilities.len(),
+                "capability",
+                "capabilities",
+            ));
+        }
+        parts.join(" and ")
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = format!(
+            "OLD {}\nNEW {}\n",
+            side_label(&self.old),
+            side_label(&self.new)
+        );
+        if self.drift {
+            out.push_str(&format!(
+                "drift: NEW needs {} that OLD does not allow\n",
+                self.headline()
+            ));
+            for (arch, names) in &self.added.syscalls {
+                out.push_str(&format!("  + {arch}: {}\n", join(names)));
+            }
+            if !self.added.capabilities.is_empty() {
+                out.push_str(&format!(
+                    "  + capabilities: {}\n",
+                    caps_join(&self.added.capabilities)
+                ));
+            }
+        } else {
+            out.push_str("no drift: NEW needs nothing that OLD does not allow\n");
+        }
+        if !self.removed.is_empty() {
+            out.push_str("no longer needed by NEW (OLD allows them):\n");
+            for (arch, names) in &self.removed.syscalls {
+                out.push_str(&format!("  - {arch}: {}\n", join(names)));
+            }
+            if !self.removed.capabilities.is_empty() {
+                out.push_str(&format!(
+                    "  - capabilities: {}\n",
+                    caps_join(&self.removed.capabilities)
+                ));
+            }
+        }
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out
+    }
+
+    /// Ready for `$GITHUB_STEP_SUMMARY` or a PR comment.
+    pub fn render_markdown(&self) -> String {
+        let code = |names: &BTreeSet<String>| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let old = format!("`{}`", self.old.path.display());
+        let new = format!("`{}`", self.new.path.display());
+        let mut out = String::new();
+        if self.drift {
+            out.push_str("### cinch: seccomp drift\n\n");
+            out.push_str(&format!(
+                "{new} needs **{}** that {old} does not allow.\n\n",
+                self.headline()
+            ));
+        } else {
+            out.push_str("### cinch: no seccomp drift\n\n");
+            out.push_str(&format!(
+                "{new} needs nothing that {old} does not allow.\n\n"
+            ));
+        }
+        let arches: BTreeSet<Arch> = self
+            .added
+            .syscalls
+            .keys()
+            .chain(self.removed.syscalls.keys())
+            .copied()
+            .collect();
+        if !arches.is_empty() {
+            out.push_str(
+                "| architecture | needed, not allowed | no longer needed |\n| --- | --- | --- |\n",
+            );
+            let empty = BTreeSet::new();
+            for arch in arches {
+                let plus = self.added.syscalls.get(&arch).unwrap_or(&empty);
+                let minus = self.removed.syscalls.get(&arch).unwrap_or(&empty);
+                let cell = |s: &BTreeSet<String>| {
+                    if s.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        code(s)
+                    }
+                };
+                out.push_str(&format!("| {arch} | {} | {} |\n", cell(plus), cell(minus)));
+            }
+            out.push('\n');
+        }
+        if !self.added.capabilities.is_empty() || !self.removed.capabilities.is_empty() {
+            out.push_str("| capability | change |\n| --- | --- |\n");
+            for cap in &self.added.capabilities {
+                out.push_str(&format!("| `{cap}` | needed, not allowed |\n"));
+            }
+            for cap in &self.removed.capabilities {
+                out.push_str(&format!("| `{cap}` | no longer needed |\n"));
+            }
+            out.push('\n');
+        }
+        for note in &self.notes {
+            out.push_str(&format!("> {note}\n"));
+        }
+        if !self.notes.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn render_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(kind: SideKind, names: &[(Arch, &[&str])], caps: Option<&[Capability]>) -> Side {
+        Side {
+            path: PathBuf::from(if kind == SideKind::Profile {
+                "old.json"
+            } else {
+                "new.json"
+            }),
+            kind,
+            architectures: names.iter().map(|(a, _)| *a).collect(),
+            syscalls: names
+                .iter()
+                .map(|(a, n)| (*a, n.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            capabilities: caps.map(|c| c.iter().copied().collect()),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn drift_per_arch_and_capabilities() {
+        let old = side(
+            SideKind::Profile,
+            &[(Arch::X86_64, &["read", "write", "chmod"])],
+            Some(&[Capability::CHOWN]),
+        );
+        let new = side(
+            SideKind::Recording,
+            &[
+                (Arch::X86_64, &["read", "write", "statx"]),
+                (Arch::X86, &["read"]),
+            ],
+            Some(&[Capability::NET_ADMIN]),
+        );
+        let d = diff(old, new);
+        assert!(d.drift);
+        assert_eq!(
+            d.added.syscalls[&Arch::X86_64],
+            ["statx".to_string()].into_iter().collect()
+        );
+        assert!(d.added.syscalls.contains_key(&Arch::X86));
+        assert_eq!(
+            d.added.capabilities,
+            [Capability::NET_ADMIN].into_iter().collect()
+        );
+        assert_eq!(
+            d.removed.capabilities,
+            [Capability::CHOWN].into_iter().collect()
+        );
+        assert!(d.render_text().contains("  + x86_64: statx"));
+        assert!(
+            d.render_markdown()
+                .contains("| x86_64 | `statx` | `chmod` |")
+        );
+        let json: serde_json::Value = serde_json::from_str(&d.render_json()).expect("json");
+        assert_eq!(json["drift"], true);
+        assert_eq!(json["added"]["syscalls"]["x86_64"][0], "statx");
+    }
+
+    #[test]
+    fn fewer_needs_are_not_drift() {
+        let old = side(
+            SideKind::Profile,
+            &[(Arch::X86_64, &["read", "write"])],
+            None,
+        );
+        let new = side(SideKind::Recording, &[(Arch::X86_64, &["read"])], Some(&[]));
+        let d = diff(old, new);
+        assert!(!d.drift);
+        assert!(d.render_text().contains("no drift"));
+        assert!(d.render_text().contains("  - x86_64: write"));
+    }
+
+    #[test]
+    fn uncomparable_capabilities_are_said() {
+        let old = side(SideKind::Profile, &[(Arch::X86_64, &["read"])], None);
+        let new = side(
+            SideKind::Recording,
+            &[(Arch::X86_64, &["read"])],
+            Some(&[Capability::NET_RAW]),
+        );
+        let d = diff(old, new);
+        assert!(!d.drift);
+        assert!(!d.capabilities_compared);
+        assert!(d.notes.iter().any(|n| n.contains("--old-caps")));
+    }
+}

@@ -1,0 +1,300 @@
+//! Output formats for a generated profile.
+//!
+//! - **docker**: moby's profile schema, read by `docker run --security-opt seccomp=FILE` and by
+//!   Podman (containers/common uses the same schema). Rules carry a `comment` saying why they
+//!   are there; that field exists only in the Docker schema.
+//! - **oci**: the runtime-spec `linux.seccomp` object and nothing else. Decision, checked against
+//!   opencontainers/runtime-spec: `defaultErrnoRet` and a rule's `errnoRet` are in the spec since
+//!   v1.1.0 (config-linux.md and specs-go `LinuxSeccomp` / `LinuxSyscall`; they are absent from the
+//!   v1.0.2 tag), so they are kept. Docker-only fields (`comment`, `archMap`, `includes`,
+//!   `excludes`) are left out: containerd reads Localhost profiles with
+//!   `json.Unmarshal(file, &specs.LinuxSeccomp{})` (contrib/seccomp `WithProfile`), which silently
+//!   drops every field the spec does not have. A runtime built against a runtime-spec older than
+//!   v1.1.0 also drops the errno fields; with the default EPERM that changes nothing, but
+//!   clone3's ENOSYS would become EPERM there.
+//! - **kubernetes**: the file is the OCI object (what the kubelet hands to containerd or CRI-O
+//!   for a `Localhost` profile), plus the container `securityContext` naming it, returned
+//!   separately (the CLI prints it on stdout).
+//! - **spo**: a Security Profiles Operator `SeccompProfile` (`security-profiles-operator.x-k8s.io/v1beta1`)
+//!   in YAML. Its spec has no `defaultErrnoRet` (api/seccompprofile/v1beta1), so denied calls
+//!   get the runtime's default, EPERM; asking for ENOSYS with this format is refused.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::caps::CapSettings;
+use crate::profile::{ENOSYS, Profile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Docker,
+    Oci,
+    Kubernetes,
+    Spo,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Docker => "docker",
+            Format::Oci => "oci",
+            Format::Kubernetes => "kubernetes",
+            Format::Spo => "spo",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "{name:?} is not a valid Kubernetes resource name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters); pass another --name"
+    )]
+    InvalidName { name: String },
+    #[error("cannot derive a Kubernetes resource name from {}; pass --name", path.display())]
+    NoName { path: std::path::PathBuf },
+    #[error(
+        "an SPO SeccompProfile has no defaultErrnoRet field, so --default-errno ENOSYS cannot be expressed in it; use --format kubernetes or leave --default-errno at EPERM"
+    )]
+    EnosysInSpo,
+}
+
+/// A rendered profile: the file, and for `kubernetes` the securityContext to paste.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub profile: Vec<u8>,
+    pub security_context: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonProfile<'a> {
+    default_action: &'static str,
+    default_errno_ret: u32,
+    architectures: Vec<&'static str>,
+    syscalls: Vec<JsonRule<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonRule<'a> {
+    names: Vec<&'a str>,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno_ret: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+}
+
+fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
+    let mut out = vec![JsonRule {
+        names: profile.allow.iter().map(String::as_str).collect(),
+        action: "SCMP_ACT_ALLOW",
+        errno_ret: None,
+        comment: comments.then(|| match profile.baseline {
+            Some(rt) => {
+                format!("observed by cinch while recording, plus the {rt} runtime baseline")
+            }
+            None => "observed by cinch while recording".to_owned(),
+        }),
+    }];
+    // A rule with the default action is redundant (libseccomp refuses it; runc skips it).
+    if !profile.enosys.is_empty() && profile.default_errno != ENOSYS {
+        out.push(JsonRule {
+            names: profile.enosys.iter().map(String::as_str).collect(),
+            action: "SCMP_ACT_ERRNO",
+            errno_ret: Some(ENOSYS),
+            comment: comments.then(|| {
+                "not observed: ENOSYS (not EPERM) so that callers fall back, e.g. glibc from clone3 to clone".to_owned()
+            }),
+        });
+    }
+    out
+}
+
+fn json_profile(profile: &Profile, comments: bool) -> JsonProfile<'_> {
+    JsonProfile {
+        default_action: "SCMP_ACT_ERRNO",
+        default_errno_ret: profile.default_errno,
+        architectures: profile
+            .architectures
+            .iter()
+            .map(|a| a.scmp_name())
+            .collect(),
+        syscalls: rules(profile, comments),
+    }
+}
+
+fn pretty_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs to a Vec cannot fail.
+    let mut out = serde_json::to_vec_pretty(value).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+pub fn docker_json(profile: &Profile) -> Vec<u8> {
+    pretty_json(&json_profile(profile, true))
+}
+
+pub fn oci_json(profile: &Profile) -> Vec<u8> {
+    pretty_json(&json_profile(profile, false))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpoResource<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: SpoMetadata<'a>,
+    spec: SpoSpec<'a>,
+}
+
+#[derive(Serialize)]
+struct SpoMetadata<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpoSpec<'a> {
+    default_action: &'static str,
+    architectures: Vec<&'static str>,
+    syscalls: Vec<JsonRule<'a>>,
+}
+
+pub fn spo_yaml(profile: &Profile, name: &str) -> Result<Vec<u8>, RenderError> {
+    check_resource_name(name)?;
+    if profile.default_errno == ENOSYS {
+        return Err(RenderError::EnosysInSpo);
+    }
+    let resource = SpoResource {
+        api_version: "security-profiles-operator.x-k8s.io/v1beta1",
+        kind: "SeccompProfile",
+        metadata: SpoMetadata { name },
+        spec: SpoSpec {
+            default_action: "SCMP_ACT_ERRNO",
+            architectures: profile
+                .architectures
+                .iter()
+                .map(|a| a.scmp_name())
+                .collect(),
+            syscalls: rules(profile, false),
+        },
+    };
+    // Plain structs of strings and numbers always serialize.
+    Ok(serde_yaml::to_string(&resource)
+        .unwrap_or_default()
+        .into_bytes())
+}
+
+/// A DNS-1123 subdomain, as Kubernetes requires for resource names.
+pub fn check_resource_name(name: &str) -> Result<(), RenderError> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    let ok_end = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if name.is_empty()
+        || name.len() > 253
+        || !name.chars().all(ok_char)
+        || !ok_end(name.chars().next())
+        || !ok_end(name.chars().last())
+    {
+        return Err(RenderError::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A resource name from an output file name: `Web Server.yaml` → `web-server`.
+pub fn resource_name_from_path(path: &Path) -> Result<String, RenderError> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name = name
+        .trim_matches(|c: char| c == '-' || c == '.')
+        .chars()
+        .take(253)
+        .collect::<String>();
+    check_resource_name(&name).map_err(|_| RenderError::NoName {
+        path: path.to_owned(),
+    })?;
+    Ok(name)
+}
+
+/// Renders `profile` in `format`. `output` is where the profile will be written (it names the
+/// Localhost profile and, without `name`, the SPO resource).
+pub fn render(
+    profile: &Profile,
+    format: Format,
+    output: &Path,
+    name: Option<&str>,
+    caps: &CapSettings,
+) -> Result<Rendered, RenderError> {
+    Ok(match format {
+        Format::Docker => Rendered {
+            profile: docker_json(profile),
+            security_context: None,
+        },
+        Format::Oci => Rendered {
+            profile: oci_json(profile),
+            security_context: None,
+        },
+        Format::Kubernetes => Rendered {
+            profile: oci_json(profile),
+            security_context: Some(crate::snippets::kubernetes_security_context(
+                output,
+                Some(caps),
+            )),
+        },
+        Format::Spo => {
+            let name = match name {
+                Some(n) => n.to_owned(),
+                None => resource_name_from_path(output)?,
+            };
+            Rendered {
+                profile: spo_yaml(profile, &name)?,
+                security_context: None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_names() {
+        assert!(check_resource_name("web").is_ok());
+        assert!(check_resource_name("web-1.prod").is_ok());
+        for bad in ["", "Web", "-web", "web-", "we_b", &"a".repeat(254)] {
+            assert!(check_resource_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            resource_name_from_path(Path::new("/x/Web Server.yaml"))
+                .ok()
+                .as_deref(),
+            Some("web-server")
+        );
+        assert_eq!(
+            resource_name_from_path(Path::new("redis_prod.json"))
+                .ok()
+                .as_deref(),
+            Some("redis-prod")
+        );
+        assert!(resource_name_from_path(Path::new("___.yaml")).is_err());
+    }
+}

@@ -1,0 +1,464 @@
+//! `cinch generate`: recordings in, a minimized and validated profile (plus capability settings)
+//! out.
+//!
+//! Minimized means the exact union of what the recordings observed, nothing else except the
+//! documented runtime baseline, and clone3 answered with ENOSYS when it was not observed
+//! (seccomp runs before the tracer's hook, so a workload recorded under Docker's default never
+//! shows clone3: glibc got ENOSYS and fell back to clone; EPERM instead would break it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::arch::Arch;
+use crate::baseline::{self, Runtime};
+use crate::caps::{self, CapAnalysis};
+use crate::docker_default::docker_default;
+use crate::formats::{self, Format, RenderError, Rendered};
+use crate::naming::{self, NameSource};
+use crate::observed::Observed;
+use crate::profile::{self, ENOSYS, EPERM, Profile};
+use crate::recording::Recording;
+use crate::validate::{self, Validated, ValidationError};
+
+/// `--runtime-baseline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaselineChoice {
+    /// Flag absent: runc's baseline, only when a recording did not observe the start.
+    #[default]
+    Auto,
+    Use(Runtime),
+    None,
+}
+
+/// `--default-errno`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultErrno {
+    #[default]
+    Eperm,
+    Enosys,
+}
+
+impl DefaultErrno {
+    pub fn errno(self) -> u32 {
+        match self {
+            DefaultErrno::Eperm => EPERM,
+            DefaultErrno::Enosys => ENOSYS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GenerateOptions {
+    pub baseline: BaselineChoice,
+    pub default_errno: DefaultErrno,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("no recording given; pass at least one file written by `cinch record`")]
+    NoRecordings,
+    #[error("recording {} has no syscalls; the recording failed or the workload did nothing, so record it again (cinch never writes an empty profile)", path.display())]
+    EmptyRecording { path: PathBuf },
+    #[error(
+        "none of the {count} syscall numbers in {} can be named by libseccomp {libseccomp} or cinch's syscall table (e.g. {example}); the recording is damaged or comes from a much newer kernel, so update cinch or record again (cinch never writes an empty profile)",
+        what
+    )]
+    NothingNamed {
+        what: String,
+        count: usize,
+        example: String,
+        libseccomp: &'static str,
+    },
+    #[error("the generated profile failed validation: {0}")]
+    Validation(#[from] ValidationError),
+}
+
+/// A syscall number nobody can name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnnamedSyscall {
+    pub arch: Arch,
+    pub nr: u32,
+    /// Names the recordings gave it (from a newer cinch), which cannot be checked here.
+    pub recorded_as: BTreeSet<String>,
+}
+
+/// A syscall only the built-in table knows: newer than the installed libseccomp.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NewerThanLibseccomp {
+    pub arch: Arch,
+    pub nr: u32,
+    pub name: String,
+}
+
+/// The observed syscalls, named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedObservations {
+    pub by_arch: BTreeMap<Arch, BTreeSet<String>>,
+    pub newer_than_libseccomp: BTreeSet<NewerThanLibseccomp>,
+    pub unnamed: BTreeSet<UnnamedSyscall>,
+}
+
+pub fn name_observations(obs: &Observed) -> NamedObservations {
+    let mut out = NamedObservations::default();
+    for (arch, table) in &obs.syscalls {
+        for (nr, recorded) in table {
+            match naming::resolve(*arch, *nr) {
+                Some(n) => {
+                    if n.source == NameSource::TableOnly {
+                        out.newer_than_libseccomp.insert(NewerThanLibseccomp {
+                            arch: *arch,
+                            nr: *nr,
+                            name: n.name.clone(),
+                        });
+                    }
+                    out.by_arch.entry(*arch).or_default().insert(n.name);
+                }
+                None => {
+                    out.unnamed.insert(UnnamedSyscall {
+                        arch: *arch,
+                        nr: *nr,
+                        recorded_as: recorded.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The runtime baseline that went into the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedBaseline {
+    pub runtime: Runtime,
+    /// Added because these recordings did not observe the start (flag absent); empty when the
+    /// user asked for it.
+    pub because: BTreeSet<PathBuf>,
+    /// Baseline syscalls the recordings had not observed themselves.
+    pub added: BTreeSet<String>,
+}
+
+/// Everything `generate` produced, for writing and for the summary.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub recordings: Vec<PathBuf>,
+    pub observed: Observed,
+    pub named: NamedObservations,
+    pub baseline: Option<AppliedBaseline>,
+    pub profile: Profile,
+    pub validated: Validated,
+    pub caps: CapAnalysis,
+}
+
+/// Generates from recordings read from the given paths. Each recording must have syscalls and at
+/// least one that can be named.
+pub fn generate(
+    recordings: &[(PathBuf, Recording)],
+    opts: &GenerateOptions,
+) -> Result<Generated, GenerateError> {
+    if recordings.is_empty() {
+        return Err(GenerateError::NoRecordings);
+    }
+    let mut merged = Observed::default();
+    for (path, rec) in recordings {
+        if rec.syscall_entries() == 0 {
+            return Err(GenerateError::EmptyRecording { path: path.clone() });
+        }
+        let obs = Observed::from_recording(path.clone(), rec);
+        check_nameable(&obs, &format!("recording {}", path.display()))?;
+        merged.merge_in(&obs);
+    }
+    generate_observed(
+        merged,
+        recordings.iter().map(|(p, _)| p.clone()).collect(),
+        opts,
+    )
+}
+
+fn check_nameable(obs: &Observed, what: &str) -> Result<(), GenerateError> {
+    let named = name_observations(obs);
+    if named.by_arch.values().all(BTreeSet::is_empty) {
+        let example = named
+            .unnamed
+            .iter()
+            .next()
+            .map(|u| format!("{} number {}", u.arch, u.nr))
+            .unwrap_or_else(|| "none".to_owned());
+        return Err(GenerateError::NothingNamed {
+            what: what.to_owned(),
+            count: named.unnamed.len(),
+            example,
+            libseccomp: naming::libseccomp_version(),
+        });
+    }
+    Ok(())
+}
+
+/// Generates from merged observations (the core of `generate`; also what the property tests
+/// drive).
+pub fn generate_observed(
+    observed: Observed,
+    recordings: Vec<PathBuf>,
+    opts: &GenerateOptions,
+) -> Result<Generated, GenerateError> {
+    if observed.syscall_count() == 0 {
+        return Err(GenerateError::EmptyRecording {
+            path: recordings
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("(merged recordings)")),
+        });
+    }
+    check_nameable(&observed, "the recordings")?;
+    let named = name_observations(&observed);
+    let mut by_arch = named.by_arch.clone();
+    by_arch.retain(|_, names| !names.is_empty());
+
+    let (runtime, because) = match opts.baseline {
+        BaselineChoice::None => (None, BTreeSet::new()),
+        BaselineChoice::Use(rt) => (Some(rt), BTreeSet::new()),
+        BaselineChoice::Auto if observed.startup_unobserved.is_empty() => (None, BTreeSet::new()),
+        BaselineChoice::Auto => (Some(Runtime::Runc), observed.startup_unobserved.clone()),
+    };
+    let mut applied = None;
+    if let Some(rt) = runtime {
+        let mut added = BTreeSet::new();
+        // The runtime runs natively: its calls belong to the host architectures.
+        for host in &observed.hosts {
+            let names = by_arch.entry(*host).or_default();
+            for name in &baseline::baseline(rt).syscalls {
+                if naming::syscall_number(*host, name).is_some() && names.insert(name.clone()) {
+                    added.insert(name.clone());
+                }
+            }
+        }
+        applied = Some(AppliedBaseline {
+            runtime: rt,
+            because,
+            added,
+        });
+    }
+
+    let architectures: BTreeSet<Arch> = observed
+        .hosts
+        .iter()
+        .copied()
+        .chain(by_arch.keys().copied())
+        .collect();
+    let allow: BTreeSet<String> = by_arch.values().flatten().cloned().collect();
+    let enosys: BTreeSet<String> = if allow.contains("clone3") {
+        BTreeSet::new()
+    } else {
+        ["clone3".to_owned()].into_iter().collect()
+    };
+    let profile = Profile {
+        default_errno: opts.default_errno.errno(),
+        architectures,
+        allow,
+        enosys,
+        baseline: applied.as_ref().map(|b| b.runtime),
+    };
+    let validated = validate::validate(&profile)?;
+    let caps = caps::analyze(&observed);
+    Ok(Generated {
+        recordings,
+        observed,
+        named,
+        baseline: applied,
+        profile,
+        validated,
+        caps,
+    })
+}
+
+impl Generated {
+    pub fn render(
+        &self,
+        format: Format,
+        output: &Path,
+        name: Option<&str>,
+    ) -> Result<Rendered, RenderError> {
+        formats::render(&self.profile, format, output, name, &self.caps.settings)
+    }
+
+    /// The allowed names per architecture (what the profile lets through on each).
+    pub fn allowed_by_arch(&self) -> BTreeMap<Arch, BTreeSet<String>> {
+        profile::allowed_by_arch(&self.profile)
+    }
+
+    /// The short summary `cinch generate` prints on stderr, one line per item.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let dd = docker_default();
+        let allowed = self.allowed_by_arch();
+        let per_arch: Vec<String> = allowed
+            .iter()
+            .map(|(a, n)| format!("{a} {}", n.len()))
+            .collect();
+        let x86_64 = allowed.get(&Arch::X86_64);
+        let mut line = format!(
+            "syscalls: {} names allowed (per architecture: {})",
+            self.profile.allow.len(),
+            per_arch.join(", ")
+        );
+        if let Some(names) = x86_64 {
+            let docker = dd.allowed_count();
+            if names.len() <= docker {
+                line.push_str(&format!(
+                    "; Docker's default ({}) allows {docker} on x86_64, {} more",
+                    dd.version_label(),
+                    docker - names.len()
+                ));
+            } else {
+                line.push_str(&format!(
+                    "; Docker's default ({}) allows {docker} on x86_64",
+                    dd.version_label()
+                ));
+            }
+            let beyond: Vec<&str> = names
+                .iter()
+                .filter(|n| !dd.allows(n))
+                .map(String::as_str)
+                .collect();
+            out.push(line);
+            if !beyond.is_empty() {
+                out.push(format!(
+                    "  not allowed by Docker's default: {}",
+                    beyond.join(", ")
+                ));
+            }
+        } else {
+            out.push(line);
+        }
+        if !self.profile.enosys.is_empty() {
+            out.push(format!(
+                "{}: not recorded, answered with ENOSYS so glibc falls back to clone",
+                self.profile
+                    .enosys
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(b) = &self.baseline {
+            let data = baseline::baseline(b.runtime);
+            let added = if b.added.is_empty() {
+                "nothing new".to_owned()
+            } else {
+                format!(
+                    "{} syscalls not recorded ({})",
+                    b.added.len(),
+                    b.added.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            if b.because.is_empty() {
+                out.push(format!(
+                    "runtime baseline: {} {} ({}) added {added}",
+                    b.runtime, data.version, data.status
+                ));
+            } else {
+                let files: Vec<String> =
+                    b.because.iter().map(|p| p.display().to_string()).collect();
+                out.push(format!(
+                    "runtime baseline: {} {} ({}) added {added}, because {} did not observe the container start (startup_observed: false); --runtime-baseline none leaves it out, --runtime-baseline crun picks crun's",
+                    b.runtime,
+                    data.version,
+                    data.status,
+                    files.join(", ")
+                ));
+            }
+        }
+        let settings = &self.caps.settings;
+        if settings.cap_add.is_empty() {
+            out.push("capabilities: cap_drop ALL, cap_add nothing (no granted capability check was a real need)".to_owned());
+        } else {
+            let add: Vec<&str> = settings.cap_add.iter().map(|c| c.docker_name()).collect();
+            out.push(format!(
+                "capabilities: cap_drop ALL, cap_add {}",
+                add.join(", ")
+            ));
+            for (cap, reasons) in &settings.reasons {
+                let why: Vec<String> = reasons.iter().map(reason_text).collect();
+                out.push(format!("  {cap}: {}", why.join("; ")));
+            }
+            let outside: Vec<&str> = settings
+                .outside_docker_default()
+                .iter()
+                .map(|c| c.docker_name())
+                .collect();
+            if !outside.is_empty() {
+                out.push(format!(
+                    "  outside Docker's default capabilities: {}",
+                    outside.join(", ")
+                ));
+            }
+            for (cap, note) in &settings.notes {
+                out.push(format!("  note: {cap} is {note}"));
+            }
+        }
+        for (cap, reasons) in &self.caps.denied {
+            let why: Vec<String> = reasons.iter().map(reason_text).collect();
+            out.push(format!(
+                "  denied, not added: {cap} ({}); the workload ran without it",
+                why.join("; ")
+            ));
+        }
+        for nr in &self.caps.unknown {
+            out.push(format!(
+                "warning: capability number {nr} is unknown to this cinch and was not added"
+            ));
+        }
+        for n in &self.named.newer_than_libseccomp {
+            out.push(format!(
+                "warning: {} ({} number {}) is newer than libseccomp {} here: it is in the profile but could not be checked, and a runtime linked with this libseccomp ignores the name (the call is then denied)",
+                n.name,
+                n.arch,
+                n.nr,
+                naming::libseccomp_version()
+            ));
+        }
+        for u in &self.named.unnamed {
+            let recorded = if u.recorded_as.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (recorded as {})",
+                    u.recorded_as.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            out.push(format!(
+                "warning: {} syscall number {}{recorded} cannot be named by libseccomp {} or cinch's syscall table; it is left out of the profile",
+                u.arch,
+                u.nr,
+                naming::libseccomp_version()
+            ));
+        }
+        for (path, lost) in &self.observed.lost_syscalls {
+            out.push(format!(
+                "warning: {} lost {lost} syscall observations; the profile may miss syscalls, record again",
+                path.display()
+            ));
+        }
+        for (path, warnings) in &self.observed.warnings {
+            for w in warnings {
+                out.push(format!("warning: {}: {w}", path.display()));
+            }
+        }
+        out
+    }
+}
+
+fn reason_text(r: &caps::CapReason) -> String {
+    let by = if r.comms.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " by {}",
+            r.comms.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    match &r.syscall {
+        Some(s) => format!("{s} via {} ({}x{by})", r.caller, r.count),
+        None => format!("{} ({}x{by})", r.caller, r.count),
+    }
+}

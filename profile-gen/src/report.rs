@@ -1,0 +1,597 @@
+//! `cinch report`: the attack surface a profile (and capability settings) leave open, compared
+//! with Docker's default, and the settings to apply them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::arch::Arch;
+use crate::capability::Capability;
+use crate::caps::CapSettings;
+use crate::docker_default::docker_default;
+use crate::profile::{LoadedProfile, ProfileFlavor};
+use crate::snippets;
+
+/// Syscalls that widen a container's reach into the kernel or other processes, with one line on
+/// why. The list covers what Docker's default profile denies or gates behind a capability for
+/// these reasons (moby's `default.json` and docs/security/seccomp.md), plus io_uring.
+pub const DANGEROUS_SYSCALLS: &[(&str, &str)] = &[
+    (
+        "acct",
+        "switches process accounting on or off for the whole host",
+    ),
+    (
+        "add_key",
+        "adds keys to the kernel keyring, which is not namespaced",
+    ),
+    (
+        "bpf",
+        "loads BPF programs and maps into the kernel: a large attack surface with a long CVE history",
+    ),
+    (
+        "clock_settime",
+        "sets the system clock, which is not namespaced",
+    ),
+    ("delete_module", "unloads kernel modules"),
+    (
+        "finit_module",
+        "loads a kernel module from a file: code in the host kernel",
+    ),
+    (
+        "fsconfig",
+        "part of the new mount API: configures filesystems to mount",
+    ),
+    ("fsmount", "part of the new mount API: creates mounts"),
+    (
+        "fsopen",
+        "part of the new mount API: opens a filesystem to mount",
+    ),
+    (
+        "fspick",
+        "part of the new mount API: reconfigures existing mounts",
+    ),
+    (
+        "init_module",
+        "loads a kernel module from memory: code in the host kernel",
+    ),
+    (
+        "io_uring_enter",
+        "io_uring: a large, often exploited kernel interface whose queued operations bypass seccomp",
+    ),
+    (
+        "io_uring_register",
+        "io_uring: a large, often exploited kernel interface whose queued operations bypass seccomp",
+    ),
+    (
+        "io_uring_setup",
+        "io_uring: a large, often exploited kernel interface whose queued operations bypass seccomp",
+    ),
+    ("ioperm", "grants direct access to hardware I/O ports"),
+    (
+        "iopl",
+        "raises the I/O privilege level: direct access to all hardware I/O ports",
+    ),
+    ("kexec_file_load", "loads a new kernel to boot into"),
+    ("kexec_load", "loads a new kernel to boot into"),
+    (
+        "keyctl",
+        "manages kernel keyrings, which are not namespaced: keys leak across containers",
+    ),
+    (
+        "mount",
+        "mounts filesystems: can expose host paths or hide files from monitoring",
+    ),
+    (
+        "move_mount",
+        "part of the new mount API: attaches mounts into the tree",
+    ),
+    (
+        "name_to_handle_at",
+        "produces file handles for open_by_handle_at and leaks inode details",
+    ),
+    (
+        "open_by_handle_at",
+        "opens files by handle, bypassing path checks: the 'shocker' container breakout",
+    ),
+    ("open_tree", "part of the new mount API: clones mount trees"),
+    (
+        "perf_event_open",
+        "kernel performance events: information leaks and a long CVE history",
+    ),
+    (
+        "personality",
+        "changes the execution domain, e.g. turning off address space randomization",
+    ),
+    (
+        "pivot_root",
+        "changes the root filesystem: the basis of escaping a container's root",
+    ),
+    (
+        "process_vm_readv",
+        "reads another process's memory directly",
+    ),
+    (
+        "process_vm_writev",
+        "writes another process's memory directly",
+    ),
+    (
+        "ptrace",
+        "reads and writes other processes' memory and registers: a classic sandbox escape",
+    ),
+    ("quotactl", "manipulates filesystem quotas of host devices"),
+    (
+        "reboot",
+        "reboots or halts the machine (or the pid namespace)",
+    ),
+    (
+        "request_key",
+        "asks the kernel, and its upcalls, for keys from the non-namespaced keyring",
+    ),
+    (
+        "setns",
+        "joins other namespaces, e.g. the host's through a leaked file descriptor",
+    ),
+    (
+        "settimeofday",
+        "sets the system clock, which is not namespaced",
+    ),
+    ("swapoff", "disables swap for the whole host"),
+    (
+        "swapon",
+        "enables swap on a device or file for the whole host",
+    ),
+    (
+        "syslog",
+        "reads or clears the kernel log, which leaks kernel addresses",
+    ),
+    (
+        "umount2",
+        "unmounts filesystems: can reveal what a mount hides (masked /proc paths)",
+    ),
+    (
+        "unshare",
+        "creates namespaces, including user namespaces that open privileged kernel code paths",
+    ),
+    (
+        "userfaultfd",
+        "stalls page faults from user space: a standard tool for exploiting kernel races",
+    ),
+];
+
+/// Why `name` is dangerous, when it is.
+pub fn syscall_danger(name: &str) -> Option<&'static str> {
+    DANGEROUS_SYSCALLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DangerousSyscall {
+    pub name: String,
+    pub why: &'static str,
+    /// Allowed only for some argument values.
+    pub arg_filtered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DangerousCapability {
+    pub name: Capability,
+    pub why: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerComparison {
+    /// moby tag the default profile comes from.
+    pub docker_version: String,
+    /// What Docker's default allows on x86_64 with its default capabilities.
+    pub docker_allowed: usize,
+    /// What this profile allows on x86_64 (`None` without x86_64).
+    pub allowed: Option<usize>,
+    /// Allowed here, not by Docker's default.
+    pub beyond_docker: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CapsSection {
+    pub path: PathBuf,
+    pub cap_drop: Vec<String>,
+    pub cap_add: BTreeSet<Capability>,
+    pub outside_docker_default: BTreeSet<Capability>,
+    pub dangerous: Vec<DangerousCapability>,
+    pub notes: BTreeMap<Capability, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snippets {
+    pub docker_run: String,
+    pub compose: String,
+    pub kubernetes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub profile: PathBuf,
+    pub format: &'static str,
+    pub default_action: String,
+    pub architectures: BTreeSet<Arch>,
+    pub other_architectures: BTreeSet<String>,
+    pub allowed: BTreeMap<Arch, usize>,
+    pub docker: DockerComparison,
+    pub dangerous_syscalls: Vec<DangerousSyscall>,
+    pub unknown_names: BTreeSet<String>,
+    pub capabilities: Option<CapsSection>,
+    pub notes: Vec<String>,
+    pub apply: Snippets,
+}
+
+pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Report {
+    let dd = docker_default();
+    let allowed_sets: BTreeMap<Arch, BTreeSet<String>> = profile
+        .architectures
+        .iter()
+        .map(|a| (*a, profile.allowed_on(*a)))
+        .collect();
+    let all_allowed: BTreeSet<&String> = allowed_sets.values().flatten().collect();
+    let arg_filtered = profile.arg_filtered_names();
+    let x86_64 = allowed_sets.get(&Arch::X86_64);
+    let docker = DockerComparison {
+        docker_version: dd.version_label(),
+        docker_allowed: dd.allowed_count(),
+        allowed: x86_64.map(BTreeSet::len),
+        beyond_docker: x86_64
+            .map(|s| s.iter().filter(|n| !dd.allows(n)).cloned().collect())
+            .unwrap_or_default(),
+    };
+    let dangerous_syscalls = DANGEROUS_SYSCALLS
+        .iter()
+        .filter(|(n, _)| all_allowed.contains(&n.to_string()))
+        .map(|(n, why)| DangerousSyscall {
+            name: (*n).to_owned(),
+            why,
+            arg_filtered: arg_filtered.contains(*n),
+        })
+        .collect();
+    let mut notes = Vec::new();
+    if profile.allows_by_default() {
+        notes.push(format!(
+            "the profile allows every syscall it does not list (defaultAction {}): it restricts almost nothing",
+            profile.default_action
+        ));
+    }
+    if !profile.other_architectures.is_empty() {
+        notes.push(format!(
+            "architectures not analyzed: {}",
+            profile
+                .other_architectures
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if x86_64.is_none() {
+        notes.push(
+            "the profile has no x86_64 architecture; Docker's default is compared on x86_64 only"
+                .to_owned(),
+        );
+    }
+    let capabilities = caps.map(|(path, settings)| {
+        if !settings.drops_all() {
+            notes.push(format!(
+                "{} does not drop ALL capabilities first: the runtime's defaults stay on top of cap_add",
+                path.display()
+            ));
+        }
+        CapsSection {
+            path: path.to_owned(),
+            cap_drop: settings.cap_drop.clone(),
+            cap_add: settings.cap_add.clone(),
+            outside_docker_default: settings.outside_docker_default(),
+            dangerous: settings
+                .cap_add
+                .iter()
+                .filter_map(|c| c.danger().map(|why| DangerousCapability { name: *c, why }))
+                .collect(),
+            notes: settings.notes.clone(),
+        }
+    });
+    if capabilities.is_none() {
+        notes.push("no --caps settings given: capabilities are not analyzed and the snippets leave them out".to_owned());
+    }
+    let settings = caps.map(|(_, s)| s);
+    let apply = Snippets {
+        docker_run: snippets::docker_run_flags(&profile.path, settings),
+        compose: snippets::compose_block(&profile.path, settings),
+        kubernetes: snippets::kubernetes_security_context(&profile.path, settings),
+    };
+    Report {
+        profile: profile.path.clone(),
+        format: match profile.flavor {
+            ProfileFlavor::Json => "docker/oci json",
+            ProfileFlavor::Spo { .. } => "spo seccompprofile",
+        },
+        default_action: profile.default_action.clone(),
+        architectures: profile.architectures.clone(),
+        other_architectures: profile.other_architectures.clone(),
+        allowed: allowed_sets.iter().map(|(a, s)| (*a, s.len())).collect(),
+        docker,
+        dangerous_syscalls,
+        unknown_names: profile.unknown_names(),
+        capabilities,
+        notes,
+        apply,
+    }
+}
+
+impl Report {
+    fn surface_line(&self) -> String {
+        let per_arch: Vec<String> = self
+            .allowed
+            .iter()
+            .map(|(a, n)| format!("{a} {n}"))
+            .collect();
+        let mut line = format!("syscalls allowed: {}", per_arch.join(", "));
+        if let Some(n) = self.docker.allowed {
+            let d = self.docker.docker_allowed;
+            if n <= d && d > 0 {
+                line.push_str(&format!(
+                    "; Docker's default ({}) allows {d} on x86_64: {} fewer ({}% of Docker's surface)",
+                    self.docker.docker_version,
+                    d - n,
+                    n * 100 / d
+                ));
+            } else {
+                line.push_str(&format!(
+                    "; Docker's default ({}) allows {d} on x86_64",
+                    self.docker.docker_version
+                ));
+            }
+        }
+        line
+    }
+
+    pub fn render_text(&self) -> String {
+        let arches: Vec<&str> = self.architectures.iter().map(|a| a.as_str()).collect();
+        let mut out = format!(
+            "profile: {} ({}, {}, architectures {})\n",
+            self.profile.display(),
+            self.format,
+            self.default_action,
+            arches.join(", ")
+        );
+        out.push_str(&self.surface_line());
+        out.push('\n');
+        if !self.docker.beyond_docker.is_empty() {
+            out.push_str(&format!(
+                "  allowed here but not by Docker's default: {}\n",
+                self.docker
+                    .beyond_docker
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if self.dangerous_syscalls.is_empty() {
+            out.push_str("dangerous syscalls allowed: none\n");
+        } else {
+            out.push_str("dangerous syscalls allowed:\n");
+            for d in &self.dangerous_syscalls {
+                let args = if d.arg_filtered {
+                    " (only some arguments)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("  {}{args}: {}\n", d.name, d.why));
+            }
+        }
+        if !self.unknown_names.is_empty() {
+            out.push_str(&format!(
+                "names no syscall table knows (runtimes ignore them): {}\n",
+                self.unknown_names
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(c) = &self.capabilities {
+            let add: Vec<&str> = c.cap_add.iter().map(|c| c.docker_name()).collect();
+            out.push_str(&format!(
+                "capabilities ({}): cap_drop {}, cap_add {}\n",
+                c.path.display(),
+                c.cap_drop.join(", "),
+                if add.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    add.join(", ")
+                }
+            ));
+            if !c.outside_docker_default.is_empty() {
+                let outside: Vec<&str> = c
+                    .outside_docker_default
+                    .iter()
+                    .map(|c| c.docker_name())
+                    .collect();
+                out.push_str(&format!(
+                    "  outside Docker's default: {}\n",
+                    outside.join(", ")
+                ));
+            }
+            for d in &c.dangerous {
+                out.push_str(&format!("  dangerous: {}: {}\n", d.name, d.why));
+            }
+            for (cap, note) in &c.notes {
+                out.push_str(&format!("  note: {cap} is {note}\n"));
+            }
+        }
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out.push_str(&format!("\ndocker run {} IMAGE\n\n", self.apply.docker_run));
+        out.push_str(&self.apply.compose);
+        out.push('\n');
+        out.push_str(&self.apply.kubernetes);
+        out
+    }
+
+    pub fn render_markdown(&self) -> String {
+        let mut out = format!("### cinch report: `{}`\n\n", self.profile.display());
+        out.push_str(&format!("{}.\n\n", self.surface_line()));
+        if !self.docker.beyond_docker.is_empty() {
+            let names: Vec<String> = self
+                .docker
+                .beyond_docker
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect();
+            out.push_str(&format!(
+                "Allowed here but not by Docker's default: {}.\n\n",
+                names.join(", ")
+            ));
+        }
+        if self.dangerous_syscalls.is_empty() {
+            out.push_str("No dangerous syscall is allowed.\n\n");
+        } else {
+            out.push_str("| dangerous syscall allowed | why it matters |\n| --- | --- |\n");
+            for d in &self.dangerous_syscalls {
+                let args = if d.arg_filtered {
+                    " (some arguments)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("| `{}`{args} | {} |\n", d.name, d.why));
+            }
+            out.push('\n');
+        }
+        if let Some(c) = &self.capabilities {
+            let add: Vec<String> = c.cap_add.iter().map(|c| format!("`{c}`")).collect();
+            out.push_str(&format!(
+                "Capabilities (`{}`): drop {}, add {}.\n\n",
+                c.path.display(),
+                c.cap_drop.join(", "),
+                if add.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    add.join(", ")
+                }
+            ));
+            if !c.dangerous.is_empty() {
+                out.push_str("| dangerous capability | why it matters |\n| --- | --- |\n");
+                for d in &c.dangerous {
+                    out.push_str(&format!("| `{}` | {} |\n", d.name, d.why));
+                }
+                out.push('\n');
+            }
+            for (cap, note) in &c.notes {
+                out.push_str(&format!("> `{cap}` is {note}\n\n"));
+            }
+        }
+        for note in &self.notes {
+            out.push_str(&format!("> {note}\n\n"));
+        }
+        out.push_str(&format!(
+            "```sh\ndocker run {} IMAGE\n```\n\n",
+            self.apply.docker_run
+        ));
+        out.push_str(&format!("```yaml\n{}```\n\n", self.apply.compose));
+        out.push_str(&format!("```yaml\n{}```\n", self.apply.kubernetes));
+        out
+    }
+
+    pub fn render_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::parse_profile;
+
+    #[test]
+    fn flags_dangerous_syscalls_and_capabilities() {
+        let p = parse_profile(
+            br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","write","ptrace","mount"],"action":"SCMP_ACT_ALLOW"},{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#,
+            Path::new("p.json"),
+        )
+        .expect("parses");
+        let settings = CapSettings {
+            cap_drop: vec!["ALL".into()],
+            cap_add: [Capability::SYS_ADMIN, Capability::NET_BIND_SERVICE]
+                .into_iter()
+                .collect(),
+            reasons: BTreeMap::new(),
+            notes: BTreeMap::new(),
+        };
+        let r = build(&p, Some((Path::new("s.json"), &settings)));
+        let names: Vec<&str> = r
+            .dangerous_syscalls
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(names, ["mount", "personality", "ptrace"]);
+        assert!(
+            r.dangerous_syscalls
+                .iter()
+                .any(|d| d.name == "personality" && d.arg_filtered)
+        );
+        assert_eq!(r.docker.allowed, Some(5));
+        assert!(r.docker.beyond_docker.contains("mount"));
+        let caps = r.capabilities.as_ref().expect("caps section");
+        assert_eq!(caps.dangerous.len(), 1);
+        assert_eq!(
+            caps.outside_docker_default,
+            [Capability::SYS_ADMIN].into_iter().collect()
+        );
+        let text = r.render_text();
+        assert!(text.contains("ptrace: reads and writes"), "{text}");
+        assert!(
+            text.contains("--cap-add NET_BIND_SERVICE --cap-add SYS_ADMIN"),
+            "{text}"
+        );
+        assert!(r.render_markdown().contains("| `mount` |"));
+        let json: serde_json::Value = serde_json::from_str(&r.render_json()).expect("json");
+        assert_eq!(json["docker"]["allowed"], 5);
+    }
+
+    #[test]
+    fn the_issue_list_is_covered() {
+        for name in [
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "bpf",
+            "perf_event_open",
+            "mount",
+            "umount2",
+            "pivot_root",
+            "unshare",
+            "setns",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "userfaultfd",
+            "kexec_load",
+            "init_module",
+            "finit_module",
+            "open_by_handle_at",
+            "name_to_handle_at",
+            "personality",
+            "iopl",
+            "ioperm",
+            "swapon",
+            "reboot",
+        ] {
+            assert!(syscall_danger(name).is_some(), "{name}");
+        }
+        let names: Vec<&str> = DANGEROUS_SYSCALLS.iter().map(|(n, _)| *n).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "kept sorted");
+    }
+}

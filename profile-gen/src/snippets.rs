@@ -1,0 +1,148 @@
+//! Ready-to-paste settings that apply a profile and a capability allowlist: `docker run` flags, a
+//! compose service block and a Kubernetes container `securityContext`.
+
+use std::path::Path;
+
+use crate::capability::Capability;
+use crate::caps::CapSettings;
+
+/// Quotes `s` for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// A YAML / JSON double-quoted string.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn cap_list(caps: &CapSettings) -> Vec<&'static str> {
+    caps.cap_add.iter().map(|c| c.docker_name()).collect()
+}
+
+/// `--security-opt seccomp=PATH --security-opt no-new-privileges:true --cap-drop ALL --cap-add X`.
+/// Without settings the capability flags are left out (cinch does not know what to add).
+pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
+    let mut flags = vec![
+        "--security-opt".to_owned(),
+        shell_quote(&format!("seccomp={}", profile.display())),
+        "--security-opt".to_owned(),
+        "no-new-privileges:true".to_owned(),
+    ];
+    if let Some(caps) = caps {
+        flags.push("--cap-drop".to_owned());
+        flags.push("ALL".to_owned());
+        for cap in cap_list(caps) {
+            flags.push("--cap-add".to_owned());
+            flags.push(cap.to_owned());
+        }
+    }
+    flags.join(" ")
+}
+
+/// A compose service block.
+pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
+    let mut out = String::from(
+        "# merge into your service in compose.yaml (rename \"app\")\nservices:\n  app:\n",
+    );
+    out.push_str(&format!(
+        "    security_opt: [{}, \"no-new-privileges:true\"]\n",
+        quoted(&format!("seccomp:{}", profile.display()))
+    ));
+    if let Some(caps) = caps {
+        out.push_str("    cap_drop: [\"ALL\"]\n");
+        let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
+        if !add.is_empty() {
+            out.push_str(&format!("    cap_add: [{}]\n", add.join(", ")));
+        }
+        if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
+            out.push_str("    # NET_BIND_SERVICE: Docker sets net.ipv4.ip_unprivileged_port_start=0 in containers with their own network namespace; it may not be needed here\n");
+        }
+    }
+    out
+}
+
+/// The container `securityContext` for a Localhost profile installed under the kubelet's
+/// seccomp root as `cinch/<file name>`.
+pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -> String {
+    let file = profile
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "seccomp.json".to_owned());
+    let mut out = format!(
+        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set this securityContext on the container:\nsecurityContext:\n  seccompProfile:\n    type: Localhost\n    localhostProfile: {}\n  allowPrivilegeEscalation: false\n",
+        profile.display(),
+        quoted(&format!("cinch/{file}")),
+    );
+    if let Some(caps) = caps {
+        out.push_str("  capabilities:\n    drop: [\"ALL\"]\n");
+        let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
+        if !add.is_empty() {
+            out.push_str(&format!("    add: [{}]\n", add.join(", ")));
+        }
+        if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
+            out.push_str("# NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn caps() -> CapSettings {
+        CapSettings {
+            cap_drop: vec!["ALL".into()],
+            cap_add: [Capability::NET_BIND_SERVICE, Capability::CHOWN]
+                .into_iter()
+                .collect(),
+            reasons: BTreeMap::new(),
+            notes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn docker_run() {
+        assert_eq!(
+            docker_run_flags(Path::new("prof/web.json"), Some(&caps())),
+            "--security-opt seccomp=prof/web.json --security-opt no-new-privileges:true --cap-drop ALL --cap-add CHOWN --cap-add NET_BIND_SERVICE"
+        );
+        assert_eq!(
+            docker_run_flags(Path::new("my dir/p.json"), None),
+            "--security-opt 'seccomp=my dir/p.json' --security-opt no-new-privileges:true"
+        );
+    }
+
+    #[test]
+    fn compose_and_kubernetes_are_valid_yaml() {
+        let compose: serde_yaml::Value =
+            serde_yaml::from_str(&compose_block(Path::new("p.json"), Some(&caps()))).expect("yaml");
+        assert_eq!(
+            compose["services"]["app"]["security_opt"][0].as_str(),
+            Some("seccomp:p.json")
+        );
+        assert_eq!(
+            compose["services"]["app"]["cap_add"][1].as_str(),
+            Some("NET_BIND_SERVICE")
+        );
+        let k8s: serde_yaml::Value = serde_yaml::from_str(&kubernetes_security_context(
+            Path::new("/x/web.json"),
+            Some(&caps()),
+        ))
+        .expect("yaml");
+        let sc = &k8s["securityContext"];
+        assert_eq!(
+            sc["seccompProfile"]["localhostProfile"].as_str(),
+            Some("cinch/web.json")
+        );
+        assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
+        assert_eq!(sc["capabilities"]["add"][0].as_str(), Some("CHOWN"));
+    }
+}

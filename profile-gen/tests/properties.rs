@@ -1,0 +1,170 @@
+//! Property tests: merging recordings is a join (commutative, associative, idempotent), every
+//! generated profile compiles with libseccomp, and a profile never allows a name that is not in
+//! the inputs or the chosen runtime baseline (the only other name is clone3's ENOSYS rule).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use profile_gen::Arch;
+use profile_gen::baseline::{self, Runtime};
+use profile_gen::formats::Format;
+use profile_gen::generate::{
+    BaselineChoice, DefaultErrno, GenerateError, GenerateOptions, generate_observed,
+    name_observations,
+};
+use profile_gen::observed::{CapCheckKey, CapEvidence, Observed};
+use profile_gen::profile::parse_profile;
+
+fn arch() -> impl Strategy<Value = Arch> {
+    prop_oneof![Just(Arch::X86_64), Just(Arch::X86), Just(Arch::Aarch64)]
+}
+
+fn cap_key() -> impl Strategy<Value = CapCheckKey> {
+    (
+        prop_oneof![Just(0u32), Just(10u32), Just(21u32), Just(41u32)],
+        any::<bool>(),
+        proptest::option::of((Just(Arch::X86_64), 0u32..60)),
+        prop_oneof![Just("chown_ok".to_owned()), Just("__inet_bind".to_owned())],
+        proptest::option::of(Just("vm-overcommit".to_owned())),
+    )
+        .prop_map(|(cap, granted, syscall, caller, noise)| CapCheckKey {
+            cap,
+            granted,
+            syscall,
+            caller,
+            noise,
+        })
+}
+
+fn evidence() -> impl Strategy<Value = CapEvidence> {
+    (
+        0u64..100,
+        proptest::collection::btree_set("[a-c]{1,2}", 0..3),
+    )
+        .prop_map(|(count, comms)| CapEvidence {
+            count,
+            comms,
+            syscall_names: BTreeSet::new(),
+        })
+}
+
+fn file() -> impl Strategy<Value = PathBuf> {
+    prop_oneof![
+        Just(PathBuf::from("a.json")),
+        Just(PathBuf::from("b.json")),
+        Just(PathBuf::from("c.json"))
+    ]
+}
+
+prop_compose! {
+    fn observed()(
+        hosts in proptest::collection::btree_set(prop_oneof![Just(Arch::X86_64), Just(Arch::Aarch64)], 1..3),
+        syscalls in proptest::collection::btree_map(
+            arch(),
+            // Numbers up to 1000: most are real syscalls, some are unknown to every table.
+            proptest::collection::btree_map(0u32..1000, proptest::collection::btree_set(Just("recorded_name".to_owned()), 0..2), 0..40),
+            0..3,
+        ),
+        capabilities in proptest::collection::btree_map(cap_key(), evidence(), 0..6),
+        startup_unobserved in proptest::collection::btree_set(file(), 0..2),
+        lost_syscalls in proptest::collection::btree_map(file(), 1u64..10, 0..2),
+        warnings in proptest::collection::btree_map(file(), proptest::collection::btree_set("[a-z]{1,5}", 1..3), 0..2),
+    ) -> Observed {
+        Observed { hosts, syscalls, capabilities, startup_unobserved, lost_syscalls, warnings }
+    }
+}
+
+fn options() -> impl Strategy<Value = GenerateOptions> {
+    (
+        prop_oneof![
+            Just(BaselineChoice::Auto),
+            Just(BaselineChoice::None),
+            Just(BaselineChoice::Use(Runtime::Runc)),
+            Just(BaselineChoice::Use(Runtime::Crun)),
+        ],
+        prop_oneof![Just(DefaultErrno::Eperm), Just(DefaultErrno::Enosys)],
+    )
+        .prop_map(|(baseline, default_errno)| GenerateOptions {
+            baseline,
+            default_errno,
+        })
+}
+
+fn names_in(rendered: &[u8]) -> BTreeSet<String> {
+    let v: serde_json::Value = serde_json::from_slice(rendered).expect("rendered JSON parses");
+    v["syscalls"]
+        .as_array()
+        .expect("syscalls")
+        .iter()
+        .flat_map(|r| {
+            r["names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .map(|n| n.as_str().expect("string").to_owned())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merge_is_commutative(a in observed(), b in observed()) {
+        prop_assert_eq!(a.merge(&b), b.merge(&a));
+    }
+
+    #[test]
+    fn merge_is_associative(a in observed(), b in observed(), c in observed()) {
+        prop_assert_eq!(a.merge(&b).merge(&c), a.merge(&b.merge(&c)));
+    }
+
+    #[test]
+    fn merge_is_idempotent(a in observed(), b in observed()) {
+        prop_assert_eq!(a.merge(&a), a.clone());
+        let ab = a.merge(&b);
+        prop_assert_eq!(ab.merge(&b), ab);
+    }
+
+    #[test]
+    fn generated_profiles_validate_and_stay_within_inputs(obs in observed(), opts in options()) {
+        let named = name_observations(&obs);
+        let nameable = named.by_arch.values().any(|s| !s.is_empty());
+        match generate_observed(obs.clone(), vec![PathBuf::from("a.json")], &opts) {
+            Err(GenerateError::EmptyRecording { .. }) => prop_assert_eq!(obs.syscall_count(), 0),
+            Err(GenerateError::NothingNamed { .. }) => prop_assert!(!nameable),
+            Err(e) => prop_assert!(false, "unexpected error: {}", e),
+            Ok(generated) => {
+                prop_assert!(nameable);
+                // Compiled with libseccomp for every architecture (generate refuses otherwise).
+                prop_assert_eq!(&generated.validated.compiled, &generated.profile.architectures);
+                let mut permitted: BTreeSet<String> = named.by_arch.values().flatten().cloned().collect();
+                let chosen = match opts.baseline {
+                    BaselineChoice::Use(rt) => Some(rt),
+                    BaselineChoice::Auto if !obs.startup_unobserved.is_empty() => Some(Runtime::Runc),
+                    _ => None,
+                };
+                if let Some(rt) = chosen {
+                    permitted.extend(baseline::baseline(rt).syscalls.iter().cloned());
+                }
+                for format in [Format::Docker, Format::Oci, Format::Kubernetes] {
+                    let rendered = generated.render(format, Path::new("p.json"), None).expect("renders");
+                    prop_assert_eq!(rendered.profile.last(), Some(&b'\n'));
+                    let names = names_in(&rendered.profile);
+                    let extra: Vec<&String> = names.iter().filter(|n| !permitted.contains(*n) && n.as_str() != "clone3").collect();
+                    prop_assert!(extra.is_empty(), "names not in the inputs or baseline: {:?}", extra);
+                    // What the file allows, read back, is exactly the generated allow list.
+                    let loaded = parse_profile(&rendered.profile, Path::new("p.json")).expect("reads back");
+                    prop_assert_eq!(loaded.allowed_names(), generated.profile.allow.clone());
+                }
+                // Observed arches and hosts are all in the profile, nothing else.
+                let expected: BTreeSet<Arch> = obs.hosts.iter().copied()
+                    .chain(named.by_arch.iter().filter(|(_, s)| !s.is_empty()).map(|(a, _)| *a))
+                    .collect();
+                prop_assert_eq!(&generated.profile.architectures, &expected);
+            }
+        }
+    }
+}

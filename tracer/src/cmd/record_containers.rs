@@ -1,0 +1,192 @@
+//! `cinch record --new-containers`: every container that starts while COMMAND runs (or for
+//! `--duration`) gets its own recording, from the moment its runtime installs the seccomp filter.
+//!
+//! The kernel side does the work that cannot wait for userspace: a fork in a mount namespace
+//! that did not exist when recording started claims a free target slot, and the new process is
+//! counted from its first syscall under a seccomp filter. Userspace only names the target: the
+//! new process's cgroup gives the container id, the engine gives its name and image. That
+//! happens while the runtime is still setting the container up, so even a container that lives
+//! for a few milliseconds is named.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use cinch_common::{EventKind, MNTNS_WATCH_NEW, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP};
+
+use super::record::{SLOT, Status, TICK, build, container_target, seccomp_warning, write};
+use crate::cli::RecordArgs;
+use crate::containers::{self, Container};
+use crate::error::input;
+use crate::probe::{self, Probe};
+use crate::signals;
+
+/// Targets one run can hold; each container takes one.
+const SLOTS: u32 = 64;
+/// After COMMAND exits, how long containers it started get to stop before recording ends.
+const SETTLE: Duration = Duration::from_secs(2);
+
+enum Slot {
+    Container(Box<Container>),
+    /// A new mount namespace that is not a container (a service with a private /tmp, unshare).
+    NotContainer,
+}
+
+pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
+    let _ = SLOT;
+    let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("cinch-recordings"));
+    prepare_dir(&dir)?;
+    if args.command.is_empty() && args.duration.is_none() {
+        eprintln!("cinch: recording new containers until interrupted (Ctrl-C)");
+    }
+    signals::install().context("installing signal handlers")?;
+    let config = probe::Config {
+        slots: SLOTS,
+        reserved_slots: 0,
+        mntns_mode: MNTNS_WATCH_NEW,
+        known_mntns: containers::all_mntns(),
+    };
+    let mut probe = Probe::load(&config)?;
+    let started = SystemTime::now();
+    let mut command = match args.command.split_first() {
+        Some((program, rest)) => Some(
+            std::process::Command::new(program)
+                .args(rest)
+                .stdin(Stdio::inherit())
+                .spawn()
+                .map_err(|e| input(format!("cannot run {program}: {e}")))?,
+        ),
+        None => None,
+    };
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut status = Status::new(args.quiet);
+    let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
+    let mut exit: Option<u8> = None;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let mut new = Vec::new();
+        probe.drain_events(|e| {
+            if e.kind == EventKind::NewTarget as u32 {
+                new.push((e.slot, e.tgid));
+            }
+            status.event(e);
+        });
+        for (slot, tgid) in new {
+            slots.insert(slot, identify(tgid));
+        }
+        status.tick();
+        if let Some(child) = command.as_mut()
+            && exit.is_none()
+            && let Some(st) = child.try_wait().context("waiting for the command")?
+        {
+            exit = Some(exit_code(st));
+            settle_until = Some(Instant::now() + SETTLE);
+        }
+        let containers_live = slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Container(_)))
+            .try_fold(0u32, |n, (&slot, _)| probe.target(slot).map(|t| n + t.live))?;
+        if settle_until.is_some_and(|t| containers_live == 0 || Instant::now() >= t)
+            || signals::received().is_some()
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+    if let Some(child) = command.as_mut()
+        && exit.is_none()
+    {
+        // Interrupted: the command got the terminal's signal too, or is forwarded one.
+        if let Some(sig) = signals::received()
+            && sig.from_process
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                sig.signal,
+            );
+        }
+        exit = child.try_wait().ok().flatten().map(exit_code);
+    }
+
+    let mut written: BTreeMap<String, usize> = BTreeMap::new();
+    let mut not_containers = 0;
+    for (&slot, entry) in &slots {
+        let Slot::Container(container) = entry else {
+            not_containers += 1;
+            continue;
+        };
+        let state = probe.target(slot)?;
+        if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
+            eprintln!(
+                "cinch: warning: container {} never reached its entrypoint (no seccomp install, no execve); nothing recorded",
+                container.name
+            );
+            continue;
+        }
+        let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
+        let mut recording = build(&probe, slot, container_target(container), by_seccomp, started)?;
+        if !by_seccomp {
+            recording.warnings.push(format!(
+                "container {} ran without a seccomp filter: recording started at its first execve, so the runtime's own syscalls after that point are missing; generate with the runtime baseline",
+                container.name
+            ));
+        }
+        if let Some(w) = seccomp_warning(container) {
+            recording.warnings.push(w);
+        }
+        let base = containers::recording_file_name(container);
+        let n = written.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let file = if *n == 1 { format!("{base}.json") } else { format!("{base}-{n}.json") };
+        write(&dir.join(file), &recording, args.quiet)?;
+    }
+    drop(probe);
+    status.finish();
+    if written.is_empty() {
+        eprintln!("cinch: no container started while recording");
+    }
+    if not_containers > 0 {
+        tracing::info!(not_containers, "new mount namespaces that were not containers were ignored");
+    }
+    Ok(exit.unwrap_or(0))
+}
+
+/// Names the container a new target's first process belongs to.
+fn identify(tgid: u32) -> Slot {
+    let Some((engine, id)) = containers::container_of_pid(tgid) else {
+        return Slot::NotContainer;
+    };
+    let container = containers::inspect(engine, &id).unwrap_or_else(|| Container {
+        name: id.chars().take(12).collect(),
+        image: String::new(),
+        pid: None,
+        service: None,
+        seccomp: containers::SeccompInForce::Unknown,
+        engine,
+        id,
+    });
+    Slot::Container(Box::new(container))
+}
+
+fn exit_code(st: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt as _;
+    st.code()
+        .map(|c| c as u8)
+        .or_else(|| st.signal().map(|s| 128 + s as u8))
+        .unwrap_or(1)
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(input(format!(
+            "{} is not a directory; --new-containers writes one recording per container into a directory",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| input(format!("cannot create directory {}: {e}", dir.display())))?;
+    crate::output::check_writable(&dir.join("probe.json"))
+}

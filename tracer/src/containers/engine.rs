@@ -1,0 +1,190 @@
+//! Asking container engines about a container: `docker|podman|nerdctl inspect` (one JSON shape)
+//! and `crictl inspect`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::error::input;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Docker,
+    Podman,
+    Containerd,
+    Crio,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 4] = [Engine::Docker, Engine::Podman, Engine::Containerd, Engine::Crio];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+            Engine::Containerd => "containerd",
+            Engine::Crio => "crio",
+        }
+    }
+
+    /// The CLI that answers for this engine.
+    fn cli(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+            Engine::Containerd => "nerdctl",
+            Engine::Crio => "crictl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    fn available(self) -> bool {
+        crate::spawn::resolve(self.cli()).is_some()
+    }
+}
+
+/// What the engine says about the seccomp profile a container runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeccompInForce {
+    /// `seccomp=unconfined`: everything is visible, but the start-up boundary is the first execve.
+    Unconfined,
+    /// A custom profile whose default action allows: everything is visible.
+    Permissive,
+    /// The engine's default or another restrictive profile: denied syscalls are invisible.
+    Restrictive,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub engine: Engine,
+    /// The container's init process, while it runs.
+    pub pid: Option<u32>,
+    /// The compose service (`com.docker.compose.service` label), if any.
+    pub service: Option<String>,
+    pub seccomp: SeccompInForce,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs.
+fn ask(cli: &str, args: &[&str]) -> Option<String> {
+    let mut child = Command::new(cli)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut out = String::new();
+                std::io::Read::read_to_string(child.stdout.as_mut()?, &mut out).ok()?;
+                return status.success().then_some(out);
+            }
+            Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Asks one engine about `reference` (name or id).
+pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
+    if engine == Engine::Crio {
+        return inspect_crictl(reference);
+    }
+    let out = ask(engine.cli(), &["inspect", "--type", "container", reference])
+        .or_else(|| ask(engine.cli(), &["inspect", reference]))?;
+    let v: Value = serde_json::from_str(&out).ok()?;
+    let c = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+    let str_at = |ptr: &str| c.pointer(ptr).and_then(Value::as_str).map(str::to_owned);
+    let pid = c.pointer("/State/Pid").and_then(Value::as_u64).filter(|&p| p > 0);
+    let security = c.pointer("/HostConfig/SecurityOpt").and_then(Value::as_array);
+    Some(Container {
+        id: str_at("/Id")?,
+        name: str_at("/Name").unwrap_or_default().trim_start_matches('/').to_owned(),
+        image: str_at("/Config/Image").or_else(|| str_at("/ImageName")).unwrap_or_default(),
+        engine,
+        pid: pid.and_then(|p| u32::try_from(p).ok()),
+        service: str_at("/Config/Labels/com.docker.compose.service"),
+        seccomp: seccomp_from(security.map(Vec::as_slice).unwrap_or(&[])),
+    })
+}
+
+fn seccomp_from(opts: &[Value]) -> SeccompInForce {
+    for opt in opts.iter().filter_map(Value::as_str) {
+        let Some(value) = opt.strip_prefix("seccomp=").or_else(|| opt.strip_prefix("seccomp:")) else {
+            continue;
+        };
+        if value == "unconfined" {
+            return SeccompInForce::Unconfined;
+        }
+        // Docker keeps the profile's content; Podman the path.
+        let content = if value.trim_start().starts_with('{') {
+            value.to_owned()
+        } else {
+            std::fs::read_to_string(value).unwrap_or_default()
+        };
+        let allows = serde_json::from_str::<Value>(&content)
+            .ok()
+            .and_then(|p| p.get("defaultAction").and_then(Value::as_str).map(str::to_owned))
+            .is_some_and(|a| a == "SCMP_ACT_ALLOW" || a == "SCMP_ACT_LOG" || a == "SCMP_ACT_TRACE");
+        return if allows { SeccompInForce::Permissive } else { SeccompInForce::Restrictive };
+    }
+    if opts.is_empty() { SeccompInForce::Restrictive } else { SeccompInForce::Unknown }
+}
+
+fn inspect_crictl(reference: &str) -> Option<Container> {
+    let out = ask("crictl", &["inspect", reference])?;
+    let v: Value = serde_json::from_str(&out).ok()?;
+    let str_at = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_owned);
+    Some(Container {
+        id: str_at("/status/id")?,
+        name: str_at("/status/metadata/name").unwrap_or_default(),
+        image: str_at("/status/image/image").unwrap_or_default(),
+        engine: Engine::Crio,
+        pid: v.pointer("/info/pid").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok()),
+        service: None,
+        seccomp: SeccompInForce::Unknown,
+    })
+}
+
+/// Finds a running container by name or id, asking the given engine or every engine found.
+pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Container> {
+    if !super::valid_reference(reference) {
+        return Err(input(format!(
+            "{reference:?} is not a container name or id (letters, digits, '_', '.', '-')"
+        )));
+    }
+    let engines: Vec<Engine> = match engine {
+        Some(e) => vec![e],
+        None => Engine::ALL.into_iter().filter(|e| e.available()).collect(),
+    };
+    if engines.is_empty() {
+        return Err(input(format!(
+            "no container {reference:?}: no container engine CLI (docker, podman, nerdctl, crictl) found on PATH"
+        )));
+    }
+    for &e in &engines {
+        if let Some(c) = inspect(e, reference) {
+            let pid = c.pid.with_context(|| format!("container {reference} is not running"));
+            return pid.map_err(|e| input(format!("{e:#}"))).map(|_| c);
+        }
+    }
+    let asked: Vec<&str> = engines.iter().map(|e| e.as_str()).collect();
+    Err(input(format!("no container named {reference:?}: asked {}", asked.join(", "))))
+}

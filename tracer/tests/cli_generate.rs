@@ -1,0 +1,516 @@
+//! `cinch generate`, `diff` and `report` as users run them: exit codes, one-sentence errors, and
+//! no output file left behind on failure. No root needed (built with `AYA_BUILD_SKIP=1` is fine).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const CINCH: &str = env!("CARGO_BIN_EXE_cinch");
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../profiles/testdata")
+        .join(name)
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cinch-cli-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, contents).expect("write scratch file");
+        p
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read scratch dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cinch<I: AsRef<std::ffi::OsStr>>(args: &[I]) -> Output {
+    Command::new(CINCH)
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("CINCH_LOG")
+        .output()
+        .expect("runs cinch")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn web_recording() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(testdata("web.json")).expect("reads web.json"))
+        .expect("parses")
+}
+
+fn no_panic(err: &str) {
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(
+        !err.to_lowercase().contains("backtrace"),
+        "backtrace: {err}"
+    );
+    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
+}
+
+#[test]
+fn bad_input_table() {
+    let scratch = Scratch::new();
+    let mut empty = web_recording();
+    empty["syscalls"] = serde_json::json!({});
+    let mut unknown = web_recording();
+    unknown["syscalls"] = serde_json::json!({"x86_64": [{"nr": 999, "name": null, "count": 3}, {"nr": 1000, "name": null, "count": 1}]});
+    let malformed = scratch.write("malformed.json", "{\n  \"schema_version\": 1,\n  oops\n}\n");
+    let v2 = scratch.write("v2.json", "{\"schema_version\": 2, \"whatever\": []}\n");
+    let empty = scratch.write("empty.json", &empty.to_string());
+    let unknown = scratch.write("unknown.json", &unknown.to_string());
+    let good = scratch.write("good.json", &web_recording().to_string());
+    let out = scratch.path("out.json");
+    let out_str = out.to_string_lossy().into_owned();
+
+    // A directory the current user cannot create files in: root ignores permission bits, but
+    // not sysfs.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let readonly = scratch.path("readonly");
+    std::fs::create_dir(&readonly).expect("mkdir");
+    let unwritable_dir = if root {
+        PathBuf::from("/sys")
+    } else {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        readonly.clone()
+    };
+    let unwritable = unwritable_dir.join("cinch-test-profile.json");
+    let is_dir = scratch.path("adir");
+    std::fs::create_dir(&is_dir).expect("mkdir");
+
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let table: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "malformed JSON",
+            vec!["-o".into(), out_str.clone(), path(&malformed)],
+            "line 3, column 3",
+        ),
+        (
+            "wrong schema version",
+            vec!["-o".into(), out_str.clone(), path(&v2)],
+            "schema version 2, this cinch reads 1",
+        ),
+        (
+            "empty recording",
+            vec!["-o".into(), out_str.clone(), path(&empty)],
+            "has no syscalls",
+        ),
+        (
+            "only unknown numbers",
+            vec!["-o".into(), out_str.clone(), path(&unknown)],
+            "none of the 2 syscall numbers",
+        ),
+        (
+            "missing recording",
+            vec![
+                "-o".into(),
+                out_str.clone(),
+                path(&scratch.path("nope.json")),
+            ],
+            "no such file",
+        ),
+        (
+            "unwritable output directory",
+            vec!["-o".into(), path(&unwritable), path(&good)],
+            "cannot create a file in",
+        ),
+        (
+            "output path is a directory",
+            vec!["-o".into(), path(&is_dir), path(&good)],
+            "is a directory",
+        ),
+        (
+            "missing output directory",
+            vec![
+                "-o".into(),
+                path(&scratch.path("no/such/dir.json")),
+                path(&good),
+            ],
+            "does not exist",
+        ),
+        (
+            "caps-out in a missing directory",
+            vec![
+                "-o".into(),
+                out_str.clone(),
+                "--caps-out".into(),
+                path(&scratch.path("no/caps.json")),
+                path(&good),
+            ],
+            "does not exist",
+        ),
+        (
+            "ENOSYS in an SPO resource",
+            vec![
+                "--format".into(),
+                "spo".into(),
+                "--default-errno".into(),
+                "ENOSYS".into(),
+                "-o".into(),
+                out_str.clone(),
+                path(&good),
+            ],
+            "no defaultErrnoRet field",
+        ),
+    ];
+    let before = scratch.files();
+    for (what, args, expect) in table {
+        let mut full = vec!["generate".to_string()];
+        full.extend(args);
+        let o = cinch(&full);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: exit code; stderr: {err}");
+        no_panic(&err);
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{what}: one line on stderr, got: {err}"
+        );
+        let line = err.trim_end();
+        assert!(line.starts_with("cinch: "), "{what}: {line}");
+        let sentence = &line["cinch: ".len()..];
+        assert!(
+            sentence.starts_with(|c: char| !c.is_uppercase()),
+            "{what}: lowercase sentence: {line}"
+        );
+        assert!(
+            line.contains(expect),
+            "{what}: expected {expect:?} in {line}"
+        );
+        assert!(stdout(&o).is_empty(), "{what}: nothing on stdout");
+        assert_eq!(
+            scratch.files(),
+            before,
+            "{what}: no output or temporary file left behind"
+        );
+        assert!(!unwritable.exists(), "{what}");
+        assert_eq!(
+            std::fs::read_dir(&is_dir).map(|d| d.count()).unwrap_or(0),
+            0,
+            "{what}"
+        );
+    }
+}
+
+/// clap rejects an unknown `--format` before cinch runs: exit 2, the bad value named, no panic.
+/// clap's own report is three lines (the error, the possible values, a pointer to --help); making
+/// it one line needs `Cli::try_parse` in main.rs.
+#[test]
+fn unknown_format_is_a_usage_error() {
+    let scratch = Scratch::new();
+    let out = scratch.path("out.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "--format".as_ref(),
+        "bogus".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    no_panic(&err);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("invalid value 'bogus'") && first.contains("--format"),
+        "{err}"
+    );
+    assert!(err.contains("docker, oci, kubernetes, spo"), "{err}");
+    assert!(scratch.files().is_empty());
+}
+
+#[test]
+fn generate_writes_profile_settings_and_summary() {
+    let scratch = Scratch::new();
+    let out = scratch.path("web.json");
+    let caps = scratch.path("web-caps.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--caps-out".as_ref(),
+        caps.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(stdout(&o).is_empty());
+    assert!(err.contains("Docker's default"), "{err}");
+    assert!(
+        err.contains("cap_add CHOWN, NET_BIND_SERVICE, SETGID, SETUID"),
+        "{err}"
+    );
+    let golden = std::fs::read(testdata("golden/web.docker.json")).expect("golden");
+    assert_eq!(std::fs::read(&out).expect("profile"), golden);
+    let golden_caps = std::fs::read(testdata("golden/web.caps.json")).expect("golden caps");
+    assert_eq!(std::fs::read(&caps).expect("caps"), golden_caps);
+    assert_eq!(scratch.files(), ["web-caps.json", "web.json"]);
+
+    // Kubernetes: the profile file plus the securityContext on stdout.
+    let k8s = scratch.path("web-k8s.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "--format".as_ref(),
+        "kubernetes".as_ref(),
+        "-o".as_ref(),
+        k8s.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("localhostProfile: \"cinch/web-k8s.json\""),
+        "{}",
+        stdout(&o)
+    );
+
+    // Refuses to overwrite an input.
+    let rec = scratch.write("rec.json", &web_recording().to_string());
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        rec.as_os_str(),
+        rec.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("refusing to overwrite recording"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn diff_exit_codes_with_profiles_and_recordings_mixed() {
+    let scratch = Scratch::new();
+    let web_profile = scratch.path("web-profile.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        web_profile.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let merged_profile = scratch.path("merged-profile.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        merged_profile.as_os_str(),
+        testdata("web.json").as_os_str(),
+        testdata("attach.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The same profile, reordered and reformatted: not drift.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&web_profile).expect("read")).expect("json");
+    if let Some(names) = v["syscalls"][0]["names"].as_array_mut() {
+        names.reverse();
+    }
+    let reordered = scratch.write("reordered.json", &v.to_string());
+    let spo = testdata("golden/web.spo.yaml");
+    let web = testdata("web.json");
+    let attach = testdata("attach.json");
+    let malformed = scratch.write("malformed.json", "{\"defaultAction\": ");
+
+    let cases: Vec<(&str, &Path, &Path, i32)> = vec![
+        ("profile vs its own recording", &web_profile, &web, 0),
+        ("recording vs recording, more needed", &web, &attach, 1),
+        ("recording vs itself", &web, &web, 0),
+        ("profile vs reordered copy", &web_profile, &reordered, 0),
+        (
+            "smaller profile vs larger profile",
+            &web_profile,
+            &merged_profile,
+            1,
+        ),
+        (
+            "larger profile vs smaller profile",
+            &merged_profile,
+            &web_profile,
+            0,
+        ),
+        ("profile vs SPO resource of the same", &web_profile, &spo, 0),
+        (
+            "merged profile vs the attach recording",
+            &merged_profile,
+            &attach,
+            0,
+        ),
+        (
+            "web profile vs the attach recording",
+            &web_profile,
+            &attach,
+            1,
+        ),
+        ("malformed OLD", &malformed, &web, 2),
+        (
+            "missing NEW",
+            &web_profile,
+            Path::new("/nonexistent/cinch.json"),
+            2,
+        ),
+    ];
+    for (what, old, new, code) in cases {
+        let o = cinch(&["diff".as_ref(), old.as_os_str(), new.as_os_str()]);
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{what}: stdout {} stderr {err}",
+            stdout(&o)
+        );
+        no_panic(&err);
+        if code == 2 {
+            assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        } else {
+            assert!(err.is_empty(), "{what}: {err}");
+        }
+    }
+
+    // Formats.
+    let o = cinch(&[
+        "diff".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        web_profile.as_os_str(),
+        attach.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    assert_eq!(json["drift"], true);
+    assert!(json["added"]["syscalls"]["x86"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    let o = cinch(&[
+        "diff".as_ref(),
+        "--format".as_ref(),
+        "markdown".as_ref(),
+        web_profile.as_os_str(),
+        attach.as_os_str(),
+    ]);
+    assert!(
+        stdout(&o).starts_with("### cinch: seccomp drift"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Capabilities: a new one is drift once OLD's settings are known.
+    let caps = scratch.path("web-caps.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        scratch.path("p.json").as_os_str(),
+        "--caps-out".as_ref(),
+        caps.as_os_str(),
+        web.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = cinch(&[
+        "diff".as_ref(),
+        "--old-caps".as_ref(),
+        caps.as_os_str(),
+        merged_profile.as_os_str(),
+        attach.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("+ capabilities: SYS_RESOURCE"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn report_formats() {
+    let scratch = Scratch::new();
+    let profile = scratch.path("p.json");
+    let caps = scratch.path("c.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        "--caps-out".as_ref(),
+        caps.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    for format in [
+        "text",
+        "markdown",
+        "json",
+        "docker-run",
+        "compose",
+        "kubernetes",
+    ] {
+        let o = cinch(&[
+            "report".as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+            profile.as_os_str(),
+            "--caps".as_ref(),
+            caps.as_os_str(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        assert!(!stdout(&o).is_empty(), "{format}");
+    }
+    let o = cinch(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "docker-run".as_ref(),
+        profile.as_os_str(),
+        "--caps".as_ref(),
+        caps.as_os_str(),
+    ]);
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(
+        stdout(&o).contains("--cap-drop ALL --cap-add CHOWN"),
+        "{}",
+        stdout(&o)
+    );
+    let o = cinch(&["report".as_ref(), testdata("web.json").as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is a cinch recording, not a profile"),
+        "{}",
+        stderr(&o)
+    );
+}
