@@ -3,9 +3,9 @@
 
 mod btf;
 mod capabilities;
-mod containers;
 mod cli;
 mod cmd;
+mod containers;
 mod error;
 mod output;
 mod probe;
@@ -17,9 +17,13 @@ mod tracefs;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(cli.verbose);
     match cmd::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -28,6 +32,31 @@ fn main() -> ExitCode {
             ExitCode::from(error::exit_code(&err))
         }
     }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error is one line on stderr and
+/// exit 2 (CLI.md), not clap's multi-line block.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    eprintln!("cinch: {} (see --help)", line.join(" "));
+    ExitCode::from(2)
 }
 
 fn init_logging(verbose: u8) {

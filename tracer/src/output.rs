@@ -35,6 +35,5 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    profile_gen::fsutil::write_atomic(path, bytes)
-        .map_err(|e| input(format!("writing {}: {e}", path.display())))
+    profile_gen::fsutil::write_atomic(path, bytes).map_err(|e| input(e.to_string()))
 }

@@ -3,7 +3,7 @@
 mod diff;
 mod doctor;
 mod generate;
-mod record;
+pub mod record;
 mod record_containers;
 mod report;
 

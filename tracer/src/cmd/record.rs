@@ -34,9 +34,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
         return super::record_containers::run(&args);
     }
     if args.duration.is_some() && args.pid.is_none() && args.container.is_none() {
-        return Err(input("--duration applies to --pid, --container and --new-containers; a COMMAND is recorded until it exits"));
+        return Err(input(
+            "--duration applies to --pid, --container and --new-containers; a COMMAND is recorded until it exits",
+        ));
     }
-    let output = args.output.clone().unwrap_or_else(|| "cinch-recording.json".into());
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| "cinch-recording.json".into());
     crate::output::check_writable(&output)?;
     if let Some(reference) = &args.container {
         return record_container(&args, &output, reference);
@@ -49,27 +54,56 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
 
 fn record_command(args: &RecordArgs, output: &Path) -> anyhow::Result<u8> {
     let user = args.user.as_deref().map(User::parse).transpose()?;
-    let program = &args.command[0];
+    match capture_command(&args.command, user, args.quiet)? {
+        Captured::NotStarted(message) => {
+            eprintln!("cinch: {message}");
+            Ok(127)
+        }
+        Captured::Recorded { recording, exit } => {
+            write(output, &recording, args.quiet)?;
+            Ok(exit)
+        }
+    }
+}
+
+/// The outcome of recording a command.
+pub enum Captured {
+    /// The command ran; `exit` is its status (128 + signal when killed).
+    Recorded { recording: Recording, exit: u8 },
+    /// The command could not be started (not found, not executable, --user failed): a shell
+    /// would exit 127.
+    NotStarted(String),
+}
+
+/// Runs `argv` (optionally as `user`) and records it and every process it creates, from its
+/// own execve until the last of them exits. SIGINT/SIGTERM/SIGHUP are forwarded when sent to
+/// cinch alone; the recording is returned either way.
+pub fn capture_command(
+    argv: &[String],
+    user: Option<User>,
+    quiet: bool,
+) -> anyhow::Result<Captured> {
+    let program = &argv[0];
     let Some(path) = spawn::resolve(program) else {
-        eprintln!("cinch: command not found or not executable: {program}");
-        return Ok(127);
+        return Ok(Captured::NotStarted(format!(
+            "command not found or not executable: {program}"
+        )));
     };
     signals::install().context("installing signal handlers")?;
     let mut probe = Probe::load(&probe::Config::process_tree())?;
     let started = SystemTime::now();
-    let mut child = spawn::fork_held(&path, &args.command, user)?;
+    let mut child = spawn::fork_held(&path, argv, user)?;
     let pid = child.pid;
     probe.start_target(SLOT, pid.as_raw() as u32, true)?;
-    let mut status = Status::new(args.quiet);
+    let mut status = Status::new(quiet);
     if let Err(e) = child.release(&path) {
         // The child exits by itself after reporting; reap it.
         let _ = waitpid(pid, None);
-        if e.is::<ExecFailed>() {
-            status.finish();
-            eprintln!("cinch: {e}");
-            return Ok(127);
-        }
-        return Err(e);
+        status.finish();
+        return match e.downcast::<ExecFailed>() {
+            Ok(failed) => Ok(Captured::NotStarted(failed.0)),
+            Err(e) => Err(e),
+        };
     }
 
     let mut exit: Option<u8> = None;
@@ -106,14 +140,16 @@ fn record_command(args: &RecordArgs, output: &Path) -> anyhow::Result<u8> {
         128 + sig as u8
     });
     let target = Target::Command {
-        argv: args.command.clone(),
+        argv: argv.to_vec(),
         pid: pid.as_raw() as u32,
     };
     let recording = build(&probe, SLOT, target, true, started)?;
     drop(probe);
     status.finish();
-    write(output, &recording, args.quiet)?;
-    Ok(code)
+    Ok(Captured::Recorded {
+        recording,
+        exit: code,
+    })
 }
 
 fn record_container(args: &RecordArgs, output: &Path, reference: &str) -> anyhow::Result<u8> {
@@ -123,6 +159,19 @@ fn record_container(args: &RecordArgs, output: &Path, reference: &str) -> anyhow
         RuntimeName::Containerd => Engine::Containerd,
         RuntimeName::Crio => Engine::Crio,
     });
+    let recording = capture_container(reference, engine, args.duration, args.quiet)?;
+    write(output, &recording, args.quiet)?;
+    Ok(0)
+}
+
+/// Attaches to a running container and records it until it stops, `duration` ends, or
+/// SIGINT/SIGTERM/SIGHUP.
+pub fn capture_container(
+    reference: &str,
+    engine: Option<Engine>,
+    duration: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<Recording> {
     let container = containers::resolve(reference, engine)?;
     let init = container
         .pid
@@ -147,8 +196,8 @@ fn record_container(args: &RecordArgs, output: &Path, reference: &str) -> anyhow
     for pid in members {
         probe.add_process(SLOT, pid)?;
     }
-    let mut status = Status::new(args.quiet);
-    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut status = Status::new(quiet);
+    let deadline = duration.map(|d| Instant::now() + d);
     loop {
         pump(&mut probe, &mut status)?;
         if probe.target(SLOT)?.live == 0
@@ -165,8 +214,7 @@ fn record_container(args: &RecordArgs, output: &Path, reference: &str) -> anyhow
     if let Some(w) = seccomp_warning(&container) {
         recording.warnings.push(w);
     }
-    write(output, &recording, args.quiet)?;
-    Ok(0)
+    Ok(recording)
 }
 
 pub(super) fn container_target(c: &Container) -> Target {
