@@ -37,6 +37,11 @@ pub const TRACK_PENDING_SECCOMP: u32 = 1 << 17;
 /// runtime still uses its own privileges after installing the filter (setgroups, setuid, capset)
 /// but those are not the workload's needs; `--cap-drop ALL` containers start fine.
 pub const TRACK_CAPS_PENDING: u32 = 1 << 18;
+/// Registered by the tracer when it attached (`--pid`, `--container`), not by a fork the
+/// kernel side saw: it was never counted in `live`, so its exit is not subtracted either. The
+/// tracer watches attached processes itself; `live` counts only what the kernel side added, so
+/// only the kernel side ever writes it.
+pub const TRACK_ATTACHED: u32 = 1 << 19;
 
 /// Index of a syscall counter cell.
 #[inline(always)]

@@ -7,7 +7,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
 };
 use cinch_common::{
-    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, STAT_COUNT, Stat, TargetState,
+    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET,
+    STAT_COUNT, Stat, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's

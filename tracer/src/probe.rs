@@ -14,7 +14,7 @@ use aya::{
 };
 use cinch_common::{
     ARCH_TABLES, CELLS_PER_TARGET, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT,
-    TARGET_ACTIVE, TRACK_PENDING_EXEC, TargetState, cell, names,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_PENDING_EXEC, TargetState, cell, names,
 };
 
 use crate::btf::Btf;
@@ -77,6 +77,8 @@ pub struct Probe {
     pub capability_source: CapabilitySource,
     cap_checks: HashMap<MapData, CapKey, u64>,
     mntns_slot: HashMap<MapData, u32, u32>,
+    /// Processes registered when attaching, per slot (see [`TRACK_ATTACHED`]).
+    attached: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>>,
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, u64>,
@@ -116,7 +118,11 @@ pub struct Config {
 impl Config {
     /// One process tree.
     pub fn process_tree() -> Config {
-        Config { slots: 1, reserved_slots: 1, ..Config::default() }
+        Config {
+            slots: 1,
+            reserved_slots: 1,
+            ..Config::default()
+        }
     }
 }
 
@@ -217,7 +223,11 @@ impl Probe {
                 true,
             )
             .override_global(names::G_OFF_TASK_NSPROXY, &layout.off_task_nsproxy, true)
-            .override_global(names::G_OFF_NSPROXY_MNT_NS, &layout.off_nsproxy_mnt_ns, true)
+            .override_global(
+                names::G_OFF_NSPROXY_MNT_NS,
+                &layout.off_nsproxy_mnt_ns,
+                true,
+            )
             .override_global(names::G_OFF_MNT_NS_INUM, &layout.off_mnt_ns_inum, true)
             .override_global(
                 names::G_OFF_TASK_SECCOMP_MODE,
@@ -232,15 +242,21 @@ impl Probe {
         // in watch mode an empty KNOWN_MNTNS would make every fork on the host a "container".
         {
             let mut known: HashMap<_, u32, u32> = HashMap::try_from(
-                ebpf.map_mut(names::KNOWN_MNTNS).context("no KNOWN_MNTNS map")?,
+                ebpf.map_mut(names::KNOWN_MNTNS)
+                    .context("no KNOWN_MNTNS map")?,
             )?;
             for inum in &config.known_mntns {
-                known.insert(inum, 1, 0).context("filling the known mount namespaces")?;
+                known
+                    .insert(inum, 1, 0)
+                    .context("filling the known mount namespaces")?;
             }
-            let mut free: Queue<_, u32> =
-                Queue::try_from(ebpf.map_mut(names::FREE_SLOTS).context("no FREE_SLOTS map")?)?;
+            let mut free: Queue<_, u32> = Queue::try_from(
+                ebpf.map_mut(names::FREE_SLOTS)
+                    .context("no FREE_SLOTS map")?,
+            )?;
             for slot in config.reserved_slots..slots {
-                free.push(slot, 0).context("filling the free target slots")?;
+                free.push(slot, 0)
+                    .context("filling the free target slots")?;
             }
         }
 
@@ -272,6 +288,7 @@ impl Probe {
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
         Ok(Probe {
             mntns_slot,
+            attached: Default::default(),
             _ebpf: ebpf,
             syscall_attach,
             capability_source,
@@ -311,30 +328,76 @@ impl Probe {
     }
 
     /// Starts target `slot` for a container's mount namespace: every process that enters it
-    /// from now on is followed. Running processes are added with [`Probe::add_process`].
-    pub fn start_container_target(&mut self, slot: u32, mntns: u32, first_tgid: u32) -> anyhow::Result<()> {
-        anyhow::ensure!(slot < self.slots, "target slot {slot} beyond {}", self.slots);
-        self.targets
-            .set(
-                slot,
-                TargetState { live: 0, flags: TARGET_ACTIVE, processes_seen: 0, mntns, first_tgid },
-                0,
-            )
-            .context("initialising the target")?;
+    /// from now on is followed. Running processes are added with [`Probe::attach_process`].
+    pub fn start_container_target(
+        &mut self,
+        slot: u32,
+        mntns: u32,
+        first_tgid: u32,
+    ) -> anyhow::Result<()> {
+        self.start_attached_target(slot, mntns, first_tgid)?;
         self.mntns_slot
             .insert(mntns, slot, 0)
             .context("registering the container's mount namespace")
     }
 
-    /// Adds a running thread group to a started target (attach mode).
-    pub fn add_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
-        let mut state = self.targets.get(&slot, 0).context("reading the target")?;
-        state.live += 1;
-        state.processes_seen += 1;
+    /// Starts an attach-mode target (`--pid`, `--container`): `live` starts at 0 and counts
+    /// only processes the kernel side sees forked; running processes are added with
+    /// [`Probe::attach_process`] and watched here.
+    pub fn start_attached_target(
+        &mut self,
+        slot: u32,
+        mntns: u32,
+        first_tgid: u32,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        let state = TargetState {
+            live: 0,
+            flags: TARGET_ACTIVE,
+            processes_seen: 0,
+            mntns,
+            first_tgid,
+        };
         self.targets
             .set(slot, state, 0)
-            .context("updating the target")?;
-        self.track(slot, tgid, false)
+            .context("initialising the target")
+    }
+
+    /// Adds a running thread group to an attach-mode target. Only the kernel side writes
+    /// `live`, so there is no read-modify-write race with its fork and exit probes.
+    pub fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            tgid < self.pid_max,
+            "pid {tgid} beyond pid_max {}",
+            self.pid_max
+        );
+        self.task_target
+            .set(tgid, (slot + 1) | TRACK_ATTACHED, 0)
+            .with_context(|| format!("tracking pid {tgid}"))?;
+        self.attached.entry(slot).or_default().insert(tgid);
+        Ok(())
+    }
+
+    /// Whether the target still has a process: one the kernel side followed, or an attached one
+    /// that has not exited (a zombie has).
+    pub fn target_alive(&self, slot: u32) -> anyhow::Result<bool> {
+        if self.target(slot)?.live > 0 {
+            return Ok(true);
+        }
+        Ok(self
+            .attached
+            .get(&slot)
+            .is_some_and(|pids| pids.iter().any(|&p| crate::procfs::running(p))))
+    }
+
+    /// Thread groups seen in a target: those the kernel side followed plus the attached ones.
+    pub fn processes_seen(&self, slot: u32) -> anyhow::Result<u64> {
+        let attached = self.attached.get(&slot).map_or(0, |s| s.len() as u64);
+        Ok(self.target(slot)?.processes_seen + attached)
     }
 
     fn track(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {

@@ -43,7 +43,8 @@ fn on_cap_capable(ctx: &BtfTracePointContext, cap: i32, ret: i32) {
     };
     let track = *track;
     // Checks before the command's execve belong to the tracer's own set-up (--user).
-    if track == 0 || track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
+    if track == 0 || track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0
+    {
         return;
     }
     let mut key = CapKey {

@@ -17,7 +17,7 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use cinch_common::{
-    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, Stat, TARGET_ACTIVE,
+    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, Stat, TARGET_ACTIVE, TRACK_ATTACHED,
     TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
 };
 
@@ -75,8 +75,11 @@ fn on_exec() {
 /// Mount namespace inode of the current task.
 #[inline(always)]
 fn current_mntns() -> Option<u32> {
-    let (o_nsproxy, o_mnt_ns, o_inum) =
-        (OFF_TASK_NSPROXY.load(), OFF_NSPROXY_MNT_NS.load(), OFF_MNT_NS_INUM.load());
+    let (o_nsproxy, o_mnt_ns, o_inum) = (
+        OFF_TASK_NSPROXY.load(),
+        OFF_NSPROXY_MNT_NS.load(),
+        OFF_MNT_NS_INUM.load(),
+    );
     if o_nsproxy == NO_OFFSET || o_mnt_ns == NO_OFFSET || o_inum == NO_OFFSET {
         return None;
     }
@@ -84,11 +87,13 @@ fn current_mntns() -> Option<u32> {
     // the running kernel's BTF.
     let inum = unsafe {
         let task = bpf_get_current_task() as *const u8;
-        let nsproxy: *const u8 = bpf_probe_read_kernel(task.add(o_nsproxy as usize) as *const *const u8).ok()?;
+        let nsproxy: *const u8 =
+            bpf_probe_read_kernel(task.add(o_nsproxy as usize) as *const *const u8).ok()?;
         if nsproxy.is_null() {
             return None; // an exiting task
         }
-        let mnt_ns: *const u8 = bpf_probe_read_kernel(nsproxy.add(o_mnt_ns as usize) as *const *const u8).ok()?;
+        let mnt_ns: *const u8 =
+            bpf_probe_read_kernel(nsproxy.add(o_mnt_ns as usize) as *const *const u8).ok()?;
         bpf_probe_read_kernel(mnt_ns.add(o_inum as usize) as *const u32).ok()?
     };
     Some(inum)
@@ -110,7 +115,10 @@ fn container_slot(child_tgid: u32) -> Option<u32> {
         bump(Stat::SlotsExhausted);
         return None;
     };
-    if MNTNS_SLOT.insert(&inum, &slot, 1 /* BPF_NOEXIST */).is_err() {
+    if MNTNS_SLOT
+        .insert(&inum, &slot, 1 /* BPF_NOEXIST */)
+        .is_err()
+    {
         // Another CPU created the target first: give the slot back and use that one.
         let _ = FREE_SLOTS.push(slot, 0);
         // SAFETY: a valid map value.
@@ -169,8 +177,9 @@ fn on_fork(child: *const u8) {
         bump(Stat::TrackMiss);
         return;
     };
-    // SAFETY: a valid array cell; nothing else writes a tgid that is being created.
-    unsafe { *cell = track };
+    // SAFETY: a valid array cell; nothing else writes a tgid that is being created. The child
+    // is counted in `live` (join), so it is not "attached" even if its parent was.
+    unsafe { *cell = track & !TRACK_ATTACHED };
     join((track & TRACK_SLOT_MASK) - 1, child_tgid);
 }
 
@@ -207,7 +216,9 @@ fn on_exit(group_dead: bool) {
     // SAFETY: as above; the group is dead, so no syscall of it reads this cell again.
     unsafe { *cell = 0 };
     let slot = (track & TRACK_SLOT_MASK) - 1;
-    if let Some(state) = TARGETS.get_ptr_mut(slot) {
+    if track & TRACK_ATTACHED == 0
+        && let Some(state) = TARGETS.get_ptr_mut(slot)
+    {
         // SAFETY: a valid cell; adding u32::MAX is an atomic decrement (BPF has atomic add).
         unsafe {
             atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(&raw mut (*state).live, u32::MAX);
@@ -230,4 +241,3 @@ fn emit(kind: EventKind, slot: u32, tgid: u32) {
         bump(Stat::RingDrop);
     }
 }
-

@@ -194,13 +194,13 @@ pub fn capture_container(
     members.extend(procfs::descendants(init));
     members.insert(init);
     for pid in members {
-        probe.add_process(SLOT, pid)?;
+        probe.attach_process(SLOT, pid)?;
     }
     let mut status = Status::new(quiet);
     let deadline = duration.map(|d| Instant::now() + d);
     loop {
         pump(&mut probe, &mut status)?;
-        if probe.target(SLOT)?.live == 0
+        if !probe.target_alive(SLOT)?
             || signals::received().is_some()
             || deadline.is_some_and(|d| Instant::now() >= d)
         {
@@ -245,9 +245,10 @@ fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> 
     signals::install().context("installing signal handlers")?;
     let mut probe = Probe::load(&probe::Config::process_tree())?;
     let started = SystemTime::now();
-    probe.start_target(SLOT, pid, false)?;
+    probe.start_attached_target(SLOT, 0, pid)?;
+    probe.attach_process(SLOT, pid)?;
     for child in procfs::descendants(pid) {
-        probe.add_process(SLOT, child)?;
+        probe.attach_process(SLOT, child)?;
     }
     // The process may have exited between the check and the registration.
     if !procfs::exists(pid) {
@@ -259,7 +260,7 @@ fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> 
     let deadline = args.duration.map(|d| Instant::now() + d);
     loop {
         pump(&mut probe, &mut status)?;
-        if probe.target(SLOT)?.live == 0
+        if !probe.target_alive(SLOT)?
             || signals::received().is_some()
             || deadline.is_some_and(|d| Instant::now() >= d)
         {
@@ -300,7 +301,6 @@ pub(super) fn build(
     started: SystemTime,
 ) -> anyhow::Result<Recording> {
     let native = Arch::native();
-    let state = probe.target(slot)?;
     let stats = probe.stats()?;
     let mut recording = Recording {
         schema_version: profile_gen::SCHEMA_VERSION,
@@ -318,7 +318,7 @@ pub(super) fn build(
         startup_observed,
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        processes_seen: state.processes_seen,
+        processes_seen: probe.processes_seen(slot)?,
         syscalls: Default::default(),
         capabilities: capabilities::build(&probe.cap_checks(SLOT)?, &capabilities::Symbols::load()),
         lost: Lost {

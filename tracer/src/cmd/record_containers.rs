@@ -36,7 +36,10 @@ enum Slot {
 
 pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     let _ = SLOT;
-    let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("cinch-recordings"));
+    let dir = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("cinch-recordings"));
     prepare_dir(&dir)?;
     if args.command.is_empty() && args.duration.is_none() {
         eprintln!("cinch: recording new containers until interrupted (Ctrl-C)");
@@ -103,10 +106,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         if let Some(sig) = signals::received()
             && sig.from_process
         {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                sig.signal,
-            );
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig.signal);
         }
         exit = child.try_wait().ok().flatten().map(exit_code);
     }
@@ -127,7 +128,13 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
             continue;
         }
         let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
-        let mut recording = build(&probe, slot, container_target(container), by_seccomp, started)?;
+        let mut recording = build(
+            &probe,
+            slot,
+            container_target(container),
+            by_seccomp,
+            started,
+        )?;
         if !by_seccomp {
             recording.warnings.push(format!(
                 "container {} ran without a seccomp filter: recording started at its first execve, so the runtime's own syscalls after that point are missing; generate with the runtime baseline",
@@ -140,7 +147,11 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         let base = containers::recording_file_name(container);
         let n = written.entry(base.clone()).or_insert(0);
         *n += 1;
-        let file = if *n == 1 { format!("{base}.json") } else { format!("{base}-{n}.json") };
+        let file = if *n == 1 {
+            format!("{base}.json")
+        } else {
+            format!("{base}-{n}.json")
+        };
         write(&dir.join(file), &recording, args.quiet)?;
     }
     drop(probe);
@@ -149,7 +160,10 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         eprintln!("cinch: no container started while recording");
     }
     if not_containers > 0 {
-        tracing::info!(not_containers, "new mount namespaces that were not containers were ignored");
+        tracing::info!(
+            not_containers,
+            "new mount namespaces that were not containers were ignored"
+        );
     }
     Ok(exit.unwrap_or(0))
 }

@@ -58,11 +58,26 @@ mod tests {
     fn engines_by_cgroup_path() {
         let cases = [
             (format!("0::/docker/{ID}\n"), Engine::Docker),
-            (format!("0::/system.slice/docker-{ID}.scope\n"), Engine::Docker),
-            (format!("0::/machine.slice/libpod-{ID}.scope/container\n"), Engine::Podman),
-            (format!("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-{ID}.scope\n"), Engine::Containerd),
-            (format!("0::/kubepods.slice/crio-{ID}.scope\n"), Engine::Crio),
-            (format!("4:memory:/default/{ID}\n0::/default/{ID}\n"), Engine::Containerd),
+            (
+                format!("0::/system.slice/docker-{ID}.scope\n"),
+                Engine::Docker,
+            ),
+            (
+                format!("0::/machine.slice/libpod-{ID}.scope/container\n"),
+                Engine::Podman,
+            ),
+            (
+                format!("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-{ID}.scope\n"),
+                Engine::Containerd,
+            ),
+            (
+                format!("0::/kubepods.slice/crio-{ID}.scope\n"),
+                Engine::Crio,
+            ),
+            (
+                format!("4:memory:/default/{ID}\n0::/default/{ID}\n"),
+                Engine::Containerd,
+            ),
         ];
         for (text, engine) in cases {
             assert_eq!(parse(&text), Some((engine, ID.to_owned())), "{text}");

@@ -18,7 +18,12 @@ pub enum Engine {
 }
 
 impl Engine {
-    pub const ALL: [Engine; 4] = [Engine::Docker, Engine::Podman, Engine::Containerd, Engine::Crio];
+    pub const ALL: [Engine; 4] = [
+        Engine::Docker,
+        Engine::Podman,
+        Engine::Containerd,
+        Engine::Crio,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,12 +117,22 @@ pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
     let v: Value = serde_json::from_str(&out).ok()?;
     let c = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
     let str_at = |ptr: &str| c.pointer(ptr).and_then(Value::as_str).map(str::to_owned);
-    let pid = c.pointer("/State/Pid").and_then(Value::as_u64).filter(|&p| p > 0);
-    let security = c.pointer("/HostConfig/SecurityOpt").and_then(Value::as_array);
+    let pid = c
+        .pointer("/State/Pid")
+        .and_then(Value::as_u64)
+        .filter(|&p| p > 0);
+    let security = c
+        .pointer("/HostConfig/SecurityOpt")
+        .and_then(Value::as_array);
     Some(Container {
         id: str_at("/Id")?,
-        name: str_at("/Name").unwrap_or_default().trim_start_matches('/').to_owned(),
-        image: str_at("/Config/Image").or_else(|| str_at("/ImageName")).unwrap_or_default(),
+        name: str_at("/Name")
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: str_at("/Config/Image")
+            .or_else(|| str_at("/ImageName"))
+            .unwrap_or_default(),
         engine,
         pid: pid.and_then(|p| u32::try_from(p).ok()),
         service: str_at("/Config/Labels/com.docker.compose.service"),
@@ -127,7 +142,10 @@ pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
 
 fn seccomp_from(opts: &[Value]) -> SeccompInForce {
     for opt in opts.iter().filter_map(Value::as_str) {
-        let Some(value) = opt.strip_prefix("seccomp=").or_else(|| opt.strip_prefix("seccomp:")) else {
+        let Some(value) = opt
+            .strip_prefix("seccomp=")
+            .or_else(|| opt.strip_prefix("seccomp:"))
+        else {
             continue;
         };
         if value == "unconfined" {
@@ -141,11 +159,23 @@ fn seccomp_from(opts: &[Value]) -> SeccompInForce {
         };
         let allows = serde_json::from_str::<Value>(&content)
             .ok()
-            .and_then(|p| p.get("defaultAction").and_then(Value::as_str).map(str::to_owned))
+            .and_then(|p| {
+                p.get("defaultAction")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .is_some_and(|a| a == "SCMP_ACT_ALLOW" || a == "SCMP_ACT_LOG" || a == "SCMP_ACT_TRACE");
-        return if allows { SeccompInForce::Permissive } else { SeccompInForce::Restrictive };
+        return if allows {
+            SeccompInForce::Permissive
+        } else {
+            SeccompInForce::Restrictive
+        };
     }
-    if opts.is_empty() { SeccompInForce::Restrictive } else { SeccompInForce::Unknown }
+    if opts.is_empty() {
+        SeccompInForce::Restrictive
+    } else {
+        SeccompInForce::Unknown
+    }
 }
 
 fn inspect_crictl(reference: &str) -> Option<Container> {
@@ -157,7 +187,10 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
         name: str_at("/status/metadata/name").unwrap_or_default(),
         image: str_at("/status/image/image").unwrap_or_default(),
         engine: Engine::Crio,
-        pid: v.pointer("/info/pid").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok()),
+        pid: v
+            .pointer("/info/pid")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok()),
         service: None,
         seccomp: SeccompInForce::Unknown,
     })
@@ -181,10 +214,15 @@ pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Contai
     }
     for &e in &engines {
         if let Some(c) = inspect(e, reference) {
-            let pid = c.pid.with_context(|| format!("container {reference} is not running"));
+            let pid = c
+                .pid
+                .with_context(|| format!("container {reference} is not running"));
             return pid.map_err(|e| input(format!("{e:#}"))).map(|_| c);
         }
     }
     let asked: Vec<&str> = engines.iter().map(|e| e.as_str()).collect();
-    Err(input(format!("no container named {reference:?}: asked {}", asked.join(", "))))
+    Err(input(format!(
+        "no container named {reference:?}: asked {}",
+        asked.join(", ")
+    )))
 }

@@ -44,7 +44,8 @@ pub fn valid_reference(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// A file name for a container's recording: its compose service, else its name.
@@ -53,10 +54,20 @@ pub fn recording_file_name(c: &Container) -> String {
     let clean: String = base
         .trim_start_matches('/')
         .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-') { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-') {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     let clean = clean.trim_start_matches('.');
-    if clean.is_empty() { c.id.chars().take(12).collect() } else { clean.to_owned() }
+    if clean.is_empty() {
+        c.id.chars().take(12).collect()
+    } else {
+        clean.to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,557 @@
+//! End-to-end tier, containers: the real Docker engine, images built by the harness. Record new
+//! containers from their seccomp install, attach to running ones, follow `docker exec` and
+//! nested mount namespaces, and prove the generated profiles start the containers.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cinch_tests::docker::{Docker, busybox_image};
+use cinch_tests::{cinch_bin, require_bpf, workspace_root};
+use profile_gen::Recording;
+
+fn recording_profile() -> String {
+    workspace_root()
+        .join("profiles/recording-profile.json")
+        .display()
+        .to_string()
+}
+
+fn cinch(args: &[&str]) -> Output {
+    Command::new(cinch_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cinch")
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read(path: &Path) -> Recording {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("recording"))
+        .expect("valid recording")
+}
+
+fn names(rec: &Recording) -> BTreeSet<String> {
+    rec.syscalls
+        .values()
+        .flatten()
+        .filter_map(|c| c.name.clone())
+        .collect()
+}
+
+/// `cinch record --new-containers -o DIR -- docker run ...`; returns the recordings written.
+fn record_new(dir: &Path, docker_run: &[&str]) -> Vec<PathBuf> {
+    let mut args = vec![
+        "record",
+        "-q",
+        "--new-containers",
+        "-o",
+        dir.to_str().expect("utf-8"),
+        "--",
+    ];
+    args.extend_from_slice(docker_run);
+    ok(&cinch(&args), "cinch record --new-containers");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("recordings dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn generate(recs: &[PathBuf], out: &Path) {
+    let mut args = vec!["generate", "-o", out.to_str().expect("utf-8")];
+    args.extend(recs.iter().map(|p| p.to_str().expect("utf-8")));
+    ok(&cinch(&args), "cinch generate");
+}
+
+const WORKLOAD: &str = "ls / >/dev/null; cat /etc/passwd >/dev/null";
+
+fn record_generate_enforce(nnp: bool) {
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = dir.path().join("recs");
+    let seccomp = format!("seccomp={}", recording_profile());
+    let mut run = vec![
+        "docker",
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--security-opt",
+        &seccomp,
+    ];
+    if nnp {
+        run.extend(["--security-opt", "no-new-privileges"]);
+    }
+    run.extend([image.as_str(), "sh", "-c", WORKLOAD]);
+    let files = record_new(&recs, &run);
+    assert_eq!(files.len(), 1, "one recording for one container: {files:?}");
+    let rec = read(&files[0]);
+    assert!(rec.startup_observed, "the seccomp install was observed");
+    match &rec.target {
+        profile_gen::recording::Target::Container {
+            engine, image: img, ..
+        } => {
+            assert_eq!(engine, "docker");
+            assert_eq!(img, &image);
+        }
+        other => panic!("not a container target: {other:?}"),
+    }
+    let got = names(&rec);
+    for needed in ["execve", "getdents64", "openat", "write"] {
+        assert!(got.contains(needed), "{needed} missing from {got:?}");
+    }
+    // runc uses these while building the container, before the filter is installed.
+    for before in [
+        "mount",
+        "pivot_root",
+        "unshare",
+        "setns",
+        "keyctl",
+        "sethostname",
+        "umount2",
+    ] {
+        assert!(
+            !got.contains(before),
+            "{before} is runc's, from before the seccomp install"
+        );
+    }
+    let profile = dir.path().join("gen.json");
+    generate(&files, &profile);
+    let prof_text = std::fs::read_to_string(&profile).expect("profile");
+    for before in [
+        "\"mount\"",
+        "\"pivot_root\"",
+        "\"unshare\"",
+        "\"setns\"",
+        "\"keyctl\"",
+        "\"sethostname\"",
+    ] {
+        assert!(!prof_text.contains(before), "profile allows {before}");
+    }
+    let enforce = format!("seccomp={}", profile.display());
+    let mut opts = vec!["--network", "none", "--security-opt", enforce.as_str()];
+    if nnp {
+        opts.extend(["--security-opt", "no-new-privileges"]);
+    }
+    let out = docker.run(&opts, &image, &["sh", "-c", WORKLOAD]);
+    ok(&out, "the container under its generated profile");
+    // And the profile is tight: something the recorded workload never did is denied.
+    let out = docker.run(&opts, &image, &["sh", "-c", "mkdir /tmp/x"]);
+    assert!(
+        !out.status.success(),
+        "mkdir was never recorded, yet allowed"
+    );
+}
+
+#[test]
+fn new_container_profile_starts_the_container() {
+    if !require_bpf("new_container_profile_starts_the_container") {
+        return;
+    }
+    record_generate_enforce(false);
+}
+
+#[test]
+fn new_container_profile_with_no_new_privileges() {
+    if !require_bpf("new_container_profile_with_no_new_privileges") {
+        return;
+    }
+    record_generate_enforce(true);
+}
+
+#[test]
+fn short_lived_containers_are_recorded_completely() {
+    if !require_bpf("short_lived_containers_are_recorded_completely") {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seccomp = format!("seccomp={}", recording_profile());
+    let files = record_new(
+        dir.path(),
+        &[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--security-opt",
+            &seccomp,
+            &image,
+            "true",
+        ],
+    );
+    assert_eq!(files.len(), 1);
+    let rec = read(&files[0]);
+    let got = names(&rec);
+    assert!(
+        got.contains("execve") && got.contains("exit_group"),
+        "{got:?}"
+    );
+    assert!(
+        matches!(&rec.target, profile_gen::recording::Target::Container { name, .. } if !name.is_empty()),
+        "the container was named although it lived for milliseconds: {:?}",
+        rec.target
+    );
+}
+
+/// runc's own syscalls between its seccomp install and the entrypoint must all be in the
+/// generator's runc baseline, or an attached recording's profile would not start the container.
+#[test]
+fn runc_baseline_is_covered() {
+    if !require_bpf("runc_baseline_is_covered") {
+        return;
+    }
+    let docker = Docker::ensure();
+    // An image whose entrypoint's only syscall is exit(2): everything else is runc's.
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("exit0.S");
+    std::fs::write(
+        &src,
+        ".globl _start\n_start:\n  mov $60, %eax\n  xor %edi, %edi\n  syscall\n",
+    )
+    .expect("write");
+    let rootfs = work.path().join("rootfs");
+    std::fs::create_dir(&rootfs).expect("mkdir");
+    let built = Command::new("cc")
+        .args(["-nostdlib", "-static", "-o"])
+        .arg(rootfs.join("exit0"))
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(built.success());
+    let import = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C {} -c . | docker import - cinch-test/exit0:latest",
+            rootfs.display()
+        ))
+        .output()
+        .expect("docker import");
+    ok(&import, "docker import");
+    let baseline: serde_json::Value =
+        serde_json::from_str(include_str!("../../profile-gen/data/baseline-runc.json"))
+            .expect("baseline JSON");
+    let baseline: BTreeSet<String> = baseline["syscalls"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v.as_str().expect("name").to_owned())
+        .collect();
+    let seccomp = format!("seccomp={}", recording_profile());
+    for nnp in [false, true] {
+        let dir = work.path().join(format!("recs-{nnp}"));
+        let mut run = vec![
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--security-opt",
+            &seccomp,
+        ];
+        if nnp {
+            run.extend(["--security-opt", "no-new-privileges"]);
+        }
+        run.extend(["cinch-test/exit0:latest", "/exit0"]);
+        let files = record_new(&dir, &run);
+        let mut runc = names(&read(&files[0]));
+        runc.remove("exit");
+        let missing: Vec<_> = runc.difference(&baseline).collect();
+        assert!(
+            missing.is_empty(),
+            "runc (no-new-privileges: {nnp}) also needs {missing:?}: update profile-gen/data/baseline-runc.json"
+        );
+    }
+    let _ = docker.cmd(&["image", "rm", "cinch-test/exit0:latest"]);
+}
+
+/// `cinch record` in the background, killed if the test fails before it ends.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Background {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Background {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_cinch(args: &[&str]) -> Background {
+    Background(
+        Command::new(cinch_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cinch"),
+    )
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(start.elapsed() < limit, "cinch did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_gone(path: &Path) {
+    let start = Instant::now();
+    while path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} was not consumed",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A container that loops, and syncs (a syscall nothing else here makes) when /w/go appears.
+const LOOP: &str = "while :; do if [ -f /w/go ]; then sync; rm /w/go; fi; sleep 0.1; done";
+
+#[test]
+fn attach_to_a_running_container() {
+    if !require_bpf("attach_to_a_running_container") {
+        return;
+    }
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let work = tempfile::tempdir().expect("tempdir");
+    let shared = work.path().join("w");
+    std::fs::create_dir(&shared).expect("mkdir");
+    let volume = format!("{}:/w", shared.display());
+    let seccomp = format!("seccomp={}", recording_profile());
+    let name = "cinch-e2e-attach";
+    let _ = docker.cmd(&["rm", "-f", name]);
+    ok(
+        &docker.cmd(&[
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "-v",
+            &volume,
+            "--security-opt",
+            &seccomp,
+            &image,
+            "sh",
+            "-c",
+            LOOP,
+        ]),
+        "docker run -d",
+    );
+    let rec = work.path().join("rec.json");
+    let mut recorder = spawn_cinch(&[
+        "record",
+        "-q",
+        "-o",
+        rec.to_str().expect("utf-8"),
+        "--container",
+        name,
+    ]);
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(shared.join("go"), "").expect("go");
+    wait_gone(&shared.join("go"));
+    ok(&docker.cmd(&["rm", "-f", name]), "docker rm -f");
+    let status = wait(&mut recorder, Duration::from_secs(20));
+    assert!(status.success(), "cinch record --container: {status}");
+    let recording = read(&rec);
+    assert!(!recording.startup_observed);
+    let got = names(&recording);
+    assert!(
+        got.contains("sync"),
+        "the syscall made after attaching: {got:?}"
+    );
+
+    // The generated profile (with runc's baseline, since start-up was not seen) starts a fresh
+    // copy, which then runs its loop, sync included.
+    let profile = work.path().join("gen.json");
+    generate(std::slice::from_ref(&rec), &profile);
+    let enforce = format!("seccomp={}", profile.display());
+    ok(
+        &docker.cmd(&[
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "-v",
+            &volume,
+            "--security-opt",
+            &enforce,
+            &image,
+            "sh",
+            "-c",
+            LOOP,
+        ]),
+        "fresh copy under the generated profile",
+    );
+    std::fs::write(shared.join("go"), "").expect("go");
+    wait_gone(&shared.join("go"));
+    let running = docker.cmd(&["inspect", "-f", "{{.State.Running}}", name]);
+    assert_eq!(String::from_utf8_lossy(&running.stdout).trim(), "true");
+    let _ = docker.cmd(&["rm", "-f", name]);
+}
+
+#[test]
+fn docker_exec_is_recorded() {
+    if !require_bpf("docker_exec_is_recorded") {
+        return;
+    }
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let work = tempfile::tempdir().expect("tempdir");
+    let name = "cinch-e2e-exec";
+    let _ = docker.cmd(&["rm", "-f", name]);
+    let seccomp = format!("seccomp={}", recording_profile());
+    ok(
+        &docker.cmd(&[
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "--security-opt",
+            &seccomp,
+            &image,
+            "sleep",
+            "60",
+        ]),
+        "docker run -d",
+    );
+    let rec = work.path().join("rec.json");
+    let mut recorder = spawn_cinch(&[
+        "record",
+        "-q",
+        "-o",
+        rec.to_str().expect("utf-8"),
+        "--container",
+        name,
+    ]);
+    std::thread::sleep(Duration::from_secs(1));
+    ok(&docker.cmd(&["exec", name, "sync"]), "docker exec sync");
+    ok(&docker.cmd(&["rm", "-f", name]), "docker rm -f");
+    assert!(wait(&mut recorder, Duration::from_secs(20)).success());
+    let got = names(&read(&rec));
+    assert!(
+        got.contains("sync"),
+        "the exec'd command's syscall: {got:?}"
+    );
+    // runc exec's own namespace juggling happened before its seccomp install.
+    assert!(!got.contains("setns"), "setns is runc's: {got:?}");
+}
+
+#[test]
+fn nested_mount_namespace_stays_in_the_container() {
+    if !require_bpf("nested_mount_namespace_stays_in_the_container") {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seccomp = format!("seccomp={}", recording_profile());
+    let files = record_new(
+        dir.path(),
+        &[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            &seccomp,
+            "--security-opt",
+            "apparmor=unconfined",
+            &image,
+            "sh",
+            "-c",
+            "unshare -m sh -c 'sync; true'",
+        ],
+    );
+    assert_eq!(
+        files.len(),
+        1,
+        "the nested namespace is not a container of its own: {files:?}"
+    );
+    let got = names(&read(&files[0]));
+    assert!(got.contains("unshare"), "{got:?}");
+    assert!(
+        got.contains("sync"),
+        "made inside the nested mount namespace: {got:?}"
+    );
+}
+
+#[test]
+fn unknown_container_is_a_clear_error() {
+    if !require_bpf("unknown_container_is_a_clear_error") {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let out = cinch(&[
+        "record",
+        "-o",
+        "/tmp/cinch-never.json",
+        "--container",
+        "cinch-no-such-container",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    assert!(
+        err.contains("cinch-no-such-container") && err.contains("docker"),
+        "{err}"
+    );
+    assert!(!Path::new("/tmp/cinch-never.json").exists());
+}
