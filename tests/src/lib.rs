@@ -1,1 +1,155 @@
+//! The harness cinch's privileged and end-to-end tests share (DESIGN.md, "Tests").
+//!
+//! - [`cinch_bin`]: the binary under test (`CINCH_BIN`, else `<workspace>/target/debug/cinch`).
+//! - [`require`], [`require_root`], [`require_bpf`]: prerequisites. Outside CI a test whose
+//!   prerequisite is missing prints `SKIPPED: <test>: <reason>` and returns; under `CI=true` it
+//!   panics instead, so CI never passes by skipping.
+//! - [`docker`]: a `dockerd` the harness starts when none answers, and a busybox test image built
+//!   locally with `docker import` (no registry is ever contacted).
+//! - [`strace`]: `strace -f` ground truth, per architecture.
+//!
+//! Privileged tests run one at a time (`--test-threads=1`): they load BPF programs and start
+//! processes whose syscalls are compared with exact sets.
 
+pub mod docker;
+pub mod strace;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+pub use strace::{strace_run, strace_syscalls};
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// The `cinch` binary to test: `$CINCH_BIN` (set by `cargo xtask test`), else the debug build in
+/// `$CARGO_TARGET_DIR` or `<workspace>/target`. Panics when it does not exist.
+pub fn cinch_bin() -> PathBuf {
+    let path = match std::env::var_os("CINCH_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+            .join("debug")
+            .join("cinch"),
+    };
+    assert!(
+        path.is_file(),
+        "the cinch binary is not at {}: build it with `cargo build -p cinch`, or point CINCH_BIN at it",
+        path.display()
+    );
+    path
+}
+
+/// Whether this is a CI run (`CI=true`), where a missing prerequisite is a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// A prerequisite of test `name`: true when `ok`, so the test goes on. Otherwise prints
+/// `SKIPPED: {name}: {why}` and returns false (the test then returns); under `CI=true` it panics
+/// with the same message instead.
+pub fn require(name: &str, ok: bool, why: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if in_ci() {
+        panic!("{name}: missing prerequisite under CI=true: {why}");
+    }
+    // One `SKIPPED:` line (what `cargo xtask test` counts); details of a long reason follow,
+    // indented.
+    let mut lines = why.lines();
+    println!(
+        "SKIPPED: {name}: {}",
+        lines.next().unwrap_or("no reason given")
+    );
+    for line in lines {
+        println!("    {line}");
+    }
+    false
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The test needs root (loading BPF programs, starting dockerd, changing credentials).
+pub fn require_root(name: &str) -> bool {
+    require(
+        name,
+        is_root(),
+        "needs root (run the privileged tiers as root: sudo -E cargo xtask test)",
+    )
+}
+
+const BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The test loads cinch's BPF programs: root, the kernel's BTF, and a cinch that can record here
+/// (`cinch doctor` exits 0; that also rules out a binary built with the AYA_BUILD_SKIP stub).
+/// The doctor runs once per test process.
+pub fn require_bpf(name: &str) -> bool {
+    if !require_root(name) {
+        return false;
+    }
+    if !require(
+        name,
+        std::fs::File::open(BTF).is_ok(),
+        &format!("{BTF} is not readable: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF)"),
+    ) {
+        return false;
+    }
+    match doctor_verdict() {
+        Ok(()) => true,
+        Err(why) => require(name, false, why),
+    }
+}
+
+/// `cinch doctor`'s verdict, cached: Ok when it exits 0, else its FAIL lines.
+fn doctor_verdict() -> &'static Result<(), String> {
+    static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
+    VERDICT.get_or_init(|| {
+        let bin = cinch_bin();
+        let out = Command::new(&bin)
+            .arg("doctor")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {} doctor: {e}", bin.display()));
+        if out.status.success() {
+            return Ok(());
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let fails: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .chain(stderr.lines().filter(|l| !l.trim().is_empty()))
+            .collect();
+        Err(format!(
+            "`cinch doctor` says cinch cannot record here ({}): {}",
+            out.status,
+            fails.join("; ")
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_met_prerequisite_goes_on() {
+        assert!(require("a_met_prerequisite_goes_on", true, "never printed"));
+    }
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+            .expect("reading the workspace manifest");
+        assert!(manifest.contains("[workspace]"));
+    }
+}

@@ -5,8 +5,10 @@
 //! fentry/LSM programs by policy.
 //!
 //! Output is one line per check, `ok   `, `warn ` or `FAIL `, each saying what to fix. Exit 0
-//! when recording can work (eBPF object, BTF, a `raw_syscalls:sys_enter` attach point and the
-//! lifecycle raw tracepoints), 3 when it cannot.
+//! when recording can work (privileges, the eBPF object, BTF with `sched_process_exit`'s
+//! `group_dead` field, a `raw_syscalls:sys_enter` attach point and the fork/exec/exit raw
+//! tracepoints), 3 when it cannot. A missing capability source or container engine is a warning:
+//! `record -- COMMAND` still works without them.
 
 use std::error::Error as StdError;
 use std::io::Read as _;
@@ -531,6 +533,7 @@ fn check_lifecycle(out: &mut Checks, ebpf: &mut Ebpf) -> bool {
     for (prog, event) in [
         (names::FORK, "sched_process_fork"),
         (names::EXIT, "sched_process_exit"),
+        (names::EXEC, "sched_process_exec"),
     ] {
         let o = try_raw_tracepoint(ebpf, prog, event);
         if o.works() {
@@ -538,7 +541,7 @@ fn check_lifecycle(out: &mut Checks, ebpf: &mut Ebpf) -> bool {
         } else {
             all = false;
             out.fail(format!(
-                "processes: raw_tp on sched:{event} {}; cinch follows forks and exits with it",
+                "processes: raw_tp on sched:{event} {}; cinch follows forks, execs and exits with it",
                 o.describe()
             ));
         }
@@ -552,52 +555,74 @@ fn check_capability_source(
     btf: Option<&aya::Btf>,
     tracefs: Option<&Path>,
 ) {
-    let tracepoint = match tracefs.map(|t| t.join("events").join(CAP_CAPABLE_EVENT)) {
-        None => Outcome::Unavailable("tracefs is not mounted".to_owned()),
-        Some(dir) if !dir.is_dir() => Outcome::Unavailable(format!(
+    let no_btf = || Outcome::Unavailable("no kernel BTF".to_owned());
+    // The tracepoint exists since Linux 6.14; say so rather than show an attach error.
+    let missing_event = match tracefs.map(|t| t.join("events").join(CAP_CAPABLE_EVENT)) {
+        Some(dir) if !dir.is_dir() => Some(format!(
             "{} does not exist; the tracepoint was added in Linux 6.14",
             dir.display()
         )),
-        Some(_) => try_tracepoint(ebpf, DOCTOR_TRACEPOINT, "capability", "cap_capable"),
+        _ => None,
+    };
+    let tp_btf = match (&missing_event, btf) {
+        (Some(why), _) => Outcome::Unavailable(why.clone()),
+        (None, None) => no_btf(),
+        (None, Some(btf)) => {
+            try_btf_tracepoint(ebpf, names::CAP_CAPABLE_TP_BTF, "cap_capable", btf)
+        }
+    };
+    let tracepoint = match (&missing_event, tracefs) {
+        (Some(why), _) => Outcome::Unavailable(why.clone()),
+        (None, None) => Outcome::Unavailable("tracefs is not mounted".to_owned()),
+        (None, Some(_)) => try_tracepoint(ebpf, DOCTOR_TRACEPOINT, "capability", "cap_capable"),
     };
     let kprobe = match try_kprobe(ebpf, DOCTOR_KPROBE, "cap_capable") {
-        Outcome::Unavailable(e) if !kprobes_built_in() => Outcome::Unavailable(format!(
-            "kprobes are not compiled into this kernel (CONFIG_KPROBES): {e}"
-        )),
+        Outcome::Unavailable(e) if !kprobes_built_in() => {
+            Outcome::Unavailable(format!("kprobes are not compiled into this kernel: {e}"))
+        }
         o => o,
     };
-    let no_btf = || Outcome::Unavailable("no kernel BTF".to_owned());
     let fentry = btf.map_or_else(no_btf, |btf| {
         try_fentry(ebpf, DOCTOR_FENTRY, "cap_capable", btf)
     });
     let lsm = btf.map_or_else(no_btf, |btf| try_lsm(ebpf, DOCTOR_LSM, "file_open", btf));
 
+    // The first is what `cinch record` attaches; the others are the fallbacks DESIGN.md plans
+    // for kernels without the tracepoint.
     let sources = [
+        ("tp_btf on capability:cap_capable", &tp_btf),
         ("tracepoint capability:cap_capable", &tracepoint),
         ("kprobe on cap_capable", &kprobe),
         ("fentry on cap_capable", &fentry),
     ];
-    let chosen = sources
-        .iter()
-        .find(|(_, o)| o.works())
-        .map(|(what, _)| *what);
-    for (what, o) in sources {
+    for (i, (what, o)) in sources.iter().enumerate() {
         let line = format!("capabilities: {what} {}", o.describe());
-        if o.works() {
-            out.ok(line);
-        } else {
-            out.warn(line);
+        match (o.works(), i) {
+            (true, 0) => out.ok(format!("{line} (cinch record uses this one)")),
+            (true, _) => out.ok(line),
+            (false, _) => out.warn(line),
         }
     }
     let lsm_line = format!("lsm: BPF LSM program on file_open {}", lsm.describe());
     if lsm.works() {
         out.ok(lsm_line);
     } else {
-        out.warn(format!("{lsm_line}; cinch does not need it today"));
+        out.warn(format!("{lsm_line}; cinch does not need it"));
     }
-    match chosen {
-        Some(what) => out.ok(format!("capability source: {what}")),
-        None => out.warn("capability source: none works; cinch records syscalls but no capability checks, so --caps-out cannot say which capabilities are needed (use Linux 6.14+ for the cap_capable tracepoint, or a kernel with kprobes)"),
+    let others: Vec<&str> = sources[1..]
+        .iter()
+        .filter(|(_, o)| o.works())
+        .map(|(what, _)| *what)
+        .collect();
+    if tp_btf.works() {
+        out.ok("capability source: tp_btf on capability:cap_capable");
+    } else if others.is_empty() {
+        out.warn("capability source: none works; cinch records syscalls but no capability checks, so the generated cap_add cannot say which capabilities are needed (use Linux 6.14+ for the cap_capable tracepoint)");
+    } else {
+        out.warn(format!(
+            "capability source: cinch record attaches tp_btf on capability:cap_capable, which does not work here; {} works but cinch does not use it yet, so recordings carry no capability checks",
+            others.join(", ")
+        ));
     }
 }
 
