@@ -227,7 +227,7 @@ impl Btf {
                     })?;
             }
         }
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return Err(BtfError::Bitfield(path.to_owned()));
         }
         Ok(bits / 8)

@@ -132,11 +132,13 @@ impl Symbols {
     }
 }
 
+/// (capability, granted, syscall in progress, caller): what one recording entry stands for.
+type MergeKey = (u32, bool, Option<(Arch, u32)>, String);
+
 /// Raw checks → recording entries, merged by (capability, result, syscall, caller).
 pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck> {
     let native = Arch::native();
-    let mut merged: BTreeMap<(u32, bool, Option<(Arch, u32)>, String), CapabilityCheck> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<MergeKey, CapabilityCheck> = BTreeMap::new();
     for (key, count) in checks {
         let depth = (key.depth as usize).min(key.stack.len());
         let frames: Vec<String> = key.stack[..depth]

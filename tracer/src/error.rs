@@ -56,17 +56,11 @@ pub fn kernel(message: impl Into<String>) -> anyhow::Error {
 pub trait Classify<T> {
     /// Exit 2, with `what` said first: "`what`: `cause`".
     fn input_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
-    /// Exit 3, with `what` said first.
-    fn kernel_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
 }
 
 impl<T, E: fmt::Display> Classify<T> for Result<T, E> {
     fn input_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(|e| input(format!("{}: {e}", what())))
-    }
-
-    fn kernel_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
-        self.map_err(|e| kernel(format!("{}: {e}", what())))
     }
 }
 

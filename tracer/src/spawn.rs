@@ -2,7 +2,7 @@
 //! so the recording starts exactly at the command's own execve and misses nothing after it.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
@@ -184,10 +184,6 @@ impl HeldChild {
             _ => format!("executing {}", program.display()),
         };
         Err(ExecFailed(format!("{what}: {}", errno.desc())).into())
-    }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.exec_err.as_raw_fd()
     }
 }
 

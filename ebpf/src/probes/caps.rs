@@ -65,10 +65,20 @@ fn on_cap_capable(ctx: &BtfTracePointContext, cap: i32, ret: i32) {
     } else {
         bump(Stat::StackMiss);
     }
-    if let Some(count) = CAP_CHECKS.get_ptr_mut(&key) {
+    count(&key);
+}
+
+/// Adds one to the key's count, inserting it the first time.
+#[inline(always)]
+#[expect(
+    clippy::needless_borrows_for_generic_args,
+    reason = "the 168-byte key stays on the 512-byte BPF stack once; by value it would be copied"
+)]
+fn count(key: &CapKey) {
+    if let Some(count) = CAP_CHECKS.get_ptr_mut(key) {
         // SAFETY: a valid value; atomic because threads of a target race on several CPUs.
         unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(count, 1) };
-    } else if CAP_CHECKS.insert(&key, &1, 0).is_err() {
+    } else if CAP_CHECKS.insert(key, &1, 0).is_err() {
         bump(Stat::CapMiss);
     }
 }

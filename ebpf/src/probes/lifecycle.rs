@@ -64,7 +64,7 @@ fn on_exec() {
         return;
     };
     // SAFETY: a valid map value.
-    let Some(slot) = (unsafe { MNTNS_SLOT.get(&inum) }).copied() else {
+    let Some(slot) = (unsafe { MNTNS_SLOT.get(inum) }).copied() else {
         return;
     };
     // SAFETY: a valid array cell; exec'd into a running container: counted from now.
@@ -105,24 +105,21 @@ fn current_mntns() -> Option<u32> {
 fn container_slot(child_tgid: u32) -> Option<u32> {
     let inum = current_mntns()?;
     // SAFETY: valid map values.
-    if let Some(slot) = unsafe { MNTNS_SLOT.get(&inum) } {
+    if let Some(slot) = unsafe { MNTNS_SLOT.get(inum) } {
         return Some(*slot);
     }
-    if MNTNS_MODE.load() != MNTNS_WATCH_NEW || unsafe { KNOWN_MNTNS.get(&inum) }.is_some() {
+    if MNTNS_MODE.load() != MNTNS_WATCH_NEW || unsafe { KNOWN_MNTNS.get(inum) }.is_some() {
         return None;
     }
     let Ok(Some(slot)) = FREE_SLOTS.pop() else {
         bump(Stat::SlotsExhausted);
         return None;
     };
-    if MNTNS_SLOT
-        .insert(&inum, &slot, 1 /* BPF_NOEXIST */)
-        .is_err()
-    {
+    if MNTNS_SLOT.insert(inum, slot, 1 /* BPF_NOEXIST */).is_err() {
         // Another CPU created the target first: give the slot back and use that one.
         let _ = FREE_SLOTS.push(slot, 0);
         // SAFETY: a valid map value.
-        return unsafe { MNTNS_SLOT.get(&inum) }.copied();
+        return unsafe { MNTNS_SLOT.get(inum) }.copied();
     }
     let state = TargetState {
         live: 0,

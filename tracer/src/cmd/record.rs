@@ -67,6 +67,10 @@ fn record_command(args: &RecordArgs, output: &Path) -> anyhow::Result<u8> {
 }
 
 /// The outcome of recording a command.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per run and moved straight out; boxing buys nothing"
+)]
 pub enum Captured {
     /// The command ran; `exit` is its status (128 + signal when killed).
     Recorded { recording: Recording, exit: u8 },
@@ -118,17 +122,17 @@ pub fn capture_command(
         if exit.is_some() && live == 0 {
             break;
         }
-        if let Some(sig) = signals::received() {
-            if sig.count > handled_signals {
-                handled_signals = sig.count;
-                if sig.count >= 2 {
-                    break; // a second signal: stop now
-                }
-                if sig.from_process && exit.is_none() {
-                    let _ = nix::sys::signal::kill(pid, sig.signal);
-                }
-                forwarded_at = Some(Instant::now());
+        if let Some(sig) = signals::received()
+            && sig.count > handled_signals
+        {
+            handled_signals = sig.count;
+            if sig.count >= 2 {
+                break; // a second signal: stop now
             }
+            if sig.from_process && exit.is_none() {
+                let _ = nix::sys::signal::kill(pid, sig.signal);
+            }
+            forwarded_at = Some(Instant::now());
         }
         if forwarded_at.is_some_and(|t| t.elapsed() > GRACE) {
             break;

@@ -44,10 +44,6 @@ impl Engine {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Engine> {
-        Engine::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-
     fn available(self) -> bool {
         crate::spawn::resolve(self.cli()).is_some()
     }
