@@ -180,6 +180,7 @@ pub mod names {
     pub const EXIT: &str = "sched_exit";
     pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";
     pub const EXEC: &str = "sched_exec";
+    pub const FLOOR: &str = "floor_sys_enter";
 
     pub const G_TRACER_TGID: &str = "TRACER_TGID";
     pub const G_NR_EXECVE: &str = "NR_EXECVE";

@@ -549,3 +549,24 @@ fn attach_sys_enter(ebpf: &mut Ebpf) -> anyhow::Result<SyscallAttach> {
         }
     }
 }
+
+/// Loads the object and attaches only the empty `sys_enter` program (the benchmark floor).
+/// Dropping the returned value detaches it.
+pub fn attach_floor() -> anyhow::Result<Ebpf> {
+    if !object_present() {
+        return Err(kernel(
+            "this cinch was built without its eBPF object (AYA_BUILD_SKIP)",
+        ));
+    }
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| explain_load_error("loading the eBPF object", e))?;
+    let btf =
+        aya::Btf::from_sys_fs().map_err(|e| kernel(format!("reading the kernel's BTF: {e}")))?;
+    let p: &mut BtfTracePoint = program(&mut ebpf, names::FLOOR)?;
+    p.load("sys_enter", &btf)
+        .map_err(|e| explain_load_error("loading the floor program", e))?;
+    p.attach()
+        .map_err(|e| explain_load_error("attaching the floor program", e))?;
+    Ok(ebpf)
+}
