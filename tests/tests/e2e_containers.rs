@@ -555,3 +555,77 @@ fn unknown_container_is_a_clear_error() {
     );
     assert!(!Path::new("/tmp/cinch-never.json").exists());
 }
+
+#[test]
+fn attach_to_a_podman_container_by_name() {
+    use cinch_tests::podman::{podman, podman_busybox_image, require_podman};
+    if !require_bpf("attach_to_a_podman_container_by_name")
+        || !require_podman("attach_to_a_podman_container_by_name")
+    {
+        return;
+    }
+    let image = podman_busybox_image();
+    let work = tempfile::tempdir().expect("tempdir");
+    let shared = work.path().join("w");
+    std::fs::create_dir(&shared).expect("mkdir");
+    let volume = format!("{}:/w", shared.display());
+    let seccomp = format!("seccomp={}", recording_profile());
+    let name = "cinch-e2e-podman";
+    let _ = podman(&["rm", "-f", name]);
+    ok(
+        &podman(&[
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "-v",
+            &volume,
+            "--security-opt",
+            &seccomp,
+            &image,
+            "sh",
+            "-c",
+            LOOP,
+        ]),
+        "podman run -d",
+    );
+    let rec = work.path().join("rec.json");
+    // No --runtime: the engines found are asked in turn, Docker first.
+    let mut recorder = spawn_cinch(&[
+        "record",
+        "-q",
+        "-o",
+        rec.to_str().expect("utf-8"),
+        "--container",
+        name,
+    ]);
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(shared.join("go"), "").expect("go");
+    wait_gone(&shared.join("go"));
+    ok(&podman(&["rm", "-f", "-t", "1", name]), "podman rm -f");
+    assert!(wait(&mut recorder, Duration::from_secs(30)).success());
+    let recording = read(&rec);
+    match &recording.target {
+        profile_gen::recording::Target::Container {
+            engine, name: n, ..
+        } => {
+            assert_eq!(engine, "podman");
+            assert_eq!(n, name);
+        }
+        other => panic!("not a container target: {other:?}"),
+    }
+    assert!(
+        names(&recording).contains("sync"),
+        "{:?}",
+        names(&recording)
+    );
+    assert!(
+        recording.warnings.is_empty(),
+        "the permissive recording profile is recognised: {:?}",
+        recording.warnings
+    );
+}

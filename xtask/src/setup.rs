@@ -11,7 +11,7 @@ use crate::util::{as_root, on_path, output, run as run_cmd, show};
 /// Debian packages: LLVM 22 for bpf-linker, libseccomp for profile validation and `cinch run`,
 /// strace for the tests' ground truth, docker.io and busybox-static for the end-to-end tier,
 /// bpftool for inspecting loaded programs, ruby to check the Vagrantfile, a C compiler and libc
-/// headers for the privileged tests' workloads.
+/// headers for the privileged tests' workloads, podman for attaching to Podman containers.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libseccomp-dev",
@@ -23,6 +23,7 @@ const PACKAGES: &[&str] = &[
     "ruby",
     "gcc",
     "libc6-dev",
+    "podman",
 ];
 
 /// Components of the nightly toolchain: rust-src for `-Z build-std=core` (the eBPF object),
@@ -52,6 +53,7 @@ pub fn run() -> anyhow::Result<Done> {
     stable_components(&mut done)?;
     bpf_linker(&mut done)?;
     tracefs(&mut done)?;
+    podman_config(&mut done)?;
     if done.actions.is_empty() {
         println!(
             "==> setup: nothing to do ({} Debian packages, nightly {}, stable {}, bpf-linker {BPF_LINKER_VERSION}, tracefs: all in place)",
@@ -272,6 +274,43 @@ fn tracefs(done: &mut Done) -> anyhow::Result<()> {
     println!("==> setup: {}", show(&cmd));
     run_cmd(&mut cmd)?;
     done.actions.push(format!("mounted tracefs on {TRACEFS}"));
+    Ok(())
+}
+
+const CONTAINERS_CONF: &str = "/etc/containers/containers.conf";
+
+/// Podman sets RLIMIT_NOFILE and RLIMIT_NPROC in every container to values above this
+/// sandbox's hard limits (it lacks CAP_SYS_RESOURCE), so runc fails with "error setting
+/// rlimits". Containers get limits that fit instead, and the runc runtime (crun fails on this
+/// machine's hybrid cgroups).
+fn podman_config(done: &mut Done) -> anyhow::Result<()> {
+    let current = std::fs::read_to_string(CONTAINERS_CONF).unwrap_or_default();
+    if current.contains("default_ulimits") {
+        return Ok(());
+    }
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    let nofile = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_max.min(1_048_576)
+    } else {
+        1024
+    };
+    let conf = format!(
+        "# Written by `cargo xtask setup`: limits that fit this machine's hard limits.\n\
+         [containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc=4096:4096\"]\n\n\
+         [engine]\nruntime = \"runc\"\n"
+    );
+    std::fs::create_dir_all("/etc/containers")?;
+    if !current.trim().is_empty() {
+        std::fs::write(format!("{CONTAINERS_CONF}.orig"), &current)?;
+    }
+    std::fs::write(CONTAINERS_CONF, conf)?;
+    done.actions.push(format!(
+        "wrote {CONTAINERS_CONF} (container rlimits, runc runtime)"
+    ));
     Ok(())
 }
 
