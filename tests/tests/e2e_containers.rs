@@ -629,3 +629,78 @@ fn attach_to_a_podman_container_by_name() {
         recording.warnings
     );
 }
+
+#[test]
+fn unconfined_and_default_profiles_are_reported() {
+    if !require_bpf("unconfined_and_default_profiles_are_reported") {
+        return;
+    }
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Without seccomp there is no install to see: counting starts at the entrypoint's execve,
+    // and the generator adds runc's baseline for what runc does between there and the install.
+    let unconfined = dir.path().join("unconfined");
+    let files = record_new(
+        &unconfined,
+        &[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "--security-opt",
+            "seccomp=unconfined",
+            &image,
+            "sh",
+            "-c",
+            WORKLOAD,
+        ],
+    );
+    let rec = read(&files[0]);
+    assert!(!rec.startup_observed);
+    assert!(
+        rec.warnings.iter().any(|w| w.contains("first execve")),
+        "{:?}",
+        rec.warnings
+    );
+    let profile = dir.path().join("unconfined.json");
+    generate(&files, &profile);
+    let enforce = format!("seccomp={}", profile.display());
+    ok(
+        &docker.run(
+            &["--network", "none", "--security-opt", &enforce],
+            &image,
+            &["sh", "-c", WORKLOAD],
+        ),
+        "the container under the profile generated from its unconfined recording",
+    );
+
+    // Docker's default profile hides what it denies: the recording says so.
+    let default = dir.path().join("default");
+    let files = record_new(
+        &default,
+        &[
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            &image,
+            "true",
+        ],
+    );
+    let rec = read(&files[0]);
+    assert!(
+        rec.warnings
+            .iter()
+            .any(|w| w.contains("restrictive seccomp profile")),
+        "{:?}",
+        rec.warnings
+    );
+}
