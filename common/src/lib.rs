@@ -195,6 +195,8 @@ pub mod names {
     pub const G_OFF_MNT_NS_INUM: &str = "OFF_MNT_NS_INUM";
     pub const G_OFF_TASK_SECCOMP_MODE: &str = "OFF_TASK_SECCOMP_MODE";
     pub const G_MNTNS_MODE: &str = "MNTNS_MODE";
+    pub const G_OFF_TASK_SIGNAL: &str = "OFF_TASK_SIGNAL";
+    pub const G_OFF_SIGNAL_LIVE: &str = "OFF_SIGNAL_LIVE";
 }
 
 /// `MNTNS_MODE` values: whether the fork/exec probes look at mount namespaces at all.

@@ -93,6 +93,12 @@ pub static OFF_NSPROXY_MNT_NS: Global<u32> = Global::new(NO_OFFSET);
 pub static OFF_MNT_NS_INUM: Global<u32> = Global::new(NO_OFFSET);
 #[unsafe(no_mangle)]
 pub static OFF_TASK_SECCOMP_MODE: Global<u32> = Global::new(NO_OFFSET);
+/// Offsets of `task_struct.signal` and `signal_struct.live`, for kernels whose
+/// sched_process_exit has no `group_dead` argument (before 6.16); NO_OFFSET when it has.
+#[unsafe(no_mangle)]
+pub static OFF_TASK_SIGNAL: Global<u32> = Global::new(NO_OFFSET);
+#[unsafe(no_mangle)]
+pub static OFF_SIGNAL_LIVE: Global<u32> = Global::new(NO_OFFSET);
 /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
 #[unsafe(no_mangle)]
 pub static MNTNS_MODE: Global<u32> = Global::new(MNTNS_OFF);

@@ -381,3 +381,40 @@ fn attach_to_a_running_process() {
         .expect("running cinch");
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// Kernels before 6.16 have no `group_dead` in sched_process_exit; cinch then reads
+/// signal_struct.live. The same workloads must be followed to their end that way.
+#[test]
+fn process_exits_without_group_dead() {
+    if !require_bpf("process_exits_without_group_dead") {
+        return;
+    }
+    for name in ["threads", "daemon"] {
+        let w = workload(name);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rec = dir.path().join("rec.json");
+        let out = Command::new(cinch_bin())
+            .env("CINCH_EXIT_VIA_SIGNAL_LIVE", "1")
+            .args(["record", "-q", "-o"])
+            .arg(&rec)
+            .arg("--")
+            .arg(&w)
+            .output()
+            .expect("running cinch");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let recording: Recording =
+            serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording"))
+                .expect("valid");
+        let got = names(&recording);
+        let unique = if name == "threads" {
+            "sysinfo"
+        } else {
+            "sched_get_priority_max"
+        };
+        assert!(got["x86_64"].contains(unique), "{name}: {got:?}");
+    }
+}

@@ -95,6 +95,8 @@ struct KernelLayout {
     off_compat_status: u32,
     compat_flag: u32,
     off_regs_syscall_nr: u32,
+    off_task_signal: u32,
+    off_signal_live: u32,
     off_task_nsproxy: u32,
     off_nsproxy_mnt_ns: u32,
     off_mnt_ns_inum: u32,
@@ -136,11 +138,16 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
         btf.member_offset(s, m)
             .map_err(|e| kernel(format!("reading the kernel's BTF: {e}")))
     };
-    if !btf.has_member("trace_event_raw_sched_process_exit", "group_dead") {
-        return Err(kernel(
-            "this kernel's sched_process_exit tracepoint has no group_dead field (added in Linux 6.16); cinch cannot yet tell when a process, rather than a thread, exits on older kernels",
-        ));
-    }
+    // Linux 6.16+ says which thread's exit ends the process (group_dead); before that the
+    // probe reads signal_struct.live itself.
+    // CINCH_EXIT_VIA_SIGNAL_LIVE=1 takes the older kernels' path here too, so it is tested.
+    let force_fallback = std::env::var_os("CINCH_EXIT_VIA_SIGNAL_LIVE").is_some_and(|v| v == "1");
+    let (off_task_signal, off_signal_live) =
+        if !force_fallback && btf.has_member("trace_event_raw_sched_process_exit", "group_dead") {
+            (NO_OFFSET, NO_OFFSET)
+        } else {
+            (off("task_struct", "signal")?, off("signal_struct", "live")?)
+        };
     #[cfg(target_arch = "x86_64")]
     let (off_compat_status, compat_flag) = (off("task_struct", "thread_info.status")?, 0x0002);
     #[cfg(not(target_arch = "x86_64"))]
@@ -155,6 +162,8 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let off_regs_syscall_nr = NO_OFFSET;
     Ok(KernelLayout {
+        off_task_signal,
+        off_signal_live,
         off_regs_syscall_nr,
         off_task_nsproxy: off("task_struct", "nsproxy")?,
         off_nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
@@ -235,6 +244,8 @@ impl Probe {
                 true,
             )
             .override_global(names::G_MNTNS_MODE, &config.mntns_mode, true)
+            .override_global(names::G_OFF_TASK_SIGNAL, &layout.off_task_signal, true)
+            .override_global(names::G_OFF_SIGNAL_LIVE, &layout.off_signal_live, true)
             .load(OBJECT)
             .map_err(|e| explain_load_error("loading the eBPF object", e))?;
 

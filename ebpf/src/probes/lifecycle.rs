@@ -23,7 +23,8 @@ use cinch_common::{
 
 use crate::maps::{
     EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS,
-    OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_TGID, TARGETS, TASK_TARGET, TRACER_TGID, bump,
+    OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL, OFF_TASK_TGID, TARGETS,
+    TASK_TARGET, TRACER_TGID, bump,
 };
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -34,8 +35,36 @@ pub fn sched_fork(ctx: RawTracePointContext) -> i32 {
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_exit(ctx: RawTracePointContext) -> i32 {
-    on_exit(ctx.arg::<u64>(1) & 0xff != 0);
+    let group_dead = if OFF_SIGNAL_LIVE.load() == NO_OFFSET {
+        ctx.arg::<u64>(1) & 0xff != 0
+    } else {
+        signal_live_is_zero()
+    };
+    on_exit(group_dead);
     0
+}
+
+/// Before Linux 6.16 the tracepoint has no `group_dead`: do_exit() has already decremented
+/// `current->signal->live` when it fires (kernel/exit.c), so the group is dead when it is 0.
+/// Two threads exiting at the same instant may both see 0; the first clears the tracking cell
+/// and the second then finds it empty, so the count is decremented once in all but a race of
+/// a few instructions.
+#[inline(always)]
+fn signal_live_is_zero() -> bool {
+    let (o_signal, o_live) = (OFF_TASK_SIGNAL.load(), OFF_SIGNAL_LIVE.load());
+    // SAFETY: fault-safe reads at offsets from the running kernel's BTF.
+    let live = unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(o_signal as usize) as *const *const u8)
+            .and_then(|signal| bpf_probe_read_kernel(signal.add(o_live as usize) as *const i32))
+    };
+    match live {
+        Ok(live) => live == 0,
+        Err(_) => {
+            bump(Stat::ReadFailed);
+            false
+        }
+    }
 }
 
 /// `sched_process_exec` raw arguments are `(struct task_struct *p, pid_t old_pid, struct

@@ -456,7 +456,7 @@ fn check_probes(out: &mut Checks, btf_ok: bool, tracefs: Option<&Path>, privileg
 }
 
 /// `cinch record` tells a thread's exit from its process's by the `group_dead` field of
-/// `sched_process_exit`, which Linux 6.16 added.
+/// `sched_process_exit` (Linux 6.16+), or on older kernels by `signal_struct.live`.
 fn check_group_dead(out: &mut Checks, btf_ok: bool) -> bool {
     if !btf_ok {
         return false;
@@ -466,8 +466,15 @@ fn check_group_dead(out: &mut Checks, btf_ok: bool) -> bool {
             out.ok("process exits: sched_process_exit has group_dead (Linux 6.16+)");
             true
         }
+        Ok(btf)
+            if btf.has_member("task_struct", "signal")
+                && btf.has_member("signal_struct", "live") =>
+        {
+            out.ok("process exits: no group_dead in sched_process_exit (before Linux 6.16); cinch reads signal_struct.live instead");
+            true
+        }
         Ok(_) => {
-            out.fail("process exits: sched_process_exit has no group_dead field (added in Linux 6.16); the recorder cannot yet tell a process exit from a thread exit on this kernel: use Linux 6.16 or later");
+            out.fail("process exits: neither sched_process_exit's group_dead nor signal_struct.live is in the kernel's BTF; the recorder cannot tell a process exit from a thread exit");
             false
         }
         Err(e) => {
