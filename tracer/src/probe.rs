@@ -50,6 +50,7 @@ pub struct Stats {
     pub read_failed: u64,
     pub cap_miss: u64,
     pub stack_miss: u64,
+    pub slots_exhausted: u64,
 }
 
 /// Where capability checks come from on this kernel.
@@ -468,6 +469,7 @@ impl Probe {
             read_failed: v[4],
             cap_miss: v[5],
             stack_miss: v[6],
+            slots_exhausted: v[7],
         })
     }
 

@@ -154,8 +154,15 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         };
         write(&dir.join(file), &recording, args.quiet)?;
     }
+    let stats = probe.stats()?;
     drop(probe);
     status.finish();
+    if stats.slots_exhausted > 0 {
+        eprintln!(
+            "cinch: warning: {} new containers (or other new mount namespaces) found no free target slot ({SLOTS} per run) and were not recorded",
+            stats.slots_exhausted
+        );
+    }
     if written.is_empty() {
         eprintln!("cinch: no container started while recording");
     }
