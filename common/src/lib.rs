@@ -121,11 +121,16 @@ pub struct CapKey {
     pub nr: u32,
     /// Number of valid entries in `stack` (0 when the stack could not be taken).
     pub depth: u32,
+    /// 1 when the checked credentials are the task's own (`current->real_cred`); 0 when the kernel
+    /// checked credentials it borrowed with override_creds() (overlayfs acting as its mounter,
+    /// for instance), which says nothing about what the task itself needs.
+    pub own_cred: u32,
+    pub _pad: u32,
     /// The checking task's comm (NUL-padded), i.e. which program needed it.
     pub comm: [u8; 16],
     pub stack: [u64; CAP_STACK_DEPTH],
 }
-const _: () = assert!(size_of::<CapKey>() == 40 + 8 * CAP_STACK_DEPTH);
+const _: () = assert!(size_of::<CapKey>() == 48 + 8 * CAP_STACK_DEPTH);
 
 pub const NO_SYSCALL: u32 = u32::MAX;
 /// Distinct capability-check keys kept per tracer.
@@ -196,6 +201,7 @@ pub mod names {
     pub const G_OFF_TASK_SECCOMP_MODE: &str = "OFF_TASK_SECCOMP_MODE";
     pub const G_MNTNS_MODE: &str = "MNTNS_MODE";
     pub const G_OFF_TASK_SIGNAL: &str = "OFF_TASK_SIGNAL";
+    pub const G_OFF_TASK_CRED: &str = "OFF_TASK_CRED";
     pub const G_OFF_SIGNAL_LIVE: &str = "OFF_SIGNAL_LIVE";
 }
 

@@ -99,6 +99,9 @@ pub static OFF_TASK_SECCOMP_MODE: Global<u32> = Global::new(NO_OFFSET);
 pub static OFF_TASK_SIGNAL: Global<u32> = Global::new(NO_OFFSET);
 #[unsafe(no_mangle)]
 pub static OFF_SIGNAL_LIVE: Global<u32> = Global::new(NO_OFFSET);
+/// Offset of `task_struct.real_cred`: override_creds() swaps `cred` but never `real_cred`.
+#[unsafe(no_mangle)]
+pub static OFF_TASK_CRED: Global<u32> = Global::new(NO_OFFSET);
 /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
 #[unsafe(no_mangle)]
 pub static MNTNS_MODE: Global<u32> = Global::new(MNTNS_OFF);

@@ -131,7 +131,21 @@ fn record_generate_enforce(nnp: bool) {
         );
     }
     let profile = dir.path().join("gen.json");
-    generate(&files, &profile);
+    let settings = dir.path().join("settings.json");
+    let mut args = vec![
+        "generate",
+        "-o",
+        profile.to_str().expect("utf-8"),
+        "--caps-out",
+    ];
+    args.push(settings.to_str().expect("utf-8"));
+    args.extend(files.iter().map(|p| p.to_str().expect("utf-8")));
+    ok(&cinch(&args), "cinch generate");
+    // Listing and reading files needs no capability: the overlayfs xattr checks made with the
+    // mounter's borrowed credentials and the allocation heuristics are not the container's.
+    let settings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
+    assert_eq!(settings["cap_add"], serde_json::json!([]), "{settings}");
     let prof_text = std::fs::read_to_string(&profile).expect("profile");
     for before in [
         "\"mount\"",
@@ -144,7 +158,14 @@ fn record_generate_enforce(nnp: bool) {
         assert!(!prof_text.contains(before), "profile allows {before}");
     }
     let enforce = format!("seccomp={}", profile.display());
-    let mut opts = vec!["--network", "none", "--security-opt", enforce.as_str()];
+    let mut opts = vec![
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        enforce.as_str(),
+    ];
     if nnp {
         opts.extend(["--security-opt", "no-new-privileges"]);
     }

@@ -69,6 +69,8 @@ struct NoiseRule {
 
 struct Check<'a> {
     cap: u32,
+    /// The kernel checked the task's own credentials (not ones borrowed with override_creds).
+    own_cred: bool,
     /// Plumbing frames between the tracepoint and the caller.
     plumbing: &'a [String],
     caller: &'a str,
@@ -81,6 +83,15 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYS_PTRACE: u32 = 19;
 
 const NOISE_RULES: &[NoiseRule] = &[
+    // include/linux/cred.h, override_creds(): overlayfs (reading its trusted.overlay.* xattrs as
+    // the mounter), cachefiles and others check capabilities against credentials they
+    // borrowed, not the task's: dropping the capability from the task changes nothing. Not
+    // access(2)/faccessat(2) (fs/open.c, do_faccessat -> access_override_creds): those
+    // credentials are the task's own with its real ids, and its capabilities decide the answer.
+    NoiseRule {
+        reason: "checked against credentials the kernel borrowed (override_creds, e.g. overlayfs as its mounter), not the task's",
+        matches: |c| !c.own_cred && !c.context.iter().any(|f| f == "do_faccessat"),
+    },
     // security/commoncap.c, cap_vm_enough_memory(): asks for CAP_SYS_ADMIN with
     // CAP_OPT_NOAUDIT on every mmap/brk/exec to decide how much memory to reserve for root;
     // the allocation succeeds either way.
@@ -167,6 +178,7 @@ pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck
         });
         let check = Check {
             cap: key.cap,
+            own_cred: key.own_cred == 1,
             plumbing,
             caller: &caller,
             context: rest,
@@ -216,6 +228,15 @@ mod tests {
     use super::*;
 
     fn classify(cap: u32, stack: &[&str], syscall: Option<&str>) -> Option<&'static str> {
+        classify_with(cap, stack, syscall, true)
+    }
+
+    fn classify_with(
+        cap: u32,
+        stack: &[&str],
+        syscall: Option<&str>,
+        own_cred: bool,
+    ) -> Option<&'static str> {
         let frames: Vec<String> = stack.iter().map(|s| (*s).to_owned()).collect();
         let split = frames
             .iter()
@@ -223,6 +244,7 @@ mod tests {
             .unwrap_or(frames.len());
         let check = Check {
             cap,
+            own_cred,
             plumbing: &frames[..split],
             caller: &frames[split],
             context: &frames[split..],
@@ -284,6 +306,33 @@ mod tests {
             "inet_bind_common",
         ];
         assert_eq!(classify(10, &bind, Some("bind")), None);
+    }
+
+    #[test]
+    fn borrowed_credentials_are_noise_except_for_access() {
+        let ovl = [
+            "cap_capable",
+            "security_capable",
+            "ns_capable",
+            "xattr_permission",
+            "vfs_getxattr",
+            "ovl_path_check_origin_xattr",
+        ];
+        assert!(classify_with(CAP_SYS_ADMIN, &ovl, Some("newfstatat"), false).is_some());
+        assert_eq!(
+            classify_with(CAP_SYS_ADMIN, &ovl, Some("newfstatat"), true),
+            None
+        );
+        let access = [
+            "cap_capable",
+            "security_capable",
+            "ns_capable",
+            "capable_wrt_inode_uidgid",
+            "generic_permission",
+            "inode_permission",
+            "do_faccessat",
+        ];
+        assert_eq!(classify_with(1, &access, Some("faccessat2"), false), None);
     }
 
     #[test]

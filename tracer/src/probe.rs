@@ -98,6 +98,7 @@ struct KernelLayout {
     off_regs_syscall_nr: u32,
     off_task_signal: u32,
     off_signal_live: u32,
+    off_task_cred: u32,
     off_task_nsproxy: u32,
     off_nsproxy_mnt_ns: u32,
     off_mnt_ns_inum: u32,
@@ -163,6 +164,7 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let off_regs_syscall_nr = NO_OFFSET;
     Ok(KernelLayout {
+        off_task_cred: off("task_struct", "real_cred")?,
         off_task_signal,
         off_signal_live,
         off_regs_syscall_nr,
@@ -246,6 +248,7 @@ impl Probe {
             )
             .override_global(names::G_MNTNS_MODE, &config.mntns_mode, true)
             .override_global(names::G_OFF_TASK_SIGNAL, &layout.off_task_signal, true)
+            .override_global(names::G_OFF_TASK_CRED, &layout.off_task_cred, true)
             .override_global(names::G_OFF_SIGNAL_LIVE, &layout.off_signal_live, true)
             .load(OBJECT)
             .map_err(|e| explain_load_error("loading the eBPF object", e))?;

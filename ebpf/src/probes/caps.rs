@@ -13,7 +13,8 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_get_stack, bpf_task_pt_regs},
     },
     macros::btf_tracepoint,
@@ -24,19 +25,20 @@ use cinch_common::{
     TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
 };
 
-use crate::maps::{CAP_CHECKS, OFF_REGS_SYSCALL_NR, TASK_TARGET, bump};
+use crate::maps::{CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, TASK_TARGET, bump};
 use crate::probes::syscalls::current_arch;
 
 #[btf_tracepoint(function = "cap_capable")]
 pub fn cap_capable_btf(ctx: BtfTracePointContext) -> i32 {
+    let cred = ctx.arg::<u64>(0);
     let cap = ctx.arg::<i32>(3);
     let ret = ctx.arg::<i32>(4);
-    on_cap_capable(&ctx, cap, ret);
+    on_cap_capable(&ctx, cred, cap, ret);
     0
 }
 
 #[inline(always)]
-fn on_cap_capable(ctx: &BtfTracePointContext, cap: i32, ret: i32) {
+fn on_cap_capable(ctx: &BtfTracePointContext, cred: u64, cap: i32, ret: i32) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let Some(track) = TASK_TARGET.get(tgid) else {
         return;
@@ -54,6 +56,8 @@ fn on_cap_capable(ctx: &BtfTracePointContext, cap: i32, ret: i32) {
         arch: current_arch(),
         nr: syscall_in_progress(),
         depth: 0,
+        own_cred: u32::from(is_own_cred(cred)),
+        _pad: 0,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
         stack: [0; CAP_STACK_DEPTH],
     };
@@ -81,6 +85,22 @@ fn count(key: &CapKey) {
     } else if CAP_CHECKS.insert(key, &1, 0).is_err() {
         bump(Stat::CapMiss);
     }
+}
+
+/// Whether `cred` is the current task's own (its `real_cred`), not credentials the kernel put in
+/// `current->cred` with override_creds() for the duration of an operation.
+#[inline(always)]
+fn is_own_cred(cred: u64) -> bool {
+    let off = OFF_TASK_CRED.load();
+    if off == NO_OFFSET {
+        return true;
+    }
+    // SAFETY: a fault-safe read of the current task_struct at an offset from the kernel's BTF.
+    let own = unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(off as usize) as *const u64)
+    };
+    own.map_or(true, |own| own == cred)
 }
 
 /// The syscall number saved in the task's user registers (`orig_ax`), -1 outside a syscall.
