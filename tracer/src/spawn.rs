@@ -130,6 +130,10 @@ fn child_exec(
     env: &[CString],
     user: Option<User>,
 ) -> i32 {
+    // Rust programs ignore SIGPIPE, and an ignored signal stays ignored across execve: give the
+    // command the default disposition it would have had from a shell.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let mut byte = [0u8; 1];
     // EOF (the tracer died or gave up) means: do not run.
     if !matches!(nix::unistd::read(go, &mut byte), Ok(1)) {

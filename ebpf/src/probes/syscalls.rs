@@ -120,8 +120,21 @@ fn arm(track: u32, arch: u32, id: i64) -> Option<u32> {
             unsafe { (*state).flags |= armed };
         }
     }
-    if t & TRACK_CAPS_PENDING != 0 && is_exec {
-        t &= !TRACK_CAPS_PENDING;
+    if t & TRACK_CAPS_PENDING != 0 {
+        if is_exec {
+            t &= !TRACK_CAPS_PENDING;
+        } else if track & TRACK_PENDING_SECCOMP == 0 && seccomp_mode() != SECCOMP_MODE_FILTER {
+            // Between the install and the entrypoint's execve, only the thread that installed
+            // the filter runs under it: runc's other Go runtime threads are not filtered, so
+            // what they do is neither the workload's nor needed by the profile. Per thread,
+            // until the execve ends them all.
+            if TARGETS
+                .get((t & TRACK_SLOT_MASK) - 1)
+                .is_some_and(|s| s.flags & TARGET_ARMED_SECCOMP != 0)
+            {
+                return None;
+            }
+        }
     }
     Some(t)
 }
