@@ -19,6 +19,8 @@ pub mod observed;
 pub mod profile;
 pub mod recording;
 pub mod report;
+pub mod runtime_load;
+pub mod seccomp_spec;
 pub mod snippets;
 pub mod validate;
 

@@ -297,7 +297,7 @@ fn load_doc(path: &Path, doc: DocIn, flavor: ProfileFlavor) -> LoadedProfile {
     }
 }
 
-fn looks_like_yaml_resource(text: &str) -> bool {
+pub(crate) fn looks_like_yaml_resource(text: &str) -> bool {
     text.lines()
         .any(|l| l.trim_start().starts_with("kind:") || l.trim_start().starts_with("apiVersion:"))
 }
@@ -305,7 +305,7 @@ fn looks_like_yaml_resource(text: &str) -> bool {
 /// Reads a profile file: Docker / OCI JSON (detected by `defaultAction`) or an SPO
 /// `SeccompProfile` YAML resource.
 pub fn read_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
-    let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
+    let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -32,10 +32,22 @@ pub enum Command {
     Report(ReportArgs),
     /// Check the kernel, privileges and container engines; say what works and what to fix.
     Doctor(DoctorArgs),
+    /// Attach only an empty program to raw_syscalls:sys_enter until interrupted: the cost floor
+    /// `cargo xtask bench` compares cinch against.
+    #[command(hide = true)]
+    BenchFloor,
+    /// Run a command under a seccomp profile (loaded as runc loads it) with only the given
+    /// capabilities, for trying a profile without a container engine.
+    Run(RunArgs),
+    /// Observe a workload without restricting it; exit 1 when the profile or the capability
+    /// settings would deny something it did.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile shipped in\nprofiles/recording-profile.json (docker run --security-opt seccomp=profiles/recording-profile.json).")]
+#[command(
+    after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile shipped in\nprofiles/recording-profile.json (docker run --security-opt seccomp=profiles/recording-profile.json)."
+)]
 pub struct RecordArgs {
     /// Where to write the recording (default cinch-recording.json); with --new-containers a
     /// directory (default cinch-recordings), one file per container.
@@ -201,6 +213,94 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  sudo cinch doctor")]
 pub struct DoctorArgs {}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sudo cinch run --profile seccomp.json --caps settings.json -- nginx -g 'daemon off;'\n  sudo cinch run --profile web.json --cap-add NET_BIND_SERVICE --user 33:33 -- ./server :80\n\nThe profile is loaded as Docker and runc load it: Docker's archMap and includes/excludes\nconditions (capabilities are the kept ones), one rule per name, rules equal to the default\naction and names the installed libseccomp does not know skipped, the native architecture always\nfiltered, and runc's ENOSYS answer for syscalls numbered above the highest one the profile names.\nUnlike runc, a profile that lists architectures but not this machine's is refused (exit 2).\n\nOrder: every capability not kept is dropped from the bounding, permitted, effective, inheritable\nand ambient sets; --user switches groups and ids, keeping the kept capabilities (as ambient\ncapabilities, so they survive execve for a non-root user); no_new_privs is set unless\nSYS_ADMIN is kept; the filter is installed last, and COMMAND is executed in place of cinch\n(its exit status is the exit status). The profile must allow execve."
+)]
+pub struct RunArgs {
+    /// The seccomp profile to enforce: Docker / OCI JSON, or an SPO SeccompProfile.
+    #[arg(long, value_name = "PROFILE.json")]
+    pub profile: PathBuf,
+
+    /// Capability settings written by `cinch generate --caps-out`: only its cap_add is kept.
+    #[arg(long, value_name = "SETTINGS.json", conflicts_with = "cap_add")]
+    pub caps: Option<PathBuf>,
+
+    /// Keep these capabilities (e.g. `NET_BIND_SERVICE` or `CAP_CHOWN`; repeat or separate with
+    /// commas); every other one is dropped. Without --caps or --cap-add, none is kept.
+    #[arg(long = "cap-add", value_name = "CAP", num_args = 1.., value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+
+    /// Run COMMAND as this user (and group), e.g. `--user 33:33` or `--user www-data`.
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// The command to run, with its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start."
+)]
+pub struct VerifyArgs {
+    /// The seccomp profile to check against: Docker / OCI JSON, or an SPO SeccompProfile.
+    #[arg(long, value_name = "PROFILE.json")]
+    pub profile: PathBuf,
+
+    /// Capability settings written by `cinch generate --caps-out`. Without --caps or --cap-add
+    /// the capabilities the workload needed are listed but not checked.
+    #[arg(long, value_name = "SETTINGS.json", conflicts_with = "cap_add")]
+    pub caps: Option<PathBuf>,
+
+    /// The capabilities the workload will keep (as `cinch run --cap-add`).
+    #[arg(long = "cap-add", value_name = "CAP", num_args = 1.., value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+
+    /// Run COMMAND as this user (and group), as `cinch run --user` would.
+    #[arg(long, value_name = "UID[:GID]", conflicts_with_all = ["container", "new_containers"])]
+    pub user: Option<String>,
+
+    /// Attach to a running container (name or id) instead of running COMMAND.
+    #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
+    pub container: Option<String>,
+
+    /// The container engine to ask (default: every engine found).
+    #[arg(long, value_enum, requires = "container")]
+    pub runtime: Option<RuntimeName>,
+
+    /// Check every container that starts while COMMAND runs, from its start.
+    #[arg(long)]
+    pub new_containers: bool,
+
+    /// With --container or --new-containers: stop observing after this long (e.g. `30s`).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+
+    /// Write the verdict to this file instead of stdout (which the workload shares).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// No live status line while observing.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The command to run and observe, with its arguments (after `--`).
+    #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["container", "new_containers"])]
+    pub command: Vec<String>,
+}
 
 /// `90s`, `10m`, `1h30m`, `500ms`, or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -6,6 +6,7 @@ mod capabilities;
 mod cli;
 mod cmd;
 mod containers;
+mod enforce;
 mod error;
 mod output;
 mod probe;

@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
+mod bench_floor;
 mod diff;
 mod doctor;
 mod generate;
 pub mod record;
 mod record_containers;
 mod report;
+mod run;
+mod verify;
 
 use crate::cli::{Cli, Command};
 
@@ -17,5 +20,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff::run(args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::BenchFloor => bench_floor::run(),
+        Command::Run(args) => run::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }

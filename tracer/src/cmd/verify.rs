@@ -1,0 +1,621 @@
+//! `cinch verify`: observe a workload without restricting it, then say what the profile and the
+//! capability settings would deny.
+//!
+//! How: record, then compare. The workload runs as it would without the profile (no filter, its
+//! own capabilities) and is recorded exactly as `cinch record` records it (a command and its
+//! process tree, a running container, or every container a command starts). Each recorded
+//! syscall (per architecture, with its count) is then put to the filter `cinch run` and runc would
+//! load ([`profile_gen::runtime_load::LoadPlan::verdict`]: Docker's conditions, skipped names,
+//! the ENOSYS stub, the architectures), and each capability the workload needed (a granted check
+//! that is not noise, as `cinch generate --caps-out` decides) to the kept capabilities.
+//!
+//! Why not load the profile with a logging action instead: `SCMP_ACT_LOG` reports through the
+//! audit log, which is often not configured (and not readable in containers), and a modified
+//! filter is no longer the filter being verified. Recording needs neither, sees capabilities too,
+//! and never breaks the workload. What it cannot see: syscall arguments (a rule with argument
+//! conditions counts as allowing, and is listed), and, with `--container`, whatever the container
+//! did before cinch attached.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Parser as _;
+use profile_gen::caps::{self, CapReason};
+use profile_gen::observed::Observed;
+use profile_gen::recording::{Recording, Target};
+use profile_gen::runtime_load::{LoadPlan, Verdict};
+use profile_gen::{Arch, Capability};
+use serde::Serialize;
+
+use super::record::{self, Captured};
+use crate::cli::{Cli, Command, RuntimeName, VerifyArgs, VerifyFormat};
+use crate::containers::Engine;
+use crate::enforce::{self, privileges};
+use crate::error::input;
+use crate::spawn::User;
+
+/// One recorded workload: a command, or one container.
+struct Observation {
+    recording: Recording,
+    /// The command's exit status, when cinch ran it.
+    exit: Option<u8>,
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
+    let kept = if args.caps.is_some() || !args.cap_add.is_empty() {
+        Some(privileges::kept_capabilities(
+            args.caps.as_deref(),
+            &args.cap_add,
+        )?)
+    } else {
+        None
+    };
+    let bounding = kept.as_ref().map(|k| k.caps.clone()).unwrap_or_default();
+    let plan = enforce::load_plan(&args.profile, &bounding)?;
+    if args.duration.is_some() && args.container.is_none() && !args.new_containers {
+        return Err(input(
+            "--duration applies to --container and --new-containers; a COMMAND is observed until it exits",
+        ));
+    }
+    if let Some(path) = &args.output {
+        crate::output::check_writable(path)?;
+    }
+    let observations = observe(&args)?;
+    let report = Report::build(&args.profile, &plan, kept.as_ref(), &observations);
+    let text = match args.format {
+        VerifyFormat::Text => report.render_text(),
+        VerifyFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    };
+    match &args.output {
+        Some(path) => crate::output::write_file(path, text.as_bytes())?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| input(format!("cannot print the verdict on stdout: {e}")))?,
+    }
+    Ok(if report.denied { 1 } else { 0 })
+}
+
+fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
+    if let Some(reference) = &args.container {
+        let engine = args.runtime.map(|r| match r {
+            RuntimeName::Docker => Engine::Docker,
+            RuntimeName::Podman => Engine::Podman,
+            RuntimeName::Containerd => Engine::Containerd,
+            RuntimeName::Crio => Engine::Crio,
+        });
+        let recording = record::capture_container(reference, engine, args.duration, args.quiet)?;
+        return Ok(vec![Observation {
+            recording,
+            exit: None,
+        }]);
+    }
+    if args.new_containers {
+        return observe_new_containers(args);
+    }
+    let user = args.user.as_deref().map(User::parse).transpose()?;
+    match record::capture_command(&args.command, user, args.quiet)? {
+        Captured::NotStarted(message) => Err(input(message)),
+        Captured::Recorded { recording, exit } => Ok(vec![Observation {
+            recording,
+            exit: Some(exit),
+        }]),
+    }
+}
+
+/// `cinch record --new-containers` into a private directory, read back.
+fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
+    let dir = private_dir()?;
+    let mut argv: Vec<String> = ["cinch", "record", "--new-containers", "-q", "-o"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    argv.push(dir.display().to_string());
+    if let Some(d) = args.duration {
+        argv.push("--duration".to_owned());
+        argv.push(format!("{}ms", d.as_millis().max(1)));
+    }
+    if !args.command.is_empty() {
+        argv.push("--".to_owned());
+        argv.extend(args.command.iter().cloned());
+    }
+    let parsed = Cli::try_parse_from(&argv).map_err(|e| input(e.to_string()))?;
+    let Command::Record(record_args) = parsed.command else {
+        return Err(input(
+            "internal: --new-containers did not parse as a recording",
+        ));
+    };
+    let outcome = super::record_containers::run(&record_args);
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let recording = profile_gen::read_recording(file).map_err(|e| input(e.to_string()));
+        match recording {
+            Ok(recording) => out.push(Observation {
+                recording,
+                exit: None,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let exit = outcome?;
+    if out.is_empty() {
+        return Err(input(
+            "no container started while observing, so nothing was verified; check that COMMAND starts a container",
+        ));
+    }
+    if let Some(first) = out.first_mut() {
+        first.exit = Some(exit);
+    }
+    Ok(out)
+}
+
+fn private_dir() -> anyhow::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("cinch-verify-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir)
+        .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+#[derive(Debug, Serialize)]
+struct DeniedSyscall {
+    arch: Arch,
+    nr: u32,
+    name: Option<String>,
+    count: u64,
+    /// What happens under the profile.
+    outcome: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MissingCapability {
+    capability: Capability,
+    reasons: Vec<CapReason>,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetReport {
+    target: String,
+    processes: u64,
+    syscalls_checked: usize,
+    exit: Option<u8>,
+    denied_syscalls: Vec<DeniedSyscall>,
+    /// Allowed only by rules with argument conditions: not checkable from a recording.
+    depends_on_arguments: Vec<String>,
+    /// Needed (granted, not noise) and not kept; `null` when no settings were given.
+    missing_capabilities: Option<Vec<MissingCapability>>,
+    needed_capabilities: BTreeSet<Capability>,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    profile: PathBuf,
+    capabilities_from: Option<String>,
+    kept_capabilities: Option<BTreeSet<Capability>>,
+    denied: bool,
+    targets: Vec<TargetReport>,
+    notes: Vec<String>,
+}
+
+fn target_label(rec: &Recording) -> String {
+    match &rec.target {
+        Target::Command { argv, .. } => format!("command `{}`", argv.join(" ")),
+        Target::Pid { pid, comm } => format!("process {pid} ({comm})"),
+        Target::Container {
+            name,
+            image,
+            engine,
+            ..
+        } => format!("{engine} container {name} ({image})"),
+    }
+}
+
+fn reason_text(r: &CapReason) -> String {
+    let by: Vec<&str> = r.comms.iter().map(String::as_str).collect();
+    format!(
+        "{} via {} ({}x by {})",
+        r.syscall.as_deref().unwrap_or("no syscall"),
+        r.caller,
+        r.count,
+        if by.is_empty() {
+            "?".to_owned()
+        } else {
+            by.join(", ")
+        }
+    )
+}
+
+impl Report {
+    fn build(
+        profile: &Path,
+        plan: &LoadPlan,
+        kept: Option<&privileges::Kept>,
+        observations: &[Observation],
+    ) -> Report {
+        let mut notes = Vec::new();
+        if !plan.skipped.is_empty() {
+            notes.push(format!(
+                "the profile names syscalls libseccomp {} does not know, skipped as runc skips them: {}",
+                profile_gen::naming::libseccomp_version(),
+                plan.skipped.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if kept.is_none() {
+            notes.push("no --caps or --cap-add: the capabilities the workload needed are listed, not checked".to_owned());
+        }
+        let targets: Vec<TargetReport> = observations
+            .iter()
+            .map(|o| Self::target(plan, kept, o))
+            .collect();
+        let denied = targets.iter().any(|t| {
+            !t.denied_syscalls.is_empty()
+                || t.missing_capabilities
+                    .as_ref()
+                    .is_some_and(|m| !m.is_empty())
+        });
+        Report {
+            profile: profile.to_owned(),
+            capabilities_from: kept.map(|k| k.source.clone()),
+            kept_capabilities: kept.map(|k| k.caps.clone()),
+            denied,
+            targets,
+            notes,
+        }
+    }
+
+    fn target(plan: &LoadPlan, kept: Option<&privileges::Kept>, o: &Observation) -> TargetReport {
+        let rec = &o.recording;
+        let mut denied_syscalls = Vec::new();
+        let mut depends_on_arguments = Vec::new();
+        let mut checked = 0;
+        for (arch, calls) in &rec.syscalls {
+            for call in calls {
+                checked += 1;
+                let verdict = plan.verdict(*arch, call.nr, call.name.as_deref());
+                let label = call
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("syscall {}", call.nr));
+                match verdict {
+                    Verdict::Allowed => {}
+                    Verdict::DependsOnArguments => {
+                        depends_on_arguments.push(format!("{arch} {label}"));
+                    }
+                    Verdict::Denied(_) | Verdict::EnosysStub | Verdict::BadArch => {
+                        denied_syscalls.push(DeniedSyscall {
+                            arch: *arch,
+                            nr: call.nr,
+                            name: call.name.clone(),
+                            count: call.count,
+                            outcome: verdict.describe(),
+                        });
+                    }
+                }
+            }
+        }
+        let analysis = caps::analyze(&Observed::from_recording(PathBuf::new(), rec));
+        let needed = analysis.settings.cap_add.clone();
+        let missing_capabilities = kept.map(|k| {
+            analysis
+                .settings
+                .reasons
+                .iter()
+                .filter(|(cap, _)| !k.caps.contains(cap))
+                .map(|(cap, reasons)| MissingCapability {
+                    capability: *cap,
+                    reasons: reasons.clone(),
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut notes: Vec<String> = rec.warnings.clone();
+        if !rec.startup_observed {
+            notes.push(
+                "observed after it started: what it did before cinch attached is not checked"
+                    .to_owned(),
+            );
+        }
+        if rec.lost.syscalls > 0 {
+            notes.push(format!(
+                "{} syscall observations were lost; the check is incomplete",
+                rec.lost.syscalls
+            ));
+        }
+        let refused: BTreeMap<Capability, Vec<CapReason>> = analysis.denied;
+        for (cap, reasons) in &refused {
+            notes.push(format!(
+                "asked for {cap} and was refused (it ran without it): {}",
+                reasons
+                    .iter()
+                    .map(reason_text)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        if let Some(code) = o.exit.filter(|&c| c != 0) {
+            notes.push(format!(
+                "the workload exited with status {code}; what it did not get to do is not checked"
+            ));
+        }
+        TargetReport {
+            target: target_label(rec),
+            processes: rec.processes_seen,
+            syscalls_checked: checked,
+            exit: o.exit,
+            denied_syscalls,
+            depends_on_arguments,
+            missing_capabilities,
+            needed_capabilities: needed,
+            notes,
+        }
+    }
+
+    fn render_text(&self) -> String {
+        let mut out = String::new();
+        let caps_label = match (&self.capabilities_from, &self.kept_capabilities) {
+            (Some(src), Some(k)) => {
+                format!(" and the capabilities kept by {src} ({})", cap_list(k))
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "cinch verify: checked against {}{caps_label}\n",
+            self.profile.display()
+        ));
+        let mut syscalls = 0;
+        let mut capabilities = 0;
+        for t in &self.targets {
+            out.push_str(&format!(
+                "{}: {} processes, {} distinct syscalls{}\n",
+                t.target,
+                t.processes,
+                t.syscalls_checked,
+                t.exit.map(|c| format!(", exit {c}")).unwrap_or_default()
+            ));
+            for d in &t.denied_syscalls {
+                syscalls += 1;
+                out.push_str(&format!(
+                    "  denied syscall {} {} (nr {}): called {}; under the profile it {}\n",
+                    d.arch,
+                    d.name.as_deref().unwrap_or("(no name)"),
+                    d.nr,
+                    plural(d.count as usize, "time", "times"),
+                    d.outcome
+                ));
+            }
+            for m in t.missing_capabilities.iter().flatten() {
+                capabilities += 1;
+                out.push_str(&format!(
+                    "  denied capability {}: needed for {}; not kept\n",
+                    m.capability,
+                    m.reasons
+                        .iter()
+                        .map(reason_text)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            if !t.depends_on_arguments.is_empty() {
+                out.push_str(&format!(
+                    "  allowed only for some arguments (not checked): {}\n",
+                    t.depends_on_arguments.join(", ")
+                ));
+            }
+            if t.missing_capabilities.is_none() && !t.needed_capabilities.is_empty() {
+                out.push_str(&format!(
+                    "  needed capabilities: {}\n",
+                    cap_list(&t.needed_capabilities)
+                ));
+            }
+            for n in &t.notes {
+                out.push_str(&format!("  note: {n}\n"));
+            }
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        if self.denied {
+            out.push_str(&format!(
+                "verify: DENIED: {} and {} would be denied\n",
+                plural(syscalls, "syscall", "syscalls"),
+                plural(capabilities, "capability", "capabilities")
+            ));
+        } else {
+            out.push_str("verify: ok: nothing the workload did would be denied\n");
+        }
+        out
+    }
+}
+
+fn cap_list(caps: &BTreeSet<Capability>) -> String {
+    if caps.is_empty() {
+        "none".to_owned()
+    } else {
+        caps.iter()
+            .map(|c| c.docker_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use profile_gen::recording::{
+        AttachPoints, CapabilityCheck, Host, Lost, SyscallCount, SyscallRef,
+    };
+    use profile_gen::runtime_load::{Host as LoadHost, resolve};
+    use profile_gen::seccomp_spec::parse_spec;
+
+    fn recording() -> Recording {
+        let call = |nr: u32, name: &str, count: u64| SyscallCount {
+            nr,
+            name: Some(name.to_owned()),
+            count,
+        };
+        Recording {
+            schema_version: profile_gen::SCHEMA_VERSION,
+            cinch_version: "test".to_owned(),
+            host: Host {
+                kernel: "6.18.0".to_owned(),
+                arch: Arch::X86_64,
+            },
+            attach: AttachPoints {
+                syscalls: "tp_btf".to_owned(),
+                capabilities: "tracepoint".to_owned(),
+                lifecycle: "raw_tp".to_owned(),
+            },
+            target: Target::Command {
+                argv: vec!["srv".to_owned()],
+                pid: 1,
+            },
+            startup_observed: true,
+            started_at: String::new(),
+            ended_at: String::new(),
+            processes_seen: 2,
+            syscalls: [(
+                Arch::X86_64,
+                vec![
+                    call(0, "read", 10),
+                    call(40, "sendfile", 4),
+                    call(59, "execve", 1),
+                    call(105, "setuid", 2),
+                ],
+            )]
+            .into_iter()
+            .collect(),
+            capabilities: vec![CapabilityCheck {
+                cap: 7,
+                name: Some("SETUID".to_owned()),
+                granted: true,
+                syscall: Some(SyscallRef {
+                    arch: Arch::X86_64,
+                    nr: 105,
+                    name: Some("setuid".to_owned()),
+                }),
+                caller: "__sys_setuid".to_owned(),
+                stack: vec![],
+                count: 2,
+                comms: vec!["srv".to_owned()],
+                noise: None,
+            }],
+            lost: Lost::default(),
+            warnings: vec![],
+        }
+    }
+
+    fn plan(allow: &[&str]) -> LoadPlan {
+        let json = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":{},"action":"SCMP_ACT_ALLOW"}}]}}"#,
+            serde_json::to_string(allow).unwrap_or_default()
+        );
+        let spec = parse_spec(json.as_bytes(), Path::new("p.json")).expect("parses");
+        let host = LoadHost {
+            native: Arch::X86_64,
+            kernel_release: "6.18.0".to_owned(),
+            bounding: BTreeSet::new(),
+        };
+        resolve(&spec, &host, Path::new("p.json")).expect("loads")
+    }
+
+    fn kept(caps: &[Capability]) -> privileges::Kept {
+        privileges::Kept {
+            caps: caps.iter().copied().collect(),
+            source: "s.json".to_owned(),
+        }
+    }
+
+    #[test]
+    fn names_exactly_what_is_missing() {
+        let obs = [Observation {
+            recording: recording(),
+            exit: Some(0),
+        }];
+        let full = plan(&["read", "sendfile", "execve", "setuid"]);
+        let ok = Report::build(
+            Path::new("p.json"),
+            &full,
+            Some(&kept(&[Capability::SETUID])),
+            &obs,
+        );
+        assert!(!ok.denied, "{}", ok.render_text());
+        assert!(
+            ok.render_text()
+                .ends_with("verify: ok: nothing the workload did would be denied\n")
+        );
+
+        let minus = plan(&["read", "execve", "setuid"]);
+        let r = Report::build(Path::new("p.json"), &minus, Some(&kept(&[])), &obs);
+        assert!(r.denied);
+        let t = &r.targets[0];
+        let names: Vec<_> = t.denied_syscalls.iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names, [Some("sendfile".to_owned())]);
+        assert_eq!(t.denied_syscalls[0].count, 4);
+        let missing: Vec<_> = t
+            .missing_capabilities
+            .iter()
+            .flatten()
+            .map(|m| m.capability)
+            .collect();
+        assert_eq!(missing, [Capability::SETUID]);
+        let text = r.render_text();
+        assert!(text.contains("denied syscall x86_64 sendfile (nr 40): called 4 times; under the profile it fails with EPERM"), "{text}");
+        assert!(
+            text.contains(
+                "denied capability SETUID: needed for setuid via __sys_setuid (2x by srv)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("verify: DENIED: 1 syscall and 1 capability would be denied\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_settings_capabilities_are_listed_not_checked() {
+        let obs = [Observation {
+            recording: recording(),
+            exit: Some(3),
+        }];
+        let r = Report::build(
+            Path::new("p.json"),
+            &plan(&["read", "sendfile", "execve", "setuid"]),
+            None,
+            &obs,
+        );
+        assert!(!r.denied);
+        let text = r.render_text();
+        assert!(text.contains("needed capabilities: SETUID"), "{text}");
+        assert!(text.contains("exited with status 3"), "{text}");
+        let json = serde_json::to_value(&r).expect("serializes");
+        assert_eq!(
+            json["targets"][0]["missing_capabilities"],
+            serde_json::Value::Null
+        );
+        assert_eq!(json["targets"][0]["needed_capabilities"][0], "SETUID");
+    }
+}
