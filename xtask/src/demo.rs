@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: set-up, build, then the record-then-enforce flow of DESIGN.md on a small
 //! shipped workload (`examples/demo/workload.sh`): record it, generate its profile and
-//! capability settings, run it under them, and report. A step whose command does not exist yet
-//! is reported as not available, and the demo stops there: it never stands in for a step.
+//! capability settings, run it under them, verify nothing it does would be denied, and report.
+//! A step whose command does not exist is reported as not available, and the demo stops there:
+//! it never stands in for a step.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
@@ -78,6 +79,7 @@ impl Demo {
             return Ok(());
         }
         self.enforce()?;
+        self.verify()?;
         self.report()?;
         Ok(())
     }
@@ -208,6 +210,27 @@ impl Demo {
         self.summary.push((
             "enforce",
             Step::Done("the workload ran to success under its own profile".to_owned()),
+        ));
+        Ok(())
+    }
+
+    /// Observes the workload again, unrestricted, and checks that the profile and settings
+    /// would deny nothing it does (`cinch verify` exits 1 and names each denial otherwise).
+    fn verify(&mut self) -> anyhow::Result<()> {
+        let mut cmd = self.cinch(true)?;
+        cmd.args(["verify", "--profile"])
+            .arg(self.path("seccomp.json"))
+            .arg("--caps")
+            .arg(self.path("settings.json"))
+            .arg("--")
+            .args(self.workload_cmd());
+        if self.cinch_step("verify", &mut cmd)?.is_none() {
+            self.not_yet("verify", "`cinch verify` is not built yet");
+            return Ok(());
+        }
+        self.summary.push((
+            "verify",
+            Step::Done("nothing the workload does would be denied".to_owned()),
         ));
         Ok(())
     }

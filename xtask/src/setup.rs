@@ -24,6 +24,19 @@ const PACKAGES: &[&str] = &[
     "gcc",
     "libc6-dev",
     "podman",
+    // The shipped workloads and profiles: curl drives the web servers, iproute2 and util-linux
+    // give `ip`, `unshare` and `nsenter`, python3 is Debian's (not a pyenv shim), redis for the
+    // redis profile.
+    "curl",
+    "iproute2",
+    "util-linux",
+    "python3",
+    "redis-server",
+    "redis-tools",
+    // `cargo xtask bench`: bpftrace and nginx + wrk to compare cinch with.
+    "bpftrace",
+    "nginx-light",
+    "wrk",
 ];
 
 /// Components of the nightly toolchain: rust-src for `-Z build-std=core` (the eBPF object),
