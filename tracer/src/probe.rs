@@ -192,14 +192,47 @@ pub fn object_present() -> bool {
     !OBJECT.is_empty()
 }
 
-fn explain_load_error(what: &str, e: impl std::fmt::Display) -> anyhow::Error {
-    let msg = e.to_string();
+fn explain_load_error(what: &str, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    // The cause (EPERM...) is a source of aya's error, not part of its own message; aya also
+    // repeats an inner message in the outer one, so a cause already said is left out.
+    let e: anyhow::Error = e.into();
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    let msg = parts.join(": ");
     let hint = if msg.contains("Operation not permitted") || msg.contains("EPERM") {
-        "; loading eBPF needs root, or CAP_BPF and CAP_PERFMON (run with sudo)"
+        missing_privileges_hint()
     } else {
-        ""
+        String::new()
     };
     kernel(format!("{what}: {msg}{hint}"))
+}
+
+/// Which of the capabilities loading needs this process lacks, as the end of a sentence.
+fn missing_privileges_hint() -> String {
+    use caps::{CapSet, Capability};
+    let missing: Vec<&str> = [
+        (Capability::CAP_BPF, "CAP_BPF"),
+        (Capability::CAP_PERFMON, "CAP_PERFMON"),
+    ]
+    .into_iter()
+    .filter(|(cap, _)| !caps::has_cap(None, CapSet::Effective, *cap).unwrap_or(false))
+    .map(|(_, name)| name)
+    .collect();
+    let has_sys_admin =
+        caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false);
+    if missing.is_empty() || has_sys_admin {
+        "; this process has the capabilities eBPF needs, so a security module or kernel lockdown refuses it".to_owned()
+    } else {
+        format!(
+            "; loading eBPF needs root, or CAP_BPF and CAP_PERFMON, and this process lacks {} (run with sudo)",
+            missing.join(" and ")
+        )
+    }
 }
 
 impl Probe {
@@ -476,6 +509,14 @@ impl Probe {
         })
     }
 
+    /// The keys of every capability check so far, of all targets (for the live status).
+    pub fn all_cap_checks(&self) -> anyhow::Result<Vec<CapKey>> {
+        self.cap_checks
+            .keys()
+            .map(|k| k.context("reading capability checks"))
+            .collect()
+    }
+
     /// Capability checks of a target with their counts.
     pub fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
         let mut out = Vec::new();
@@ -560,7 +601,7 @@ fn attach_sys_enter(ebpf: &mut Ebpf) -> anyhow::Result<SyscallAttach> {
             errors.push(format!("tracepoint: {e}"));
             Err(explain_load_error(
                 "no way to attach to raw_syscalls:sys_enter worked",
-                errors.join("; "),
+                anyhow::Error::msg(errors.join("; ")),
             ))
         }
     }

@@ -242,7 +242,7 @@ pub(super) fn seccomp_warning(c: &Container) -> Option<String> {
 }
 
 fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> {
-    let comm = procfs::comm(pid).input_err(|| format!("--pid {pid}: no such process"))?;
+    let comm = procfs::comm(pid).map_err(|_| input(format!("--pid {pid}: no such process")))?;
     if pid == std::process::id() {
         return Err(input("--pid: cinch does not record itself"));
     }
@@ -254,8 +254,9 @@ fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> 
     for child in procfs::descendants(pid) {
         probe.attach_process(SLOT, child)?;
     }
-    // The process may have exited between the check and the registration.
-    if !procfs::exists(pid) {
+    // The process may have exited between the check and the registration (a zombie has: it
+    // makes no more syscalls).
+    if !procfs::running(pid) {
         return Err(input(format!(
             "--pid {pid}: the process exited before cinch could attach"
         )));
@@ -293,7 +294,7 @@ fn reap(pid: Pid) -> anyhow::Result<Option<u8>> {
 
 pub(super) fn pump(probe: &mut Probe, status: &mut Status) -> anyhow::Result<()> {
     probe.drain_events(|e| status.event(e));
-    status.tick();
+    status.tick(probe);
     Ok(())
 }
 
@@ -412,14 +413,28 @@ pub(super) fn write(path: &Path, recording: &Recording, quiet: bool) -> anyhow::
     for w in &recording.warnings {
         eprintln!("cinch: warning: {w}");
     }
-    if !quiet || lost > 0 {
-        eprintln!(
-            "cinch: recorded {distinct} distinct syscalls ({}) from {} processes, {lost} lost -> {}",
-            per_arch.join(", "),
-            recording.processes_seen,
-            path.display()
-        );
-    }
+    // The summary is printed with --quiet too (CLI.md): --quiet only silences the live status.
+    let _ = quiet;
+    let needed: BTreeSet<&str> = recording
+        .capabilities
+        .iter()
+        .filter(|c| c.granted && c.noise.is_none())
+        .filter_map(|c| c.name.as_deref())
+        .collect();
+    let caps = if needed.is_empty() {
+        "no capabilities".to_owned()
+    } else {
+        format!(
+            "capabilities {}",
+            needed.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    eprintln!(
+        "cinch: recorded {distinct} distinct syscalls ({}) and {caps} from {} processes, {lost} lost -> {}",
+        per_arch.join(", "),
+        recording.processes_seen,
+        path.display()
+    );
     Ok(())
 }
 
@@ -430,6 +445,10 @@ pub(super) struct Status {
     seen: BTreeSet<(u32, u32)>,
     processes: u64,
     last_new: String,
+    /// Distinct capabilities checked so far (noise included: classifying needs the stacks).
+    caps_checked: usize,
+    lost: u64,
+    last_slow_read: Option<Instant>,
 }
 
 impl Status {
@@ -445,6 +464,9 @@ impl Status {
             seen: BTreeSet::new(),
             processes: 1,
             last_new: String::new(),
+            caps_checked: 0,
+            lost: 0,
+            last_slow_read: None,
         }
     }
 
@@ -458,17 +480,38 @@ impl Status {
         }
     }
 
-    pub(super) fn tick(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!(
-                "recording {:.1}s  processes {}  syscalls {}  new: {}",
-                self.start.elapsed().as_secs_f64(),
-                self.processes,
-                self.seen.len(),
-                self.last_new
-            ));
-            bar.tick();
+    pub(super) fn tick(&mut self, probe: &Probe) {
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        // Counters from the maps about once a second; the status line itself 5 times.
+        if self
+            .last_slow_read
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.last_slow_read = Some(Instant::now());
+            if let Ok(s) = probe.stats() {
+                self.lost = s.syscall_out_of_range + s.counter_miss + s.track_miss + s.ring_drop;
+            }
+            if let Ok(checks) = probe.all_cap_checks() {
+                let caps: BTreeSet<u32> = checks
+                    .iter()
+                    .filter(|k| k.granted == 1)
+                    .map(|k| k.cap)
+                    .collect();
+                self.caps_checked = caps.len();
+            }
         }
+        bar.set_message(format!(
+            "recording {:.1}s  processes {}  syscalls {}  caps checked {}  lost {}  new: {}",
+            self.start.elapsed().as_secs_f64(),
+            self.processes,
+            self.seen.len(),
+            self.caps_checked,
+            self.lost,
+            self.last_new
+        ));
+        bar.tick();
     }
 
     pub(super) fn finish(&mut self) {

@@ -79,7 +79,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         for (slot, tgid) in new {
             slots.insert(slot, identify(tgid));
         }
-        status.tick();
+        status.tick(&probe);
         if let Some(child) = command.as_mut()
             && exit.is_none()
             && let Some(st) = child.try_wait().context("waiting for the command")?
