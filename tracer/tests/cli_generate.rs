@@ -417,9 +417,11 @@ fn diff_exit_codes_with_profiles_and_recordings_mixed() {
     assert_eq!(o.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
     assert_eq!(json["drift"], true);
-    assert!(json["added"]["syscalls"]["x86"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty()));
+    assert!(
+        json["added"]["syscalls"]["x86"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
     let o = cinch(&[
         "diff".as_ref(),
         "--format".as_ref(),
