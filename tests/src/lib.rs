@@ -154,3 +154,33 @@ mod tests {
         assert!(manifest.contains("[workspace]"));
     }
 }
+
+/// Compiles `tests/workloads/NAME.c` (when the source is newer than the binary) and returns the
+/// binary. Binaries live in `target/workloads/`; each is written under a temporary name and
+/// renamed, so concurrent test processes never run a half-written one.
+pub fn workload(name: &str) -> PathBuf {
+    let src = workspace_root()
+        .join("tests/workloads")
+        .join(format!("{name}.c"));
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("workloads");
+    std::fs::create_dir_all(&dir).expect("creating target/workloads");
+    let out = dir.join(name);
+    let stale = match (std::fs::metadata(&src), std::fs::metadata(&out)) {
+        (Ok(s), Ok(o)) => s.modified().ok() > o.modified().ok(),
+        _ => true,
+    };
+    if stale {
+        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+        let status = std::process::Command::new("cc")
+            .args(["-O2", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("running cc (install gcc: cargo xtask setup)");
+        assert!(status.success(), "compiling {}", src.display());
+        std::fs::rename(&tmp, &out).expect("placing the compiled workload");
+    }
+    out
+}

@@ -4,25 +4,10 @@
 //! that one is dropped.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use cinch_tests::{cinch_bin, require, require_bpf};
-
-fn workload(name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("workloads")
-        .join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("w_{name}"));
-    let status = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("running cc");
-    assert!(status.success(), "compiling {}", src.display());
-    out
-}
+use cinch_tests::{cinch_bin, require, require_bpf, workload};
 
 /// Runs `cmd` under `cinch record` (inside a fresh network namespace when `netns`), generates
 /// the settings, and returns `cap_add`.

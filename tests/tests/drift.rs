@@ -5,23 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cinch_tests::{cinch_bin, require_bpf};
-
-fn workload(name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("workloads")
-        .join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("w_{name}"));
-    let status = Command::new("cc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("cc");
-    assert!(status.success(), "compiling {}", src.display());
-    out
-}
+use cinch_tests::{cinch_bin, require_bpf, workload};
 
 fn cinch(args: &[&str]) -> Output {
     Command::new(cinch_bin())

@@ -368,22 +368,41 @@ fn wait_gone(path: &Path) {
 /// A container that loops, and syncs (a syscall nothing else here makes) when /w/go appears.
 const LOOP: &str = "while :; do if [ -f /w/go ]; then sync; rm /w/go; fi; sleep 0.1; done";
 
-#[test]
-fn attach_to_a_running_container() {
-    if !require_bpf("attach_to_a_running_container") {
-        return;
+/// A container (Docker or Podman) running [`LOOP`], with a host directory mounted at /w.
+struct Looper {
+    cli: &'static str,
+    image: String,
+    name: &'static str,
+    work: tempfile::TempDir,
+}
+
+impl Looper {
+    fn new(cli: &'static str, image: String, name: &'static str) -> Looper {
+        let work = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(work.path().join("w")).expect("mkdir");
+        let looper = Looper {
+            cli,
+            image,
+            name,
+            work,
+        };
+        looper.remove();
+        looper
     }
-    let docker = Docker::ensure();
-    let image = busybox_image();
-    let work = tempfile::tempdir().expect("tempdir");
-    let shared = work.path().join("w");
-    std::fs::create_dir(&shared).expect("mkdir");
-    let volume = format!("{}:/w", shared.display());
-    let seccomp = format!("seccomp={}", recording_profile());
-    let name = "cinch-e2e-attach";
-    let _ = docker.cmd(&["rm", "-f", name]);
-    ok(
-        &docker.cmd(&[
+
+    fn engine(&self, args: &[&str]) -> Output {
+        Command::new(self.cli)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running the engine CLI")
+    }
+
+    /// Starts it under the seccomp profile at `profile`.
+    fn start(&self, profile: &str) {
+        let volume = format!("{}:/w", self.work.path().join("w").display());
+        let seccomp = format!("seccomp={profile}");
+        let out = self.engine(&[
             "run",
             "-d",
             "--pull",
@@ -391,34 +410,74 @@ fn attach_to_a_running_container() {
             "--network",
             "none",
             "--name",
-            name,
+            self.name,
             "-v",
             &volume,
             "--security-opt",
             &seccomp,
-            &image,
+            &self.image,
             "sh",
             "-c",
             LOOP,
-        ]),
-        "docker run -d",
-    );
-    let rec = work.path().join("rec.json");
-    let mut recorder = spawn_cinch(&[
-        "record",
-        "-q",
-        "-o",
-        rec.to_str().expect("utf-8"),
-        "--container",
-        name,
-    ]);
-    std::thread::sleep(Duration::from_secs(1));
-    std::fs::write(shared.join("go"), "").expect("go");
-    wait_gone(&shared.join("go"));
-    ok(&docker.cmd(&["rm", "-f", name]), "docker rm -f");
-    let status = wait(&mut recorder, Duration::from_secs(20));
-    assert!(status.success(), "cinch record --container: {status}");
-    let recording = read(&rec);
+        ]);
+        ok(&out, &format!("{} run -d", self.cli));
+    }
+
+    /// Makes it sync once, and waits until it has.
+    fn poke(&self) {
+        let go = self.work.path().join("w/go");
+        std::fs::write(&go, "").expect("go");
+        wait_gone(&go);
+    }
+
+    fn remove(&self) {
+        // Podman waits 10 s for a SIGTERM the shell ignores unless told otherwise.
+        let timeout: &[&str] = if self.cli == "podman" {
+            &["-t", "1"]
+        } else {
+            &[]
+        };
+        let mut args = vec!["rm", "-f"];
+        args.extend_from_slice(timeout);
+        args.push(self.name);
+        let _ = self.engine(&args);
+    }
+
+    fn running(&self) -> bool {
+        let out = self.engine(&["inspect", "-f", "{{.State.Running}}", self.name]);
+        String::from_utf8_lossy(&out.stdout).trim() == "true"
+    }
+
+    /// Attaches `cinch record --container NAME` (no --runtime: the engines found are asked in
+    /// turn), pokes, stops the container; returns the recording and its path.
+    fn record_attached(&self) -> (Recording, PathBuf) {
+        let rec = self.work.path().join("rec.json");
+        let mut recorder = spawn_cinch(&[
+            "record",
+            "-q",
+            "-o",
+            rec.to_str().expect("utf-8"),
+            "--container",
+            self.name,
+        ]);
+        std::thread::sleep(Duration::from_secs(1));
+        self.poke();
+        self.remove();
+        let status = wait(&mut recorder, Duration::from_secs(30));
+        assert!(status.success(), "cinch record --container: {status}");
+        (read(&rec), rec)
+    }
+}
+
+#[test]
+fn attach_to_a_running_container() {
+    if !require_bpf("attach_to_a_running_container") {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let looper = Looper::new("docker", busybox_image(), "cinch-e2e-attach");
+    looper.start(&recording_profile());
+    let (recording, rec) = looper.record_attached();
     assert!(!recording.startup_observed);
     let got = names(&recording);
     assert!(
@@ -428,35 +487,15 @@ fn attach_to_a_running_container() {
 
     // The generated profile (with runc's baseline, since start-up was not seen) starts a fresh
     // copy, which then runs its loop, sync included.
-    let profile = work.path().join("gen.json");
+    let profile = looper.work.path().join("gen.json");
     generate(std::slice::from_ref(&rec), &profile);
-    let enforce = format!("seccomp={}", profile.display());
-    ok(
-        &docker.cmd(&[
-            "run",
-            "-d",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "--name",
-            name,
-            "-v",
-            &volume,
-            "--security-opt",
-            &enforce,
-            &image,
-            "sh",
-            "-c",
-            LOOP,
-        ]),
-        "fresh copy under the generated profile",
+    looper.start(&profile.display().to_string());
+    looper.poke();
+    assert!(
+        looper.running(),
+        "the fresh copy runs under the generated profile"
     );
-    std::fs::write(shared.join("go"), "").expect("go");
-    wait_gone(&shared.join("go"));
-    let running = docker.cmd(&["inspect", "-f", "{{.State.Running}}", name]);
-    assert_eq!(String::from_utf8_lossy(&running.stdout).trim(), "true");
-    let _ = docker.cmd(&["rm", "-f", name]);
+    looper.remove();
 }
 
 #[test]
@@ -579,63 +618,19 @@ fn unknown_container_is_a_clear_error() {
 
 #[test]
 fn attach_to_a_podman_container_by_name() {
-    use cinch_tests::podman::{podman, podman_busybox_image, require_podman};
+    use cinch_tests::podman::{podman_busybox_image, require_podman};
     if !require_bpf("attach_to_a_podman_container_by_name")
         || !require_podman("attach_to_a_podman_container_by_name")
     {
         return;
     }
-    let image = podman_busybox_image();
-    let work = tempfile::tempdir().expect("tempdir");
-    let shared = work.path().join("w");
-    std::fs::create_dir(&shared).expect("mkdir");
-    let volume = format!("{}:/w", shared.display());
-    let seccomp = format!("seccomp={}", recording_profile());
-    let name = "cinch-e2e-podman";
-    let _ = podman(&["rm", "-f", name]);
-    ok(
-        &podman(&[
-            "run",
-            "-d",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "--name",
-            name,
-            "-v",
-            &volume,
-            "--security-opt",
-            &seccomp,
-            &image,
-            "sh",
-            "-c",
-            LOOP,
-        ]),
-        "podman run -d",
-    );
-    let rec = work.path().join("rec.json");
-    // No --runtime: the engines found are asked in turn, Docker first.
-    let mut recorder = spawn_cinch(&[
-        "record",
-        "-q",
-        "-o",
-        rec.to_str().expect("utf-8"),
-        "--container",
-        name,
-    ]);
-    std::thread::sleep(Duration::from_secs(1));
-    std::fs::write(shared.join("go"), "").expect("go");
-    wait_gone(&shared.join("go"));
-    ok(&podman(&["rm", "-f", "-t", "1", name]), "podman rm -f");
-    assert!(wait(&mut recorder, Duration::from_secs(30)).success());
-    let recording = read(&rec);
+    let looper = Looper::new("podman", podman_busybox_image(), "cinch-e2e-podman");
+    looper.start(&recording_profile());
+    let (recording, _) = looper.record_attached();
     match &recording.target {
-        profile_gen::recording::Target::Container {
-            engine, name: n, ..
-        } => {
+        profile_gen::recording::Target::Container { engine, name, .. } => {
             assert_eq!(engine, "podman");
-            assert_eq!(n, name);
+            assert_eq!(name, looper.name);
         }
         other => panic!("not a container target: {other:?}"),
     }

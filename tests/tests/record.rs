@@ -3,34 +3,11 @@
 //! workload; losslessness is checked against the workload's own count of its syscalls.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{cinch_bin, require_bpf, strace_syscalls};
+use cinch_tests::{cinch_bin, require_bpf, strace_syscalls, workload};
 use profile_gen::Recording;
-
-/// Compiles `tests/workloads/NAME.c` (once per test process) and returns the binary.
-fn workload(name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("workloads")
-        .join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("w_{name}"));
-    let stale = match (std::fs::metadata(&src), std::fs::metadata(&out)) {
-        (Ok(s), Ok(o)) => s.modified().ok() > o.modified().ok(),
-        _ => true,
-    };
-    if stale {
-        let status = Command::new("cc")
-            .args(["-O2", "-pthread", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("running cc");
-        assert!(status.success(), "compiling {}", src.display());
-    }
-    out
-}
 
 struct Recorded {
     output: Output,
