@@ -8,7 +8,10 @@
 //! for the duration of the syscall (arch/x86/include/asm/compat.h, in_ia32_syscall()).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+        generated::bpf_get_current_task_btf,
+    },
     macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
@@ -25,13 +28,13 @@ use crate::maps::{
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    on_sys_enter(ctx.arg::<i64>(1));
+    on_sys_enter::<true>(ctx.arg::<i64>(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    on_sys_enter(ctx.arg::<i64>(1));
+    on_sys_enter::<false>(ctx.arg::<i64>(1));
     0
 }
 
@@ -39,13 +42,15 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: offset 8 is `long id` in the sys_enter record (see the module comment).
     if let Ok(id) = unsafe { ctx.read_at::<i64>(8) } {
-        on_sys_enter(id);
+        on_sys_enter::<false>(id);
     }
     0
 }
 
+/// `BTF`: the program is tp_btf, so the current task can be read through a BTF-typed pointer
+/// with plain loads (no helper call) instead of bpf_probe_read_kernel.
 #[inline(always)]
-fn on_sys_enter(id: i64) {
+fn on_sys_enter<const BTF: bool>(id: i64) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
         return;
@@ -55,12 +60,16 @@ fn on_sys_enter(id: i64) {
     if track == 0 {
         return;
     }
-    record(entry, track, id);
+    let arch = if BTF {
+        current_arch_btf()
+    } else {
+        current_arch()
+    };
+    record(entry, track, id, arch);
 }
 
 #[inline(always)]
-fn record(entry: *mut u32, track: u32, id: i64) {
-    let arch = current_arch();
+fn record(entry: *mut u32, track: u32, id: i64, arch: u32) {
     if track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
         let Some(armed) = arm(track, arch, id) else {
             return;
@@ -183,6 +192,28 @@ fn seccomp_mode() -> u32 {
         bump(Stat::ReadFailed);
         0
     })
+}
+
+/// [`current_arch`] for tp_btf programs: `bpf_get_current_task_btf()` returns a trusted BTF
+/// pointer, and the verifier lets the program load `thread_info.status` from it directly (the
+/// offset is a constant from the frozen .rodata, so it can check it against task_struct's BTF).
+#[inline(always)]
+fn current_arch_btf() -> u32 {
+    let off = OFF_COMPAT_STATUS.load();
+    if off == NO_OFFSET {
+        return ARCH_NATIVE;
+    }
+    // SAFETY: a BTF-typed task pointer; the verifier checks the load against the task_struct
+    // layout and turns it into a fault-safe load.
+    let status = unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        core::ptr::read_volatile(task.add(off as usize) as *const u32)
+    };
+    if status & COMPAT_FLAG.load() != 0 {
+        ARCH_COMPAT
+    } else {
+        ARCH_NATIVE
+    }
 }
 
 /// `ARCH_COMPAT` when the current syscall is a 32-bit compat one.
