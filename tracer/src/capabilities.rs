@@ -128,18 +128,48 @@ const NOISE_RULES: &[NoiseRule] = &[
 ];
 
 /// Symbolizes return addresses with /proc/kallsyms.
-pub struct Symbols(BTreeMap<u64, String>);
+pub struct Symbols {
+    /// /proc/kallsyms as read.
+    text: String,
+    /// (address, byte range of the name in `text`) of every text symbol, sorted by address.
+    index: Vec<(u64, usize, usize)>,
+}
 
 impl Symbols {
+    /// Reads /proc/kallsyms (hundreds of thousands of lines) into one string and an index of
+    /// its text symbols, without a String per symbol: this runs when every recording ends.
     pub fn load() -> Symbols {
-        Symbols(aya::util::kernel_symbols().unwrap_or_default())
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let mut index = Vec::with_capacity(text.len() / 40);
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let start = offset;
+            offset += line.len();
+            let mut fields = line.split_ascii_whitespace();
+            let (Some(addr), Some(kind), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if !matches!(kind, "t" | "T") {
+                continue;
+            }
+            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            let name_start = start + line.find(name).unwrap_or(0);
+            index.push((addr, name_start, name_start + name.len()));
+        }
+        index.sort_unstable_by_key(|&(a, _, _)| a);
+        Symbols { text, index }
     }
 
     fn name(&self, addr: u64) -> String {
-        self.0
-            .range(..=addr)
-            .next_back()
-            .map_or_else(|| format!("{addr:#x}"), |(_, n)| n.clone())
+        let i = self.index.partition_point(|&(a, _, _)| a <= addr);
+        match i.checked_sub(1).and_then(|i| self.index.get(i)) {
+            Some(&(a, start, end)) if a != 0 => self.text[start..end].to_owned(),
+            _ => format!("{addr:#x}"),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub(super) const SLOT: u32 = 0;
 /// How long the workload gets to exit after a forwarded SIGINT/SIGTERM before the recording is
 /// written anyway.
 const GRACE: Duration = Duration::from_secs(3);
-pub(super) const TICK: Duration = Duration::from_millis(25);
+pub(super) const TICK: Duration = Duration::from_millis(10);
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
     if args.new_containers {

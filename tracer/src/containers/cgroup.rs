@@ -5,10 +5,10 @@
 
 use super::Engine;
 
-/// The engine and 64-hex container id of a process, if it is in a container's cgroup.
-pub fn container_of_pid(pid: u32) -> Option<(Engine, String)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    parse(&text)
+/// The engine and 64-hex container id in the text of a `/proc/PID/cgroup` file, if the process
+/// is in a container's cgroup.
+pub fn container_in_cgroup(text: &str) -> Option<(Engine, String)> {
+    parse(text)
 }
 
 fn parse(text: &str) -> Option<(Engine, String)> {

@@ -8,7 +8,7 @@
 mod cgroup;
 mod engine;
 
-pub use cgroup::container_of_pid;
+pub use cgroup::container_in_cgroup;
 pub use engine::{Container, Engine, SeccompInForce, inspect, resolve};
 
 use std::collections::BTreeSet;
