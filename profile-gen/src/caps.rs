@@ -86,7 +86,7 @@ pub enum SettingsError {
 }
 
 pub fn read_cap_settings(path: &Path) -> Result<CapSettings, SettingsError> {
-    let bytes = std::fs::read(path).map_err(|source| SettingsError::Io {
+    let bytes = crate::fsutil::read_input(path).map_err(|source| SettingsError::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -45,6 +45,10 @@ pub struct Side {
     pub capabilities: Option<BTreeSet<Capability>>,
     /// What could not be compared.
     pub notes: Vec<String>,
+    /// Names in a profile's allowing rules that no syscall table knows (typos, or syscalls newer
+    /// than libseccomp and cinch): ignored, as runtimes ignore them, and said on stderr.
+    #[serde(skip)]
+    pub unknown_names: BTreeSet<String>,
 }
 
 impl Side {
@@ -71,7 +75,7 @@ impl Side {
             notes.push(format!(
                 "{}: names no syscall table knows, ignored: {}",
                 p.path.display(),
-                unknown.into_iter().collect::<Vec<_>>().join(", ")
+                unknown.iter().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
         if p.allows_by_default() {
@@ -94,6 +98,7 @@ impl Side {
             syscalls,
             capabilities: None,
             notes,
+            unknown_names: unknown,
         }
     }
 
@@ -128,6 +133,7 @@ impl Side {
             syscalls: named.by_arch,
             capabilities: Some(caps),
             notes,
+            unknown_names: BTreeSet::new(),
         }
     }
 
@@ -140,18 +146,23 @@ impl Side {
 
 /// Reads OLD or NEW: a recording when the JSON has `schema_version`, a profile otherwise.
 pub fn read_side(path: &Path) -> Result<Side, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
+    let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let is_recording = serde_json::from_slice::<serde_json::Value>(&bytes)
+    parse_side(&bytes, path)
+}
+
+/// [`read_side`] on bytes already read; `path` is only used in messages.
+pub fn parse_side(bytes: &[u8], path: &Path) -> Result<Side, InputError> {
+    let is_recording = serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()
         .is_some_and(|v| v.get("schema_version").is_some());
     if is_recording {
-        let rec = recording::parse_recording(&bytes, path)?;
+        let rec = recording::parse_recording(bytes, path)?;
         Ok(Side::from_recording(path, &rec))
     } else {
-        let p = profile::parse_profile(&bytes, path)?;
+        let p = profile::parse_profile(bytes, path)?;
         Ok(Side::from_profile(&p))
     }
 }
@@ -428,6 +439,7 @@ mod tests {
                 .collect(),
             capabilities: caps.map(|c| c.iter().copied().collect()),
             notes: vec![],
+            unknown_names: BTreeSet::new(),
         }
     }
 

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum WriteError {
     #[error("cannot write {}: it is a directory; give a file name, e.g. {}", path.display(), path.join("seccomp.json").display())]
     IsDirectory { path: PathBuf },
+    #[error("cannot write {}: it is not a regular file (a device, pipe or socket); give the path of a file", path.display())]
+    NotAFile { path: PathBuf },
     #[error("cannot write {}: directory {} does not exist; create it or choose another output path", path.display(), dir.display())]
     NoDirectory { path: PathBuf, dir: PathBuf },
     #[error("cannot write {}: cannot create a file in {} ({}); choose a writable directory", path.display(), dir.display(), io_message(source))]
@@ -90,6 +92,13 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
             path: path.to_owned(),
         });
     }
+    // Renaming over a device, pipe or socket (`-o /dev/null`, `-o /dev/stdout`) would replace
+    // the node itself with a regular file: as root, that breaks the system.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(WriteError::NotAFile {
+            path: path.to_owned(),
+        });
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -141,17 +150,67 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, WriteError> {
     })
 }
 
-fn give_to_sudo_user(file: &File) -> io::Result<()> {
+/// The largest recording, profile or settings file cinch reads. A recording holds at most a few
+/// thousand syscall entries and 16,384 capability checks (a few MiB); Docker's default profile is
+/// 20 KiB. Anything larger is not one of them, and reading it whole could exhaust memory (or
+/// never end: `/dev/zero`).
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads an input file whole, refusing more than [`MAX_INPUT_BYTES`] (an error of kind
+/// `FileTooLarge` whose message says so).
+pub fn read_input(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "it is larger than {} MiB, far more than any cinch recording or seccomp profile",
+                MAX_INPUT_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The invoking user's ids when running as root under sudo (`SUDO_UID`/`SUDO_GID`).
+fn sudo_user() -> Option<(Option<u32>, Option<u32>)> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
-        return Ok(());
+        return None;
     }
     let id = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
     match (id("SUDO_UID"), id("SUDO_GID")) {
-        (None, None) => Ok(()),
-        (uid, gid) => std::os::unix::fs::fchown(file, uid, gid),
+        (None, None) => None,
+        ids => Some(ids),
     }
+}
+
+fn give_to_sudo_user(file: &File) -> io::Result<()> {
+    match sudo_user() {
+        Some((uid, gid)) => std::os::unix::fs::fchown(file, uid, gid),
+        None => Ok(()),
+    }
+}
+
+/// `create_dir_all`, with every directory it creates given to the invoking user under sudo (as
+/// the files written into it are), so that they can rename and remove what cinch wrote there.
+pub fn create_dir_all_for_user(dir: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    fs::create_dir_all(dir)?;
+    if let Some((uid, gid)) = sudo_user() {
+        for d in missing {
+            std::os::unix::fs::chown(d, uid, gid)?;
+        }
+    }
+    Ok(())
 }
 
 /// An I/O error as the lowercase phrase users read ("permission denied"), without Rust's
@@ -172,7 +231,7 @@ pub fn io_message(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 
     fn leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
@@ -216,6 +275,41 @@ mod tests {
             "the first file must not be written when the second fails"
         );
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn refuses_to_replace_a_non_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        nix_mkfifo(&fifo);
+        let err = write_atomic(&fifo, b"x").expect_err("a pipe");
+        assert!(matches!(err, WriteError::NotAFile { .. }), "{err:?}");
+        assert!(fs::metadata(&fifo).expect("stat").file_type().is_fifo());
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    fn nix_mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    }
+
+    #[test]
+    fn reads_inputs_up_to_the_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let small = dir.path().join("small.json");
+        fs::write(&small, b"{}").expect("write");
+        assert_eq!(read_input(&small).expect("small"), b"{}");
+        let big = dir.path().join("big.json");
+        File::create(&big)
+            .and_then(|f| f.set_len(MAX_INPUT_BYTES + 1))
+            .expect("sparse file");
+        let err = read_input(&big).expect_err("too large");
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert!(
+            io_message(&err).starts_with("it is larger than 64 MiB"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -192,7 +192,7 @@ pub enum RecordingError {
 
 /// Reads and checks a recording file.
 pub fn read_recording(path: &Path) -> Result<Recording, RecordingError> {
-    let bytes = std::fs::read(path).map_err(|source| RecordingError::Io {
+    let bytes = crate::fsutil::read_input(path).map_err(|source| RecordingError::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -138,23 +138,6 @@ fn doctor_verdict() -> &'static Result<(), String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_met_prerequisite_goes_on() {
-        assert!(require("a_met_prerequisite_goes_on", true, "never printed"));
-    }
-
-    #[test]
-    fn the_workspace_root_holds_the_workspace_manifest() {
-        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
-            .expect("reading the workspace manifest");
-        assert!(manifest.contains("[workspace]"));
-    }
-}
-
 /// Compiles `tests/workloads/NAME.c` (when the source is newer than the binary) and returns the
 /// binary. Binaries live in `target/workloads/`; each is written under a temporary name and
 /// renamed, so concurrent test processes never run a half-written one.
@@ -183,4 +166,21 @@ pub fn workload(name: &str) -> PathBuf {
         std::fs::rename(&tmp, &out).expect("placing the compiled workload");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_met_prerequisite_goes_on() {
+        assert!(require("a_met_prerequisite_goes_on", true, "never printed"));
+    }
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+            .expect("reading the workspace manifest");
+        assert!(manifest.contains("[workspace]"));
+    }
 }

@@ -7,11 +7,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    char path[] = "/tmp/cinch-drift-XXXXXX";
-    int fd = mkstemp(path);
+    /* Not mkstemp: glibc's name generator calls getrandom only sometimes, and the unchanged
+     * workload must make the same syscalls every run. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cinch-drift-%d", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0 || write(fd, "x", 1) != 1)
         return 1;
     close(fd);

@@ -68,7 +68,9 @@ pub struct RecordArgs {
     pub container: Option<String>,
 
     /// The container engine to ask (default: every engine found).
-    #[arg(long, value_enum, requires = "container")]
+    // `requires` alone is not enough: clap waives it when --container would conflict with an
+    // argument given (`--runtime docker -- CMD`), and --runtime would be silently ignored.
+    #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "pid", "new_containers"])]
     pub runtime: Option<RuntimeName>,
 
     /// Record every container that starts (while COMMAND runs, or for --duration), each from the
@@ -274,7 +276,7 @@ pub struct VerifyArgs {
     pub container: Option<String>,
 
     /// The container engine to ask (default: every engine found).
-    #[arg(long, value_enum, requires = "container")]
+    #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "new_containers"])]
     pub runtime: Option<RuntimeName>,
 
     /// Check every container that starts while COMMAND runs, from its start.

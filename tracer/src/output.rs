@@ -5,11 +5,19 @@ use std::path::Path;
 
 use crate::error::input;
 
-/// Fails early when `path` cannot be written: a directory, or a missing / read-only parent.
+/// Fails early when `path` cannot be written: a directory, a device or pipe, or a missing or
+/// unwritable parent. Root passes every permission check, so the parent is tested by creating
+/// (and removing) a file in it: that also catches /proc, /sys and read-only mounts.
 pub fn check_writable(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(input(format!(
             "{} is a directory; give a file name",
+            path.display()
+        )));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(input(format!(
+            "cannot write {}: it is not a regular file (a device, pipe or socket); give the path of a file",
             path.display()
         )));
     }
@@ -24,14 +32,23 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
             parent.display()
         )));
     }
-    if nix::unistd::access(parent, nix::unistd::AccessFlags::W_OK).is_err() {
-        return Err(input(format!(
-            "cannot write {}: directory {} is not writable",
+    let probe = parent.join(format!(".cinch-write-check-{}.tmp", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(input(format!(
+            "cannot write {}: directory {} is not writable ({})",
             path.display(),
-            parent.display()
-        )));
+            parent.display(),
+            profile_gen::fsutil::io_message(&e)
+        ))),
     }
-    Ok(())
 }
 
 pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

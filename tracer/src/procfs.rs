@@ -6,10 +6,6 @@ pub fn comm(pid: u32) -> std::io::Result<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_owned())
 }
 
-pub fn exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Whether a process exists and has not exited (a zombie has: it makes no more syscalls).
 pub fn running(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

@@ -3,9 +3,17 @@
 //! - `setup`: installs what a fresh Debian machine lacks to build and test cinch; idempotent.
 //! - `demo`: set-up, build, then record / generate / enforce / report a small shipped workload.
 //! - `test`: set-up, build, then every test tier with a per-tier and a total count.
+//! - `bench`: set-up, build, then cinch's overhead against the floor, bpftrace and strace.
+//! - `fuzz`: each cargo-fuzz target in `fuzz/` for N seconds.
+//! - `soak`: cinch attached to a busy container for N minutes; memory and tracked tasks stay flat.
+//! - `profiles`: regenerates the profiles in `profiles/` from recordings of the shipped workloads.
 
+mod bench;
 mod demo;
+mod fuzz;
+mod profiles;
 mod setup;
+mod soak;
 mod test;
 mod util;
 
@@ -30,6 +38,22 @@ enum Cmd {
     Demo,
     /// Set up, build cinch, and run the unit, privileged and end-to-end tiers.
     Test,
+    /// Set up, build cinch (release) and the workloads, measure cinch's overhead against an
+    /// empty BPF program, bpftrace and strace (interleaved), print the table and write
+    /// target/bench/results.json. Needs root; about 6 minutes.
+    Bench(bench::Options),
+    /// Run each cargo-fuzz target (recording reader, profile reader, diff) for N seconds, one
+    /// after the other, on the nightly toolchain; installs cargo-fuzz when missing.
+    Fuzz(fuzz::Options),
+    /// Attach `cinch record --container` to a busy container (>= 100k syscalls/s, processes
+    /// coming and going) for N minutes; check tracer memory stays flat, exited processes are not
+    /// kept in the tracking map, and the recording is complete. Needs root and Docker.
+    Soak(soak::Options),
+    /// Build cinch (or use CINCH_BIN), record each shipped workload (busybox httpd in Docker,
+    /// nginx, redis-server, Python's http.server) 3 times with examples/workloads/record.sh, and
+    /// write profiles/<workload>/: the recordings, seccomp.json, settings.json, report.md.
+    /// `--check` runs the drift gate instead. Needs root and Docker; about 20 s.
+    Profiles(profiles::Options),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +62,10 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::run().map(|_| ExitCode::SUCCESS),
         Cmd::Demo => demo::run(),
         Cmd::Test => test::run(),
+        Cmd::Bench(options) => bench::run(&options),
+        Cmd::Fuzz(options) => fuzz::run(&options),
+        Cmd::Soak(options) => soak::run(&options),
+        Cmd::Profiles(options) => profiles::run(&options),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,11 @@
 //!
 //! - unit: `cargo test --workspace --exclude cinch-tests`, plus the harness's own unit tests;
 //! - privileged: every `tests/tests/*.rs` not named `e2e_*`, one test at a time;
-//! - e2e: `tests/tests/e2e_*.rs`, one test at a time.
+//! - e2e: `tests/tests/e2e_*.rs`, one test at a time;
+//! - soak: `cinch record --container` on a busy container for one minute (`crate::soak`);
+//! - profiles: the drift gate on our own `profiles/`: each workload regenerated into a scratch
+//!   directory and put to `cinch diff` against the committed profile (`crate::profiles`), one
+//!   test per workload.
 //!
 //! Counting: libtest's `test result:` lines give passed/failed/ignored per test binary; a test
 //! that skipped (a missing prerequisite outside CI) passed in libtest's eyes but printed
@@ -80,6 +84,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         tiers.push((tier, c, n));
     }
 
+    tiers.push(soak_tier(&cinch));
+    tiers.push(profiles_tier(&cinch));
+
     println!();
     println!("==> test summary");
     let mut total = Counts::default();
@@ -96,6 +103,97 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The one-minute soak, counted as one test: skipped (outside CI) when it cannot run here,
+/// failed under `CI=true`.
+fn soak_tier(cinch: &Path) -> (&'static str, Counts, Vec<String>) {
+    const MINUTES: u64 = 1;
+    println!("==> soak: cinch record --container for {MINUTES} minute(s)");
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    match crate::soak::soak(cinch, std::time::Duration::from_secs(MINUTES * 60)) {
+        Ok(report) => {
+            println!("{report}");
+            let passed = report.failures.is_empty();
+            let counts = Counts {
+                passed: u64::from(passed),
+                failed: u64::from(!passed),
+                skipped: 0,
+            };
+            ("soak", counts, report.failures)
+        }
+        Err(e) if ci => (
+            "soak",
+            Counts {
+                failed: 1,
+                ..Counts::default()
+            },
+            vec![format!("could not run under CI=true: {e:#}")],
+        ),
+        Err(e) => {
+            println!("SKIPPED: soak: {e:#}");
+            (
+                "soak",
+                Counts {
+                    skipped: 1,
+                    ..Counts::default()
+                },
+                vec![format!("skipped: {e:#}")],
+            )
+        }
+    }
+}
+
+/// The drift gate on `profiles/`, one test per workload: failed on drift or when the workload
+/// could not be regenerated; skipped (outside CI) when the workloads cannot be recorded here,
+/// failed under `CI=true`.
+fn profiles_tier(cinch: &Path) -> (&'static str, Counts, Vec<String>) {
+    println!("==> profiles: regenerate profiles/ and cinch diff against the committed ones");
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let started = std::time::Instant::now();
+    match crate::profiles::drift(cinch) {
+        Ok(gates) => {
+            let mut counts = Counts::default();
+            let mut notes = Vec::new();
+            for g in gates {
+                if !g.note.is_empty() {
+                    notes.push(g.note);
+                }
+                match g.failure {
+                    None => counts.passed += 1,
+                    Some(why) => {
+                        counts.failed += 1;
+                        println!("FAILED: profiles/{}: {why}", g.workload);
+                        notes.push(why);
+                    }
+                }
+            }
+            notes.push(format!(
+                "regenerated and compared in {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
+            ("profiles", counts, notes)
+        }
+        Err(e) if ci => (
+            "profiles",
+            Counts {
+                failed: 1,
+                ..Counts::default()
+            },
+            vec![format!("could not run under CI=true: {e:#}")],
+        ),
+        Err(e) => {
+            println!("SKIPPED: profiles: {e:#}");
+            (
+                "profiles",
+                Counts {
+                    skipped: 1,
+                    ..Counts::default()
+                },
+                vec![format!("skipped: {e:#}")],
+            )
+        }
+    }
 }
 
 /// The integration test targets of `cinch-tests`, split into (privileged, e2e), sorted.

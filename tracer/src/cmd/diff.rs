@@ -17,6 +17,16 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.new_caps {
         new = new.with_settings(&read_cap_settings(path).map_err(|e| input(e.to_string()))?);
     }
+    for side in [&old, &new] {
+        if !side.unknown_names.is_empty() {
+            let names: Vec<&str> = side.unknown_names.iter().map(String::as_str).collect();
+            eprintln!(
+                "cinch: warning: {} names syscalls no syscall table knows ({}); they are not compared, and runtimes skip them too",
+                side.path.display(),
+                names.join(", ")
+            );
+        }
+    }
     let d = diff::diff(old, new);
     let text = match args.format {
         DiffFormat::Text => d.render_text(),

@@ -32,6 +32,8 @@ enum Slot {
     Container(Box<Container>),
     /// A new mount namespace that is not a container (a service with a private /tmp, unshare).
     NotContainer,
+    /// Its first process exited before its cgroup could be read: recorded, but unnamed.
+    Unidentified,
 }
 
 pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
@@ -115,9 +117,25 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     let mut written: BTreeMap<String, usize> = BTreeMap::new();
     let mut not_containers = 0;
     for (&slot, entry) in &slots {
-        let Slot::Container(container) = entry else {
-            not_containers += 1;
-            continue;
+        let unidentified;
+        let container = match entry {
+            Slot::Container(c) => c.as_ref(),
+            Slot::NotContainer => {
+                not_containers += 1;
+                continue;
+            }
+            Slot::Unidentified => {
+                unidentified = Container {
+                    id: String::new(),
+                    name: format!("unidentified-{slot}"),
+                    image: String::new(),
+                    engine: containers::Engine::Docker,
+                    pid: None,
+                    service: None,
+                    seccomp: containers::SeccompInForce::Unknown,
+                };
+                &unidentified
+            }
         };
         let state = probe.target(slot)?;
         if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
@@ -143,6 +161,15 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         }
         if let Some(w) = seccomp_warning(container) {
             recording.warnings.push(w);
+        }
+        if matches!(entry, Slot::Unidentified) {
+            if let profile_gen::recording::Target::Container { engine, .. } = &mut recording.target
+            {
+                *engine = "unknown".to_owned();
+            }
+            recording.warnings.push(
+                "this container's first process exited before cinch could read its cgroup: its engine, id and name are unknown (its syscalls were counted all the same)".to_owned(),
+            );
         }
         let base = containers::recording_file_name(container);
         let n = written.entry(base.clone()).or_insert(0);
@@ -177,7 +204,12 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
 
 /// Names the container a new target's first process belongs to.
 fn identify(tgid: u32) -> Slot {
-    let Some((engine, id)) = containers::container_of_pid(tgid) else {
+    let Ok(cgroup) = std::fs::read_to_string(format!("/proc/{tgid}/cgroup")) else {
+        // Gone before userspace looked (a very short-lived container on a loaded machine):
+        // its syscalls are in the kernel's counts all the same.
+        return Slot::Unidentified;
+    };
+    let Some((engine, id)) = containers::container_in_cgroup(&cgroup) else {
         return Slot::NotContainer;
     };
     let container = containers::inspect(engine, &id).unwrap_or_else(|| Container {
@@ -207,7 +239,12 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| input(format!("cannot create directory {}: {e}", dir.display())))?;
+    profile_gen::fsutil::create_dir_all_for_user(dir).map_err(|e| {
+        input(format!(
+            "cannot create directory {}: {}",
+            dir.display(),
+            profile_gen::fsutil::io_message(&e)
+        ))
+    })?;
     crate::output::check_writable(&dir.join("probe.json"))
 }

@@ -151,7 +151,10 @@ fn seccomp_from(opts: &[Value]) -> SeccompInForce {
         let content = if value.trim_start().starts_with('{') {
             value.to_owned()
         } else {
-            std::fs::read_to_string(value).unwrap_or_default()
+            // Bounded: the path comes from the container's configuration, not from cinch.
+            profile_gen::fsutil::read_input(std::path::Path::new(value))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
         };
         let allows = serde_json::from_str::<Value>(&content)
             .ok()
