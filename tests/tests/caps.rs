@@ -117,7 +117,13 @@ fn check(case: Case) {
     let dir = tempfile::tempdir().expect("tempdir");
     let got = recorded_cap_add(dir.path(), &case.cmd, case.netns);
     let want: BTreeSet<String> = case.expect.iter().map(|s| (*s).to_owned()).collect();
-    assert_eq!(got, want, "{}: cap_add", case.name);
+    assert_eq!(
+        got,
+        want,
+        "{}: cap_add; settings: {}",
+        case.name,
+        std::fs::read_to_string(dir.path().join("settings.json")).unwrap_or_default()
+    );
     let (code, stderr) = run_with_only(&case.cmd, &want, case.netns);
     assert_eq!(code, 0, "{}: fails with only {want:?}: {stderr}", case.name);
     for fails in case.fails_with {

@@ -129,45 +129,57 @@ const NOISE_RULES: &[NoiseRule] = &[
 
 /// Symbolizes return addresses with /proc/kallsyms.
 pub struct Symbols {
-    /// /proc/kallsyms as read.
-    text: String,
-    /// (address, byte range of the name in `text`) of every text symbol, sorted by address.
-    index: Vec<(u64, usize, usize)>,
+    /// The names of the kernel's text symbols, back to back.
+    names: String,
+    /// (address, start and end of the name in `names`) of every text symbol, sorted.
+    index: Vec<(u64, u32, u32)>,
+}
+
+/// The kernel's symbols, read once per run.
+static SYMBOLS: std::sync::OnceLock<Symbols> = std::sync::OnceLock::new();
+
+/// The kernel's symbols, read the first time they are needed.
+pub fn symbols() -> &'static Symbols {
+    SYMBOLS.get_or_init(Symbols::load)
 }
 
 impl Symbols {
-    /// Reads /proc/kallsyms (hundreds of thousands of lines) into one string and an index of
-    /// its text symbols, without a String per symbol: this runs when every recording ends.
+    /// Streams /proc/kallsyms (hundreds of thousands of lines) keeping only text symbols, their
+    /// names packed in one string: no String per symbol, and never the whole file in memory.
     pub fn load() -> Symbols {
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let mut index = Vec::with_capacity(text.len() / 40);
-        let mut offset = 0;
-        for line in text.split_inclusive('\n') {
-            let start = offset;
-            offset += line.len();
+        use std::io::BufRead as _;
+        let mut names = String::new();
+        let mut index = Vec::new();
+        let Ok(file) = std::fs::File::open("/proc/kallsyms") else {
+            return Symbols { names, index };
+        };
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
             let mut fields = line.split_ascii_whitespace();
-            let (Some(addr), Some(kind), Some(name)) =
+            if let (Some(addr), Some("t" | "T"), Some(name)) =
                 (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if !matches!(kind, "t" | "T") {
-                continue;
+                && let Ok(addr) = u64::from_str_radix(addr, 16)
+                && let (Ok(start), Ok(end)) = (
+                    u32::try_from(names.len()),
+                    u32::try_from(names.len() + name.len()),
+                )
+            {
+                names.push_str(name);
+                index.push((addr, start, end));
             }
-            let Ok(addr) = u64::from_str_radix(addr, 16) else {
-                continue;
-            };
-            let name_start = start + line.find(name).unwrap_or(0);
-            index.push((addr, name_start, name_start + name.len()));
+            line.clear();
         }
         index.sort_unstable_by_key(|&(a, _, _)| a);
-        Symbols { text, index }
+        names.shrink_to_fit();
+        index.shrink_to_fit();
+        Symbols { names, index }
     }
 
     fn name(&self, addr: u64) -> String {
         let i = self.index.partition_point(|&(a, _, _)| a <= addr);
         match i.checked_sub(1).and_then(|i| self.index.get(i)) {
-            Some(&(a, start, end)) if a != 0 => self.text[start..end].to_owned(),
+            Some(&(a, start, end)) if a != 0 => self.names[start as usize..end as usize].to_owned(),
             _ => format!("{addr:#x}"),
         }
     }

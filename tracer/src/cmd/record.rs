@@ -325,7 +325,7 @@ pub(super) fn build(
         ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         processes_seen: probe.processes_seen(slot)?,
         syscalls: Default::default(),
-        capabilities: capabilities::build(&probe.cap_checks(SLOT)?, &capabilities::Symbols::load()),
+        capabilities: capabilities::build(&probe.cap_checks(slot)?, capabilities::symbols()),
         lost: Lost {
             syscalls: stats.syscall_out_of_range + stats.counter_miss,
             ring_buffer_drops: stats.ring_drop,
