@@ -30,6 +30,8 @@ const PACKAGES: &[&str] = &[
     "curl",
     "iproute2",
     "util-linux",
+    // capsh, for the tests that drop single capabilities.
+    "libcap2-bin",
     "python3",
     "redis-server",
     "redis-tools",
