@@ -43,11 +43,28 @@ pub const TRACK_CAPS_PENDING: u32 = 1 << 18;
 /// only the kernel side ever writes it.
 pub const TRACK_ATTACHED: u32 = 1 << 19;
 
-/// Index of a syscall counter cell.
+/// Index of a syscall counter cell among all targets' (the `SEEN` bitmap).
 #[inline(always)]
 pub const fn cell(slot: u32, arch: u32, nr: u32) -> u32 {
     slot * CELLS_PER_TARGET + arch * MAX_SYSCALLS + nr
 }
+
+/// Index of a syscall counter within its target's [`TargetCounts`].
+#[inline(always)]
+pub const fn counter(arch: u32, nr: u32) -> u32 {
+    arch * MAX_SYSCALLS + nr
+}
+
+/// One target's syscall counters, `COUNTS[slot]`, one copy per CPU. One 8 KiB value per target
+/// rather than one map entry per counter: the kernel allocates per-CPU memory per entry, and
+/// 1,024 small allocations per target made loading 128 targets take a tenth of a second (and
+/// reading them back, a lookup per counter).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetCounts {
+    pub counts: [u64; CELLS_PER_TARGET as usize],
+}
+const _: () = assert!(size_of::<TargetCounts>() == 8 * 1024);
 
 /// Per-target state, `TARGETS[slot]`. Updated atomically by the fork and exit probes only.
 #[repr(C)]
@@ -125,7 +142,9 @@ pub struct CapKey {
     /// checked credentials it borrowed with override_creds() (overlayfs acting as its mounter,
     /// for instance), which says nothing about what the task itself needs.
     pub own_cred: u32,
-    pub _pad: u32,
+    /// 1 when the kernel asked without auditing (`CAP_OPT_NOAUDIT`): a probe, not a need. Only
+    /// the fexit source sees the flag; the tracepoint has no such field.
+    pub noaudit: u32,
     /// The checking task's comm (NUL-padded), i.e. which program needed it.
     pub comm: [u8; 16],
     pub stack: [u64; CAP_STACK_DEPTH],
@@ -184,6 +203,7 @@ pub mod names {
     pub const FORK: &str = "sched_fork";
     pub const EXIT: &str = "sched_exit";
     pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";
+    pub const CAP_CAPABLE_FEXIT: &str = "cap_capable_fexit";
     pub const EXEC: &str = "sched_exec";
     pub const FLOOR: &str = "floor_sys_enter";
 
@@ -221,6 +241,8 @@ pub const NO_OFFSET: u32 = u32::MAX;
 mod pod {
     // SAFETY: plain old data: repr(C), Copy, no padding holes (sizes asserted above).
     unsafe impl aya::Pod for super::TargetState {}
+    // SAFETY: repr(C), Copy, an array of integers.
+    unsafe impl aya::Pod for super::TargetCounts {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
     // SAFETY: as above.

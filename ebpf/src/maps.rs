@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use cinch_common::{
     CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET,
-    STAT_COUNT, Stat, TargetState,
+    STAT_COUNT, Stat, TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -21,10 +21,10 @@ pub static TASK_TARGET: Array<u32> = Array::with_max_entries(4_194_304, 0);
 #[map]
 pub static TARGETS: Array<TargetState> = Array::with_max_entries(MAX_TARGETS, 0);
 
-/// Syscall counts per (target, architecture table, number), per CPU: no atomics, no sharing.
-/// Sized at load time for the targets in use.
+/// Syscall counts per target, each a [`TargetCounts`] indexed by (architecture table, number),
+/// per CPU: no atomics, no sharing. Sized at load time for the targets in use.
 #[map]
-pub static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CELLS_PER_TARGET, 0);
+pub static COUNTS: PerCpuArray<TargetCounts> = PerCpuArray::with_max_entries(1, 0);
 
 /// One bit per counter cell, shared: set the first time any CPU sees the syscall, to emit a
 /// "first seen" event for the live status. Written without atomics; a lost race only repeats an

@@ -57,7 +57,8 @@ pub struct Host {
 pub struct AttachPoints {
     /// `tp_btf`, `raw_tp` or `tracepoint`, on `raw_syscalls:sys_enter`.
     pub syscalls: String,
-    /// `tracepoint` (`capability:cap_capable`), `kprobe`, `fentry`, or `none`.
+    /// `tracepoint` (`capability:cap_capable`), `fexit` (on `cap_capable()`, kernels without the
+    /// tracepoint), or `none`.
     pub capabilities: String,
     /// How process fork/exec/exit are followed.
     pub lifecycle: String,

@@ -303,3 +303,77 @@ fn allocation_and_proc_reads_need_nothing() {
         fails_with: &[],
     });
 }
+
+/// The fallback for kernels without the cap_capable tracepoint (fexit on cap_capable), forced
+/// with CINCH_CAPABILITY_SOURCE=fexit. Where `cinch doctor` finds fexit refused (as on kernels
+/// that refuse tracing programs by policy) the recording must say capabilities were not recorded
+/// and why, and still hold the syscalls; where it works, it must find CHOWN for chown.
+#[test]
+fn fexit_fallback_agrees_with_doctor() {
+    if !require_bpf("fexit_fallback_agrees_with_doctor") {
+        return;
+    }
+    let doctor = Command::new(cinch_bin())
+        .arg("doctor")
+        .output()
+        .expect("running cinch doctor");
+    let doctor = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    let line = doctor
+        .lines()
+        .find(|l| l.contains("capabilities: fexit on cap_capable"))
+        .unwrap_or_else(|| panic!("doctor has no fexit line:\n{doctor}"));
+    let fexit_works = line.starts_with("ok ");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("f");
+    std::fs::write(&f, "x").expect("write");
+    let rec = dir.path().join("rec.json");
+    let out = Command::new(cinch_bin())
+        .env("CINCH_CAPABILITY_SOURCE", "fexit")
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--", "chown", "65534"])
+        .arg(&f)
+        .output()
+        .expect("running cinch record");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "record failed: {stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording written"))
+            .expect("recording is JSON");
+    let source = r["attach"]["capabilities"].as_str().unwrap_or_default();
+    let syscalls = r["syscalls"]["x86_64"].as_array().map_or(0, Vec::len);
+    assert!(syscalls > 0, "no syscalls recorded: {r}");
+    if fexit_works {
+        assert_eq!(source, "fexit", "doctor says fexit works: {line}");
+        let settings = dir.path().join("settings.json");
+        let out = Command::new(cinch_bin())
+            .args(["generate", "-o"])
+            .arg(dir.path().join("seccomp.json"))
+            .arg("--caps-out")
+            .arg(&settings)
+            .arg(&rec)
+            .output()
+            .expect("running cinch generate");
+        assert!(out.status.success(), "generate failed");
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings written"))
+                .expect("settings are JSON");
+        assert_eq!(
+            settings["cap_add"],
+            serde_json::json!(["CHOWN"]),
+            "{settings}"
+        );
+    } else {
+        assert_eq!(source, "none", "doctor says fexit is refused: {line}");
+        let warnings = r["warnings"].to_string();
+        assert!(
+            warnings.contains("fexit on cap_capable could not be attached"),
+            "the recording does not say why capabilities are missing: {warnings}"
+        );
+        assert!(
+            stderr.contains("capabilities were not recorded"),
+            "no warning on stderr: {stderr}"
+        );
+    }
+}

@@ -71,6 +71,9 @@ struct Check<'a> {
     cap: u32,
     /// The kernel checked the task's own credentials (not ones borrowed with override_creds).
     own_cred: bool,
+    /// The kernel said it was not auditing the check (CAP_OPT_NOAUDIT); only the fexit
+    /// source sees this flag, the tracepoint leaves the plumbing frames to tell.
+    noaudit: bool,
     /// Plumbing frames between the tracepoint and the caller.
     plumbing: &'a [String],
     caller: &'a str,
@@ -83,6 +86,12 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYS_PTRACE: u32 = 19;
 
 const NOISE_RULES: &[NoiseRule] = &[
+    // include/linux/security.h, CAP_OPT_NOAUDIT: passed by every *_noaudit helper and by
+    // cap_vm_enough_memory(): the kernel asks to choose a behaviour, not to allow an operation.
+    NoiseRule {
+        reason: "non-audited capability probe (CAP_OPT_NOAUDIT): the kernel asks to choose a behaviour, not to allow the operation",
+        matches: |c| c.noaudit,
+    },
     // include/linux/cred.h, override_creds(): overlayfs (reading its trusted.overlay.* xattrs as
     // the mounter), cachefiles and others check capabilities against credentials they
     // borrowed, not the task's: dropping the capability from the task changes nothing. Not
@@ -138,9 +147,18 @@ pub struct Symbols {
 /// The kernel's symbols, read once per run.
 static SYMBOLS: std::sync::OnceLock<Symbols> = std::sync::OnceLock::new();
 
-/// The kernel's symbols, read the first time they are needed.
+/// The kernel's symbols, read the first time they are needed (or waited for, when
+/// [`read_symbols_in_background`] is reading them).
 pub fn symbols() -> &'static Symbols {
     SYMBOLS.get_or_init(Symbols::load)
+}
+
+/// Starts reading the kernel's symbols on another thread: the kernel takes about 100 ms to
+/// produce /proc/kallsyms, which would otherwise be waited for when the recording is written.
+pub fn read_symbols_in_background() {
+    std::thread::spawn(|| {
+        symbols();
+    });
 }
 
 impl Symbols {
@@ -194,9 +212,21 @@ pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck
     let mut merged: BTreeMap<MergeKey, CapabilityCheck> = BTreeMap::new();
     for (key, count) in checks {
         let depth = (key.depth as usize).min(key.stack.len());
-        let frames: Vec<String> = key.stack[..depth]
+        let named: Vec<String> = key.stack[..depth]
             .iter()
             .map(|&a| symbols.name(a))
+            .collect();
+        // The stack is taken in the tracepoint inside cap_capable(), so every frame before the
+        // first capability frame is tracing machinery, whatever its address resolves to: a BPF
+        // program loaded after /proc/kallsyms was read is not named there (its address falls
+        // after the last kernel symbol, `_einittext`).
+        let inner = named
+            .iter()
+            .position(|f| PLUMBING.contains(&f.as_str()))
+            .unwrap_or(0);
+        let frames: Vec<String> = named
+            .into_iter()
+            .skip(inner)
             .filter(|f| !is_tracing_frame(f))
             .collect();
         let split = frames
@@ -221,6 +251,7 @@ pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck
         let check = Check {
             cap: key.cap,
             own_cred: key.own_cred == 1,
+            noaudit: key.noaudit == 1,
             plumbing,
             caller: &caller,
             context: rest,
@@ -287,6 +318,7 @@ mod tests {
         let check = Check {
             cap,
             own_cred,
+            noaudit: false,
             plumbing: &frames[..split],
             caller: &frames[split],
             context: &frames[split..],
@@ -296,6 +328,42 @@ mod tests {
             .iter()
             .find(|r| (r.matches)(&check))
             .map(|r| r.reason)
+    }
+
+    /// A BPF program loaded after /proc/kallsyms was read has no name there: its frame, at the
+    /// top of every stack, must not become the caller.
+    #[test]
+    fn unnamed_tracing_frames_above_cap_capable_are_skipped() {
+        let symbols = [
+            (0x1000, "cap_capable"),
+            (0x2000, "security_capable"),
+            (0x3000, "ns_capable"),
+            (0x4000, "__inet_bind"),
+            (0x5000, "inet_bind_sk"),
+            (0x6000, "_einittext"),
+        ];
+        let mut names = String::new();
+        let mut index = Vec::new();
+        for (addr, name) in symbols {
+            let start = names.len() as u32;
+            names.push_str(name);
+            index.push((addr, start, names.len() as u32));
+        }
+        let symbols = Symbols { names, index };
+        let mut key = CapKey {
+            cap: 10,
+            granted: 1,
+            nr: NO_SYSCALL,
+            own_cred: 1,
+            depth: 6,
+            ..CapKey::default()
+        };
+        key.stack[..6].copy_from_slice(&[0x6100, 0x1010, 0x2010, 0x3010, 0x4010, 0x5010]);
+        let checks = build(&[(key, 1)], &symbols);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].caller, "__inet_bind");
+        assert_eq!(checks[0].stack, ["__inet_bind", "inet_bind_sk"]);
+        assert_eq!(checks[0].noise, None);
     }
 
     #[test]

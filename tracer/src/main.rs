@@ -21,6 +21,7 @@ use clap::Parser as _;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
+    return_large_buffers();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -32,6 +33,19 @@ fn main() -> ExitCode {
             eprintln!("cinch: {}", error::sentence(&err));
             ExitCode::from(error::exit_code(&err))
         }
+    }
+}
+
+/// Loading parses the kernel's BTF three times (several MB each) and reads /proc/kallsyms, then
+/// the tracer idles for as long as the workload runs. glibc raises its mmap threshold when a
+/// large block is freed and keeps freed heap memory: both would hold the parses' memory for the
+/// whole recording (and add up while they overlap). A fixed threshold and trimming on every free
+/// give it back (the tracer allocates little once loaded).
+fn return_large_buffers() {
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 0);
     }
 }
 

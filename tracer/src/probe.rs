@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, Queue, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, FExit, RawTracePoint, TracePoint},
 };
 use cinch_common::{
-    ARCH_TABLES, CELLS_PER_TARGET, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT,
-    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_PENDING_EXEC, TargetState, cell, names,
+    ARCH_TABLES, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, TARGET_ACTIVE,
+    TRACK_ATTACHED, TRACK_PENDING_EXEC, TargetCounts, TargetState, counter, names,
 };
 
 use crate::btf::Btf;
@@ -58,6 +58,8 @@ pub struct Stats {
 pub enum CapabilitySource {
     /// `capability:cap_capable` (Linux 6.14+), through tp_btf.
     Tracepoint,
+    /// fexit on `cap_capable()`, for kernels without the tracepoint (BPF trampolines, 5.5+).
+    Fexit,
     /// Nothing worked; the reason says why. Syscalls are still recorded.
     None(String),
 }
@@ -66,6 +68,7 @@ impl CapabilitySource {
     pub fn as_str(&self) -> &'static str {
         match self {
             CapabilitySource::Tracepoint => "tracepoint",
+            CapabilitySource::Fexit => "fexit",
             CapabilitySource::None(_) => "none",
         }
     }
@@ -82,7 +85,7 @@ pub struct Probe {
     attached: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>>,
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
-    counts: PerCpuArray<MapData, u64>,
+    counts: PerCpuArray<MapData, TargetCounts>,
     stats: PerCpuArray<MapData, u64>,
     events: RingBuf<MapData>,
     slots: u32,
@@ -248,13 +251,17 @@ impl Probe {
             (1..=MAX_TARGETS).contains(&slots),
             "slot count out of range"
         );
+        // Capability checks are named from /proc/kallsyms when the recording is written; the
+        // kernel takes about 100 ms to produce it, so it is read now, on another core, while
+        // the programs load. (Our own programs are not in it yet: capabilities::build knows.)
+        crate::capabilities::read_symbols_in_background();
         let layout = kernel_layout()?;
         let pid_max = pid_max()?;
         let tracer_tgid = std::process::id();
         let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(names::TASK_TARGET, pid_max)
-            .map_max_entries(names::COUNTS, slots * CELLS_PER_TARGET)
+            .map_max_entries(names::COUNTS, slots)
             .override_global(names::G_TRACER_TGID, &tracer_tgid, true)
             .override_global(names::G_NR_EXECVE, &nr_execve, true)
             .override_global(names::G_NR_EXECVEAT, &nr_execveat, true)
@@ -320,8 +327,13 @@ impl Probe {
             p.attach(tp)
                 .map_err(|e| explain_load_error(&format!("attaching to {tp}"), e))?;
         }
-        let capability_source = attach_cap_capable(&mut ebpf);
-        let syscall_attach = attach_sys_enter(&mut ebpf)?;
+        // The kernel's BTF is parsed three times: by our reader for the struct offsets
+        // (above), by aya's loader, which keeps its copy private, and here, once for both
+        // tp_btf programs. One after the other, so that only one copy is in memory at a time.
+        let btf = aya::Btf::from_sys_fs().ok();
+        let capability_source = attach_cap_capable(&mut ebpf, btf.as_ref());
+        let syscall_attach = attach_sys_enter(&mut ebpf, btf.as_ref())?;
+        drop(btf);
 
         let mut take = |name: &str| {
             ebpf.take_map(name)
@@ -471,14 +483,15 @@ impl Probe {
 
     /// Summed syscall counts of a target: (architecture table, number) → count.
     pub fn counts(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), u64>> {
+        let per_cpu = self
+            .counts
+            .get(&slot, 0)
+            .context("reading syscall counts")?;
         let mut out = BTreeMap::new();
         for arch in 0..ARCH_TABLES {
             for nr in 0..MAX_SYSCALLS {
-                let values = self
-                    .counts
-                    .get(&cell(slot, arch, nr), 0)
-                    .context("reading syscall counts")?;
-                let total: u64 = values.iter().sum();
+                let i = counter(arch, nr) as usize;
+                let total: u64 = per_cpu.iter().map(|c| c.counts[i]).sum();
                 if total > 0 {
                     out.insert((arch, nr), total);
                 }
@@ -552,38 +565,65 @@ where
     Ok(prog.try_into()?)
 }
 
-/// The capability source; its absence is reported, not fatal (syscalls are still recorded).
-fn attach_cap_capable(ebpf: &mut Ebpf) -> CapabilitySource {
-    let result = (|| -> anyhow::Result<()> {
-        let btf = aya::Btf::from_sys_fs()?;
-        let p: &mut BtfTracePoint = program(ebpf, names::CAP_CAPABLE_TP_BTF)?;
-        p.load("cap_capable", &btf)?;
+/// The capability source: the tracepoint, else fexit on cap_capable() (DESIGN.md). Its
+/// absence is reported, not fatal (syscalls are still recorded). kprobes are not tried: a
+/// kprobe sees neither the result nor, portably, the audit flag, and a kretprobe would have to
+/// pair entries with returns.
+///
+/// `CINCH_CAPABILITY_SOURCE=fexit` skips the tracepoint, so the fallback is exercised on
+/// kernels that have both.
+fn attach_cap_capable(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> CapabilitySource {
+    let Some(btf) = btf else {
+        return CapabilitySource::None("the kernel's BTF could not be read".to_owned());
+    };
+    let force_fexit = std::env::var_os("CINCH_CAPABILITY_SOURCE").is_some_and(|v| v == "fexit");
+    let mut errors = Vec::new();
+    if force_fexit {
+        errors.push(
+            "the capability:cap_capable tracepoint: skipped (CINCH_CAPABILITY_SOURCE=fexit)"
+                .to_owned(),
+        );
+    } else {
+        let tracepoint = (|| -> anyhow::Result<()> {
+            let p: &mut BtfTracePoint = program(ebpf, names::CAP_CAPABLE_TP_BTF)?;
+            p.load("cap_capable", btf)?;
+            p.attach()?;
+            Ok(())
+        })();
+        match tracepoint {
+            Ok(()) => return CapabilitySource::Tracepoint,
+            Err(e) => errors.push(format!(
+                "the capability:cap_capable tracepoint (Linux 6.14+) could not be attached: {e:#}"
+            )),
+        }
+    }
+    let fexit = (|| -> anyhow::Result<()> {
+        let p: &mut FExit = program(ebpf, names::CAP_CAPABLE_FEXIT)?;
+        p.load("cap_capable", btf)?;
         p.attach()?;
         Ok(())
     })();
-    match result {
-        Ok(()) => CapabilitySource::Tracepoint,
-        Err(e) => CapabilitySource::None(format!(
-            "the capability:cap_capable tracepoint (Linux 6.14+) could not be attached: {e:#}"
-        )),
+    match fexit {
+        Ok(()) => CapabilitySource::Fexit,
+        Err(e) => {
+            errors.push(format!("fexit on cap_capable could not be attached: {e:#}"));
+            CapabilitySource::None(errors.join("; "))
+        }
     }
 }
 
 /// tp_btf, then raw_tp, then the classic tracepoint (DESIGN.md): the first that loads wins.
-fn attach_sys_enter(ebpf: &mut Ebpf) -> anyhow::Result<SyscallAttach> {
+fn attach_sys_enter(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> anyhow::Result<SyscallAttach> {
     let mut errors = Vec::new();
-    match aya::Btf::from_sys_fs() {
-        Ok(btf) => {
+    match btf {
+        Some(btf) => {
             let p: &mut BtfTracePoint = program(ebpf, names::SYS_ENTER_TP_BTF)?;
-            match p
-                .load("sys_enter", &btf)
-                .and_then(|()| p.attach().map(drop))
-            {
+            match p.load("sys_enter", btf).and_then(|()| p.attach().map(drop)) {
                 Ok(()) => return Ok(SyscallAttach::TpBtf),
                 Err(e) => errors.push(format!("tp_btf: {e}")),
             }
         }
-        Err(e) => errors.push(format!("tp_btf: {e}")),
+        None => errors.push("tp_btf: the kernel's BTF could not be read".to_owned()),
     }
     let p: &mut RawTracePoint = program(ebpf, names::SYS_ENTER_RAW_TP)?;
     match p.load().and_then(|()| p.attach("sys_enter").map(drop)) {

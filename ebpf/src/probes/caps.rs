@@ -7,18 +7,23 @@
 //! *target_ns, const struct user_namespace *capable_ns, int cap, int ret)`
 //! (include/trace/events/capability.h); `ret` is 0 when granted. The tracepoint fires inside
 //! cap_capable() in the context of the task being checked.
+//!
+//! Kernels before 6.14 have no such tracepoint: the fallback is fexit on cap_capable itself,
+//! `int cap_capable(const struct cred *cred, struct user_namespace *targ_ns, int cap,
+//! unsigned int opts)` (security/commoncap.c), whose return value follows the arguments and whose
+//! `opts` carry CAP_OPT_NOAUDIT (include/linux/security.h).
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
-    EbpfContext as _,
+    EbpfContext,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_get_stack, bpf_task_pt_regs},
     },
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
+    macros::{btf_tracepoint, fexit},
+    programs::{BtfTracePointContext, FExitContext},
 };
 use cinch_common::{
     CAP_STACK_DEPTH, CapKey, NO_OFFSET, NO_SYSCALL, Stat, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
@@ -33,12 +38,25 @@ pub fn cap_capable_btf(ctx: BtfTracePointContext) -> i32 {
     let cred = ctx.arg::<u64>(0);
     let cap = ctx.arg::<i32>(3);
     let ret = ctx.arg::<i32>(4);
-    on_cap_capable(&ctx, cred, cap, ret);
+    on_cap_capable(&ctx, cred, cap, ret, 0);
+    0
+}
+
+/// `CAP_OPT_NOAUDIT` (include/linux/security.h).
+const CAP_OPT_NOAUDIT: u32 = 1 << 1;
+
+#[fexit(function = "cap_capable")]
+pub fn cap_capable_fexit(ctx: FExitContext) -> i32 {
+    let cred = ctx.arg::<u64>(0);
+    let cap = ctx.arg::<i32>(2);
+    let opts = ctx.arg::<u32>(3);
+    let ret = ctx.arg::<i32>(4);
+    on_cap_capable(&ctx, cred, cap, ret, u32::from(opts & CAP_OPT_NOAUDIT != 0));
     0
 }
 
 #[inline(always)]
-fn on_cap_capable(ctx: &BtfTracePointContext, cred: u64, cap: i32, ret: i32) {
+fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudit: u32) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let Some(track) = TASK_TARGET.get(tgid) else {
         return;
@@ -57,7 +75,7 @@ fn on_cap_capable(ctx: &BtfTracePointContext, cred: u64, cap: i32, ret: i32) {
         nr: syscall_in_progress(),
         depth: 0,
         own_cred: u32::from(is_own_cred(cred)),
-        _pad: 0,
+        noaudit,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
         stack: [0; CAP_STACK_DEPTH],
     };

@@ -18,7 +18,7 @@ use aya_ebpf::{
 use cinch_common::{
     ARCH_COMPAT, ARCH_NATIVE, Event, EventKind, MAX_SYSCALLS, NO_OFFSET, SECCOMP_MODE_FILTER, Stat,
     TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, cell,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, cell, counter,
 };
 
 use crate::maps::{
@@ -83,16 +83,20 @@ fn record(entry: *mut u32, track: u32, id: i64, arch: u32) {
     }
     let nr = id as u32;
     let slot = (track & TRACK_SLOT_MASK) - 1;
-    let idx = cell(slot, arch, nr);
-    let Some(count) = COUNTS.get_ptr_mut(idx) else {
+    let Some(counts) = COUNTS.get_ptr_mut(slot) else {
         bump(Stat::CounterMiss);
         return;
     };
-    // SAFETY: per-CPU cell; the program does not migrate while it runs.
-    let before = unsafe { *count };
-    unsafe { *count = before + 1 };
+    // SAFETY: this CPU's copy of the target's counters; the program does not migrate while it
+    // runs. `get_mut` keeps the bounds check the verifier needs (arch is 0 or 1, nr < 512).
+    let Some(count) = (unsafe { (*counts).counts.get_mut(counter(arch, nr) as usize) }) else {
+        bump(Stat::CounterMiss);
+        return;
+    };
+    let before = *count;
+    *count = before + 1;
     if before == 0 {
-        first_on_this_cpu(slot, arch, nr, idx);
+        first_on_this_cpu(slot, arch, nr, cell(slot, arch, nr));
     }
 }
 

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aya::programs::{
-    BtfTracePoint, FEntry, KProbe, Lsm, Program, ProgramError, RawTracePoint, TracePoint,
+    BtfTracePoint, FEntry, FExit, KProbe, Lsm, Program, ProgramError, RawTracePoint, TracePoint,
 };
 use aya::{Ebpf, EbpfLoader};
 use cinch_common::names;
@@ -395,6 +395,20 @@ fn try_fentry(ebpf: &mut Ebpf, name: &str, function: &str, btf: &aya::Btf) -> Ou
     outcome(result)
 }
 
+fn try_fexit(ebpf: &mut Ebpf, name: &str, function: &str, btf: &aya::Btf) -> Outcome {
+    let p: &mut FExit = match program(ebpf, name) {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
+    let result = (|| {
+        p.load(function, btf)?;
+        let link = p.attach()?;
+        p.detach(link)
+    })();
+    let _ = p.unload();
+    outcome(result)
+}
+
 fn try_lsm(ebpf: &mut Ebpf, name: &str, hook: &str, btf: &aya::Btf) -> Outcome {
     let p: &mut Lsm = match program(ebpf, name) {
         Ok(p) => p,
@@ -592,21 +606,33 @@ fn check_capability_source(
     let fentry = btf.map_or_else(no_btf, |btf| {
         try_fentry(ebpf, DOCTOR_FENTRY, "cap_capable", btf)
     });
+    // The fallback itself, not an empty stand-in: the verifier checks its real body.
+    let fexit = btf.map_or_else(no_btf, |btf| {
+        try_fexit(ebpf, names::CAP_CAPABLE_FEXIT, "cap_capable", btf)
+    });
     let lsm = btf.map_or_else(no_btf, |btf| try_lsm(ebpf, DOCTOR_LSM, "file_open", btf));
 
-    // The first is what `cinch record` attaches; the others are the fallbacks DESIGN.md plans
-    // for kernels without the tracepoint.
+    // `cinch record` attaches the first that works of tp_btf and fexit (its fallback for kernels
+    // without the tracepoint); the others say what else this kernel allows.
     let sources = [
         ("tp_btf on capability:cap_capable", &tp_btf),
         ("tracepoint capability:cap_capable", &tracepoint),
         ("kprobe on cap_capable", &kprobe),
         ("fentry on cap_capable", &fentry),
+        ("fexit on cap_capable", &fexit),
     ];
+    let used = if tp_btf.works() {
+        Some(0)
+    } else if fexit.works() {
+        Some(4)
+    } else {
+        None
+    };
     for (i, (what, o)) in sources.iter().enumerate() {
         let line = format!("capabilities: {what} {}", o.describe());
-        match (o.works(), i) {
-            (true, 0) => out.ok(format!("{line} (cinch record uses this one)")),
-            (true, _) => out.ok(line),
+        match (o.works(), Some(i) == used) {
+            (true, true) => out.ok(format!("{line} (cinch record uses this one)")),
+            (true, false) => out.ok(line),
             (false, _) => out.warn(line),
         }
     }
@@ -616,18 +642,20 @@ fn check_capability_source(
     } else {
         out.warn(format!("{lsm_line}; cinch does not need it"));
     }
-    let others: Vec<&str> = sources[1..]
+    let others: Vec<&str> = sources[1..4]
         .iter()
         .filter(|(_, o)| o.works())
         .map(|(what, _)| *what)
         .collect();
     if tp_btf.works() {
         out.ok("capability source: tp_btf on capability:cap_capable");
+    } else if fexit.works() {
+        out.ok("capability source: fexit on cap_capable (the capability:cap_capable tracepoint does not work here)");
     } else if others.is_empty() {
         out.warn("capability source: none works; cinch records syscalls but no capability checks, so the generated cap_add cannot say which capabilities are needed (use Linux 6.14+ for the cap_capable tracepoint)");
     } else {
         out.warn(format!(
-            "capability source: cinch record attaches tp_btf on capability:cap_capable, which does not work here; {} works but cinch does not use it yet, so recordings carry no capability checks",
+            "capability source: neither tp_btf on capability:cap_capable nor fexit on cap_capable works here; {} works but cinch does not use it, so recordings carry no capability checks",
             others.join(", ")
         ));
     }

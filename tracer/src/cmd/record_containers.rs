@@ -23,8 +23,10 @@ use crate::error::input;
 use crate::probe::{self, Probe};
 use crate::signals;
 
-/// Targets one run can hold; each container takes one.
-const SLOTS: u32 = 64;
+/// Targets one run can hold; each container takes one. The syscall counters are per CPU:
+/// 8 KiB per target and CPU (2 architectures x 512 numbers x u64), so 128 targets take 1 MiB
+/// of kernel memory per CPU.
+const SLOTS: u32 = 128;
 /// After COMMAND exits, how long containers it started get to stop before recording ends.
 const SETTLE: Duration = Duration::from_secs(2);
 
