@@ -325,19 +325,30 @@ where
 
 // One function per program type: load, attach, detach, unload, and say what happened.
 
-fn try_btf_tracepoint(ebpf: &mut Ebpf, name: &str, event: &str, btf: &aya::Btf) -> Outcome {
-    let p: &mut BtfTracePoint = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
+/// The program types attached by BTF name (tp_btf, fentry, fexit, LSM) share one shape:
+/// `load(name, btf)`, `attach()`.
+macro_rules! try_btf_program {
+    ($fn_name:ident, $ty:ty) => {
+        fn $fn_name(ebpf: &mut Ebpf, name: &str, target: &str, btf: &aya::Btf) -> Outcome {
+            let p: &mut $ty = match program(ebpf, name) {
+                Ok(p) => p,
+                Err(o) => return o,
+            };
+            let result = (|| {
+                p.load(target, btf)?;
+                let link = p.attach()?;
+                p.detach(link)
+            })();
+            let _ = p.unload();
+            outcome(result)
+        }
     };
-    let result = (|| {
-        p.load(event, btf)?;
-        let link = p.attach()?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
 }
+
+try_btf_program!(try_btf_tracepoint, BtfTracePoint);
+try_btf_program!(try_fentry, FEntry);
+try_btf_program!(try_fexit, FExit);
+try_btf_program!(try_lsm, Lsm);
 
 fn try_raw_tracepoint(ebpf: &mut Ebpf, name: &str, event: &str) -> Outcome {
     let p: &mut RawTracePoint = match program(ebpf, name) {
@@ -375,48 +386,6 @@ fn try_kprobe(ebpf: &mut Ebpf, name: &str, function: &str) -> Outcome {
     let result = (|| {
         p.load()?;
         let link = p.attach(function, 0)?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-fn try_fentry(ebpf: &mut Ebpf, name: &str, function: &str, btf: &aya::Btf) -> Outcome {
-    let p: &mut FEntry = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load(function, btf)?;
-        let link = p.attach()?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-fn try_fexit(ebpf: &mut Ebpf, name: &str, function: &str, btf: &aya::Btf) -> Outcome {
-    let p: &mut FExit = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load(function, btf)?;
-        let link = p.attach()?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-fn try_lsm(ebpf: &mut Ebpf, name: &str, hook: &str, btf: &aya::Btf) -> Outcome {
-    let p: &mut Lsm = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load(hook, btf)?;
-        let link = p.attach()?;
         p.detach(link)
     })();
     let _ = p.unload();
