@@ -23,18 +23,32 @@ use cinch_common::{
 
 use crate::maps::{
     COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_TASK_SECCOMP_MODE,
-    SEEN, TARGETS, TASK_TARGET, bump,
+    OFF_TASK_TGID, SEEN, TARGETS, TASK_TARGET, bump,
 };
 
+/// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
+/// plain loads (the verifier checks the constant offsets against task_struct's BTF) instead of
+/// helper calls or bpf_probe_read_kernel.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    on_sys_enter::<true>(ctx.arg::<i64>(1));
+    let id = ctx.arg::<i64>(1);
+    let off_tgid = OFF_TASK_TGID.load();
+    if off_tgid == NO_OFFSET {
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        on_sys_enter(tgid, id, current_arch);
+        return 0;
+    }
+    // SAFETY: a trusted BTF pointer to the current task; the load is checked by the verifier.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let tgid = unsafe { core::ptr::read_volatile(task.add(off_tgid as usize) as *const u32) };
+    on_sys_enter(tgid, id, || current_arch_btf(task));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    on_sys_enter::<false>(ctx.arg::<i64>(1));
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    on_sys_enter(tgid, ctx.arg::<i64>(1), current_arch);
     0
 }
 
@@ -42,16 +56,15 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: offset 8 is `long id` in the sys_enter record (see the module comment).
     if let Ok(id) = unsafe { ctx.read_at::<i64>(8) } {
-        on_sys_enter::<false>(id);
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        on_sys_enter(tgid, id, current_arch);
     }
     0
 }
 
-/// `BTF`: the program is tp_btf, so the current task can be read through a BTF-typed pointer
-/// with plain loads (no helper call) instead of bpf_probe_read_kernel.
+/// `arch` is only called for a tracked process: an untracked one leaves after the lookup.
 #[inline(always)]
-fn on_sys_enter<const BTF: bool>(id: i64) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+fn on_sys_enter(tgid: u32, id: i64, arch: impl FnOnce() -> u32) {
     let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
         return;
     };
@@ -60,12 +73,7 @@ fn on_sys_enter<const BTF: bool>(id: i64) {
     if track == 0 {
         return;
     }
-    let arch = if BTF {
-        current_arch_btf()
-    } else {
-        current_arch()
-    };
-    record(entry, track, id, arch);
+    record(entry, track, id, arch());
 }
 
 #[inline(always)]
@@ -202,17 +210,14 @@ fn seccomp_mode() -> u32 {
 /// pointer, and the verifier lets the program load `thread_info.status` from it directly (the
 /// offset is a constant from the frozen .rodata, so it can check it against task_struct's BTF).
 #[inline(always)]
-fn current_arch_btf() -> u32 {
+fn current_arch_btf(task: *const u8) -> u32 {
     let off = OFF_COMPAT_STATUS.load();
     if off == NO_OFFSET {
         return ARCH_NATIVE;
     }
     // SAFETY: a BTF-typed task pointer; the verifier checks the load against the task_struct
     // layout and turns it into a fault-safe load.
-    let status = unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        core::ptr::read_volatile(task.add(off as usize) as *const u32)
-    };
+    let status = unsafe { core::ptr::read_volatile(task.add(off as usize) as *const u32) };
     if status & COMPAT_FLAG.load() != 0 {
         ARCH_COMPAT
     } else {

@@ -75,13 +75,15 @@ pub fn run(b: &mut Bench) -> anyhow::Result<ScaleResult> {
     let n = Workload::Getppid.iterations(false, b.quick);
     let mut r = ScaleResult::default();
     println!("==> bench: scale, can {WANTED_TARGETS} targets be created?");
+    // The probe's own loop is too short to be named (it exits before its cgroup is read, and
+    // is then recorded as an unidentified container, not counted here): only the idle targets
+    // are, and they must all fit.
     let (_, created, _) = new_containers(b, WANTED_TARGETS, 1000, "scale-probe")?;
-    let idle = if created > WANTED_TARGETS {
+    let idle = if created >= WANTED_TARGETS {
         WANTED_TARGETS
     } else {
         r.limit_note = Some(format!(
-            "only {created} of {} new mount namespaces became targets (cinch record --new-containers holds 128); measured with {FALLBACK_IDLE} idle targets + the measured loop",
-            WANTED_TARGETS + 1
+            "only {created} of {WANTED_TARGETS} idle mount namespaces became targets (cinch record --new-containers holds 128); measured with {FALLBACK_IDLE} idle targets + the measured loop"
         ));
         FALLBACK_IDLE
     };
