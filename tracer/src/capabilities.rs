@@ -175,8 +175,11 @@ impl Symbols {
         let mut line = String::new();
         while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
             let mut fields = line.split_ascii_whitespace();
+            // `__pfx_*` (about half the text symbols on kernels with function padding) marks the
+            // padding before a function: no return address points into it, so it is not kept.
             if let (Some(addr), Some("t" | "T"), Some(name)) =
                 (fields.next(), fields.next(), fields.next())
+                && !name.starts_with("__pfx_")
                 && let Ok(addr) = u64::from_str_radix(addr, 16)
                 && let (Ok(start), Ok(end)) = (
                     u32::try_from(names.len()),
