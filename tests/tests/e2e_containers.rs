@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require_bpf, workspace_root};
+use cinch_tests::{cinch_bin, require, require_bpf, workspace_root};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
@@ -451,15 +451,22 @@ impl Looper {
     /// Attaches `cinch record --container NAME` (no --runtime: the engines found are asked in
     /// turn), pokes, stops the container; returns the recording and its path.
     fn record_attached(&self) -> (Recording, PathBuf) {
+        self.record_attached_as(self.name, &[])
+    }
+
+    /// [`Looper::record_attached`] with another reference (an id prefix) and more arguments.
+    fn record_attached_as(&self, reference: &str, extra: &[&str]) -> (Recording, PathBuf) {
         let rec = self.work.path().join("rec.json");
-        let mut recorder = spawn_cinch(&[
+        let mut args = vec![
             "record",
             "-q",
             "-o",
             rec.to_str().expect("utf-8"),
             "--container",
-            self.name,
-        ]);
+            reference,
+        ];
+        args.extend_from_slice(extra);
+        let mut recorder = spawn_cinch(&args);
         std::thread::sleep(Duration::from_secs(1));
         self.poke();
         self.remove();
@@ -642,6 +649,49 @@ fn attach_to_a_podman_container_by_name() {
     assert!(
         recording.warnings.is_empty(),
         "the permissive recording profile is recognised: {:?}",
+        recording.warnings
+    );
+}
+
+/// Docker's containers seen through containerd: `--runtime containerd` without nerdctl asks
+/// `ctr` on dockerd's own containerd socket, in every namespace (Docker's is `moby`), and a
+/// prefix of the id is enough.
+#[test]
+fn attach_through_containerd_to_a_docker_container() {
+    if !require_bpf("attach_through_containerd_to_a_docker_container")
+        || !require(
+            "attach_through_containerd_to_a_docker_container",
+            std::path::Path::new("/usr/bin/ctr").exists(),
+            "ctr (Debian's containerd package, which docker.io depends on) is not installed",
+        )
+    {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let looper = Looper::new("docker", busybox_image(), "cinch-e2e-containerd");
+    looper.start(&recording_profile());
+    let out = looper.engine(&["inspect", "-f", "{{.Id}}", looper.name]);
+    ok(&out, "docker inspect");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (recording, _) = looper.record_attached_as(&id[..12], &["--runtime", "containerd"]);
+    match &recording.target {
+        profile_gen::recording::Target::Container {
+            engine, id: got, ..
+        } => {
+            assert_eq!(engine, "containerd");
+            assert_eq!(got, &id, "the whole id, from a 12-character prefix");
+        }
+        other => panic!("not a container target: {other:?}"),
+    }
+    assert!(!recording.startup_observed);
+    assert!(
+        names(&recording).contains("sync"),
+        "the syscall made after attaching: {:?}",
+        names(&recording)
+    );
+    assert!(
+        recording.warnings.is_empty(),
+        "the permissive recording profile is read from the OCI spec: {:?}",
         recording.warnings
     );
 }

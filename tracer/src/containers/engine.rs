@@ -1,5 +1,6 @@
-//! Asking container engines about a container: `docker|podman|nerdctl inspect` (one JSON shape)
-//! and `crictl inspect`.
+//! Asking container engines about a container: `docker|podman|nerdctl inspect` (one JSON shape),
+//! `crictl inspect`, and, for containerd without nerdctl, `ctr` on containerd's socket (Docker's
+//! own containerd, namespace `moby`, included).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ impl Engine {
 
     fn available(self) -> bool {
         crate::spawn::resolve(self.cli()).is_some()
+            || (self == Engine::Containerd && crate::spawn::resolve("ctr").is_some())
     }
 }
 
@@ -105,8 +107,12 @@ fn ask(cli: &str, args: &[&str]) -> Option<String> {
 
 /// Asks one engine about `reference` (name or id).
 pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
-    if engine == Engine::Crio {
-        return inspect_crictl(reference);
+    match engine {
+        Engine::Crio => return inspect_crictl(reference),
+        Engine::Containerd if crate::spawn::resolve("nerdctl").is_none() => {
+            return inspect_ctr(reference);
+        }
+        _ => {}
     }
     let out = ask(engine.cli(), &["inspect", "--type", "container", reference])
         .or_else(|| ask(engine.cli(), &["inspect", reference]))?;
@@ -195,6 +201,100 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
     })
 }
 
+/// containerd's sockets: `CONTAINERD_ADDRESS`, the system one, and the one dockerd starts for
+/// itself when there is no system containerd (Docker 20.10 and later).
+fn containerd_sockets() -> Vec<String> {
+    let mut sockets: Vec<String> = std::env::var("CONTAINERD_ADDRESS").into_iter().collect();
+    for s in [
+        "/run/containerd/containerd.sock",
+        "/run/docker/containerd/containerd.sock",
+    ] {
+        if !sockets.iter().any(|k| k == s) {
+            sockets.push(s.to_owned());
+        }
+    }
+    sockets.retain(|s| std::path::Path::new(s).exists());
+    sockets
+}
+
+/// `ctr` knows containers only by id, per namespace: every namespace of every socket is asked,
+/// and `reference` matches a whole id or a prefix of exactly one.
+fn inspect_ctr(reference: &str) -> Option<Container> {
+    for socket in containerd_sockets() {
+        let ctr = |args: &[&str]| {
+            let mut all = vec!["-a", socket.as_str()];
+            all.extend_from_slice(args);
+            ask("ctr", &all)
+        };
+        let Some(namespaces) = ctr(&["namespaces", "ls", "-q"]) else {
+            continue;
+        };
+        for ns in namespaces.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            let Some(ids) = ctr(&["-n", ns, "containers", "ls", "-q"]) else {
+                continue;
+            };
+            let ids: Vec<&str> = ids.lines().map(str::trim).collect();
+            let id = match ids.iter().find(|&&i| i == reference) {
+                Some(&id) => id,
+                None => match ids
+                    .iter()
+                    .filter(|i| i.starts_with(reference))
+                    .collect::<Vec<_>>()[..]
+                {
+                    [&id] => id,
+                    _ => continue,
+                },
+            };
+            let info: Value =
+                serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+            let tasks = ctr(&["-n", ns, "tasks", "ls"]).unwrap_or_default();
+            return Some(container_from_ctr(id, &info, &tasks));
+        }
+    }
+    None
+}
+
+/// A container from `ctr containers info` (its OCI spec and labels) and `ctr tasks ls` (a table:
+/// TASK, PID, STATUS).
+fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
+    let label = |k: &str| {
+        info.pointer("/Labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let pid = tasks.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        match (f.next(), f.next(), f.next()) {
+            (Some(t), Some(pid), Some("RUNNING")) if t == id => pid.parse().ok(),
+            _ => None,
+        }
+    });
+    let seccomp = match info
+        .pointer("/Spec/linux/seccomp/defaultAction")
+        .and_then(Value::as_str)
+    {
+        None => SeccompInForce::Unconfined,
+        Some("SCMP_ACT_ALLOW" | "SCMP_ACT_LOG" | "SCMP_ACT_TRACE") => SeccompInForce::Permissive,
+        Some(_) => SeccompInForce::Restrictive,
+    };
+    Container {
+        id: id.to_owned(),
+        // Kubernetes (CRI) names its containers in labels; others have only the id.
+        name: label("io.kubernetes.container.name").unwrap_or_else(|| id.to_owned()),
+        // Empty for Docker's containers (namespace moby): dockerd keeps the image itself.
+        image: info
+            .pointer("/Image")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        engine: Engine::Containerd,
+        pid,
+        service: label("com.docker.compose.service"),
+        seccomp,
+    }
+}
+
 /// Finds a running container by name or id, asking the given engine or every engine found.
 pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Container> {
     if !super::valid_reference(reference) {
@@ -208,7 +308,7 @@ pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Contai
     };
     if engines.is_empty() {
         return Err(input(format!(
-            "no container {reference:?}: no container engine CLI (docker, podman, nerdctl, crictl) found on PATH"
+            "no container {reference:?}: no container engine CLI (docker, podman, nerdctl, ctr, crictl) found on PATH"
         )));
     }
     for &e in &engines {
@@ -224,4 +324,36 @@ pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Contai
         "no container named {reference:?}: asked {}",
         asked.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shapes `ctr containers info` and `ctr tasks ls` print (containerd 1.6, dockerd's own).
+    #[test]
+    fn ctr_output_gives_pid_seccomp_and_labels() {
+        let info: Value = serde_json::json!({
+            "ID": "2129",
+            "Labels": {"io.kubernetes.container.name": "web"},
+            "Image": "",
+            "Spec": {"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"}}}
+        });
+        let tasks = "TASK    PID      STATUS\n2129    15818    RUNNING\n21290   77       RUNNING\n";
+        let c = container_from_ctr("2129", &info, tasks);
+        assert_eq!(c.pid, Some(15818));
+        assert_eq!(c.name, "web");
+        assert_eq!(c.seccomp, SeccompInForce::Restrictive);
+        assert_eq!(c.engine, Engine::Containerd);
+
+        let unconfined: Value = serde_json::json!({"ID": "2129", "Spec": {"linux": {}}});
+        let stopped = "TASK    PID      STATUS\n2129    15818    STOPPED\n";
+        let c = container_from_ctr("2129", &unconfined, stopped);
+        assert_eq!(c.pid, None, "a stopped task has no process to attach to");
+        assert_eq!(
+            c.name, "2129",
+            "without a Kubernetes label the id is the name"
+        );
+        assert_eq!(c.seccomp, SeccompInForce::Unconfined);
+    }
 }

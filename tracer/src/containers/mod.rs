@@ -1,9 +1,10 @@
 //! Containers: resolving a name or id to its processes and mount namespace, and recognising the
 //! container a process belongs to from its cgroup.
 //!
-//! Engines are asked through their own CLIs (`docker`, `podman`, `nerdctl`, `crictl`): every
-//! engine ships one, they share the `inspect` shape (crictl aside), and this keeps one code
-//! path for all four instead of an API client per engine.
+//! Engines are asked through their own CLIs (`docker`, `podman`, `nerdctl`, `crictl`, and
+//! containerd's `ctr` where nerdctl is missing): every engine ships one, they share the `inspect`
+//! shape (crictl and ctr aside), and this keeps one code path for all instead of an API client
+//! per engine.
 
 mod cgroup;
 mod engine;
