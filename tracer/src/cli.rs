@@ -67,7 +67,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
     pub container: Option<String>,
 
-    /// The container engine to ask (default: every engine found).
+    /// The container engine to ask (default: every engine found). containerd is asked through
+    /// nerdctl, or through ctr on its socket (dockerd's own too) when nerdctl is missing.
     // `requires` alone is not enough: clap waives it when --container would conflict with an
     // argument given (`--runtime docker -- CMD`), and --runtime would be silently ignored.
     #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "pid", "new_containers"])]

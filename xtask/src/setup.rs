@@ -18,6 +18,8 @@ const PACKAGES: &[&str] = &[
     "pkg-config",
     "strace",
     "docker.io",
+    // ctr, for containers through containerd (docker.io depends on it; named for the tests).
+    "containerd",
     "busybox-static",
     "bpftool",
     "ruby",

@@ -33,6 +33,8 @@ use crate::maps::{
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
     let id = ctx.arg::<i64>(1);
     let off_tgid = OFF_TASK_TGID.load();
+    // The recorder always sets the offset; `cinch doctor` loads this program without any, and
+    // the verifier must not see a load at NO_OFFSET.
     if off_tgid == NO_OFFSET {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         on_sys_enter(tgid, id, current_arch);
