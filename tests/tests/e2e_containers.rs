@@ -332,6 +332,11 @@ impl std::ops::DerefMut for Background {
     }
 }
 
+/// How long `cinch record --container` is given to attach before the test acts: a whole
+/// recording of 1 ms (engine lookup, probe load, listing the container's processes, writing)
+/// takes under half a second with the debug build here; the rest is room for a loaded machine.
+const ATTACH_TIME: Duration = Duration::from_secs(2);
+
 fn spawn_cinch(args: &[&str]) -> Background {
     Background(
         Command::new(cinch_bin())
@@ -467,7 +472,7 @@ impl Looper {
         ];
         args.extend_from_slice(extra);
         let mut recorder = spawn_cinch(&args);
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(ATTACH_TIME);
         self.poke();
         self.remove();
         let status = wait(&mut recorder, Duration::from_secs(30));
@@ -543,7 +548,7 @@ fn docker_exec_is_recorded() {
         "--container",
         name,
     ]);
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(ATTACH_TIME);
     ok(&docker.cmd(&["exec", name, "sync"]), "docker exec sync");
     ok(&docker.cmd(&["rm", "-f", name]), "docker rm -f");
     assert!(wait(&mut recorder, Duration::from_secs(20)).success());

@@ -359,6 +359,61 @@ fn attach_to_a_running_process() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// Attaching to a process that forks all the time: children forked while cinch lists the tree
+/// are followed by the kernel side already, and the recording must still end when the whole
+/// tree is gone (a child counted twice used to keep it open forever).
+#[test]
+fn attach_to_a_process_forking_while_it_is_listed() {
+    use std::os::unix::process::CommandExt as _;
+    if !require_bpf("attach_to_a_process_forking_while_it_is_listed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("rec.json");
+    for round in 0..5 {
+        // Each child lives two seconds: many are alive, and being forked, while cinch lists
+        // them.
+        let mut target = Command::new("sh")
+            .arg("-c")
+            .arg("while :; do sleep 2 & sleep 0.002; done")
+            .process_group(0)
+            .spawn()
+            .expect("spawning the target");
+        let group = nix::unistd::Pid::from_raw(target.id() as i32);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut recorder = Command::new(cinch_bin())
+            .args(["record", "-q", "-o"])
+            .arg(&rec)
+            .args(["--pid", &target.id().to_string(), "--duration", "60s"])
+            .spawn()
+            .expect("running cinch");
+        std::thread::sleep(Duration::from_secs(2));
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).expect("killpg");
+        target.wait().expect("target");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = recorder.try_wait().expect("wait") {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = recorder.kill();
+                let _ = recorder.wait();
+                panic!("round {round}: the tree is gone and cinch still records it");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "round {round}: {status}");
+        let recording: Recording =
+            serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording"))
+                .expect("valid");
+        assert!(
+            recording.processes_seen > 10,
+            "round {round}: {} processes",
+            recording.processes_seen
+        );
+    }
+}
+
 /// Kernels before 6.16 have no `group_dead` in sched_process_exit; cinch then reads
 /// signal_struct.live. The same workloads must be followed to their end that way.
 #[test]

@@ -14,7 +14,7 @@ use aya::{
 };
 use cinch_common::{
     ARCH_TABLES, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, TARGET_ACTIVE,
-    TRACK_ATTACHED, TRACK_PENDING_EXEC, TargetCounts, TargetState, counter, names,
+    TRACK_ATTACHED, TRACK_PENDING_EXEC, TRACK_SLOT_MASK, TargetCounts, TargetState, counter, names,
 };
 
 use crate::btf::Btf;
@@ -83,6 +83,8 @@ pub struct Probe {
     mntns_slot: HashMap<MapData, u32, u32>,
     /// Processes registered when attaching, per slot (see [`TRACK_ATTACHED`]).
     attached: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>>,
+    /// Per slot, the last process found still tracked there (see [`Probe::target_alive`]).
+    witness: std::collections::BTreeMap<u32, u32>,
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, TargetCounts>,
@@ -349,6 +351,7 @@ impl Probe {
         Ok(Probe {
             mntns_slot,
             attached: Default::default(),
+            witness: Default::default(),
             _ebpf: ebpf,
             syscall_attach,
             capability_source,
@@ -428,30 +431,79 @@ impl Probe {
     }
 
     /// Adds a running thread group to an attach-mode target. Only the kernel side writes
-    /// `live`, so there is no read-modify-write race with its fork and exit probes.
+    /// `live`, so there is no read-modify-write race with its fork and exit probes. A process
+    /// the kernel side tracks already (forked by a tracked parent while the tracer was
+    /// enumerating) is left as it is: marking it attached would hide its exit from `live` and
+    /// drop its pending start-up flags.
     pub fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
         anyhow::ensure!(
             tgid < self.pid_max,
             "pid {tgid} beyond pid_max {}",
             self.pid_max
         );
+        if self.tracked_slot(tgid)?.is_some() {
+            return Ok(());
+        }
         self.task_target
             .set(tgid, (slot + 1) | TRACK_ATTACHED, 0)
             .with_context(|| format!("tracking pid {tgid}"))?;
+        if !crate::procfs::running(tgid) {
+            // It exited since it was listed, and the kernel side clears a cell only at exit:
+            // left set, the cell would claim whatever process gets the pid next.
+            return self
+                .task_target
+                .set(tgid, 0, 0)
+                .with_context(|| format!("untracking pid {tgid}"));
+        }
         self.attached.entry(slot).or_default().insert(tgid);
         Ok(())
     }
 
-    /// Whether the target still has a process: one the kernel side followed, or an attached one
-    /// that has not exited (a zombie has).
-    pub fn target_alive(&self, slot: u32) -> anyhow::Result<bool> {
-        if self.target(slot)?.live > 0 {
-            return Ok(true);
-        }
-        Ok(self
+    /// The slot a thread group is tracked in, if any.
+    fn tracked_slot(&self, tgid: u32) -> anyhow::Result<Option<u32>> {
+        let track = self
+            .task_target
+            .get(&tgid, 0)
+            .with_context(|| format!("reading the tracking of pid {tgid}"))?;
+        Ok((track & TRACK_SLOT_MASK).checked_sub(1))
+    }
+
+    /// Whether the target still has a process: an attached one that has not exited (a zombie
+    /// has), or one the kernel side followed.
+    ///
+    /// `live` can overstate, never understate: a child forked between the lookup and the write
+    /// in [`Probe::attach_process`] is counted by the kernel side and then marked attached, so
+    /// its exit is not subtracted. A non-zero `live` is therefore confirmed: some running
+    /// process must still be tracked in the slot (the kernel side clears a process's cell when
+    /// its thread group dies). The last process found is asked first, so a long-lived target
+    /// costs two lookups a tick, not a scan of /proc.
+    pub fn target_alive(&mut self, slot: u32) -> anyhow::Result<bool> {
+        let running = crate::procfs::running;
+        if self
             .attached
             .get(&slot)
-            .is_some_and(|pids| pids.iter().any(|&p| crate::procfs::running(p))))
+            .is_some_and(|pids| pids.iter().any(|&p| running(p)))
+        {
+            return Ok(true);
+        }
+        if self.target(slot)?.live == 0 {
+            return Ok(false);
+        }
+        let in_slot = |probe: &Probe, pid: u32| -> anyhow::Result<bool> {
+            Ok(probe.tracked_slot(pid)? == Some(slot) && running(pid))
+        };
+        if let Some(&pid) = self.witness.get(&slot)
+            && in_slot(self, pid)?
+        {
+            return Ok(true);
+        }
+        for pid in crate::procfs::pids().filter(|&p| p < self.pid_max) {
+            if in_slot(self, pid)? {
+                self.witness.insert(slot, pid);
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Thread groups seen in a target: those the kernel side followed plus the attached ones.

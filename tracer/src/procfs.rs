@@ -23,6 +23,15 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// Every thread group's pid, as /proc lists them.
+pub fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+}
+
 /// Parent pid of a process, from /proc/PID/stat (the comm field may contain spaces and
 /// parentheses, so parse after the last ')').
 fn ppid(pid: u32) -> Option<u32> {
@@ -34,16 +43,9 @@ fn ppid(pid: u32) -> Option<u32> {
 /// All living descendants of `root` (thread groups), not including `root`.
 pub fn descendants(root: u32) -> BTreeSet<u32> {
     let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            if let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-                && let Some(parent) = ppid(pid)
-            {
-                children.entry(parent).or_default().push(pid);
-            }
+    for pid in pids() {
+        if let Some(parent) = ppid(pid) {
+            children.entry(parent).or_default().push(pid);
         }
     }
     let mut out = BTreeSet::new();

@@ -23,20 +23,16 @@ pub fn mntns_of(pid: u32) -> std::io::Result<u32> {
 
 /// Every mount namespace some process is in now.
 pub fn all_mntns() -> BTreeSet<u32> {
-    pids().filter_map(|p| mntns_of(p).ok()).collect()
+    crate::procfs::pids()
+        .filter_map(|p| mntns_of(p).ok())
+        .collect()
 }
 
 /// Processes in mount namespace `inum`.
 pub fn pids_in_mntns(inum: u32) -> BTreeSet<u32> {
-    pids().filter(|&p| mntns_of(p).ok() == Some(inum)).collect()
-}
-
-fn pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+    crate::procfs::pids()
+        .filter(|&p| mntns_of(p).ok() == Some(inum))
+        .collect()
 }
 
 /// Container names and ids as engines accept them; anything else is refused before it goes near
