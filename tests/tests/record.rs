@@ -264,7 +264,22 @@ fn sigint_writes_the_recording_and_exits_promptly() {
         .args(["--", "sleep", "100"])
         .spawn()
         .expect("spawning cinch");
-    std::thread::sleep(Duration::from_millis(700));
+    // Signalled once the workload runs (cinch's child has exec'd sleep), and then has had time
+    // to reach its nanosleep.
+    let started = Instant::now();
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    while !std::fs::read_to_string(&children)
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n == "sleep\n"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cinch did not start sleep"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
     let start = Instant::now();
