@@ -76,8 +76,22 @@ struct Background {
 
 impl Background {
     fn spawn(mut cmd: Command, log: PathBuf) -> Background {
+        use std::os::unix::process::CommandExt as _;
         let out = File::create(&log).expect("creating a log file");
         let err = out.try_clone().expect("log file");
+        // The servers are stopped with SIGINT, which a shell's background job inherits as
+        // ignored (and Python then never raises KeyboardInterrupt): start them with the default.
+        // SAFETY: sigaction is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGINT,
+                    nix::sys::signal::SigHandler::SigDfl,
+                )
+                .map(drop)
+                .map_err(std::io::Error::from)
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
