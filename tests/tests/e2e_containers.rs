@@ -561,6 +561,74 @@ fn docker_exec_is_recorded() {
     assert!(!got.contains("setns"), "setns is runc's: {got:?}");
 }
 
+/// A process that is inside the container's mount namespace but not under its seccomp filter
+/// when cinch attaches is a runtime entering it (`runc exec` between setns and its seccomp
+/// install; `nsenter` here, which can be held there): it is counted from its next execve, not
+/// from the moment cinch attached.
+#[test]
+fn a_process_entering_the_container_is_counted_from_its_exec() {
+    let name = "a_process_entering_the_container_is_counted_from_its_exec";
+    if !require_bpf(name)
+        || !require(
+            name,
+            Path::new("/usr/bin/nsenter").exists(),
+            "nsenter (util-linux) is not installed",
+        )
+    {
+        return;
+    }
+    let _docker = Docker::ensure();
+    let looper = Looper::new("docker", busybox_image(), "cinch-e2e-entering");
+    looper.start(&recording_profile());
+    let out = looper.engine(&["inspect", "-f", "{{.State.Pid}}", looper.name]);
+    ok(&out, "docker inspect");
+    let init = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mntns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    // The container's shell, entered without the container's filter: it waits for /w/enter,
+    // then calls umask (nothing else in the container does) before its execve, sync after.
+    let mut entering = Background(
+        Command::new("nsenter")
+            .args(["-t", &init, "-m", "--", "/bin/sh", "-c"])
+            .arg("while [ ! -f /w/enter ]; do sleep 0.1; done; umask 022; exec /bin/busybox sync")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nsenter"),
+    );
+    let pid = entering.id().to_string();
+    let start = Instant::now();
+    while mntns(&pid) != mntns(&init) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nsenter did not enter"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rec = looper.work.path().join("rec.json");
+    let mut recorder = spawn_cinch(&[
+        "record",
+        "-q",
+        "-o",
+        rec.to_str().expect("utf-8"),
+        "--container",
+        looper.name,
+    ]);
+    std::thread::sleep(ATTACH_TIME);
+    std::fs::write(looper.work.path().join("w/enter"), "").expect("enter");
+    let status = wait(&mut entering, Duration::from_secs(20));
+    assert!(status.success(), "the entering shell: {status}");
+    looper.remove();
+    assert!(wait(&mut recorder, Duration::from_secs(30)).success());
+    let got = names(&read(&rec));
+    assert!(
+        got.contains("sync"),
+        "made after the entering process's execve: {got:?}"
+    );
+    assert!(
+        !got.contains("umask"),
+        "made before it, by a process without the container's filter: {got:?}"
+    );
+}
+
 #[test]
 fn nested_mount_namespace_stays_in_the_container() {
     if !require_bpf("nested_mount_namespace_stays_in_the_container") {

@@ -14,7 +14,8 @@ use aya::{
 };
 use cinch_common::{
     ARCH_TABLES, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, TARGET_ACTIVE,
-    TRACK_ATTACHED, TRACK_PENDING_EXEC, TRACK_SLOT_MASK, TargetCounts, TargetState, counter, names,
+    TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
+    TargetCounts, TargetState, counter, names,
 };
 
 use crate::btf::Btf;
@@ -436,6 +437,17 @@ impl Probe {
     /// enumerating) is left as it is: marking it attached would hide its exit from `live` and
     /// drop its pending start-up flags.
     pub fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        self.attach_with(slot, tgid, 0)
+    }
+
+    /// [`Probe::attach_process`] for a process that is entering a container (a runtime between
+    /// `setns` and its seccomp install): counted from its seccomp install or its next execve,
+    /// as the kernel side does for such a process it sees forked.
+    pub fn attach_entering_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        self.attach_with(slot, tgid, TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING)
+    }
+
+    fn attach_with(&mut self, slot: u32, tgid: u32, flags: u32) -> anyhow::Result<()> {
         anyhow::ensure!(
             tgid < self.pid_max,
             "pid {tgid} beyond pid_max {}",
@@ -445,7 +457,7 @@ impl Probe {
             return Ok(());
         }
         self.task_target
-            .set(tgid, (slot + 1) | TRACK_ATTACHED, 0)
+            .set(tgid, (slot + 1) | TRACK_ATTACHED | flags, 0)
             .with_context(|| format!("tracking pid {tgid}"))?;
         if !crate::procfs::running(tgid) {
             // It exited since it was listed, and the kernel side clears a cell only at exit:

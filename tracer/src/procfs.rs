@@ -17,6 +17,18 @@ pub fn running(pid: u32) -> bool {
     !matches!(state, None | Some("Z" | "X" | "x"))
 }
 
+/// A process's seccomp mode (`Seccomp:` in /proc/PID/status: 0 none, 1 strict, 2 filter), for its
+/// main thread.
+pub fn seccomp_mode(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub fn kernel_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())

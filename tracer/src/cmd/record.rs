@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use cinch_common::{ARCH_COMPAT, EventKind};
+use cinch_common::{ARCH_COMPAT, EventKind, SECCOMP_MODE_FILTER};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -197,8 +197,16 @@ pub fn capture_container(
     let mut members = containers::pids_in_mntns(mntns);
     members.extend(procfs::descendants(init));
     members.insert(init);
+    // A process without the filter the container's init runs under is not a descendant of it
+    // (filters are inherited and cannot be removed): it is a runtime entering the container
+    // (`runc exec` between setns and its seccomp install, `nsenter`).
+    let filtered = procfs::seccomp_mode(init) == Some(SECCOMP_MODE_FILTER);
     for pid in members {
-        probe.attach_process(SLOT, pid)?;
+        if filtered && procfs::seccomp_mode(pid) == Some(0) {
+            probe.attach_entering_process(SLOT, pid)?;
+        } else {
+            probe.attach_process(SLOT, pid)?;
+        }
     }
     let mut status = Status::new(quiet);
     let deadline = duration.map(|d| Instant::now() + d);
