@@ -449,8 +449,14 @@ impl Looper {
     }
 
     fn running(&self) -> bool {
-        let out = self.engine(&["inspect", "-f", "{{.State.Running}}", self.name]);
-        String::from_utf8_lossy(&out.stdout).trim() == "true"
+        self.inspect("{{.State.Running}}") == "true"
+    }
+
+    /// `ENGINE inspect -f FORMAT NAME`, trimmed.
+    fn inspect(&self, format: &str) -> String {
+        let out = self.engine(&["inspect", "-f", format, self.name]);
+        ok(&out, &format!("{} inspect", self.cli));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// Attaches `cinch record --container NAME` (no --runtime: the engines found are asked in
@@ -461,6 +467,17 @@ impl Looper {
 
     /// [`Looper::record_attached`] with another reference (an id prefix) and more arguments.
     fn record_attached_as(&self, reference: &str, extra: &[&str]) -> (Recording, PathBuf) {
+        self.record_attached_while(reference, extra, || self.poke())
+    }
+
+    /// Attaches `cinch record --container REFERENCE EXTRA...`, runs `act` once it has had time
+    /// to attach, stops the container; returns the recording and its path.
+    fn record_attached_while(
+        &self,
+        reference: &str,
+        extra: &[&str],
+        act: impl FnOnce(),
+    ) -> (Recording, PathBuf) {
         let rec = self.work.path().join("rec.json");
         let mut args = vec![
             "record",
@@ -473,7 +490,7 @@ impl Looper {
         args.extend_from_slice(extra);
         let mut recorder = spawn_cinch(&args);
         std::thread::sleep(ATTACH_TIME);
-        self.poke();
+        act();
         self.remove();
         let status = wait(&mut recorder, Duration::from_secs(30));
         assert!(status.success(), "cinch record --container: {status}");
@@ -580,9 +597,7 @@ fn a_process_entering_the_container_is_counted_from_its_exec() {
     let _docker = Docker::ensure();
     let looper = Looper::new("docker", busybox_image(), "cinch-e2e-entering");
     looper.start(&recording_profile());
-    let out = looper.engine(&["inspect", "-f", "{{.State.Pid}}", looper.name]);
-    ok(&out, "docker inspect");
-    let init = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let init = looper.inspect("{{.State.Pid}}");
     let mntns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
     // The container's shell, entered without the container's filter: it waits for /w/enter,
     // then calls umask (nothing else in the container does) before its execve, sync after.
@@ -603,22 +618,12 @@ fn a_process_entering_the_container_is_counted_from_its_exec() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rec = looper.work.path().join("rec.json");
-    let mut recorder = spawn_cinch(&[
-        "record",
-        "-q",
-        "-o",
-        rec.to_str().expect("utf-8"),
-        "--container",
-        looper.name,
-    ]);
-    std::thread::sleep(ATTACH_TIME);
-    std::fs::write(looper.work.path().join("w/enter"), "").expect("enter");
-    let status = wait(&mut entering, Duration::from_secs(20));
-    assert!(status.success(), "the entering shell: {status}");
-    looper.remove();
-    assert!(wait(&mut recorder, Duration::from_secs(30)).success());
-    let got = names(&read(&rec));
+    let (recording, _) = looper.record_attached_while(looper.name, &[], || {
+        std::fs::write(looper.work.path().join("w/enter"), "").expect("enter");
+        let status = wait(&mut entering, Duration::from_secs(20));
+        assert!(status.success(), "the entering shell: {status}");
+    });
+    let got = names(&recording);
     assert!(
         got.contains("sync"),
         "made after the entering process's execve: {got:?}"
@@ -755,9 +760,7 @@ fn attach_through_containerd_to_a_docker_container() {
     let _docker = Docker::ensure();
     let looper = Looper::new("docker", busybox_image(), "cinch-e2e-containerd");
     looper.start(&recording_profile());
-    let out = looper.engine(&["inspect", "-f", "{{.Id}}", looper.name]);
-    ok(&out, "docker inspect");
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let id = looper.inspect("{{.Id}}");
     let (recording, _) = looper.record_attached_as(&id[..12], &["--runtime", "containerd"]);
     let (engine, got, _) = container_target(&recording);
     assert_eq!(engine, "containerd");
