@@ -14,6 +14,7 @@ use crate::arch::Arch;
 use crate::capability::Capability;
 use crate::caps::{self, CapSettings};
 use crate::generate::name_observations;
+use crate::kernel_issued;
 use crate::observed::Observed;
 use crate::profile::{self, LoadedProfile, ProfileError, ProfileFlavor};
 use crate::recording::{self, Recording, RecordingError};
@@ -121,16 +122,26 @@ impl Side {
             ));
         }
         let caps = caps::analyze(&obs).settings.cap_add;
+        let architectures: BTreeSet<Arch> = obs
+            .syscalls
+            .keys()
+            .copied()
+            .chain(obs.hosts.iter().copied())
+            .collect();
+        // What the workload needs includes what the kernel can make it issue, whatever the
+        // recording saw (as `cinch generate` allows them).
+        let mut syscalls = named.by_arch.clone();
+        for (arch, names) in kernel_issued::required(&architectures, &named.by_arch) {
+            syscalls
+                .entry(arch)
+                .or_default()
+                .extend(names.into_iter().map(str::to_owned));
+        }
         Side {
             path: path.to_owned(),
             kind: SideKind::Recording,
-            architectures: obs
-                .syscalls
-                .keys()
-                .copied()
-                .chain(obs.hosts.iter().copied())
-                .collect(),
-            syscalls: named.by_arch,
+            architectures,
+            syscalls,
             capabilities: Some(caps),
             notes,
             unknown_names: BTreeSet::new(),
@@ -316,6 +327,20 @@ impl Diff {
             ));
             for (arch, names) in &self.added.syscalls {
                 out.push_str(&format!("  + {arch}: {}\n", join(names)));
+            }
+            let kernel: BTreeSet<String> = self
+                .added
+                .syscalls
+                .values()
+                .flatten()
+                .filter(|n| kernel_issued::rule(n).is_some())
+                .cloned()
+                .collect();
+            if !kernel.is_empty() {
+                out.push_str(&format!(
+                    "    ({}: issued by the kernel, not the program, so needed whatever a recording saw; `cinch report` says why)\n",
+                    join(&kernel)
+                ));
             }
             if !self.added.capabilities.is_empty() {
                 out.push_str(&format!(

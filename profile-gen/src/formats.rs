@@ -88,7 +88,11 @@ struct JsonRule<'a> {
 
 fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
     let mut out = vec![JsonRule {
-        names: profile.allow.iter().map(String::as_str).collect(),
+        names: profile
+            .allow
+            .difference(&profile.kernel_issued)
+            .map(String::as_str)
+            .collect(),
         action: "SCMP_ACT_ALLOW",
         errno_ret: None,
         comment: comments.then(|| match profile.baseline {
@@ -98,6 +102,16 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
             None => "observed by cinch while recording".to_owned(),
         }),
     }];
+    if !profile.kernel_issued.is_empty() {
+        out.push(JsonRule {
+            names: profile.kernel_issued.iter().map(String::as_str).collect(),
+            action: "SCMP_ACT_ALLOW",
+            errno_ret: None,
+            comment: comments.then(|| {
+                "not observed, issued by the kernel rather than the program (restart_syscall after a signal, returns from signal handlers, vDSO time queries): allowed whatever the recording saw; cinch report explains each".to_owned()
+            }),
+        });
+    }
     // A rule with the default action is redundant (libseccomp refuses it; runc skips it).
     if !profile.enosys.is_empty() && profile.default_errno != ENOSYS {
         out.push(JsonRule {

@@ -2,9 +2,11 @@
 //! out.
 //!
 //! Minimized means the exact union of what the recordings observed, nothing else except the
-//! documented runtime baseline, and clone3 answered with ENOSYS when it was not observed
-//! (seccomp runs before the tracer's hook, so a workload recorded under Docker's default never
-//! shows clone3: glibc got ENOSYS and fell back to clone; EPERM instead would break it).
+//! documented runtime baseline and the syscalls the kernel itself makes a process issue
+//! ([`crate::kernel_issued`]: restart_syscall, signal returns, vDSO time fallbacks), and clone3
+//! answered with ENOSYS when it was not observed (seccomp runs before the tracer's hook, so a
+//! workload recorded under Docker's default never shows clone3: glibc got ENOSYS and fell back
+//! to clone; EPERM instead would break it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use crate::baseline::{self, Runtime};
 use crate::caps::{self, CapAnalysis};
 use crate::docker_default::docker_default;
 use crate::formats::{self, Format, RenderError, Rendered};
+use crate::kernel_issued;
 use crate::naming::{self, NameSource};
 use crate::observed::Observed;
 use crate::profile::{self, ENOSYS, EPERM, Profile};
@@ -216,8 +219,16 @@ pub fn generate_observed(
     let (runtime, because) = match opts.baseline {
         BaselineChoice::None => (None, BTreeSet::new()),
         BaselineChoice::Use(rt) => (Some(rt), BTreeSet::new()),
-        BaselineChoice::Auto if observed.startup_unobserved.is_empty() => (None, BTreeSet::new()),
-        BaselineChoice::Auto => (Some(Runtime::Runc), observed.startup_unobserved.clone()),
+        // A recording that observed the same image's start has the runtime's start-up calls:
+        // merged with attach recordings of it (the canary loop), it covers their start too.
+        BaselineChoice::Auto => {
+            let uncovered = observed.uncovered_starts();
+            if uncovered.is_empty() {
+                (None, BTreeSet::new())
+            } else {
+                (Some(Runtime::Runc), uncovered)
+            }
+        }
     };
     let mut applied = None;
     if let Some(rt) = runtime {
@@ -244,7 +255,13 @@ pub fn generate_observed(
         .copied()
         .chain(by_arch.keys().copied())
         .collect();
+    let observed_or_baseline: BTreeSet<String> = by_arch.values().flatten().cloned().collect();
+    for (arch, names) in kernel_issued::required(&architectures, &by_arch) {
+        let have = by_arch.entry(arch).or_default();
+        have.extend(names.into_iter().map(str::to_owned));
+    }
     let allow: BTreeSet<String> = by_arch.values().flatten().cloned().collect();
+    let kernel_only: BTreeSet<String> = allow.difference(&observed_or_baseline).cloned().collect();
     let enosys: BTreeSet<String> = if allow.contains("clone3") {
         BTreeSet::new()
     } else {
@@ -254,6 +271,7 @@ pub fn generate_observed(
         default_errno: opts.default_errno.errno(),
         architectures,
         allow,
+        kernel_issued: kernel_only,
         enosys,
         baseline: applied.as_ref().map(|b| b.runtime),
     };
@@ -338,6 +356,37 @@ impl Generated {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(", ")
+            ));
+        }
+        if !self.profile.kernel_issued.is_empty() {
+            let names: Vec<&str> = self
+                .profile
+                .kernel_issued
+                .iter()
+                .map(String::as_str)
+                .collect();
+            out.push(format!(
+                "kernel-issued: {} allowed though not recorded: the kernel makes a process issue them (a wait resumed after a signal, a signal handler's return, a time query the vDSO hands to the kernel); `cinch report` says why for each",
+                names.join(", ")
+            ));
+        }
+        let attached = self.observed.startup_unobserved();
+        if self.baseline.is_none()
+            && !attached.is_empty()
+            && self.observed.uncovered_starts().is_empty()
+        {
+            let observed: Vec<String> = self
+                .observed
+                .container_starts
+                .iter()
+                .filter(|c| c.observed)
+                .map(|c| c.recording.display().to_string())
+                .collect();
+            let attached: Vec<String> = attached.iter().map(|p| p.display().to_string()).collect();
+            out.push(format!(
+                "runtime baseline: not added: {} observed the start of the same image that {} attached to",
+                observed.join(", "),
+                attached.join(", ")
             ));
         }
         if let Some(b) = &self.baseline {

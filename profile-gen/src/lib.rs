@@ -14,6 +14,7 @@ pub mod docker_default;
 pub mod formats;
 pub mod fsutil;
 pub mod generate;
+pub mod kernel_issued;
 pub mod naming;
 pub mod observed;
 pub mod profile;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::arch::Arch;
-use crate::recording::Recording;
+use crate::recording::{Recording, Target};
 
 /// One kind of capability check: the same capability, result, syscall and kernel caller.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +33,16 @@ pub struct CapEvidence {
     pub syscall_names: BTreeSet<String>,
 }
 
+/// A container recording and whether it observed the container's start.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContainerStart {
+    pub recording: PathBuf,
+    pub engine: String,
+    pub image: String,
+    /// False when cinch attached to the running container.
+    pub observed: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Native architectures of the recording hosts: always in the profile's architectures.
@@ -40,8 +50,8 @@ pub struct Observed {
     /// Syscall numbers per architecture, with the names the recordings gave them.
     pub syscalls: BTreeMap<Arch, BTreeMap<u32, BTreeSet<String>>>,
     pub capabilities: BTreeMap<CapCheckKey, CapEvidence>,
-    /// Recordings that did not observe the workload's start (attach), by file.
-    pub startup_unobserved: BTreeSet<PathBuf>,
+    /// What each container recording saw of its container's start.
+    pub container_starts: BTreeSet<ContainerStart>,
     /// Recordings that lost syscall observations, with the largest loss.
     pub lost_syscalls: BTreeMap<PathBuf, u64>,
     /// Warnings the recordings carry, by file.
@@ -77,15 +87,30 @@ impl Observed {
                 ev.syscall_names.insert(name);
             }
         }
-        if !rec.startup_observed {
-            out.startup_unobserved.insert(path.clone());
+        match &rec.target {
+            Target::Container { engine, image, .. } => {
+                out.container_starts.insert(ContainerStart {
+                    recording: path.clone(),
+                    engine: engine.clone(),
+                    image: image.clone(),
+                    observed: rec.startup_observed,
+                });
+            }
+            Target::Pid { pid, comm } if !rec.startup_observed => {
+                out.warnings.entry(path.clone()).or_default().insert(format!(
+                    "attached to process {pid} ({comm}) while it ran: what it did before is not in the profile (no container runtime baseline is added: it is not a container)"
+                ));
+            }
+            _ => {}
         }
         if rec.lost.syscalls > 0 {
             out.lost_syscalls.insert(path.clone(), rec.lost.syscalls);
         }
         if !rec.warnings.is_empty() {
             out.warnings
-                .insert(path, rec.warnings.iter().cloned().collect());
+                .entry(path)
+                .or_default()
+                .extend(rec.warnings.iter().cloned());
         }
         out
     }
@@ -111,8 +136,8 @@ impl Observed {
             mine.comms.extend(ev.comms.iter().cloned());
             mine.syscall_names.extend(ev.syscall_names.iter().cloned());
         }
-        self.startup_unobserved
-            .extend(other.startup_unobserved.iter().cloned());
+        self.container_starts
+            .extend(other.container_starts.iter().cloned());
         for (path, lost) in &other.lost_syscalls {
             let mine = self.lost_syscalls.entry(path.clone()).or_default();
             *mine = (*mine).max(*lost);
@@ -125,8 +150,81 @@ impl Observed {
         }
     }
 
+    /// Container recordings that attached (did not observe the start).
+    pub fn startup_unobserved(&self) -> BTreeSet<PathBuf> {
+        self.container_starts
+            .iter()
+            .filter(|c| !c.observed)
+            .map(|c| c.recording.clone())
+            .collect()
+    }
+
+    /// Attach recordings whose start no recording in the merge covers: none of the same engine
+    /// and image observed a start. (One that did has the runtime's start-up calls for that
+    /// container; the runtime baseline is for the others.)
+    pub fn uncovered_starts(&self) -> BTreeSet<PathBuf> {
+        let covered: BTreeSet<(&str, &str)> = self
+            .container_starts
+            .iter()
+            .filter(|c| c.observed)
+            .map(|c| (c.engine.as_str(), c.image.as_str()))
+            .collect();
+        self.container_starts
+            .iter()
+            .filter(|c| !c.observed && !covered.contains(&(c.engine.as_str(), c.image.as_str())))
+            .map(|c| c.recording.clone())
+            .collect()
+    }
+
     /// Number of distinct (architecture, number) syscalls.
     pub fn syscall_count(&self) -> usize {
         self.syscalls.values().map(BTreeMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(recording: &str, image: &str, observed: bool) -> ContainerStart {
+        ContainerStart {
+            recording: PathBuf::from(recording),
+            engine: "docker".to_owned(),
+            image: image.to_owned(),
+            observed,
+        }
+    }
+
+    #[test]
+    fn an_observed_start_of_the_same_image_covers_an_attach() {
+        let mut obs = Observed::default();
+        obs.container_starts.insert(start("canary.json", "web", false));
+        assert_eq!(obs.uncovered_starts().len(), 1, "an attach alone");
+        obs.container_starts.insert(start("db.json", "db", true));
+        assert_eq!(obs.uncovered_starts().len(), 1, "another image's start");
+        obs.container_starts.insert(start("web.json", "web", true));
+        assert!(obs.uncovered_starts().is_empty(), "the same image's start");
+        assert_eq!(obs.startup_unobserved().len(), 1);
+    }
+
+    #[test]
+    fn a_process_attached_by_pid_is_no_container_start() {
+        let rec: Recording = serde_json::from_str(
+            r#"{"schema_version":1,"cinch_version":"0","host":{"kernel":"6","arch":"x86_64"},
+                "attach":{"syscalls":"tp_btf","capabilities":"tracepoint","lifecycle":"tp"},
+                "target":{"kind":"pid","pid":7,"comm":"app"},"startup_observed":false,
+                "started_at":"","ended_at":"","processes_seen":1,
+                "syscalls":{"x86_64":[{"nr":0,"name":"read","count":1}]},
+                "lost":{"syscalls":0,"ring_buffer_drops":0,"map_full":0,"capability_checks":0}}"#,
+        )
+        .expect("a recording");
+        let obs = Observed::from_recording(PathBuf::from("pid.json"), &rec);
+        assert!(obs.container_starts.is_empty());
+        assert!(obs.uncovered_starts().is_empty());
+        let warnings = &obs.warnings[&PathBuf::from("pid.json")];
+        assert!(
+            warnings.iter().any(|w| w.contains("attached to process 7 (app)")),
+            "{warnings:?}"
+        );
     }
 }

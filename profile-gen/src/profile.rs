@@ -25,6 +25,9 @@ pub struct Profile {
     pub architectures: BTreeSet<Arch>,
     /// Allowed for every listed architecture (seccomp profiles cannot say "only on x86").
     pub allow: BTreeSet<String>,
+    /// The part of `allow` that no recording observed but the kernel can make the workload issue
+    /// ([`crate::kernel_issued`]); written as a rule of its own.
+    pub kernel_issued: BTreeSet<String>,
     /// Denied with ENOSYS instead of the default errno.
     pub enosys: BTreeSet<String>,
     /// The runtime baseline folded into `allow`, if any (said in the Docker format's comment).

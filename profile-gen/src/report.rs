@@ -10,6 +10,7 @@ use crate::arch::Arch;
 use crate::capability::Capability;
 use crate::caps::CapSettings;
 use crate::docker_default::docker_default;
+use crate::kernel_issued::{self, When};
 use crate::profile::{LoadedProfile, ProfileFlavor};
 use crate::snippets;
 
@@ -203,6 +204,20 @@ pub struct CapsSection {
     pub notes: BTreeMap<Capability, String>,
 }
 
+/// Syscalls the kernel makes a process issue that share one explanation, and whether the
+/// profile lets them through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelIssuedGroup {
+    pub names: Vec<&'static str>,
+    pub why: &'static str,
+    pub source: &'static str,
+    /// Allowed by the profile (on some architecture of it).
+    pub allowed: bool,
+    /// Denied although the workload can need it: always for the wait restart and time queries,
+    /// and for signal returns when the profile lets handlers be installed.
+    pub denied_but_needed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snippets {
     pub docker_run: String,
@@ -221,9 +236,44 @@ pub struct Report {
     pub docker: DockerComparison,
     pub dangerous_syscalls: Vec<DangerousSyscall>,
     pub unknown_names: BTreeSet<String>,
+    pub kernel_issued: Vec<KernelIssuedGroup>,
     pub capabilities: Option<CapsSection>,
     pub notes: Vec<String>,
     pub apply: Snippets,
+}
+
+/// What the profile does with each syscall the kernel can make a process issue, grouped by
+/// explanation, in the rules' order.
+fn kernel_issued_groups(allowed_sets: &BTreeMap<Arch, BTreeSet<String>>) -> Vec<KernelIssuedGroup> {
+    let exists = |name: &str| {
+        allowed_sets
+            .keys()
+            .any(|a| crate::naming::syscall_number(*a, name).is_some())
+    };
+    let allowed = |name: &str| allowed_sets.values().any(|s| s.contains(name));
+    let handlers = kernel_issued::HANDLER_INSTALLERS.iter().any(|n| allowed(n));
+    let mut out: Vec<KernelIssuedGroup> = Vec::new();
+    for rule in kernel_issued::RULES.iter().filter(|r| exists(r.name)) {
+        let is_allowed = allowed(rule.name);
+        let needed = match rule.when {
+            When::Always => true,
+            When::HandlerInstalled => handlers,
+        };
+        let denied_but_needed = !is_allowed && needed;
+        match out.iter_mut().find(|g| {
+            g.why == rule.why && g.allowed == is_allowed && g.denied_but_needed == denied_but_needed
+        }) {
+            Some(g) => g.names.push(rule.name),
+            None => out.push(KernelIssuedGroup {
+                names: vec![rule.name],
+                why: rule.why,
+                source: rule.source,
+                allowed: is_allowed,
+                denied_but_needed,
+            }),
+        }
+    }
+    out
 }
 
 pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Report {
@@ -253,6 +303,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             arg_filtered: arg_filtered.contains(*n),
         })
         .collect();
+    let kernel_issued = kernel_issued_groups(&allowed_sets);
     let mut notes = Vec::new();
     if profile.allows_by_default() {
         notes.push(format!(
@@ -319,6 +370,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         docker,
         dangerous_syscalls,
         unknown_names: profile.unknown_names(),
+        kernel_issued,
         capabilities,
         notes,
         apply,
@@ -397,6 +449,21 @@ impl Report {
                     .join(", ")
             ));
         }
+        let allowed: Vec<&KernelIssuedGroup> =
+            self.kernel_issued.iter().filter(|g| g.allowed).collect();
+        if !allowed.is_empty() {
+            out.push_str("allowed because the kernel can make any process issue them, whatever a recording saw:\n");
+            for g in allowed {
+                out.push_str(&format!("  {}: {}\n", g.names.join(", "), g.why));
+            }
+        }
+        for g in self.kernel_issued.iter().filter(|g| g.denied_but_needed) {
+            out.push_str(&format!(
+                "warning: denies {}, which the workload can need without asking: {}\n",
+                g.names.join(", "),
+                g.why
+            ));
+        }
         if let Some(c) = &self.capabilities {
             let add: Vec<&str> = c.cap_add.iter().map(|c| c.docker_name()).collect();
             out.push_str(&format!(
@@ -465,6 +532,29 @@ impl Report {
                 out.push_str(&format!("| `{}`{args} | {} |\n", d.name, d.why));
             }
             out.push('\n');
+        }
+        let code = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let allowed: Vec<&KernelIssuedGroup> =
+            self.kernel_issued.iter().filter(|g| g.allowed).collect();
+        if !allowed.is_empty() {
+            out.push_str("| allowed whatever a recording saw | why the kernel can make any process issue it |\n| --- | --- |\n");
+            for g in allowed {
+                out.push_str(&format!("| {} | {} |\n", code(&g.names), g.why));
+            }
+            out.push('\n');
+        }
+        for g in self.kernel_issued.iter().filter(|g| g.denied_but_needed) {
+            out.push_str(&format!(
+                "> **Warning:** denies {}, which the workload can need without asking: {}.\n\n",
+                code(&g.names),
+                g.why
+            ));
         }
         if let Some(c) = &self.capabilities {
             let add: Vec<String> = c.cap_add.iter().map(|c| format!("`{c}`")).collect();
@@ -557,6 +647,70 @@ mod tests {
         assert!(r.render_markdown().contains("| `mount` |"));
         let json: serde_json::Value = serde_json::from_str(&r.render_json()).expect("json");
         assert_eq!(json["docker"]["allowed"], 5);
+    }
+
+    #[test]
+    fn explains_kernel_issued_syscalls_and_warns_when_a_profile_denies_them() {
+        let with = parse_profile(
+            br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","rt_sigaction","rt_sigreturn","restart_syscall","clock_gettime"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            Path::new("with.json"),
+        )
+        .expect("parses");
+        let r = build(&with, None);
+        let allowed: Vec<&str> = r
+            .kernel_issued
+            .iter()
+            .filter(|g| g.allowed)
+            .flat_map(|g| g.names.iter().copied())
+            .collect();
+        assert_eq!(
+            allowed,
+            ["restart_syscall", "rt_sigreturn", "clock_gettime"]
+        );
+        // The other time queries are denied, and said to be needed.
+        let denied: Vec<&str> = r
+            .kernel_issued
+            .iter()
+            .filter(|g| g.denied_but_needed)
+            .flat_map(|g| g.names.iter().copied())
+            .collect();
+        assert_eq!(denied, ["clock_getres", "gettimeofday", "time", "getcpu"]);
+        let text = r.render_text();
+        assert!(
+            text.contains("  restart_syscall: the kernel resumes a timed wait"),
+            "{text}"
+        );
+        assert!(
+            text.contains("warning: denies clock_getres, gettimeofday"),
+            "{text}"
+        );
+        assert!(r.render_markdown().contains("| `restart_syscall` |"));
+
+        // Without restart_syscall, and with handlers but no way back from them.
+        let without = parse_profile(
+            br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","rt_sigaction"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            Path::new("without.json"),
+        )
+        .expect("parses");
+        let text = build(&without, None).render_text();
+        assert!(
+            text.contains(
+                "warning: denies restart_syscall, which the workload can need without asking"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("warning: denies rt_sigreturn"), "{text}");
+        // A profile that lets no handler be installed does not need the signal return.
+        let no_handlers = parse_profile(
+            br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            Path::new("none.json"),
+        )
+        .expect("parses");
+        assert!(
+            !build(&no_handlers, None)
+                .render_text()
+                .contains("denies rt_sigreturn")
+        );
     }
 
     #[test]

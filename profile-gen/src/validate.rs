@@ -149,6 +149,7 @@ mod tests {
             default_errno: 1,
             architectures: [Arch::X86_64, Arch::X86].into_iter().collect(),
             allow: names.iter().map(|s| s.to_string()).collect(),
+            kernel_issued: BTreeSet::new(),
             enosys: ["clone3".to_string()].into_iter().collect(),
             baseline: None,
         }

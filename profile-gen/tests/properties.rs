@@ -14,7 +14,8 @@ use profile_gen::generate::{
     BaselineChoice, DefaultErrno, GenerateError, GenerateOptions, generate_observed,
     name_observations,
 };
-use profile_gen::observed::{CapCheckKey, CapEvidence, Observed};
+use profile_gen::kernel_issued;
+use profile_gen::observed::{CapCheckKey, CapEvidence, ContainerStart, Observed};
 use profile_gen::profile::parse_profile;
 
 fn arch() -> impl Strategy<Value = Arch> {
@@ -58,6 +59,21 @@ fn file() -> impl Strategy<Value = PathBuf> {
     ]
 }
 
+fn container_start() -> impl Strategy<Value = ContainerStart> {
+    (
+        file(),
+        prop_oneof![Just("docker"), Just("podman")],
+        prop_oneof![Just("web"), Just("db")],
+        any::<bool>(),
+    )
+        .prop_map(|(recording, engine, image, observed)| ContainerStart {
+            recording,
+            engine: engine.to_owned(),
+            image: image.to_owned(),
+            observed,
+        })
+}
+
 prop_compose! {
     fn observed()(
         hosts in proptest::collection::btree_set(prop_oneof![Just(Arch::X86_64), Just(Arch::Aarch64)], 1..3),
@@ -68,11 +84,11 @@ prop_compose! {
             0..3,
         ),
         capabilities in proptest::collection::btree_map(cap_key(), evidence(), 0..6),
-        startup_unobserved in proptest::collection::btree_set(file(), 0..2),
+        container_starts in proptest::collection::btree_set(container_start(), 0..3),
         lost_syscalls in proptest::collection::btree_map(file(), 1u64..10, 0..2),
         warnings in proptest::collection::btree_map(file(), proptest::collection::btree_set("[a-z]{1,5}", 1..3), 0..2),
     ) -> Observed {
-        Observed { hosts, syscalls, capabilities, startup_unobserved, lost_syscalls, warnings }
+        Observed { hosts, syscalls, capabilities, container_starts, lost_syscalls, warnings }
     }
 }
 
@@ -143,12 +159,19 @@ proptest! {
                 let mut permitted: BTreeSet<String> = named.by_arch.values().flatten().cloned().collect();
                 let chosen = match opts.baseline {
                     BaselineChoice::Use(rt) => Some(rt),
-                    BaselineChoice::Auto if !obs.startup_unobserved.is_empty() => Some(Runtime::Runc),
+                    BaselineChoice::Auto if !obs.uncovered_starts().is_empty() => Some(Runtime::Runc),
                     _ => None,
                 };
                 if let Some(rt) = chosen {
                     permitted.extend(baseline::baseline(rt).syscalls.iter().cloned());
                 }
+                // The syscalls the kernel makes a process issue, only where a rule asks for them,
+                // and always restart_syscall.
+                let required = kernel_issued::required(&generated.profile.architectures, &named.by_arch);
+                let kernel: BTreeSet<String> = required.values().flatten().map(|n| (*n).to_owned()).collect();
+                prop_assert!(generated.profile.allow.contains("restart_syscall"));
+                prop_assert!(generated.profile.kernel_issued.iter().all(|n| kernel.contains(n) && !permitted.contains(n)));
+                permitted.extend(kernel);
                 for format in [Format::Docker, Format::Oci, Format::Kubernetes] {
                     let rendered = generated.render(format, Path::new("p.json"), None).expect("renders");
                     prop_assert_eq!(rendered.profile.last(), Some(&b'\n'));

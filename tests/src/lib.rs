@@ -168,6 +168,30 @@ pub fn workload(name: &str) -> PathBuf {
     out
 }
 
+/// A copy of the seccomp profile at `profile`, written into `dir`, with `name` taken out of every
+/// allowing rule. Panics when no rule allowed it: a test that removes a syscall the workload
+/// never had proves nothing.
+pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(profile)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", profile.display()));
+    let mut p: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", profile.display()));
+    let mut removed = false;
+    for rule in p["syscalls"].as_array_mut().into_iter().flatten() {
+        if rule["action"] == "SCMP_ACT_ALLOW"
+            && let Some(names) = rule["names"].as_array_mut()
+        {
+            let before = names.len();
+            names.retain(|n| n != name);
+            removed |= names.len() < before;
+        }
+    }
+    assert!(removed, "{name} is not allowed by {}", profile.display());
+    let out = dir.join(format!("without-{name}.json"));
+    std::fs::write(&out, p.to_string()).expect("writing the profile");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

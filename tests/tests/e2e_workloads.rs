@@ -19,7 +19,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require, require_bpf, workspace_root};
+use cinch_tests::{cinch_bin, profile_without, require, require_bpf, workspace_root};
 
 fn text(out: &Output) -> String {
     format!(
@@ -212,7 +212,6 @@ fn get(netns_pid: Option<u32>, url: &str) -> Answer {
 struct Generated {
     profile: PathBuf,
     caps: PathBuf,
-    allowed: BTreeSet<String>,
     cap_add: BTreeSet<String>,
     dir: PathBuf,
 }
@@ -236,16 +235,6 @@ impl Generated {
             .output()
             .expect("running cinch generate");
         assert!(out.status.success(), "generate: {}", text(&out));
-        let p: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&profile).expect("profile")).expect("json");
-        let allowed = p["syscalls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
-            .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
-            .filter_map(|n| n.as_str().map(str::to_owned))
-            .collect();
         let c: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&caps).expect("settings")).expect("json");
         let cap_add = c["cap_add"]
@@ -264,7 +253,6 @@ impl Generated {
         Generated {
             profile,
             caps,
-            allowed,
             cap_add,
             dir: dir.to_owned(),
         }
@@ -272,23 +260,7 @@ impl Generated {
 
     /// The profile without `name` in its allow rules.
     fn without_syscall(&self, name: &str) -> PathBuf {
-        assert!(
-            self.allowed.contains(name),
-            "the workload never used {name}: allowed {:?}",
-            self.allowed
-        );
-        let mut p: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&self.profile).expect("profile")).expect("json");
-        for rule in p["syscalls"].as_array_mut().expect("rules") {
-            if rule["action"] == "SCMP_ACT_ALLOW"
-                && let Some(names) = rule["names"].as_array_mut()
-            {
-                names.retain(|n| n != name);
-            }
-        }
-        let path = self.dir.join(format!("without-{name}.json"));
-        std::fs::write(&path, p.to_string()).expect("writing the profile");
-        path
+        profile_without(&self.profile, name, &self.dir)
     }
 
     /// The settings without capability `cap`.

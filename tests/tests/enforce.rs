@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cinch_tests::{cinch_bin, require, require_bpf, require_root, workspace_root};
+use cinch_tests::{cinch_bin, profile_without, require, require_bpf, require_root, workspace_root};
 
 fn text(out: &Output) -> String {
     format!(
@@ -498,20 +498,9 @@ fn record_and_generate(dir: &Path, cmd: &[&str]) -> (String, String) {
 
 /// The profile with `name` taken out of its allow rules.
 fn without(profile: &str, name: &str, dir: &Path) -> String {
-    let mut p: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(profile).expect("profile")).expect("json");
-    let mut removed = false;
-    for rule in p["syscalls"].as_array_mut().expect("rules") {
-        if rule["action"] == "SCMP_ACT_ALLOW"
-            && let Some(names) = rule["names"].as_array_mut()
-        {
-            let before = names.len();
-            names.retain(|n| n != name);
-            removed |= names.len() < before;
-        }
-    }
-    assert!(removed, "{name} is not allowed by {profile}");
-    write(dir, &format!("without-{name}.json"), &p.to_string())
+    profile_without(Path::new(profile), name, dir)
+        .display()
+        .to_string()
 }
 
 #[cfg(target_arch = "x86_64")]

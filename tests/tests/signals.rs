@@ -364,3 +364,189 @@ fn a_second_sigint_stops_at_once() {
         "the workload keeps running: cinch does not kill it"
     );
 }
+
+/// `sh -c SCRIPT`: its status and stdout.
+fn shell(script: &str) -> (ExitStatus, String) {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running sh");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_workload_inherits_the_signals_the_caller_ignored() {
+    if !prerequisites("the_workload_inherits_the_signals_the_caller_ignored") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let cinch = cinch_bin().display().to_string();
+    let allow = cinch_tests::workspace_root().join("profiles/recording-profile.json");
+    let allow = allow.display();
+    let workload = "sh -c 'kill -INT $$; kill -HUP $$; echo survived'";
+    let (status, out) = shell(&format!("trap '' INT HUP; {workload}"));
+    assert!(
+        status.success() && out == "survived\n",
+        "bare: {status} {out:?}"
+    );
+    for (what, prefix) in [
+        ("record", format!("{cinch} record -q -o {d}/rec.json --")),
+        (
+            "verify",
+            format!("{cinch} verify -q --profile {allow} -o {d}/verdict.txt --"),
+        ),
+        ("run", format!("{cinch} run --profile {allow} --")),
+    ] {
+        let (status, out) = shell(&format!("trap '' INT HUP; {prefix} {workload}"));
+        assert!(
+            status.success() && out == "survived\n",
+            "{what}: the workload did not inherit the ignored SIGINT and SIGHUP: {status} {out:?}"
+        );
+    }
+}
+
+/// What `/proc/self/status` says of a process's ignored and blocked signals, for `cinch ARGS
+/// -- grep ...` (or the bare grep when `args` is empty), started with SIGINT, SIGHUP, SIGPIPE and
+/// SIGUSR2 ignored and SIGUSR1 and SIGCHLD blocked.
+fn signal_state(args: &[String]) -> String {
+    use std::os::unix::process::CommandExt as _;
+    let grep = ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"];
+    let mut cmd = if args.is_empty() {
+        let mut c = Command::new(grep[0]);
+        c.args(&grep[1..]);
+        c
+    } else {
+        let mut c = Command::new(cinch_bin());
+        c.args(args).arg("--").args(grep);
+        c
+    };
+    // SAFETY: only sigaction and sigprocmask between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, signal, sigprocmask};
+            for sig in [
+                Signal::SIGINT,
+                Signal::SIGHUP,
+                Signal::SIGPIPE,
+                Signal::SIGUSR2,
+            ] {
+                signal(sig, SigHandler::SigIgn)?;
+            }
+            let mut blocked = SigSet::empty();
+            blocked.add(Signal::SIGUSR1);
+            blocked.add(Signal::SIGCHLD);
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None)?;
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("running grep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Sig"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_workload_starts_with_cinchs_dispositions_and_mask() {
+    if !prerequisites("the_workload_starts_with_cinchs_dispositions_and_mask") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = |p: &Path| p.display().to_string();
+    let allow = s(&cinch_tests::workspace_root().join("profiles/recording-profile.json"));
+    let bare = signal_state(&[]);
+    let bits = |field: &str| {
+        bare.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("no {field} in {bare}"))
+    };
+    let set = |sigs: &[Signal]| sigs.iter().fold(0u64, |m, s| m | 1 << (*s as u32 - 1));
+    let ignored = set(&[
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGPIPE,
+        Signal::SIGUSR2,
+    ]);
+    let blocked = set(&[Signal::SIGUSR1, Signal::SIGCHLD]);
+    assert_eq!(
+        bits("SigIgn:") & ignored,
+        ignored,
+        "the bare process: {bare}"
+    );
+    assert_eq!(bits("SigBlk:"), blocked, "the bare process: {bare}");
+    for (what, args) in [
+        (
+            "record",
+            vec![
+                "record".into(),
+                "-q".into(),
+                "-o".into(),
+                s(&dir.path().join("r.json")),
+            ],
+        ),
+        (
+            "verify",
+            vec![
+                "verify".into(),
+                "-q".into(),
+                "--profile".into(),
+                allow.clone(),
+                "-o".into(),
+                s(&dir.path().join("v.txt")),
+            ],
+        ),
+        ("run", vec!["run".into(), "--profile".into(), allow.clone()]),
+    ] {
+        assert_eq!(signal_state(&args), bare, "{what}");
+    }
+}
+
+#[test]
+fn a_signal_ignored_when_cinch_started_does_not_stop_the_recording() {
+    if !prerequisites("a_signal_ignored_when_cinch_started_does_not_stop_the_recording") {
+        return;
+    }
+    use std::os::unix::process::CommandExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("rec.json");
+    let done = dir.path().join("done");
+    // As under nohup: SIGHUP ignored for cinch and, through it, for the workload.
+    let mut cmd = Command::new(cinch_bin());
+    cmd.args(["record", "-q", "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", "sleep 1; echo > \"$0\""])
+        .arg(&done)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only sigaction between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGHUP, nix::sys::signal::SigHandler::SigIgn)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd.spawn().expect("starting cinch record");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !children(pid).into_iter().any(|c| comm(c) == "sh") {
+        assert!(Instant::now() < deadline, "the workload did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(Pid::from_raw(pid as i32), Signal::SIGHUP).expect("SIGHUP");
+    let status = child.wait().expect("waiting for cinch");
+    assert!(
+        status.success(),
+        "cinch stopped on a SIGHUP it was started ignoring: {status}"
+    );
+    assert!(done.exists(), "the workload did not finish");
+    read_valid(&out, "SIGHUP ignored");
+}

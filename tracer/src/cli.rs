@@ -252,7 +252,7 @@ pub enum VerifyFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start."
+    after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start.\n\nCanary loop: run verify attached to a staging container with --record-out FILE for as long\nas it takes, then `cinch generate OLD-RECORDINGS... FILE` and `cinch diff OLD NEW` to see\nwhat the tests missed."
 )]
 pub struct VerifyArgs {
     /// The seccomp profile to check against: Docker / OCI JSON, or an SPO SeccompProfile.
@@ -295,6 +295,12 @@ pub struct VerifyArgs {
     /// Write the verdict to this file instead of stdout (which the workload shares).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// Also keep what was observed as a Recording, as `cinch record -o` writes it: a file for a
+    /// COMMAND or --container, a directory (one file per container) for --new-containers. Merge
+    /// it into the next `cinch generate` to add what the profile missed.
+    #[arg(long, value_name = "PATH")]
+    pub record_out: Option<PathBuf>,
 
     /// No live status line while observing.
     #[arg(short, long)]

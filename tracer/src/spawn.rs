@@ -100,8 +100,8 @@ pub fn fork_held(program: &Path, argv: &[String], user: Option<User>) -> anyhow:
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
 
-    // SAFETY: the child only calls async-signal-safe functions (read, setgroups, setgid,
-    // setuid, execve, write, _exit) on data prepared above.
+    // SAFETY: the child only calls async-signal-safe functions (sigaction, sigprocmask, read,
+    // setgroups, setgid, setuid, execve, write, _exit) on data prepared above.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         ForkResult::Child => {
             drop(go_w);
@@ -130,10 +130,9 @@ fn child_exec(
     env: &[CString],
     user: Option<User>,
 ) -> i32 {
-    // Rust programs ignore SIGPIPE, and an ignored signal stays ignored across execve: give the
-    // command the default disposition it would have had from a shell.
-    // SAFETY: signal(2) is async-signal-safe.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // cinch's handlers and Rust's ignored SIGPIPE are cinch's, not the command's: it starts with
+    // the dispositions and mask cinch was started with, as it would have without cinch.
+    crate::signals::restore_inherited();
     let mut byte = [0u8; 1];
     // EOF (the tracer died or gave up) means: do not run.
     if !matches!(nix::unistd::read(go, &mut byte), Ok(1)) {

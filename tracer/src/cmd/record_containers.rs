@@ -9,6 +9,7 @@
 //! for a few milliseconds is named.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
@@ -58,13 +59,21 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     let mut probe = Probe::load(&config)?;
     let started = SystemTime::now();
     let mut command = match args.command.split_first() {
-        Some((program, rest)) => Some(
-            std::process::Command::new(program)
-                .args(rest)
-                .stdin(Stdio::inherit())
-                .spawn()
-                .map_err(|e| input(format!("cannot run {program}: {e}")))?,
-        ),
+        Some((program, rest)) => {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(rest).stdin(Stdio::inherit());
+            // SAFETY: the hook only makes async-signal-safe calls (sigaction, sigprocmask).
+            unsafe {
+                cmd.pre_exec(|| {
+                    signals::restore_inherited();
+                    Ok(())
+                })
+            };
+            Some(
+                cmd.spawn()
+                    .map_err(|e| input(format!("cannot run {program}: {e}")))?,
+            )
+        }
         None => None,
     };
     let deadline = args.duration.map(|d| Instant::now() + d);
@@ -234,7 +243,7 @@ fn exit_code(st: std::process::ExitStatus) -> u8 {
         .unwrap_or(1)
 }
 
-fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+pub(super) fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(input(format!(
             "{} is not a directory; --new-containers writes one recording per container into a directory",

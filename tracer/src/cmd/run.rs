@@ -61,11 +61,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             naming::libseccomp_version()
         );
     }
-    // Rust ignores SIGPIPE in its own processes; an ignored signal stays ignored across execve,
-    // and COMMAND must get the default (as under a shell or a container runtime). Done before the
-    // filter: rt_sigaction may not be allowed.
-    // SAFETY: resetting a disposition; no handler runs.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Rust ignores SIGPIPE in its own processes, and an ignored signal stays ignored across
+    // execve: COMMAND gets the dispositions and mask cinch was started with, as it would have
+    // without cinch. Done before the filter: rt_sigaction may not be allowed.
+    crate::signals::restore_inherited();
     privileges::apply(&kept.caps, identity.as_ref())?;
     filter::install(&compiled).map_err(|e| {
         kernel(format!(

@@ -61,7 +61,19 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.output {
         crate::output::check_writable(path)?;
     }
+    match &args.record_out {
+        Some(dir) if args.new_containers => super::record_containers::prepare_dir(dir)?,
+        Some(file) => crate::output::check_writable(file)?,
+        None => {}
+    }
     let observations = observe(&args)?;
+    if let Some(path) = &args.record_out
+        && !args.new_containers
+    {
+        for o in &observations {
+            record::write(path, &o.recording, args.quiet)?;
+        }
+    }
     let report = Report::build(&args.profile, &plan, kept.as_ref(), &observations);
     let text = match args.format {
         VerifyFormat::Text => report.render_text(),
@@ -108,9 +120,11 @@ fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
     }
 }
 
-/// `cinch record --new-containers` into a private directory, read back.
+/// `cinch record --new-containers` into a private directory, read back; the recordings are
+/// copied into the --record-out directory, when given.
 fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
-    let dir = private_dir()?;
+    let private = PrivateDir::create()?;
+    let dir = &private.0;
     let mut argv: Vec<String> = ["cinch", "record", "--new-containers", "-q", "-o"]
         .into_iter()
         .map(str::to_owned)
@@ -131,8 +145,7 @@ fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>>
         ));
     };
     let outcome = super::record_containers::run(&record_args);
-    let mut out = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -140,20 +153,21 @@ fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>>
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    let mut out = Vec::new();
     for file in &files {
-        let recording = profile_gen::read_recording(file).map_err(|e| input(e.to_string()));
-        match recording {
-            Ok(recording) => out.push(Observation {
-                recording,
-                exit: None,
-            }),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
+        let recording = profile_gen::read_recording(file).map_err(|e| input(e.to_string()))?;
+        out.push(Observation {
+            recording,
+            exit: None,
+        });
+    }
+    if let Some(keep) = &args.record_out {
+        for file in &files {
+            let bytes = std::fs::read(file)
+                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+            crate::output::write_file(&keep.join(file.file_name().unwrap_or_default()), &bytes)?;
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let exit = outcome?;
     if out.is_empty() {
         return Err(input(
@@ -166,14 +180,26 @@ fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>>
     Ok(out)
 }
 
-fn private_dir() -> anyhow::Result<PathBuf> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!("cinch-verify-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir)
-        .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
-    Ok(dir)
+/// A directory of cinch's own under the temporary directory, removed with everything in it when
+/// dropped.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create() -> anyhow::Result<PrivateDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("cinch-verify-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir)
+            .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(PrivateDir(dir))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[derive(Debug, Serialize)]
