@@ -144,7 +144,9 @@ redis_run() {
 # then SIGINT, which it handles by closing its socket and exiting 0.
 python_run() {
     [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is not installed (apt-get install python3)"
-    "$cinch" record -q -o "$out/http-server.json" -- \
+    # sh starts background jobs with SIGINT ignored, and the recorded command inherits that (as
+    # it would without cinch): give both the default, so that SIGINT stops the server.
+    env --default-signal=INT "$cinch" record -q -o "$out/http-server.json" -- \
         /usr/bin/python3 -m http.server --bind 127.0.0.1 \
         --directory "$here/python-http/www" "$port" >/dev/null &
     server=$!

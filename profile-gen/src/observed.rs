@@ -198,7 +198,8 @@ mod tests {
     #[test]
     fn an_observed_start_of_the_same_image_covers_an_attach() {
         let mut obs = Observed::default();
-        obs.container_starts.insert(start("canary.json", "web", false));
+        obs.container_starts
+            .insert(start("canary.json", "web", false));
         assert_eq!(obs.uncovered_starts().len(), 1, "an attach alone");
         obs.container_starts.insert(start("db.json", "db", true));
         assert_eq!(obs.uncovered_starts().len(), 1, "another image's start");
@@ -223,7 +224,9 @@ mod tests {
         assert!(obs.uncovered_starts().is_empty());
         let warnings = &obs.warnings[&PathBuf::from("pid.json")];
         assert!(
-            warnings.iter().any(|w| w.contains("attached to process 7 (app)")),
+            warnings
+                .iter()
+                .any(|w| w.contains("attached to process 7 (app)")),
             "{warnings:?}"
         );
     }

@@ -19,7 +19,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, profile_without, require, require_bpf, workspace_root};
+use cinch_tests::{cinch_bin, profile_without, require, require_bpf, require_root, workspace_root};
 
 fn text(out: &Output) -> String {
     format!(
@@ -965,6 +965,81 @@ fn python_http_server_as_a_process() {
         &[],
         &["NET_BIND_SERVICE"],
         "verify without NET_BIND_SERVICE",
+    );
+}
+
+/// http.server under `cinch run` with `profile` and `caps`, stopped and continued once it
+/// listens, then asked for a page; the page and how the server ended.
+fn python_stopped_and_continued(
+    python: &str,
+    profile: &Path,
+    caps: &Path,
+    log: PathBuf,
+) -> (Answer, (ExitStatus, String)) {
+    use nix::sys::signal::Signal;
+    let under = Under::Run {
+        profile: profile.to_owned(),
+        caps: caps.to_owned(),
+    };
+    let mut server = python_server(python, &under, log);
+    let pid = server.pid();
+    let up = wait_until("http.server listening", Duration::from_secs(10), || {
+        listening(pid, 80) || server.exited()
+    });
+    assert!(up, "{}", server.log());
+    // Stopped in its select() with a timeout; continued, the kernel resumes the wait with
+    // restart_syscall.
+    server.signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGCONT);
+    // Past the next poll timeout (0.5 s): a server that cannot resume has died by then.
+    std::thread::sleep(Duration::from_millis(800));
+    let page = get(Some(pid), "http://127.0.0.1/index.html");
+    server.signal(Signal::SIGINT);
+    (page, server.wait(Duration::from_secs(15)))
+}
+
+#[test]
+fn the_shipped_python_profile_holds_after_a_stop_and_continue() {
+    let name = "the_shipped_python_profile_holds_after_a_stop_and_continue";
+    let python = python3();
+    if !require_root(name)
+        || !require(name, python.is_some(), "python3 is not installed")
+        || !require(
+            name,
+            on_path("curl"),
+            "curl is not installed (apt-get install curl)",
+        )
+        || !require(
+            name,
+            on_path("ip") && on_path("nsenter") && on_path("unshare"),
+            "iproute2 and util-linux are needed",
+        )
+    {
+        return;
+    }
+    let python = python.unwrap_or_default();
+    let profile = workspace_root().join("profiles/python-http-server/seccomp.json");
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    // The shipped profile was recorded on an unprivileged port; this server binds port 80.
+    let caps = w.join("caps.json");
+    std::fs::write(
+        &caps,
+        r#"{"cap_drop": ["ALL"], "cap_add": ["NET_BIND_SERVICE"], "reasons": {}}"#,
+    )
+    .expect("writing the settings");
+    let (page, (status, log)) =
+        python_stopped_and_continued(&python, &profile, &caps, w.join("python.log"));
+    assert!(page.ok(), "GET after a stop and continue: {page:?}\n{log}");
+    assert!(status.success(), "{log}");
+    // The same profile without restart_syscall: the resumed wait fails and the server dies.
+    let minus = profile_without(&profile, "restart_syscall", w);
+    let (page, (status, log)) =
+        python_stopped_and_continued(&python, &minus, &caps, w.join("python-minus.log"));
+    assert!(
+        !page.ok() && !status.success() && log.contains("PermissionError"),
+        "without restart_syscall: {page:?} {status}\n{log}"
     );
 }
 

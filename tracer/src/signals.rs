@@ -1,9 +1,11 @@
 //! Signals: SIGINT / SIGTERM / SIGHUP stop recording cleanly and still write the file, and the
 //! workload starts with the signal dispositions and mask cinch itself was started with.
 //!
-//! The handler only records what arrived; the main loop acts on it. A signal that was ignored
-//! when cinch started (`nohup`, `trap '' INT`, a background job of a non-interactive shell) is
-//! left ignored, as shells do: the caller asked for it not to stop anything.
+//! The handler only records what arrived; the main loop acts on it. SIGHUP ignored when cinch
+//! started (`nohup`) stays ignored: the caller asked for the recording to outlive the terminal.
+//! SIGINT and SIGTERM are always caught: they are how scripts stop a recorder they started in
+//! the background, and a non-interactive shell starts background jobs with SIGINT ignored
+//! whether or not anyone asked for it.
 //!
 //! What the workload inherits: handlers are reset by execve, but an ignored signal stays ignored
 //! and the mask is kept, so cinch's own handlers would give the workload SIGINT/SIGTERM/SIGHUP at
@@ -121,7 +123,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Catches SIGINT, SIGTERM and SIGHUP, except those that were ignored when cinch started.
+/// Catches SIGINT, SIGTERM, and SIGHUP unless it was ignored when cinch started.
 pub fn install() -> anyhow::Result<()> {
     let action = SigAction::new(
         SigHandler::SigAction(on_signal),
@@ -129,7 +131,7 @@ pub fn install() -> anyhow::Result<()> {
         SigSet::empty(),
     );
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        if ignored_at_start(sig) {
+        if sig == Signal::SIGHUP && ignored_at_start(sig) {
             continue;
         }
         // SAFETY: the handler only touches atomics.
