@@ -497,6 +497,8 @@ fn enforcement_inputs() {
         c("verify: --container with a COMMAND", 2, format!("verify --profile {ok} --container web -- {mark}"), &["--container"]),
         c("verify: --runtime with a COMMAND", 2, format!("verify --profile {ok} --runtime docker -- {mark}"), &["--runtime"]),
         c("verify: --duration with a COMMAND", 2, format!("verify --profile {ok} --duration 5s -- {mark}"), &["--duration"]),
+        c("verify: --record-out in a missing directory", 2, format!("verify --profile {ok} --record-out {}/no-such-dir/rec.json -- {mark}", p(&scratch)), &["no-such-dir", "does not exist"]),
+        c("verify: --record-out is a directory", 2, format!("verify --profile {ok} --record-out {} -- {mark}", p(&scratch)), &["is a directory"]),
         c("run: no --profile", 2, format!("run -- {mark}"), &["--profile"]),
     ];
     assert_table("enforcement_inputs", &cases, &scratch);
