@@ -171,6 +171,22 @@ fn a_process_stopped_and_continued_finishes_under_its_profile() {
         "without restart_syscall the resumed sleep should fail: {}",
         text(&out)
     );
+    // verify, on a run that never needed it, still warns that the profile denies it.
+    let out = Command::new(cinch_bin())
+        .arg("verify")
+        .arg("-q")
+        .arg("--profile")
+        .arg(&minus)
+        .args(["--", "sleep", "0.1"])
+        .output()
+        .expect("running cinch verify");
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout)
+                .contains("note: the profile denies x86_64 restart_syscall"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

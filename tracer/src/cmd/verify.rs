@@ -15,6 +15,11 @@
 //! and never breaks the workload. What it cannot see: syscall arguments (a rule with argument
 //! conditions counts as allowing, and is listed), and, with `--container`, whatever the container
 //! did before cinch attached.
+//!
+//! Beyond what was observed, each target gets a note for every syscall the kernel can make it
+//! issue without asking ([`profile_gen::kernel_issued`]) that the profile denies: nothing was
+//! denied yet, but the workload fails the day the kernel needs one. `--record-out` keeps the
+//! observations as recordings, for the canary loop (README, "Use in CI").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
 use profile_gen::caps::{self, CapReason};
+use profile_gen::kernel_issued;
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
 use profile_gen::runtime_load::{LoadPlan, Verdict};
@@ -271,6 +277,42 @@ fn reason_text(r: &CapReason) -> String {
     )
 }
 
+/// Syscalls the kernel can make the workload issue (restart_syscall, signal returns, vDSO time
+/// fallbacks) that it did not happen to issue while observed, but that the profile denies: a
+/// note each, since nothing was denied yet, but the workload fails the day the kernel needs one.
+fn kernel_issued_denials(plan: &LoadPlan, rec: &Recording) -> Vec<String> {
+    let observed: BTreeMap<Arch, BTreeSet<String>> = rec
+        .syscalls
+        .iter()
+        .map(|(arch, calls)| (*arch, calls.iter().filter_map(|c| c.name.clone()).collect()))
+        .collect();
+    let arches: BTreeSet<Arch> = observed
+        .keys()
+        .copied()
+        .chain(std::iter::once(rec.host.arch))
+        .collect();
+    let mut out = Vec::new();
+    for (arch, names) in kernel_issued::required(&arches, &observed) {
+        for name in names {
+            if observed.get(&arch).is_some_and(|s| s.contains(name)) {
+                continue;
+            }
+            let Some(nr) = profile_gen::naming::syscall_number(arch, name) else {
+                continue;
+            };
+            if let Verdict::Denied(_) | Verdict::EnosysStub | Verdict::BadArch =
+                plan.verdict(arch, nr, Some(name))
+            {
+                let why = kernel_issued::rule(name).map_or("", |r| r.why);
+                out.push(format!(
+                    "the profile denies {arch} {name}, which the workload did not make here but the kernel can make it issue without asking ({why}); cinch generate always allows it"
+                ));
+            }
+        }
+    }
+    out
+}
+
 impl Report {
     fn build(
         profile: &Path,
@@ -339,6 +381,8 @@ impl Report {
                 }
             }
         }
+        let mut notes: Vec<String> = rec.warnings.clone();
+        notes.extend(kernel_issued_denials(plan, rec));
         let analysis = caps::analyze(&Observed::from_recording(PathBuf::new(), rec));
         let needed = analysis.settings.cap_add.clone();
         let missing_capabilities = kept.map(|k| {
@@ -353,7 +397,6 @@ impl Report {
                 })
                 .collect::<Vec<_>>()
         });
-        let mut notes: Vec<String> = rec.warnings.clone();
         if !rec.startup_observed {
             notes.push(
                 "observed after it started: what it did before cinch attached is not checked"
