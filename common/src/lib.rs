@@ -114,8 +114,54 @@ pub enum Stat {
     CapMiss = 5,
     /// A capability check's kernel stack could not be taken (its caller is then unknown).
     StackMiss = 6,
+    /// An argument value could not be stored (ARG_VALUES full): that syscall's values are
+    /// incomplete for its target, and `ARG_LOST` says which.
+    ArgMiss = 8,
 }
-pub const STAT_COUNT: u32 = 8;
+pub const STAT_COUNT: u32 = 9;
+
+/// Argument recording (never wider than Docker's default): for a syscall whose `ARG_SPEC` byte
+/// is not 0, the kernel side stores `args[index] & ARG_MASKS[mask]` for its target. The byte is
+/// [`arg_spec`]`(index, mask)`; the tracer fills the table from the generator's list of
+/// argument-sensitive syscalls, per architecture table, so every other syscall pays one load
+/// and one branch. `ARG_SPEC` is indexed like a target's counters ([`counter`]).
+pub const ARG_SPEC_LEN: usize = CELLS_PER_TARGET as usize;
+/// Masks a spec byte can name.
+pub const ARG_MASKS_LEN: usize = 8;
+/// Syscall arguments as the ABI passes them.
+pub const MAX_ARGS: u32 = 6;
+
+/// The `ARG_SPEC` byte for argument `index` (0..6) masked with `ARG_MASKS[mask]` (0..8).
+#[inline(always)]
+pub const fn arg_spec(index: u32, mask: u32) -> u8 {
+    ((mask << 3) | (index + 1)) as u8
+}
+
+/// Argument index of a non-zero spec byte.
+#[inline(always)]
+pub const fn arg_spec_index(spec: u8) -> u32 {
+    (spec & 7) as u32 - 1
+}
+
+/// Mask slot of a non-zero spec byte.
+#[inline(always)]
+pub const fn arg_spec_mask(spec: u8) -> u32 {
+    (spec >> 3) as u32
+}
+
+/// A recorded argument value: target, syscall (as its counter cell) and the masked value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArgKey {
+    pub slot: u32,
+    /// [`counter`]`(arch, nr)`.
+    pub cell: u32,
+    pub value: u64,
+}
+const _: () = assert!(size_of::<ArgKey>() == 16);
+
+/// Distinct (target, syscall, value) triples kept per tracer.
+pub const MAX_ARG_KEYS: u32 = 16_384;
 
 /// Kernel return addresses kept per capability check, innermost first: enough to pass the BPF
 /// and capability plumbing frames and reach the caller with some context.
@@ -196,6 +242,8 @@ pub mod names {
     pub const MNTNS_SLOT: &str = "MNTNS_SLOT";
     pub const KNOWN_MNTNS: &str = "KNOWN_MNTNS";
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
+    pub const ARG_VALUES: &str = "ARG_VALUES";
+    pub const ARG_LOST: &str = "ARG_LOST";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -223,6 +271,9 @@ pub mod names {
     pub const G_OFF_TASK_SIGNAL: &str = "OFF_TASK_SIGNAL";
     pub const G_OFF_TASK_CRED: &str = "OFF_TASK_CRED";
     pub const G_OFF_SIGNAL_LIVE: &str = "OFF_SIGNAL_LIVE";
+    pub const G_ARG_SPEC: &str = "ARG_SPEC";
+    pub const G_ARG_MASKS: &str = "ARG_MASKS";
+    pub const G_OFF_REGS_ARGS: &str = "OFF_REGS_ARGS";
 }
 
 /// `MNTNS_MODE` values: whether the fork/exec probes look at mount namespaces at all.
@@ -247,4 +298,6 @@ mod pod {
     unsafe impl aya::Pod for super::Event {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::CapKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ArgKey {}
 }

@@ -6,9 +6,12 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
 };
+use core::mem::MaybeUninit;
+
 use cinch_common::{
-    CELLS_PER_TARGET, CapKey, MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET,
-    STAT_COUNT, Stat, TargetCounts, TargetState,
+    ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CapKey, MAX_ARG_KEYS, MAX_ARGS,
+    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, STAT_COUNT, Stat,
+    TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -57,6 +60,55 @@ pub static KNOWN_MNTNS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_KNOWN_
 /// is atomic, which the BPF instruction set offers no other way on every CPU version.
 #[map]
 pub static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(MAX_TARGETS, 0);
+
+/// Recorded argument values of the argument-sensitive syscalls, counted by (target, syscall,
+/// masked value). Only those syscalls reach it, so a shared hash is fine; a full map loses the
+/// value, which `ARG_LOST` and `Stat::ArgMiss` report (the generator then falls back to Docker's
+/// conditions for that syscall, never to the bare name).
+#[map]
+pub static ARG_VALUES: HashMap<ArgKey, u64> = HashMap::with_max_entries(MAX_ARG_KEYS, 0);
+
+/// One bit per counter cell (as `SEEN`): a value of that syscall could not be stored.
+#[map]
+pub static ARG_LOST: Array<u64> = Array::with_max_entries(MAX_TARGETS * CELLS_PER_TARGET / 64, 0);
+
+/// A load-time array global: like [`Global`], read one element at a time (a `Global<[T; N]>`
+/// would copy the whole array on every load).
+#[repr(transparent)]
+pub struct GlobalArray<T, const N: usize>(MaybeUninit<[T; N]>);
+
+// SAFETY: read-only after load; the kernel freezes the section.
+unsafe impl<T, const N: usize> Sync for GlobalArray<T, N> {}
+
+impl<T: Copy, const N: usize> GlobalArray<T, N> {
+    pub const fn new(value: [T; N]) -> Self {
+        Self(MaybeUninit::new(value))
+    }
+
+    /// Element `i`, `None` past the end. A volatile read, so the compiler does not fold the
+    /// compile-time contents (the loader replaces them).
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Option<T> {
+        if i >= N {
+            return None;
+        }
+        // SAFETY: in bounds of an initialised array.
+        Some(unsafe { core::ptr::read_volatile(self.0.as_ptr().cast::<T>().add(i)) })
+    }
+}
+
+/// Per (architecture table, syscall number): `arg_spec(index, mask)` for the syscalls whose
+/// arguments are recorded, 0 for the rest.
+#[unsafe(no_mangle)]
+pub static ARG_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// The masks spec bytes name.
+#[unsafe(no_mangle)]
+pub static ARG_MASKS: GlobalArray<u64, ARG_MASKS_LEN> = GlobalArray::new([0; ARG_MASKS_LEN]);
+/// Offsets in `struct pt_regs` of the six syscall arguments, native table first, then compat;
+/// NO_OFFSET where unknown (the argument is then not recorded).
+#[unsafe(no_mangle)]
+pub static OFF_REGS_ARGS: GlobalArray<u32, { 2 * MAX_ARGS as usize }> =
+    GlobalArray::new([NO_OFFSET; 2 * MAX_ARGS as usize]);
 
 /// The tracer's own tgid: never traced.
 #[unsafe(no_mangle)]

@@ -76,6 +76,10 @@ pub fn docker_default() -> &'static DockerDefault {
     })
 }
 
+/// moby's default profile as published (conditions included), for what the derived data
+/// leaves out: argument conditions ([`crate::arg_rules`]).
+pub const MOBY: &str = include_str!("../data/moby-default-29.7.2.json");
+
 /// Docker's default capability set (14 capabilities).
 pub fn default_capabilities() -> &'static BTreeSet<Capability> {
     &docker_default().default_capabilities
@@ -88,7 +92,7 @@ pub(crate) mod derive {
     use super::*;
     use crate::naming;
 
-    pub const MOBY: &str = include_str!("../data/moby-default-29.7.2.json");
+    pub use super::MOBY;
 
     /// `daemon/pkg/oci/caps/defaults.go` at docker-v29.7.2.
     const DEFAULT_CAPS: [&str; 14] = [

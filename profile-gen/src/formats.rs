@@ -80,20 +80,35 @@ struct JsonProfile<'a> {
 struct JsonRule<'a> {
     names: Vec<&'a str>,
     action: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<JsonArg>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errno_ret: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     comment: Option<String>,
 }
 
+/// An argument condition as moby, the runtime spec and SPO spell it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonArg {
+    index: u32,
+    value: u64,
+    value_two: u64,
+    op: &'static str,
+}
+
 fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
+    let bare = |name: &&String| !profile.conditions.contains_key(*name);
     let mut out = vec![JsonRule {
         names: profile
             .allow
             .difference(&profile.kernel_issued)
+            .filter(bare)
             .map(String::as_str)
             .collect(),
         action: "SCMP_ACT_ALLOW",
+        args: Vec::new(),
         errno_ret: None,
         comment: comments.then(|| match profile.baseline {
             Some(rt) => {
@@ -102,10 +117,38 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
             None => "observed by cinch while recording".to_owned(),
         }),
     }];
-    if !profile.kernel_issued.is_empty() {
+    for (name, alternatives) in &profile.conditions {
+        for (i, alt) in alternatives.iter().enumerate() {
+            out.push(JsonRule {
+                names: vec![name.as_str()],
+                action: "SCMP_ACT_ALLOW",
+                args: alt
+                    .iter()
+                    .map(|c| JsonArg {
+                        index: c.index,
+                        value: c.value,
+                        value_two: c.value_two,
+                        op: c.op_name(),
+                    })
+                    .collect(),
+                errno_ret: None,
+                comment: (comments && i == 0).then(|| {
+                    format!("{name} only for the argument values the recordings observed (or Docker's conditions where they are not known); cinch report lists them")
+                }),
+            });
+        }
+    }
+    let kernel: Vec<&str> = profile
+        .kernel_issued
+        .iter()
+        .filter(bare)
+        .map(String::as_str)
+        .collect();
+    if !kernel.is_empty() {
         out.push(JsonRule {
-            names: profile.kernel_issued.iter().map(String::as_str).collect(),
+            names: kernel,
             action: "SCMP_ACT_ALLOW",
+            args: Vec::new(),
             errno_ret: None,
             comment: comments.then(|| {
                 "not observed, issued by the kernel rather than the program (restart_syscall after a signal, returns from signal handlers, vDSO time queries): allowed whatever the recording saw; cinch report explains each".to_owned()
@@ -117,6 +160,7 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
         out.push(JsonRule {
             names: profile.enosys.iter().map(String::as_str).collect(),
             action: "SCMP_ACT_ERRNO",
+            args: Vec::new(),
             errno_ret: Some(ENOSYS),
             comment: comments.then(|| {
                 "not observed: ENOSYS (not EPERM) so that callers fall back, e.g. glibc from clone3 to clone".to_owned()

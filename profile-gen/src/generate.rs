@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
+use crate::arg_rules::{self, ArgDecision};
 use crate::baseline::{self, Runtime};
 use crate::caps::{self, CapAnalysis};
 use crate::docker_default::docker_default;
@@ -147,6 +148,8 @@ pub struct Generated {
     pub observed: Observed,
     pub named: NamedObservations,
     pub baseline: Option<AppliedBaseline>,
+    /// What is allowed of each argument-sensitive syscall in the profile.
+    pub arguments: BTreeMap<String, ArgDecision>,
     pub profile: Profile,
     pub validated: Validated,
     pub caps: CapAnalysis,
@@ -267,21 +270,29 @@ pub fn generate_observed(
     } else {
         ["clone3".to_owned()].into_iter().collect()
     };
+    let caps = caps::analyze(&observed);
+    let arguments = arg_rules::decide(&observed, &allow, &caps.settings.cap_add);
+    let conditions = arguments
+        .iter()
+        .filter(|(_, d)| !d.alternatives.is_empty())
+        .map(|(name, d)| (name.clone(), d.alternatives.clone()))
+        .collect();
     let profile = Profile {
         default_errno: opts.default_errno.errno(),
         architectures,
         allow,
         kernel_issued: kernel_only,
+        conditions,
         enosys,
         baseline: applied.as_ref().map(|b| b.runtime),
     };
     let validated = validate::validate(&profile)?;
-    let caps = caps::analyze(&observed);
     Ok(Generated {
         recordings,
         observed,
         named,
         baseline: applied,
+        arguments,
         profile,
         validated,
         caps,
@@ -346,6 +357,27 @@ impl Generated {
             }
         } else {
             out.push(line);
+        }
+        if !self.arguments.is_empty() {
+            out.push("arguments:".to_owned());
+            for d in self.arguments.values() {
+                out.push(format!("  {}", arg_rules::describe(d)));
+            }
+            let beyond: Vec<String> = self
+                .arguments
+                .values()
+                .flat_map(|d| {
+                    d.beyond_docker
+                        .iter()
+                        .map(|v| format!("{}({})", d.name, arg_rules::value_name(&d.name, *v)))
+                })
+                .collect();
+            if !beyond.is_empty() {
+                out.push(format!(
+                    "  beyond Docker's default, allowed because the workload did it: {}",
+                    beyond.join(", ")
+                ));
+            }
         }
         if !self.profile.enosys.is_empty() {
             out.push(format!(

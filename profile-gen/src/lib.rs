@@ -6,6 +6,8 @@
 //! [`generate::generate`], [`diff::diff`] and [`report::build`].
 
 pub mod arch;
+pub mod arg_rules;
+pub mod arguments;
 pub mod baseline;
 pub mod capability;
 pub mod caps;

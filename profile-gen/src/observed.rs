@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::arch::Arch;
+use crate::arguments;
+use crate::naming;
 use crate::recording::{Recording, Target};
 
 /// One kind of capability check: the same capability, result, syscall and kernel caller.
@@ -43,6 +45,32 @@ pub struct ContainerStart {
     pub observed: bool,
 }
 
+/// What is known of the values an argument-sensitive syscall was called with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgEvidence {
+    /// Every value, masked as the table says.
+    Known(BTreeSet<u64>),
+    /// Not all values are known; why (the generator then uses Docker's conditions).
+    Unknown(BTreeSet<String>),
+}
+
+impl ArgEvidence {
+    pub fn join(&mut self, other: &ArgEvidence) {
+        match (&mut *self, other) {
+            (ArgEvidence::Known(mine), ArgEvidence::Known(theirs)) => {
+                mine.extend(theirs.iter().copied());
+            }
+            (ArgEvidence::Unknown(mine), ArgEvidence::Unknown(theirs)) => {
+                mine.extend(theirs.iter().cloned());
+            }
+            (ArgEvidence::Unknown(_), ArgEvidence::Known(_)) => {}
+            (ArgEvidence::Known(_), ArgEvidence::Unknown(why)) => {
+                *self = ArgEvidence::Unknown(why.clone());
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Native architectures of the recording hosts: always in the profile's architectures.
@@ -50,6 +78,8 @@ pub struct Observed {
     /// Syscall numbers per architecture, with the names the recordings gave them.
     pub syscalls: BTreeMap<Arch, BTreeMap<u32, BTreeSet<String>>>,
     pub capabilities: BTreeMap<CapCheckKey, CapEvidence>,
+    /// The argument-sensitive syscalls observed (`crate::arguments`), by architecture and name.
+    pub arguments: BTreeMap<(Arch, String), ArgEvidence>,
     /// What each container recording saw of its container's start.
     pub container_starts: BTreeSet<ContainerStart>,
     /// Recordings that lost syscall observations, with the largest loss.
@@ -70,6 +100,54 @@ impl Observed {
                 if let Some(name) = &call.name {
                     names.insert(name.clone());
                 }
+            }
+        }
+        for (arch, calls) in &rec.syscalls {
+            for call in calls {
+                let Some(name) = naming::syscall_name(*arch, call.nr) else {
+                    continue;
+                };
+                if !arguments::names().contains(name.as_str()) {
+                    continue;
+                }
+                let evidence = match arguments::lookup(*arch, &name) {
+                    None => ArgEvidence::Unknown(
+                        [format!(
+                            "{name} takes its arguments through a pointer on {arch}"
+                        )]
+                        .into(),
+                    ),
+                    Some(entry) => {
+                        let values = rec.arguments.get(arch).and_then(|v| {
+                            v.iter().find(|a| {
+                                a.nr == call.nr && a.index == entry.index && a.mask == entry.mask
+                            })
+                        });
+                        match values {
+                            Some(v) if !v.incomplete => {
+                                ArgEvidence::Known(v.values.iter().map(|c| c.value).collect())
+                            }
+                            Some(_) => ArgEvidence::Unknown(
+                                ["some argument values were lost while recording".to_owned()]
+                                    .into(),
+                            ),
+                            None if rec.schema_version < 2 => ArgEvidence::Unknown(
+                                [format!(
+                                    "recorded with schema {}, which has no argument values",
+                                    rec.schema_version
+                                )]
+                                .into(),
+                            ),
+                            None => ArgEvidence::Unknown(
+                                [format!("no argument values were recorded on {arch}")].into(),
+                            ),
+                        }
+                    }
+                };
+                out.arguments
+                    .entry((*arch, name))
+                    .and_modify(|e| e.join(&evidence))
+                    .or_insert(evidence);
             }
         }
         for check in &rec.capabilities {
@@ -129,6 +207,12 @@ impl Observed {
             for (nr, names) in table {
                 mine.entry(*nr).or_default().extend(names.iter().cloned());
             }
+        }
+        for (key, ev) in &other.arguments {
+            self.arguments
+                .entry(key.clone())
+                .and_modify(|e| e.join(ev))
+                .or_insert_with(|| ev.clone());
         }
         for (key, ev) in &other.capabilities {
             let mine = self.capabilities.entry(key.clone()).or_default();

@@ -12,6 +12,7 @@ use crate::baseline::Runtime;
 use crate::fsutil::io_message;
 use crate::naming;
 use crate::recording::serde_detail;
+use crate::runtime_load::ArgCondition;
 
 pub const EPERM: u32 = 1;
 pub const ENOSYS: u32 = 38;
@@ -28,6 +29,9 @@ pub struct Profile {
     /// The part of `allow` that no recording observed but the kernel can make the workload issue
     /// ([`crate::kernel_issued`]); written as a rule of its own.
     pub kernel_issued: BTreeSet<String>,
+    /// Names of `allow` allowed only for some argument values: any one of the lists must hold
+    /// entirely ([`crate::arg_rules`]). Written as one rule per list.
+    pub conditions: BTreeMap<String, Vec<Vec<ArgCondition>>>,
     /// Denied with ENOSYS instead of the default errno.
     pub enosys: BTreeSet<String>,
     /// The runtime baseline folded into `allow`, if any (said in the Docker format's comment).

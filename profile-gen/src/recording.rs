@@ -13,8 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Arch;
 use crate::fsutil::io_message;
 
-/// The schema version this build writes and reads. Bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes. Bump on any incompatible change.
+///
+/// - 2: `arguments` (argument values of the argument-sensitive syscalls).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema this build reads. A version 1 recording has no argument values: the
+/// generator gives its argument-sensitive syscalls Docker's default conditions, and says so.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recording {
@@ -35,6 +40,10 @@ pub struct Recording {
     pub processes_seen: u64,
     /// Observed syscalls per architecture, sorted by number.
     pub syscalls: BTreeMap<Arch, Vec<SyscallCount>>,
+    /// Argument values of the argument-sensitive syscalls (`profile_gen::arguments`), per
+    /// architecture, sorted by number. Absent in schema 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arguments: BTreeMap<Arch, Vec<ArgumentValues>>,
     /// Capability checks, aggregated by (capability, result, syscall, kernel caller).
     #[serde(default)]
     pub capabilities: Vec<CapabilityCheck>,
@@ -87,6 +96,29 @@ pub struct SyscallCount {
     /// The name for `nr` on this architecture; `null` when neither libseccomp nor the syscall
     /// table knows the number (kept, reported, never silently dropped).
     pub name: Option<String>,
+    pub count: u64,
+}
+
+/// The values one argument of one syscall took, as the kernel side kept them (masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgumentValues {
+    pub nr: u32,
+    pub name: Option<String>,
+    /// Which argument, from 0.
+    pub index: u32,
+    /// What of the argument was kept (`value` is `argument & mask`).
+    pub mask: u64,
+    pub values: Vec<ValueCount>,
+    /// Some values could not be stored (the kernel side's map was full, or a register could not
+    /// be read): the set is incomplete, and the generator falls back to Docker's conditions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueCount {
+    pub value: u64,
+    /// At least this many calls (concurrent calls on several CPUs may be counted once).
     pub count: u64,
 }
 
@@ -176,7 +208,7 @@ pub enum RecordingError {
     NotARecording { path: PathBuf },
     #[error("recording {} has `schema_version` {found}, which is not a version number; it is damaged or not a cinch recording", path.display())]
     BadVersion { path: PathBuf, found: String },
-    #[error("recording {} has schema version {found}, this cinch reads {supported}; use the cinch that wrote it, or record again with this one", path.display())]
+    #[error("recording {} has schema version {found}, this cinch reads {} to {supported}; use the cinch that wrote it, or record again with this one", path.display(), OLDEST_SCHEMA_VERSION)]
     UnsupportedVersion {
         path: PathBuf,
         found: u64,
@@ -231,7 +263,7 @@ pub fn parse_recording(bytes: &[u8], path: &Path) -> Result<Recording, Recording
             found: version.to_string(),
         });
     };
-    if found != u64::from(SCHEMA_VERSION) {
+    if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&found) {
         return Err(RecordingError::UnsupportedVersion {
             path: path_buf(),
             found,
@@ -301,18 +333,18 @@ mod tests {
 
     #[test]
     fn newer_schema_names_both_versions() {
-        let err = parse(r#"{"schema_version": 2, "something_new": true}"#).expect_err("v2");
+        let err = parse(r#"{"schema_version": 3, "something_new": true}"#).expect_err("v3");
         assert!(matches!(
             err,
             RecordingError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ));
         assert!(
             err.to_string()
-                .contains("schema version 2, this cinch reads 1"),
+                .contains("schema version 3, this cinch reads 1 to 2"),
             "{err}"
         );
     }

@@ -144,6 +144,37 @@ pub struct ArgCondition {
     pub value_two: u64,
 }
 
+impl ArgCondition {
+    /// The condition for libseccomp, as runc's `MakeCondition(index, op, value, valueTwo)`
+    /// builds it: for SCMP_CMP_MASKED_EQ the mask first, then the value.
+    pub fn to_scmp(&self) -> libseccomp::ScmpArgCompare {
+        use libseccomp::ScmpCompareOp as Op;
+        let (op, datum) = match self.op {
+            CompareOp::Ne => (Op::NotEqual, self.value),
+            CompareOp::Lt => (Op::Less, self.value),
+            CompareOp::Le => (Op::LessOrEqual, self.value),
+            CompareOp::Eq => (Op::Equal, self.value),
+            CompareOp::Ge => (Op::GreaterEqual, self.value),
+            CompareOp::Gt => (Op::Greater, self.value),
+            CompareOp::MaskedEq => (Op::MaskedEqual(self.value), self.value_two),
+        };
+        libseccomp::ScmpArgCompare::new(self.index, op, datum)
+    }
+
+    /// The operator as profiles spell it.
+    pub fn op_name(&self) -> &'static str {
+        match self.op {
+            CompareOp::Ne => "SCMP_CMP_NE",
+            CompareOp::Lt => "SCMP_CMP_LT",
+            CompareOp::Le => "SCMP_CMP_LE",
+            CompareOp::Eq => "SCMP_CMP_EQ",
+            CompareOp::Ge => "SCMP_CMP_GE",
+            CompareOp::Gt => "SCMP_CMP_GT",
+            CompareOp::MaskedEq => "SCMP_CMP_MASKED_EQ",
+        }
+    }
+}
+
 /// One syscall's rule, as runc adds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedRule {

@@ -74,7 +74,7 @@ pub fn validate(profile: &Profile) -> Result<Validated, ValidationError> {
         return Err(ValidationError::AllowAll);
     }
     let mut out = Validated::default();
-    let mut resolved: Vec<(ScmpAction, ScmpSyscall)> = Vec::new();
+    let mut resolved: Vec<(ScmpAction, ScmpSyscall, String)> = Vec::new();
     let errno_rules = profile
         .enosys
         .iter()
@@ -100,7 +100,7 @@ pub fn validate(profile: &Profile) -> Result<Validated, ValidationError> {
             name: name.clone(),
             libseccomp: naming::libseccomp_version(),
         })?;
-        resolved.push((action, sys));
+        resolved.push((action, sys, name.clone()));
     }
     let native = ScmpArch::native();
     for arch in &profile.architectures {
@@ -115,14 +115,25 @@ pub fn validate(profile: &Profile) -> Result<Validated, ValidationError> {
             ctx.remove_arch(native)
                 .map_err(scmp_err(arch, "removing the native architecture"))?;
         }
-        for (action, sys) in &resolved {
+        for (action, sys, name) in &resolved {
             // A rule whose action is the default is redundant and libseccomp refuses it (runc
             // skips such rules too).
             if *action == default {
                 continue;
             }
-            ctx.add_rule(*action, *sys)
-                .map_err(scmp_err(arch, "adding a rule"))?;
+            match profile.conditions.get(name.as_str()) {
+                Some(alternatives) if *action == ScmpAction::Allow => {
+                    for alt in alternatives {
+                        let cmp: Vec<_> = alt.iter().map(|c| c.to_scmp()).collect();
+                        ctx.add_rule_conditional(*action, *sys, &cmp)
+                            .map_err(scmp_err(arch, "adding a rule with argument conditions"))?;
+                    }
+                }
+                _ => {
+                    ctx.add_rule(*action, *sys)
+                        .map_err(scmp_err(arch, "adding a rule"))?;
+                }
+            }
         }
         let sink = std::fs::OpenOptions::new()
             .write(true)
@@ -150,6 +161,7 @@ mod tests {
             architectures: [Arch::X86_64, Arch::X86].into_iter().collect(),
             allow: names.iter().map(|s| s.to_string()).collect(),
             kernel_issued: BTreeSet::new(),
+            conditions: Default::default(),
             enosys: ["clone3".to_string()].into_iter().collect(),
             baseline: None,
         }

@@ -15,8 +15,9 @@ use profile_gen::generate::{
     name_observations,
 };
 use profile_gen::kernel_issued;
-use profile_gen::observed::{CapCheckKey, CapEvidence, ContainerStart, Observed};
+use profile_gen::observed::{ArgEvidence, CapCheckKey, CapEvidence, ContainerStart, Observed};
 use profile_gen::profile::parse_profile;
+use profile_gen::{arg_rules, arguments};
 
 fn arch() -> impl Strategy<Value = Arch> {
     prop_oneof![Just(Arch::X86_64), Just(Arch::X86), Just(Arch::Aarch64)]
@@ -59,6 +60,38 @@ fn file() -> impl Strategy<Value = PathBuf> {
     ]
 }
 
+fn arg_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("socket"),
+        Just("clone"),
+        Just("ioctl"),
+        Just("personality"),
+        Just("mmap"),
+        Just("unshare"),
+    ]
+    .prop_map(str::to_owned)
+}
+
+/// Argument values that matter somewhere: address families, namespace bits, TIOCSTI, W|X,
+/// personality's all-ones.
+fn arg_value() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..48,
+        Just(0x1000_0000),
+        Just(0x0002_0000),
+        Just(0x5412),
+        Just(0x0040_0000),
+        Just(0xffff_ffff),
+    ]
+}
+
+fn arg_evidence() -> impl Strategy<Value = ArgEvidence> {
+    prop_oneof![
+        3 => proptest::collection::btree_set(arg_value(), 1..5).prop_map(ArgEvidence::Known),
+        1 => Just(ArgEvidence::Unknown(["no values".to_owned()].into())),
+    ]
+}
+
 fn container_start() -> impl Strategy<Value = ContainerStart> {
     (
         file(),
@@ -85,10 +118,11 @@ prop_compose! {
         ),
         capabilities in proptest::collection::btree_map(cap_key(), evidence(), 0..6),
         container_starts in proptest::collection::btree_set(container_start(), 0..3),
+        arguments in proptest::collection::btree_map((arch(), arg_name()), arg_evidence(), 0..4),
         lost_syscalls in proptest::collection::btree_map(file(), 1u64..10, 0..2),
         warnings in proptest::collection::btree_map(file(), proptest::collection::btree_set("[a-z]{1,5}", 1..3), 0..2),
     ) -> Observed {
-        Observed { hosts, syscalls, capabilities, container_starts, lost_syscalls, warnings }
+        Observed { hosts, syscalls, capabilities, arguments, container_starts, lost_syscalls, warnings }
     }
 }
 
@@ -187,6 +221,45 @@ proptest! {
                     .chain(named.by_arch.iter().filter(|(_, s)| !s.is_empty()).map(|(a, _)| *a))
                     .collect();
                 prop_assert_eq!(&generated.profile.architectures, &expected);
+            }
+        }
+    }
+
+    /// Never wider than Docker's default: for the capabilities kept, every argument value the
+    /// profile allows of an argument-sensitive syscall is one Docker's default allows, or one
+    /// the recordings observed (and `generate` names those).
+    #[test]
+    fn never_wider_than_dockers_default(obs in observed()) {
+        let Ok(generated) = generate_observed(obs.clone(), vec![PathBuf::from("a.json")], &GenerateOptions::default()) else {
+            return Ok(());
+        };
+        let kept = &generated.caps.settings.cap_add;
+        for (name, decision) in &generated.arguments {
+            let entry = arguments::ARG_SYSCALLS.iter().find(|a| a.name == name).expect("in the table");
+            let docker = arg_rules::docker_conditions(name, kept);
+            let observed: BTreeSet<u64> = obs.arguments.iter()
+                .filter(|((_, n), _)| n == name)
+                .flat_map(|(_, e)| match e { ArgEvidence::Known(v) => v.clone(), ArgEvidence::Unknown(_) => BTreeSet::new() })
+                .collect();
+            let alternatives = generated.profile.conditions.get(name).cloned().unwrap_or_default();
+            prop_assert_eq!(&alternatives, &decision.alternatives);
+            for v in (0u64..48).chain([0x1000_0000, 0x0002_0000, 0x5412, 0x0040_0000, 0xffff_ffff, 6, 2, 4]) {
+                let v = v & entry.mask;
+                if arg_rules::allows(&alternatives, entry.index, entry.mask, v) != Some(true) {
+                    continue;
+                }
+                let docker_ok = docker.as_ref().is_some_and(|alts| arg_rules::allows(alts, entry.index, entry.mask, v) == Some(true));
+                // A syscall Docker's default refuses outright, made by the workload with values
+                // that are not all known, stays allowed (and the summary names it).
+                let made = generated.named.by_arch.values().any(|n| n.contains(name));
+                let seen = observed.contains(&v)
+                    || (docker.is_none() && made)
+                    // Memory protections: every value without both bits is allowed when W+X was
+                    // never seen, and Docker allows mmap bare anyway.
+                    || entry.kind == arguments::Kind::NoWriteExec;
+                let named = decision.beyond_docker.contains(&v) || docker_ok;
+                prop_assert!(docker_ok || seen, "{} allows {:#x}, which Docker's default refuses and nobody observed: {:?}", name, v, decision);
+                prop_assert!(named || entry.kind == arguments::Kind::NoWriteExec || matches!(decision.decision, arg_rules::Decision::Bare { .. }), "{} {:#x} beyond Docker's default is not named", name, v);
             }
         }
     }

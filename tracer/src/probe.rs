@@ -13,10 +13,12 @@ use aya::{
     programs::{BtfTracePoint, FExit, RawTracePoint, TracePoint},
 };
 use cinch_common::{
-    ARCH_TABLES, CapKey, Event, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, TARGET_ACTIVE,
+    ARCH_COMPAT, ARCH_NATIVE, ARCH_TABLES, ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET,
+    CapKey, Event, MAX_ARGS, MAX_SYSCALLS, MAX_TARGETS, NO_OFFSET, STAT_COUNT, TARGET_ACTIVE,
     TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
-    TargetCounts, TargetState, counter, names,
+    TargetCounts, TargetState, arg_spec, counter, names,
 };
+use profile_gen::{Arch, arguments};
 
 use crate::btf::Btf;
 use crate::error::kernel;
@@ -52,6 +54,16 @@ pub struct Stats {
     pub cap_miss: u64,
     pub stack_miss: u64,
     pub slots_exhausted: u64,
+    pub arg_miss: u64,
+}
+
+/// The values recorded for one argument-sensitive syscall of a target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgValues {
+    /// Masked value → calls.
+    pub values: BTreeMap<u64, u64>,
+    /// Some values could not be stored.
+    pub lost: bool,
 }
 
 /// Where capability checks come from on this kernel.
@@ -89,6 +101,8 @@ pub struct Probe {
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, TargetCounts>,
+    arg_values: HashMap<MapData, ArgKey, u64>,
+    arg_lost: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
     events: RingBuf<MapData>,
     slots: u32,
@@ -109,6 +123,61 @@ struct KernelLayout {
     off_nsproxy_mnt_ns: u32,
     off_mnt_ns_inum: u32,
     off_task_seccomp_mode: u32,
+    /// Offsets in `struct pt_regs` of the syscall arguments, native table then compat.
+    off_regs_args: [u32; 2 * MAX_ARGS as usize],
+}
+
+/// Which syscalls' arguments the kernel side records (`ARG_SPEC`) and with which masks, from
+/// the generator's table ([`profile_gen::arguments`]).
+struct ArgTable {
+    spec: [u8; ARG_SPEC_LEN],
+    masks: [u64; ARG_MASKS_LEN],
+}
+
+impl ArgTable {
+    fn build(native: Arch, off_regs_args: &[u32; 2 * MAX_ARGS as usize]) -> ArgTable {
+        let mut masks = [0u64; ARG_MASKS_LEN];
+        for (slot, mask) in arguments::masks()
+            .into_iter()
+            .enumerate()
+            .take(ARG_MASKS_LEN)
+        {
+            masks[slot] = mask;
+        }
+        let mut spec = [0u8; ARG_SPEC_LEN];
+        for table in [ARCH_NATIVE, ARCH_COMPAT] {
+            let Some(arch) = table_arch(native, table) else {
+                continue;
+            };
+            let offsets = &off_regs_args[(table * MAX_ARGS) as usize..][..MAX_ARGS as usize];
+            for entry in arguments::ARG_SYSCALLS {
+                if arguments::lookup(arch, entry.name).is_none()
+                    || offsets[entry.index as usize] == NO_OFFSET
+                {
+                    continue;
+                }
+                let (Some(nr), Some(mask)) = (
+                    profile_gen::naming::syscall_number(arch, entry.name),
+                    arguments::mask_slot(entry.mask),
+                ) else {
+                    continue;
+                };
+                if nr < MAX_SYSCALLS {
+                    spec[counter(table, nr) as usize] = arg_spec(entry.index, mask);
+                }
+            }
+        }
+        ArgTable { spec, masks }
+    }
+}
+
+/// The architecture a counter table holds on this machine.
+pub fn table_arch(native: Arch, table: u32) -> Option<Arch> {
+    if table == ARCH_COMPAT {
+        native.compat()
+    } else {
+        Some(native)
+    }
 }
 
 /// What to load the probes for.
@@ -169,6 +238,25 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
         .unwrap_or(NO_OFFSET);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let off_regs_syscall_nr = NO_OFFSET;
+    // The syscall ABI's argument registers (arch/x86/entry/entry_64.S and
+    // entry_64_compat.S; arch/arm64/kernel/syscall.c).
+    let mut off_regs_args = [NO_OFFSET; 2 * MAX_ARGS as usize];
+    #[cfg(target_arch = "x86_64")]
+    for (i, reg) in [
+        "di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "dx", "si", "di", "bp",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        off_regs_args[i] = btf.member_offset("pt_regs", reg).unwrap_or(NO_OFFSET);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Ok(regs) = btf.member_offset("pt_regs", "regs") {
+        for i in 0..MAX_ARGS as usize {
+            off_regs_args[i] = regs + 8 * i as u32;
+            off_regs_args[MAX_ARGS as usize + i] = regs + 8 * i as u32;
+        }
+    }
     Ok(KernelLayout {
         off_task_cred: off("task_struct", "real_cred")?,
         off_task_signal,
@@ -182,6 +270,7 @@ fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_task_tgid: off("task_struct", "tgid")?,
         off_compat_status,
         compat_flag,
+        off_regs_args,
     })
 }
 
@@ -262,6 +351,7 @@ impl Probe {
         let pid_max = pid_max()?;
         let tracer_tgid = std::process::id();
         let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
+        let arg_table = ArgTable::build(Arch::native(), &layout.off_regs_args);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(names::TASK_TARGET, pid_max)
             .map_max_entries(names::COUNTS, slots)
@@ -293,6 +383,9 @@ impl Probe {
             .override_global(names::G_OFF_TASK_SIGNAL, &layout.off_task_signal, true)
             .override_global(names::G_OFF_TASK_CRED, &layout.off_task_cred, true)
             .override_global(names::G_OFF_SIGNAL_LIVE, &layout.off_signal_live, true)
+            .override_global(names::G_ARG_SPEC, &arg_table.spec, true)
+            .override_global(names::G_ARG_MASKS, &arg_table.masks, true)
+            .override_global(names::G_OFF_REGS_ARGS, &layout.off_regs_args, true)
             .load(OBJECT)
             .map_err(|e| explain_load_error("loading the eBPF object", e))?;
 
@@ -349,7 +442,11 @@ impl Probe {
         let events = RingBuf::try_from(take(names::EVENTS)?)?;
         let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
+        let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
+        let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
         Ok(Probe {
+            arg_values,
+            arg_lost,
             mntns_slot,
             attached: Default::default(),
             witness: Default::default(),
@@ -583,7 +680,41 @@ impl Probe {
             cap_miss: v[5],
             stack_miss: v[6],
             slots_exhausted: v[7],
+            arg_miss: v[8],
         })
+    }
+
+    /// Recorded argument values of a target: (architecture table, number) → values.
+    pub fn arg_values(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), ArgValues>> {
+        let mut out: BTreeMap<(u32, u32), ArgValues> = BTreeMap::new();
+        for item in self.arg_values.iter() {
+            let (key, count) = item.context("reading argument values")?;
+            if key.slot != slot {
+                continue;
+            }
+            let cell = (key.cell / MAX_SYSCALLS, key.cell % MAX_SYSCALLS);
+            *out.entry(cell)
+                .or_default()
+                .values
+                .entry(key.value)
+                .or_default() += count;
+        }
+        let first = slot * CELLS_PER_TARGET;
+        for word in 0..CELLS_PER_TARGET / 64 {
+            let bits = self
+                .arg_lost
+                .get(&(first / 64 + word), 0)
+                .context("reading lost argument values")?;
+            for bit in 0..64 {
+                if bits & (1 << bit) != 0 {
+                    let cell = word * 64 + bit;
+                    out.entry((cell / MAX_SYSCALLS, cell % MAX_SYSCALLS))
+                        .or_default()
+                        .lost = true;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The keys of every capability check so far, of all targets (for the live status).

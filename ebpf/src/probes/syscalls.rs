@@ -7,6 +7,7 @@
 //! (`int 0x80`, i386 binaries) `id` is the i386 number and `thread_info.status & TS_COMPAT` is set
 //! for the duration of the syscall (arch/x86/include/asm/compat.h, in_ia32_syscall()).
 
+use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
@@ -16,14 +17,16 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use cinch_common::{
-    ARCH_COMPAT, ARCH_NATIVE, Event, EventKind, MAX_SYSCALLS, NO_OFFSET, SECCOMP_MODE_FILTER, Stat,
-    TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, cell, counter,
+    ARCH_COMPAT, ARCH_NATIVE, ArgKey, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET,
+    SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING,
+    TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask,
+    cell, counter,
 };
 
 use crate::maps::{
-    COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_TASK_SECCOMP_MODE,
-    OFF_TASK_TGID, SEEN, TARGETS, TASK_TARGET, bump,
+    ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT,
+    OFF_COMPAT_STATUS, OFF_REGS_ARGS, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, SEEN, TARGETS,
+    TASK_TARGET, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -37,20 +40,29 @@ pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
     // the verifier must not see a load at NO_OFFSET.
     if off_tgid == NO_OFFSET {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-        on_sys_enter(tgid, id, current_arch);
+        on_sys_enter(tgid, id, current_arch, |i, arch| {
+            reg_arg(ctx.arg::<*const u8>(0), i, arch)
+        });
         return 0;
     }
     // SAFETY: a trusted BTF pointer to the current task; the load is checked by the verifier.
     let task = unsafe { bpf_get_current_task_btf() } as *const u8;
     let tgid = unsafe { core::ptr::read_volatile(task.add(off_tgid as usize) as *const u32) };
-    on_sys_enter(tgid, id, || current_arch_btf(task));
+    on_sys_enter(
+        tgid,
+        id,
+        || current_arch_btf(task),
+        |i, arch| reg_arg(ctx.arg::<*const u8>(0), i, arch),
+    );
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    on_sys_enter(tgid, ctx.arg::<i64>(1), current_arch);
+    on_sys_enter(tgid, ctx.arg::<i64>(1), current_arch, |i, arch| {
+        reg_arg(ctx.arg::<*const u8>(0), i, arch)
+    });
     0
 }
 
@@ -59,14 +71,24 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: offset 8 is `long id` in the sys_enter record (see the module comment).
     if let Ok(id) = unsafe { ctx.read_at::<i64>(8) } {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-        on_sys_enter(tgid, id, current_arch);
+        on_sys_enter(tgid, id, current_arch, |i, _| {
+            // SAFETY: `unsigned long args[6]` follows `id` at offset 16, already in the ABI's
+            // order for compat tasks too (syscall_get_arguments()).
+            unsafe { ctx.read_at::<u64>(16 + 8 * (i as usize & 7)) }.ok()
+        });
     }
     0
 }
 
-/// `arch` is only called for a tracked process: an untracked one leaves after the lookup.
+/// `arch` and `args` are only called for a tracked process: an untracked one leaves after the
+/// lookup. `args(index, arch)` reads one syscall argument.
 #[inline(always)]
-fn on_sys_enter(tgid: u32, id: i64, arch: impl FnOnce() -> u32) {
+fn on_sys_enter(
+    tgid: u32,
+    id: i64,
+    arch: impl FnOnce() -> u32,
+    args: impl FnOnce(u32, u32) -> Option<u64>,
+) {
     let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
         return;
     };
@@ -75,11 +97,35 @@ fn on_sys_enter(tgid: u32, id: i64, arch: impl FnOnce() -> u32) {
     if track == 0 {
         return;
     }
-    record(entry, track, id, arch());
+    record(entry, track, id, arch(), args);
+}
+
+/// Argument `i` of the syscall in progress, from the `struct pt_regs` the raw tracepoint gets
+/// (offsets from the running kernel's BTF, per architecture table).
+#[inline(always)]
+fn reg_arg(regs: *const u8, i: u32, arch: u32) -> Option<u64> {
+    let off = OFF_REGS_ARGS.get((arch * MAX_ARGS + i) as usize)?;
+    if off == NO_OFFSET {
+        return None;
+    }
+    // SAFETY: 8 bytes of the saved registers at an offset from the kernel's BTF; faults safely.
+    match unsafe { bpf_probe_read_kernel(regs.add(off as usize) as *const u64) } {
+        Ok(v) => Some(v),
+        Err(_) => {
+            bump(Stat::ReadFailed);
+            None
+        }
+    }
 }
 
 #[inline(always)]
-fn record(entry: *mut u32, track: u32, id: i64, arch: u32) {
+fn record(
+    entry: *mut u32,
+    track: u32,
+    id: i64,
+    arch: u32,
+    args: impl FnOnce(u32, u32) -> Option<u64>,
+) {
     if track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
         let Some(armed) = arm(track, arch, id) else {
             return;
@@ -107,6 +153,48 @@ fn record(entry: *mut u32, track: u32, id: i64, arch: u32) {
     *count = before + 1;
     if before == 0 {
         first_on_this_cpu(slot, arch, nr, cell(slot, arch, nr));
+    }
+    // The only extra work of the common path: one load from the frozen spec table.
+    let spec = ARG_SPEC.get(counter(arch, nr) as usize).unwrap_or(0);
+    if spec != 0 {
+        record_arg(slot, arch, nr, spec, args);
+    }
+}
+
+/// Stores the masked argument value of an argument-sensitive syscall for its target.
+#[inline(always)]
+fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: impl FnOnce(u32, u32) -> Option<u64>) {
+    let Some(mask) = ARG_MASKS.get(arg_spec_mask(spec) as usize) else {
+        return;
+    };
+    let index = arg_spec_index(spec);
+    let lost = || {
+        bump(Stat::ArgMiss);
+        let idx = cell(slot, arch, nr);
+        if let Some(word) = ARG_LOST.get_ptr_mut(idx / 64) {
+            // SAFETY: a valid array cell; a plain OR (bits are only ever set).
+            unsafe { *word |= 1u64 << (idx % 64) };
+        }
+    };
+    let Some(value) = args(index, arch) else {
+        lost();
+        return;
+    };
+    let key = ArgKey {
+        slot,
+        cell: counter(arch, nr),
+        value: value & mask,
+    };
+    if let Some(count) = ARG_VALUES.get_ptr_mut(&key) {
+        // SAFETY: a valid map value. Not atomic: the count is evidence, the key is what counts.
+        unsafe { *count += 1 };
+        return;
+    }
+    if ARG_VALUES.insert(&key, &1u64, BPF_NOEXIST as u64).is_err()
+        && ARG_VALUES.get_ptr_mut(&key).is_none()
+    {
+        // Full (another CPU inserting the same key at once is not a loss).
+        lost();
     }
 }
 

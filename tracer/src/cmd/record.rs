@@ -6,12 +6,14 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use cinch_common::{ARCH_COMPAT, EventKind, SECCOMP_MODE_FILTER};
+use cinch_common::{EventKind, SECCOMP_MODE_FILTER};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use profile_gen::Arch;
-use profile_gen::recording::{AttachPoints, Host, Lost, Recording, SyscallCount, Target};
+use profile_gen::recording::{
+    ArgumentValues, AttachPoints, Host, Lost, Recording, SyscallCount, Target, ValueCount,
+};
 
 use crate::capabilities;
 use std::path::Path;
@@ -19,7 +21,7 @@ use std::path::Path;
 use crate::cli::{RecordArgs, RuntimeName};
 use crate::containers::{self, Container, Engine, SeccompInForce};
 use crate::error::{Classify as _, input};
-use crate::probe::{self, CapabilitySource, Probe};
+use crate::probe::{self, CapabilitySource, Probe, table_arch};
 use crate::spawn::{self, ExecFailed, User};
 use crate::{procfs, signals};
 
@@ -333,6 +335,7 @@ pub(super) fn build(
         ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         processes_seen: probe.processes_seen(slot)?,
         syscalls: Default::default(),
+        arguments: Default::default(),
         capabilities: capabilities::build(&probe.cap_checks(slot)?, capabilities::symbols()),
         lost: Lost {
             syscalls: stats.syscall_out_of_range + stats.counter_miss,
@@ -360,6 +363,40 @@ pub(super) fn build(
             .entry(arch)
             .or_default()
             .push(SyscallCount { nr, name, count });
+    }
+    for ((table, nr), recorded) in probe.arg_values(slot)? {
+        let Some(arch) = table_arch(native, table) else {
+            continue;
+        };
+        let name = profile_gen::naming::syscall_name(arch, nr);
+        let Some(entry) = name
+            .as_deref()
+            .and_then(|n| profile_gen::arguments::lookup(arch, n))
+        else {
+            continue;
+        };
+        recording
+            .arguments
+            .entry(arch)
+            .or_default()
+            .push(ArgumentValues {
+                nr,
+                name,
+                index: entry.index,
+                mask: entry.mask,
+                values: recorded
+                    .values
+                    .into_iter()
+                    .map(|(value, count)| ValueCount { value, count })
+                    .collect(),
+                incomplete: recorded.lost,
+            });
+    }
+    if stats.arg_miss > 0 {
+        recording.warnings.push(format!(
+            "{} argument values could not be stored: those syscalls get Docker's conditions instead of the values seen",
+            stats.arg_miss
+        ));
     }
     if let CapabilitySource::None(why) = &probe.capability_source {
         recording
@@ -397,14 +434,6 @@ pub(super) fn build(
         ));
     }
     Ok(recording)
-}
-
-fn table_arch(native: Arch, table: u32) -> Option<Arch> {
-    if table == ARCH_COMPAT {
-        native.compat()
-    } else {
-        Some(native)
-    }
 }
 
 pub(super) fn write(path: &Path, recording: &Recording, quiet: bool) -> anyhow::Result<()> {

@@ -554,6 +554,7 @@ mod tests {
             },
             attach: AttachPoints {
                 syscalls: "tp_btf".to_owned(),
+                arguments: Default::default(),
                 capabilities: "tracepoint".to_owned(),
                 lifecycle: "raw_tp".to_owned(),
             },

@@ -12,10 +12,8 @@ use std::io::{Read as _, Seek as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::str::FromStr as _;
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
-use profile_gen::runtime_load::{Action, CompareOp, LoadPlan};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpFilterContext, ScmpSyscall};
+use profile_gen::runtime_load::{Action, LoadPlan};
 
 use super::enosys_stub::{self, AUDIT_ARCH_X86_64, LastSyscalls, Mode};
 
@@ -62,20 +60,6 @@ fn action(a: Action) -> ScmpAction {
         Action::Log => ScmpAction::Log,
         Action::Notify => ScmpAction::Notify,
     }
-}
-
-fn compare(c: &profile_gen::runtime_load::ArgCondition) -> ScmpArgCompare {
-    let (op, datum) = match c.op {
-        CompareOp::Ne => (ScmpCompareOp::NotEqual, c.value),
-        CompareOp::Lt => (ScmpCompareOp::Less, c.value),
-        CompareOp::Le => (ScmpCompareOp::LessOrEqual, c.value),
-        CompareOp::Eq => (ScmpCompareOp::Equal, c.value),
-        CompareOp::Ge => (ScmpCompareOp::GreaterEqual, c.value),
-        CompareOp::Gt => (ScmpCompareOp::Greater, c.value),
-        // runc's MakeCondition(index, op, value, valueTwo): the mask first, then the value.
-        CompareOp::MaskedEq => (ScmpCompareOp::MaskedEqual(c.value), c.value_two),
-    };
-    ScmpArgCompare::new(c.index, op, datum)
 }
 
 /// The architectures in the filter: libseccomp's native one, then the listed ones.
@@ -172,7 +156,7 @@ pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, FilterError> {
             rules += 1;
             continue;
         }
-        let conditions: Vec<ScmpArgCompare> = rule.args.iter().map(compare).collect();
+        let conditions: Vec<ScmpArgCompare> = rule.args.iter().map(|c| c.to_scmp()).collect();
         let mut per_index = [0u8; 6];
         for c in &rule.args {
             per_index[c.index as usize] += 1;
