@@ -698,10 +698,97 @@ impl LoadPlan {
     }
 }
 
+impl LoadPlan {
+    /// What the filter does with syscall `nr` on `arch` when its argument `index` is `value`
+    /// (as the kernel side recorded it, masked with `mask`). Rules are tried in order as the
+    /// kernel's filter does: the first whose conditions all hold decides. `DependsOnArguments`
+    /// when a condition looks at another argument or at bits that were not recorded.
+    pub fn verdict_for_value(
+        &self,
+        arch: Arch,
+        nr: u32,
+        name: Option<&str>,
+        (index, mask, value): (u32, u64, u64),
+    ) -> Verdict {
+        match self.verdict(arch, nr, name) {
+            Verdict::DependsOnArguments => {}
+            other => return other,
+        }
+        let matching = self.rules.iter().filter(|r| {
+            !self.skipped.contains(&r.name)
+                && r.action != self.default
+                && (name == Some(r.name.as_str()) || number_on(arch, &r.name) == Some(nr))
+        });
+        let mut unknown = false;
+        for rule in matching {
+            let mut all = Some(true);
+            for c in &rule.args {
+                match crate::arg_rules::holds(c, index, mask, value) {
+                    Some(true) => {}
+                    Some(false) => {
+                        all = Some(false);
+                        break;
+                    }
+                    None => all = None,
+                }
+            }
+            match all {
+                Some(true) if !unknown => {
+                    return if rule.action.allows() {
+                        Verdict::Allowed
+                    } else {
+                        Verdict::Denied(rule.action)
+                    };
+                }
+                Some(true) => return Verdict::DependsOnArguments,
+                Some(false) => {}
+                None => unknown = true,
+            }
+        }
+        if unknown {
+            Verdict::DependsOnArguments
+        } else if self.default.allows() {
+            Verdict::Allowed
+        } else {
+            Verdict::Denied(self.default)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::seccomp_spec::parse_spec;
+
+    #[test]
+    fn verdicts_for_recorded_argument_values() {
+        let p = plan(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+                {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":4294967295,"valueTwo":1,"op":"SCMP_CMP_MASKED_EQ"}]},
+                {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":4294967295,"valueTwo":2,"op":"SCMP_CMP_MASKED_EQ"}]},
+                {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]},
+                {"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            &[],
+        )
+        .expect("loads");
+        let socket = |v| p.verdict_for_value(Arch::X86_64, 41, Some("socket"), (0, 0xffff_ffff, v));
+        assert_eq!(socket(2), Verdict::Allowed);
+        assert_eq!(socket(16), Verdict::Denied(Action::Errno(1)));
+        let personality =
+            |v| p.verdict_for_value(Arch::X86_64, 135, Some("personality"), (0, 0xffff_ffff, v));
+        assert_eq!(personality(8), Verdict::Allowed);
+        assert_eq!(personality(0x0040_0000), Verdict::Denied(Action::Errno(1)));
+        // A condition on bits that were not recorded cannot be decided.
+        assert_eq!(
+            p.verdict_for_value(Arch::X86_64, 41, Some("socket"), (0, 0xff, 2)),
+            Verdict::DependsOnArguments
+        );
+        // Bare rules decide without the value.
+        assert_eq!(
+            p.verdict_for_value(Arch::X86_64, 0, Some("read"), (0, 0xffff_ffff, 7)),
+            Verdict::Allowed
+        );
+    }
 
     fn host(caps: &[Capability]) -> Host {
         Host {

@@ -142,6 +142,16 @@ fn doctor_verdict() -> &'static Result<(), String> {
 /// binary. Binaries live in `target/workloads/`; each is written under a temporary name and
 /// renamed, so concurrent test processes never run a half-written one.
 pub fn workload(name: &str) -> PathBuf {
+    compile_workload(name, false)
+}
+
+/// [`workload`], linked statically: for containers whose image has no C library (the busybox
+/// test image), where it is bind-mounted and run.
+pub fn workload_static(name: &str) -> PathBuf {
+    compile_workload(name, true)
+}
+
+fn compile_workload(name: &str, static_link: bool) -> PathBuf {
     let src = workspace_root()
         .join("tests/workloads")
         .join(format!("{name}.c"));
@@ -149,15 +159,21 @@ pub fn workload(name: &str) -> PathBuf {
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
         .join("workloads");
     std::fs::create_dir_all(&dir).expect("creating target/workloads");
-    let out = dir.join(name);
+    let out = dir.join(if static_link {
+        format!("{name}-static")
+    } else {
+        name.to_owned()
+    });
     let stale = match (std::fs::metadata(&src), std::fs::metadata(&out)) {
         (Ok(s), Ok(o)) => s.modified().ok() > o.modified().ok(),
         _ => true,
     };
     if stale {
-        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+        let tmp = dir.join(format!(".{name}.{static_link}.{}", std::process::id()));
         let status = std::process::Command::new("cc")
-            .args(["-O2", "-pthread", "-o"])
+            .args(["-O2", "-pthread"])
+            .args(static_link.then_some("-static"))
+            .arg("-o")
             .arg(&tmp)
             .arg(&src)
             .status()

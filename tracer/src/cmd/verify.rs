@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
 use profile_gen::caps::{self, CapReason};
-use profile_gen::kernel_issued;
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
 use profile_gen::runtime_load::{LoadPlan, Verdict};
 use profile_gen::{Arch, Capability};
+use profile_gen::{arg_rules, kernel_issued};
 use serde::Serialize;
 
 use super::record::{self, Captured};
@@ -213,6 +213,10 @@ struct DeniedSyscall {
     arch: Arch,
     nr: u32,
     name: Option<String>,
+    /// The recorded argument value the profile denies (`AF_NETLINK`), when only some values
+    /// of the syscall are denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argument: Option<String>,
     count: u64,
     /// What happens under the profile.
     outcome: String,
@@ -367,13 +371,44 @@ impl Report {
                 match verdict {
                     Verdict::Allowed => {}
                     Verdict::DependsOnArguments => {
-                        depends_on_arguments.push(format!("{arch} {label}"));
+                        let values = rec
+                            .arguments
+                            .get(arch)
+                            .and_then(|v| v.iter().find(|a| a.nr == call.nr));
+                        let Some(values) = values.filter(|v| !v.incomplete) else {
+                            depends_on_arguments.push(format!("{arch} {label}"));
+                            continue;
+                        };
+                        let mut undecided = false;
+                        for v in &values.values {
+                            match plan.verdict_for_value(
+                                *arch,
+                                call.nr,
+                                call.name.as_deref(),
+                                (values.index, values.mask, v.value),
+                            ) {
+                                Verdict::Allowed => {}
+                                Verdict::DependsOnArguments => undecided = true,
+                                denied => denied_syscalls.push(DeniedSyscall {
+                                    arch: *arch,
+                                    nr: call.nr,
+                                    name: call.name.clone(),
+                                    argument: Some(arg_rules::value_name(&label, v.value)),
+                                    count: v.count,
+                                    outcome: denied.describe(),
+                                }),
+                            }
+                        }
+                        if undecided {
+                            depends_on_arguments.push(format!("{arch} {label}"));
+                        }
                     }
                     Verdict::Denied(_) | Verdict::EnosysStub | Verdict::BadArch => {
                         denied_syscalls.push(DeniedSyscall {
                             arch: *arch,
                             nr: call.nr,
                             name: call.name.clone(),
+                            argument: None,
                             count: call.count,
                             outcome: verdict.describe(),
                         });
@@ -462,8 +497,13 @@ impl Report {
             ));
             for d in &t.denied_syscalls {
                 syscalls += 1;
+                let argument = d
+                    .argument
+                    .as_deref()
+                    .map(|a| format!("({a})"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "  denied syscall {} {} (nr {}): called {}; under the profile it {}\n",
+                    "  denied syscall {} {}{argument} (nr {}): called {}; under the profile it {}\n",
                     d.arch,
                     d.name.as_deref().unwrap_or("(no name)"),
                     d.nr,

@@ -1,0 +1,243 @@
+//! Privileged tier: argument rules. A workload that forks, opens AF_UNIX and AF_INET sockets,
+//! queries its personality and uses termios on a pseudo-terminal is recorded; its profile must
+//! let it do exactly that, and refuse what Docker's default refuses (a user namespace,
+//! AF_ALG, AF_VSOCK, a personality change) and what it never did (AF_NETLINK, AF_PACKET,
+//! TIOCSTI). The kernel's answers are the ground truth: under an allow-all profile none of those
+//! calls fails with EPERM, under the generated one each does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use cinch_tests::{cinch_bin, require_bpf, workload, workspace_root};
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `cinch run --profile PROFILE --cap-add NET_RAW,SYS_ADMIN -- argsys EXTRA...`: each extra
+/// call's outcome (`ok` or `errno N`). NET_RAW and SYS_ADMIN are kept so that only the profile
+/// can refuse AF_PACKET and TIOCSTI on a terminal that is not the caller's.
+fn outcomes(bin: &str, profile: &Path, extra: &[&str]) -> BTreeMap<String, String> {
+    let out = Command::new(cinch_bin())
+        .arg("run")
+        .arg("--profile")
+        .arg(profile)
+        .args(["--cap-add", "NET_RAW,SYS_ADMIN", "--", bin])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cinch run");
+    assert!(
+        out.status.success(),
+        "the workload's base calls under {}: {}",
+        profile.display(),
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+const EPERM: &str = "errno 1";
+
+#[test]
+fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
+    let name = "the_profile_allows_the_observed_arguments_and_refuses_the_rest";
+    if !require_bpf(name) {
+        return;
+    }
+    let bin = workload("argsys");
+    let bin = bin.to_str().expect("utf-8 path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+
+    let rec = d.join("argsys.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--", bin])
+        .output()
+        .expect("running cinch record");
+    assert!(out.status.success(), "record: {}", text(&out));
+    let recording = profile_gen::read_recording(&rec).expect("a valid recording");
+    let values = |syscall: &str| -> Vec<u64> {
+        recording
+            .arguments
+            .values()
+            .flatten()
+            .filter(|a| a.name.as_deref() == Some(syscall))
+            .flat_map(|a| a.values.iter().map(|v| v.value))
+            .collect()
+    };
+    assert_eq!(values("socket"), [1, 2], "AF_UNIX and AF_INET");
+    assert_eq!(values("clone"), [0], "a fork: no namespace flags");
+    assert_eq!(values("personality"), [0xffff_ffff], "the query");
+    let ioctls = values("ioctl");
+    for (request, what) in [(0x5401, "TCGETS"), (0x5413, "TIOCGWINSZ")] {
+        assert!(ioctls.contains(&request), "{what} in {ioctls:x?}");
+    }
+    assert!(
+        !ioctls.contains(&0x5412),
+        "no TIOCSTI was made: {ioctls:x?}"
+    );
+
+    let profile = d.join("argsys.seccomp.json");
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(&profile)
+        .arg(&rec)
+        .output()
+        .expect("running cinch generate");
+    assert!(out.status.success(), "generate: {}", text(&out));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("socket: AF_UNIX, AF_INET only")
+            && summary.contains("clone: no namespace flags only"),
+        "{summary}"
+    );
+
+    let refused = [
+        "clone-newuser",
+        "socket:16",
+        "socket:17",
+        "socket:38",
+        "socket:40",
+        "tiocsti",
+        "personality:0x0040000",
+    ];
+    let allowed = ["socket:2", "personality:0xffffffff"];
+    let all: Vec<&str> = refused.iter().chain(&allowed).copied().collect();
+    let allow_all = workspace_root().join("profiles/recording-profile.json");
+    let bare = outcomes(bin, &allow_all, &all);
+    for call in &all {
+        let got = bare.get(*call).map(String::as_str);
+        assert!(
+            got.is_some() && got != Some(EPERM),
+            "{call} under an allow-all profile: {got:?} (the kernel itself refuses it, so the test proves nothing)"
+        );
+    }
+    let under = outcomes(bin, &profile, &all);
+    for call in refused {
+        assert_eq!(
+            under.get(call).map(String::as_str),
+            Some(EPERM),
+            "{call}: {under:?}"
+        );
+    }
+    for call in allowed {
+        assert_eq!(
+            under.get(call).map(String::as_str),
+            Some("ok"),
+            "{call}: {under:?}"
+        );
+    }
+
+    // verify names the argument the profile would refuse.
+    let verdict = d.join("verdict.json");
+    let out = Command::new(cinch_bin())
+        .args(["verify", "-q", "--format", "json", "-o"])
+        .arg(&verdict)
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--", bin, "socket:16"])
+        .output()
+        .expect("running cinch verify");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&verdict).expect("verdict")).expect("json");
+    let denied: Vec<(String, String)> = v["targets"][0]["denied_syscalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("?").to_owned(),
+                d["argument"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        [("socket".to_owned(), "AF_NETLINK".to_owned())],
+        "{v:#}"
+    );
+}
+
+/// A recording of the old schema has no argument values: its argument-sensitive syscalls get
+/// Docker's conditions, never the bare name.
+#[test]
+fn an_old_recording_gets_dockers_conditions() {
+    let name = "an_old_recording_gets_dockers_conditions";
+    if !require_bpf(name) {
+        return;
+    }
+    let bin = workload("argsys");
+    let bin = bin.to_str().expect("utf-8 path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let rec = d.join("argsys.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--", bin])
+        .output()
+        .expect("running cinch record");
+    assert!(out.status.success(), "record: {}", text(&out));
+    // What a schema 1 recording of the same run looks like.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("json");
+    v["schema_version"] = 1.into();
+    v.as_object_mut().expect("object").remove("arguments");
+    let old = d.join("old.json");
+    std::fs::write(&old, v.to_string()).expect("writing");
+    let profile: PathBuf = d.join("old.seccomp.json");
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(&profile)
+        .arg(&old)
+        .output()
+        .expect("running cinch generate");
+    assert!(out.status.success(), "generate: {}", text(&out));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("socket: Docker's default conditions (recorded with schema 1"),
+        "{summary}"
+    );
+    let under = outcomes(
+        bin,
+        &profile,
+        &[
+            "clone-newuser",
+            "socket:38",
+            "socket:40",
+            "socket:16",
+            "personality:0x0040000",
+        ],
+    );
+    // Docker's conditions: refuses what Docker refuses, allows what Docker allows.
+    for call in [
+        "clone-newuser",
+        "socket:38",
+        "socket:40",
+        "personality:0x0040000",
+    ] {
+        assert_eq!(
+            under.get(call).map(String::as_str),
+            Some(EPERM),
+            "{call}: {under:?}"
+        );
+    }
+    assert_eq!(
+        under.get("socket:16").map(String::as_str),
+        Some("ok"),
+        "{under:?}"
+    );
+}
