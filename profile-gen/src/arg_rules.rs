@@ -269,6 +269,110 @@ fn decide_one(
     }
 }
 
+/// What a profile (or a recording, as a need) allows of one argument-sensitive syscall.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allowance {
+    /// Any arguments (a bare rule; or a recording whose values are not all known).
+    Any,
+    /// Exactly these values of the table's argument (masked as the table says).
+    Values(BTreeSet<u64>),
+    /// Any memory protection but writable and executable at once.
+    NoWriteExec,
+    /// Other conditions.
+    Conditions(#[serde(skip)] Alternatives),
+}
+
+impl Allowance {
+    /// Whether value `v` of `entry`'s argument is allowed (`None`: cannot tell).
+    pub fn allows(&self, entry: &ArgSyscall, v: u64) -> Option<bool> {
+        match self {
+            Allowance::Any => Some(true),
+            Allowance::Values(set) => Some(set.contains(&v)),
+            Allowance::NoWriteExec => Some(v & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC),
+            Allowance::Conditions(alts) => allows(alts, entry.index, entry.mask, v),
+        }
+    }
+
+    /// In words, after the syscall's name: `AF_UNIX, AF_INET only`.
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            Allowance::Any => "any arguments".to_owned(),
+            Allowance::Values(set) => {
+                let words: Vec<String> = set.iter().map(|v| value_name(name, *v)).collect();
+                format!("{} only", words.join(", "))
+            }
+            Allowance::NoWriteExec => "never writable and executable at once".to_owned(),
+            Allowance::Conditions(alts) => format!("{} argument conditions", alts.len()),
+        }
+    }
+}
+
+/// The allowances of the argument-sensitive syscalls a loaded profile allows at all.
+pub fn allowances(plan: &runtime_load::LoadPlan) -> BTreeMap<String, Allowance> {
+    let mut out = BTreeMap::new();
+    for entry in arguments::ARG_SYSCALLS {
+        let rules: Vec<&runtime_load::NamedRule> = plan
+            .rules
+            .iter()
+            .filter(|r| r.name == entry.name && r.action.allows() && r.action != plan.default)
+            .collect();
+        let allowance = if plan.default.allows() || rules.iter().any(|r| r.args.is_empty()) {
+            Allowance::Any
+        } else if rules.is_empty() {
+            continue;
+        } else {
+            let alts: Alternatives = rules.iter().map(|r| r.args.clone()).collect();
+            let per_value: Option<BTreeSet<u64>> = alts
+                .iter()
+                .map(|alt| match alt.as_slice() {
+                    [c] if c.op == CompareOp::MaskedEq
+                        && c.index == entry.index
+                        && c.value == entry.mask =>
+                    {
+                        Some(c.value_two)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let no_write_exec = vec![
+                vec![masked_eq(entry.index, PROT_EXEC, 0)],
+                vec![masked_eq(entry.index, PROT_WRITE, 0)],
+            ];
+            match per_value {
+                Some(values) if entry.kind == Kind::Values => Allowance::Values(values),
+                _ if entry.kind == Kind::NoWriteExec && alts == no_write_exec => {
+                    Allowance::NoWriteExec
+                }
+                _ => Allowance::Conditions(alts),
+            }
+        };
+        out.insert(entry.name.to_owned(), allowance);
+    }
+    out
+}
+
+/// What a recording needs of each argument-sensitive syscall it made.
+pub fn needs(observed: &Observed) -> BTreeMap<String, Allowance> {
+    let mut evidence: BTreeMap<String, ArgEvidence> = BTreeMap::new();
+    for ((_, name), ev) in &observed.arguments {
+        evidence
+            .entry(name.clone())
+            .and_modify(|e| e.join(ev))
+            .or_insert_with(|| ev.clone());
+    }
+    evidence
+        .into_iter()
+        .map(|(name, ev)| {
+            let a = match ev {
+                ArgEvidence::Known(values) => Allowance::Values(values),
+                ArgEvidence::Unknown(_) => Allowance::Any,
+            };
+            (name, a)
+        })
+        .collect()
+}
+
 /// A value of `name`'s recorded argument in words (`AF_INET`, `CLONE_NEWUSER`, `TIOCSTI`).
 pub fn value_name(name: &str, value: u64) -> String {
     let named = |table: &[(u64, &str)]| {
@@ -391,6 +495,10 @@ const IOCTLS: &[(u64, &str)] = &[
     (0x5451, "FIOCLEX"),
     (0x5452, "FIOASYNC"),
     (0x8933, "SIOCGIFINDEX"),
+    (0x4004_5431, "TIOCSPTLCK"),
+    (0x8004_5430, "TIOCGPTN"),
+    (0x4008_6602, "FS_IOC_SETFLAGS"),
+    (0x8008_6601, "FS_IOC_GETFLAGS"),
     (0x8912, "SIOCGIFCONF"),
     (0x8913, "SIOCGIFFLAGS"),
     (0x8915, "SIOCGIFADDR"),

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::arch::Arch;
+use crate::arg_rules::{self, Allowance};
+use crate::arguments;
 use crate::capability::Capability;
 use crate::caps::{self, CapSettings};
 use crate::generate::name_observations;
@@ -44,6 +46,8 @@ pub struct Side {
     pub syscalls: BTreeMap<Arch, BTreeSet<String>>,
     /// Needed (recording) or granted (settings file) capabilities; `None` when unknown.
     pub capabilities: Option<BTreeSet<Capability>>,
+    /// What is allowed (profile) or needed (recording) of each argument-sensitive syscall.
+    pub arguments: BTreeMap<String, Allowance>,
     /// What could not be compared.
     pub notes: Vec<String>,
     /// Names in a profile's allowing rules that no syscall table knows (typos, or syscalls newer
@@ -95,6 +99,7 @@ impl Side {
         Side {
             path: p.path.clone(),
             kind: SideKind::Profile,
+            arguments: BTreeMap::new(),
             architectures: p.architectures.clone(),
             syscalls,
             capabilities: None,
@@ -140,6 +145,7 @@ impl Side {
         Side {
             path: path.to_owned(),
             kind: SideKind::Recording,
+            arguments: arg_rules::needs(&obs),
             architectures,
             syscalls,
             capabilities: Some(caps),
@@ -174,7 +180,26 @@ pub fn parse_side(bytes: &[u8], path: &Path) -> Result<Side, InputError> {
         Ok(Side::from_recording(path, &rec))
     } else {
         let p = profile::parse_profile(bytes, path)?;
-        Ok(Side::from_profile(&p))
+        let mut side = Side::from_profile(&p);
+        // The argument conditions as a runtime loads them here (no capability beyond the
+        // profile's own conditions: Docker's SYS_ADMIN-only rules do not count).
+        let host = crate::runtime_load::Host {
+            native: Arch::native(),
+            kernel_release: "6.18".to_owned(),
+            bounding: BTreeSet::new(),
+        };
+        match crate::seccomp_spec::parse_spec(bytes, path)
+            .ok()
+            .and_then(|spec| crate::runtime_load::resolve(&spec, &host, path).ok())
+        {
+            Some(plan) => side.arguments = arg_rules::allowances(&plan),
+            None => side.notes.push(format!(
+                "{}: argument conditions not compared (the profile does not load for {})",
+                path.display(),
+                Arch::native()
+            )),
+        }
+        Ok(side)
     }
 }
 
@@ -182,6 +207,10 @@ pub fn parse_side(bytes: &[u8], path: &Path) -> Result<Side, InputError> {
 pub struct Changes {
     pub syscalls: BTreeMap<Arch, BTreeSet<String>>,
     pub capabilities: BTreeSet<Capability>,
+    /// Argument values of syscalls both sides allow: needed by NEW and refused by OLD (in
+    /// `added`), or allowed by OLD and no longer needed (in `removed`), in words.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub arguments: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Changes {
@@ -190,8 +219,53 @@ impl Changes {
     }
 
     fn is_empty(&self) -> bool {
-        self.syscall_count() == 0 && self.capabilities.is_empty()
+        self.syscall_count() == 0 && self.capabilities.is_empty() && self.arguments.is_empty()
     }
+}
+
+/// Argument drift of the syscalls both sides allow at all: (added, removed), in words.
+type ArgumentChanges = (
+    BTreeMap<String, BTreeSet<String>>,
+    BTreeMap<String, BTreeSet<String>>,
+);
+
+fn argument_changes(old: &Side, new: &Side) -> ArgumentChanges {
+    let mut added: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut removed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, n) in &new.arguments {
+        let (Some(o), Some(entry)) = (
+            old.arguments.get(name),
+            arguments::ARG_SYSCALLS.iter().find(|a| a.name == name),
+        ) else {
+            continue;
+        };
+        match n {
+            Allowance::Values(values) => {
+                let plus: BTreeSet<String> = values
+                    .iter()
+                    .filter(|v| o.allows(entry, **v) == Some(false))
+                    .map(|v| arg_rules::value_name(name, *v))
+                    .collect();
+                if !plus.is_empty() {
+                    added.insert(name.clone(), plus);
+                }
+                if let Allowance::Values(was) = o {
+                    let minus: BTreeSet<String> = was
+                        .difference(values)
+                        .map(|v| arg_rules::value_name(name, *v))
+                        .collect();
+                    if !minus.is_empty() && new.kind == SideKind::Profile {
+                        removed.insert(name.clone(), minus);
+                    }
+                }
+            }
+            other if other != o && *o != Allowance::Any => {
+                added.insert(name.clone(), [other.describe(name)].into());
+            }
+            _ => {}
+        }
+    }
+    (added, removed)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -215,13 +289,16 @@ pub fn diff(old: Side, new: Side) -> Diff {
         .copied()
         .collect();
     let empty = BTreeSet::new();
+    let (added_args, removed_args) = argument_changes(&old, &new);
     let mut added = Changes {
         syscalls: BTreeMap::new(),
         capabilities: BTreeSet::new(),
+        arguments: added_args,
     };
     let mut removed = Changes {
         syscalls: BTreeMap::new(),
         capabilities: BTreeSet::new(),
+        arguments: removed_args,
     };
     let mut notes: Vec<String> = old.notes.iter().chain(new.notes.iter()).cloned().collect();
     for arch in arches {
@@ -311,6 +388,10 @@ impl Diff {
                 "capabilities",
             ));
         }
+        let args: usize = self.added.arguments.values().map(BTreeSet::len).sum();
+        if args > 0 {
+            parts.push(plural(args, "argument value", "argument values"));
+        }
         parts.join(" and ")
     }
 
@@ -336,6 +417,9 @@ impl Diff {
                 .filter(|n| kernel_issued::rule(n).is_some())
                 .cloned()
                 .collect();
+            for (name, values) in &self.added.arguments {
+                out.push_str(&format!("  + {name}: {}\n", join(values)));
+            }
             if !kernel.is_empty() {
                 out.push_str(&format!(
                     "    ({}: issued by the kernel, not the program, so needed whatever a recording saw; `cinch report` says why)\n",
@@ -361,6 +445,9 @@ impl Diff {
                     "  - capabilities: {}\n",
                     caps_join(&self.removed.capabilities)
                 ));
+            }
+            for (name, values) in &self.removed.arguments {
+                out.push_str(&format!("  - {name}: {}\n", join(values)));
             }
         }
         for note in &self.notes {
@@ -463,9 +550,43 @@ mod tests {
                 .map(|(a, n)| (*a, n.iter().map(|s| s.to_string()).collect()))
                 .collect(),
             capabilities: caps.map(|c| c.iter().copied().collect()),
+            arguments: BTreeMap::new(),
             notes: vec![],
             unknown_names: BTreeSet::new(),
         }
+    }
+
+    #[test]
+    fn argument_drift_names_the_new_values() {
+        let mut old = side(
+            SideKind::Profile,
+            &[(Arch::X86_64, &["socket", "ioctl"])],
+            None,
+        );
+        let mut new = side(
+            SideKind::Recording,
+            &[(Arch::X86_64, &["socket", "ioctl"])],
+            None,
+        );
+        old.arguments
+            .insert("socket".into(), Allowance::Values([1, 2].into()));
+        old.arguments.insert("ioctl".into(), Allowance::Any);
+        new.arguments
+            .insert("socket".into(), Allowance::Values([2, 16].into()));
+        new.arguments
+            .insert("ioctl".into(), Allowance::Values([0x5412].into()));
+        let d = diff(old, new);
+        assert!(d.drift);
+        assert_eq!(
+            d.added.arguments,
+            [("socket".to_owned(), ["AF_NETLINK".to_owned()].into())].into()
+        );
+        assert!(
+            d.render_text().contains("  + socket: AF_NETLINK\n"),
+            "{}",
+            d.render_text()
+        );
+        assert!(d.render_text().contains("1 argument value"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::arch::Arch;
+use crate::arg_rules::{self, Allowance};
+use crate::arguments;
 use crate::capability::Capability;
 use crate::caps::CapSettings;
 use crate::docker_default::docker_default;
@@ -236,10 +238,21 @@ pub struct Report {
     pub docker: DockerComparison,
     pub dangerous_syscalls: Vec<DangerousSyscall>,
     pub unknown_names: BTreeSet<String>,
+    /// What the profile allows of each argument-sensitive syscall it allows ([`Report::with_arguments`]).
+    pub arguments: Vec<ArgumentLine>,
     pub kernel_issued: Vec<KernelIssuedGroup>,
     pub capabilities: Option<CapsSection>,
     pub notes: Vec<String>,
     pub apply: Snippets,
+}
+
+/// One argument-sensitive syscall the profile allows, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArgumentLine {
+    pub name: String,
+    pub allowed: String,
+    /// Values allowed that Docker's default refuses (for the kept capabilities), in words.
+    pub beyond_docker: Vec<String>,
 }
 
 /// What the profile does with each syscall the kernel can make a process issue, grouped by
@@ -370,6 +383,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         docker,
         dangerous_syscalls,
         unknown_names: profile.unknown_names(),
+        arguments: Vec::new(),
         kernel_issued,
         capabilities,
         notes,
@@ -378,6 +392,44 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
 }
 
 impl Report {
+    /// Adds the argument conditions, as a runtime loads the profile (`allowances`), compared
+    /// with Docker's default for the capabilities `kept`.
+    pub fn with_arguments(
+        mut self,
+        allowances: &BTreeMap<String, Allowance>,
+        kept: &BTreeSet<Capability>,
+    ) -> Report {
+        for (name, allowance) in allowances {
+            let Some(entry) = arguments::ARG_SYSCALLS.iter().find(|a| a.name == name) else {
+                continue;
+            };
+            let docker = arg_rules::docker_conditions(name, kept);
+            let beyond_docker = match (allowance, &docker) {
+                (Allowance::Values(values), Some(alts)) => values
+                    .iter()
+                    .filter(|v| {
+                        arg_rules::allows(alts, entry.index, entry.mask, **v) == Some(false)
+                    })
+                    .map(|v| arg_rules::value_name(name, *v))
+                    .collect(),
+                (Allowance::Values(values), None) => values
+                    .iter()
+                    .map(|v| arg_rules::value_name(name, *v))
+                    .collect(),
+                (Allowance::Any, Some(alts)) if !alts.is_empty() => {
+                    vec!["any arguments".to_owned()]
+                }
+                _ => Vec::new(),
+            };
+            self.arguments.push(ArgumentLine {
+                name: name.clone(),
+                allowed: allowance.describe(name),
+                beyond_docker,
+            });
+        }
+        self
+    }
+
     fn surface_line(&self) -> String {
         let per_arch: Vec<String> = self
             .allowed
@@ -437,6 +489,27 @@ impl Report {
                     ""
                 };
                 out.push_str(&format!("  {}{args}: {}\n", d.name, d.why));
+            }
+        }
+        if !self.arguments.is_empty() {
+            out.push_str("arguments:\n");
+            for a in &self.arguments {
+                out.push_str(&format!("  {}: {}\n", a.name, a.allowed));
+            }
+            let beyond: Vec<String> = self
+                .arguments
+                .iter()
+                .flat_map(|a| {
+                    a.beyond_docker
+                        .iter()
+                        .map(move |v| format!("{}({v})", a.name))
+                })
+                .collect();
+            if !beyond.is_empty() {
+                out.push_str(&format!(
+                    "  beyond Docker's default: {}\n",
+                    beyond.join(", ")
+                ));
             }
         }
         if !self.unknown_names.is_empty() {
@@ -530,6 +603,24 @@ impl Report {
                     ""
                 };
                 out.push_str(&format!("| `{}`{args} | {} |\n", d.name, d.why));
+            }
+            out.push('\n');
+        }
+        if !self.arguments.is_empty() {
+            out.push_str(
+                "| syscall | arguments allowed | beyond Docker's default |\n| --- | --- | --- |\n",
+            );
+            for a in &self.arguments {
+                out.push_str(&format!(
+                    "| `{}` | {} | {} |\n",
+                    a.name,
+                    a.allowed,
+                    if a.beyond_docker.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        a.beyond_docker.join(", ")
+                    }
+                ));
             }
             out.push('\n');
         }
