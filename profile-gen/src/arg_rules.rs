@@ -143,11 +143,14 @@ fn masked_eq(index: u32, mask: u64, value: u64) -> ArgCondition {
     }
 }
 
-/// The conditions for every argument-sensitive syscall in `allow`.
+/// The conditions for every argument-sensitive syscall in `allow`. `baseline` is the runtime
+/// baseline folded into the profile: it lists names, not values, so its argument-sensitive
+/// syscalls get Docker's conditions (runc's own `prctl` options are not the workload's).
 pub fn decide(
     observed: &Observed,
     allow: &BTreeSet<String>,
     kept: &BTreeSet<Capability>,
+    baseline: &BTreeSet<String>,
 ) -> BTreeMap<String, ArgDecision> {
     let mut evidence: BTreeMap<&str, ArgEvidence> = BTreeMap::new();
     for ((_, name), ev) in &observed.arguments {
@@ -155,6 +158,21 @@ pub fn decide(
             Some(mine) => mine.join(ev),
             None => {
                 evidence.insert(name.as_str(), ev.clone());
+            }
+        }
+    }
+    for name in baseline {
+        let unknown = ArgEvidence::Unknown(
+            [
+                "the container runtime's baseline needs it with values no recording shows"
+                    .to_owned(),
+            ]
+            .into(),
+        );
+        match evidence.get_mut(name.as_str()) {
+            Some(mine) => mine.join(&unknown),
+            None => {
+                evidence.insert(name.as_str(), unknown);
             }
         }
     }

@@ -271,7 +271,11 @@ pub fn generate_observed(
         ["clone3".to_owned()].into_iter().collect()
     };
     let caps = caps::analyze(&observed);
-    let arguments = arg_rules::decide(&observed, &allow, &caps.settings.cap_add);
+    let baseline_names = applied
+        .as_ref()
+        .map(|b| baseline::baseline(b.runtime).syscalls.clone())
+        .unwrap_or_default();
+    let arguments = arg_rules::decide(&observed, &allow, &caps.settings.cap_add, &baseline_names);
     let conditions = arguments
         .iter()
         .filter(|(_, d)| !d.alternatives.is_empty())
