@@ -2,6 +2,8 @@
  *
  *   loops getppid N    N x getppid()
  *   loops write N      N x write(fd, "x", 1) to /dev/null
+ *   loops ioctl N      N x ioctl(FIONREAD) on a socket: an argument-sensitive syscall, whose
+ *                      request cinch records (one hash lookup per call)
  *   loops storm N      two threads, N x getppid() each, released together
  *   loops forkexec N   N x fork() + execve("/bin/true") + waitpid()
  *   loops fork N       N x fork() + getppid() and _exit() in the child + waitpid(): churn
@@ -19,12 +21,14 @@
  * makes CPU the steadier measure of an in-kernel cost. A tracer that stops the thread and works
  * in another process (strace) is only seen in WALL.
  *
- * C is how many times the measured syscall (getppid, write, execve; getppid in the children of
+ * C is how many times the measured syscall (getppid, write, ioctl, execve; getppid in the children of
  * `fork`) was made, warm-up included, so a recording's count can be checked against it: a
  * recorder that loses nothing has counted at least C.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,6 +115,27 @@ static int bench_write(uint64_t n)
 	close(fd);
 	/* The report itself is one more write (stdout), counted by a recorder too. */
 	report("write", n, t1 - t0, c1 - c0, n + WARMUP);
+	return 0;
+}
+
+static int bench_ioctl(uint64_t n)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("socket");
+		return 1;
+	}
+	int pending;
+	for (uint64_t i = 0; i < WARMUP; i++)
+		if (ioctl(fd, FIONREAD, &pending) != 0)
+			return 1;
+	uint64_t t0 = wall_ns(), c0 = thread_cpu_ns();
+	for (uint64_t i = 0; i < n; i++)
+		if (ioctl(fd, FIONREAD, &pending) != 0)
+			return 1;
+	uint64_t c1 = thread_cpu_ns(), t1 = wall_ns();
+	close(fd);
+	report("ioctl", n, t1 - t0, c1 - c0, n + WARMUP);
 	return 0;
 }
 
@@ -210,7 +235,7 @@ static int bench_fork(uint64_t n)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s getppid|write|storm|forkexec|fork N\n", argv[0]);
+		fprintf(stderr, "usage: %s getppid|write|ioctl|storm|forkexec|fork N\n", argv[0]);
 		return 2;
 	}
 	char *end;
@@ -223,6 +248,8 @@ int main(int argc, char **argv)
 		return bench_getppid(n);
 	if (strcmp(argv[1], "write") == 0)
 		return bench_write(n);
+	if (strcmp(argv[1], "ioctl") == 0)
+		return bench_ioctl(n);
 	if (strcmp(argv[1], "storm") == 0)
 		return bench_storm(n);
 	if (strcmp(argv[1], "forkexec") == 0)

@@ -291,7 +291,7 @@ fn decide_one(
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Allowance {
-    /// Any arguments (a bare rule; or a recording whose values are not all known).
+    /// Any arguments (a bare rule).
     Any,
     /// Exactly these values of the table's argument (masked as the table says).
     Values(BTreeSet<u64>),
@@ -379,14 +379,13 @@ pub fn needs(observed: &Observed) -> BTreeMap<String, Allowance> {
             .and_modify(|e| e.join(ev))
             .or_insert_with(|| ev.clone());
     }
+    // Values that are not all known cannot be compared (the profile of such a recording gets
+    // Docker's conditions, which is not drift).
     evidence
         .into_iter()
-        .map(|(name, ev)| {
-            let a = match ev {
-                ArgEvidence::Known(values) => Allowance::Values(values),
-                ArgEvidence::Unknown(_) => Allowance::Any,
-            };
-            (name, a)
+        .filter_map(|(name, ev)| match ev {
+            ArgEvidence::Known(values) => Some((name, Allowance::Values(values))),
+            ArgEvidence::Unknown(_) => None,
         })
         .collect()
 }

@@ -94,7 +94,7 @@ fn bad_input_table() {
     let mut unknown = web_recording();
     unknown["syscalls"] = serde_json::json!({"x86_64": [{"nr": 999, "name": null, "count": 3}, {"nr": 1000, "name": null, "count": 1}]});
     let malformed = scratch.write("malformed.json", "{\n  \"schema_version\": 1,\n  oops\n}\n");
-    let v2 = scratch.write("v2.json", "{\"schema_version\": 2, \"whatever\": []}\n");
+    let v3 = scratch.write("v3.json", "{\"schema_version\": 3, \"whatever\": []}\n");
     let empty = scratch.write("empty.json", &empty.to_string());
     let unknown = scratch.write("unknown.json", &unknown.to_string());
     let good = scratch.write("good.json", &web_recording().to_string());
@@ -127,8 +127,8 @@ fn bad_input_table() {
         ),
         (
             "wrong schema version",
-            vec!["-o".into(), out_str.clone(), path(&v2)],
-            "schema version 2, this cinch reads 1",
+            vec!["-o".into(), out_str.clone(), path(&v3)],
+            "schema version 3, this cinch reads 1 to 2",
         ),
         (
             "empty recording",
@@ -515,4 +515,80 @@ fn report_formats() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `cinch report` on every committed profile lists nothing beyond Docker's default that the
+/// workload did not do: each argument value it names as beyond Docker's default is one the
+/// profile's own recordings observed, and no argument-sensitive syscall is allowed bare where
+/// Docker's default conditions it.
+#[test]
+fn committed_profiles_go_beyond_dockers_default_only_where_the_workload_did() {
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&profiles).expect("profiles/") {
+        let dir = entry.expect("entry").path();
+        let seccomp = dir.join("seccomp.json");
+        if !seccomp.is_file() {
+            continue;
+        }
+        let out = cinch(&[
+            "report",
+            "--format",
+            "json",
+            "--caps",
+            dir.join("settings.json").to_str().expect("utf-8"),
+            seccomp.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            out.status.success(),
+            "report {}: {}",
+            dir.display(),
+            stderr(&out)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report json");
+        let mut recorded: Vec<(String, String)> = Vec::new();
+        for rec in std::fs::read_dir(dir.join("recordings")).expect("recordings") {
+            let v: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(rec.expect("entry").path()).expect("recording"),
+            )
+            .expect("recording json");
+            for args in v["arguments"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                for a in args.as_array().into_iter().flatten() {
+                    let name = a["name"].as_str().unwrap_or_default().to_owned();
+                    for value in a["values"].as_array().into_iter().flatten() {
+                        let value = value["value"].as_u64().expect("a number");
+                        recorded.push((
+                            name.clone(),
+                            profile_gen::arg_rules::value_name(&name, value),
+                        ));
+                    }
+                }
+            }
+        }
+        let lines = report["arguments"]
+            .as_array()
+            .expect("arguments in the report");
+        assert!(
+            !lines.is_empty(),
+            "{}: no argument conditions",
+            dir.display()
+        );
+        for line in lines {
+            let name = line["name"].as_str().expect("name");
+            for beyond in line["beyond_docker"].as_array().into_iter().flatten() {
+                let beyond = beyond.as_str().expect("a string").to_owned();
+                assert!(
+                    recorded.contains(&(name.to_owned(), beyond.clone())),
+                    "{}: {name}({beyond}) is beyond Docker's default and was never recorded",
+                    dir.display()
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} committed profiles found");
 }

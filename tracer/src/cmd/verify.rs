@@ -594,7 +594,6 @@ mod tests {
             },
             attach: AttachPoints {
                 syscalls: "tp_btf".to_owned(),
-                arguments: Default::default(),
                 capabilities: "tracepoint".to_owned(),
                 lifecycle: "raw_tp".to_owned(),
             },
@@ -617,6 +616,7 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            arguments: Default::default(),
             capabilities: vec![CapabilityCheck {
                 cap: 7,
                 name: Some("SETUID".to_owned()),

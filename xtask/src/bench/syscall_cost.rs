@@ -142,7 +142,7 @@ impl WorkloadResult {
 
 fn modes(w: Workload) -> &'static [Mode] {
     match w {
-        Workload::Getppid | Workload::Write => &[
+        Workload::Getppid | Workload::Write | Workload::Ioctl => &[
             Mode::None,
             Mode::Floor,
             Mode::Cinch,

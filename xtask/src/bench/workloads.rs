@@ -12,15 +12,17 @@ use crate::util::run as run_cmd;
 pub enum Workload {
     Getppid,
     Write,
+    Ioctl,
     Storm,
     ForkExec,
     Fork,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Getppid,
         Workload::Write,
+        Workload::Ioctl,
         Workload::Storm,
         Workload::ForkExec,
         Workload::Fork,
@@ -31,6 +33,7 @@ impl Workload {
         match self {
             Workload::Getppid => "getppid",
             Workload::Write => "write",
+            Workload::Ioctl => "ioctl",
             Workload::Storm => "storm",
             Workload::ForkExec => "forkexec",
             Workload::Fork => "fork",
@@ -41,6 +44,7 @@ impl Workload {
         match self {
             Workload::Getppid => "getppid() loop",
             Workload::Write => "1-byte write() to /dev/null loop",
+            Workload::Ioctl => "ioctl(FIONREAD) on a socket loop (its request is recorded)",
             Workload::Storm => "two threads of getppid() on two cores",
             Workload::ForkExec => "fork + execve(/bin/true) + waitpid",
             Workload::Fork => "fork + getppid and _exit in the child + waitpid (process churn)",
@@ -52,11 +56,11 @@ impl Workload {
     /// syscall, so it gets far fewer and the result is normalised per operation all the same.
     pub fn iterations(self, under_strace: bool, quick: bool) -> u64 {
         let n = match (self, under_strace) {
-            (Workload::Getppid | Workload::Write, false) => 3_000_000,
+            (Workload::Getppid | Workload::Write | Workload::Ioctl, false) => 3_000_000,
             (Workload::Storm, false) => 2_000_000,
             (Workload::ForkExec, false) => 2_000,
             (Workload::Fork, false) => 10_000,
-            (Workload::Getppid | Workload::Write, true) => 20_000,
+            (Workload::Getppid | Workload::Write | Workload::Ioctl, true) => 20_000,
             (Workload::Storm, true) => 10_000,
             (Workload::ForkExec, true) => 100,
             (Workload::Fork, true) => 200,
@@ -69,6 +73,7 @@ impl Workload {
         match self {
             Workload::Getppid | Workload::Storm | Workload::Fork => "getppid",
             Workload::Write => "write",
+            Workload::Ioctl => "ioctl",
             Workload::ForkExec => "execve",
         }
     }
