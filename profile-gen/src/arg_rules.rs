@@ -143,36 +143,26 @@ fn masked_eq(index: u32, mask: u64, value: u64) -> ArgCondition {
     }
 }
 
-/// The conditions for every argument-sensitive syscall in `allow`. `baseline` is the runtime
-/// baseline folded into the profile: it lists names, not values, so its argument-sensitive
-/// syscalls get Docker's conditions (runc's own `prctl` options are not the workload's).
+/// The conditions for every argument-sensitive syscall in `allow`. `extra` is evidence from
+/// outside the recordings, joined with theirs: the runtime baseline's names (values unknown),
+/// glibc's clone fallback when clone3 is refused (no namespace flags).
 pub fn decide(
     observed: &Observed,
     allow: &BTreeSet<String>,
     kept: &BTreeSet<Capability>,
-    baseline: &BTreeSet<String>,
+    extra: &BTreeMap<String, ArgEvidence>,
 ) -> BTreeMap<String, ArgDecision> {
     let mut evidence: BTreeMap<&str, ArgEvidence> = BTreeMap::new();
-    for ((_, name), ev) in &observed.arguments {
+    let names_and_evidence = observed
+        .arguments
+        .iter()
+        .map(|((_, name), ev)| (name, ev))
+        .chain(extra.iter());
+    for (name, ev) in names_and_evidence {
         match evidence.get_mut(name.as_str()) {
             Some(mine) => mine.join(ev),
             None => {
                 evidence.insert(name.as_str(), ev.clone());
-            }
-        }
-    }
-    for name in baseline {
-        let unknown = ArgEvidence::Unknown(
-            [
-                "the container runtime's baseline needs it with values no recording shows"
-                    .to_owned(),
-            ]
-            .into(),
-        );
-        match evidence.get_mut(name.as_str()) {
-            Some(mine) => mine.join(&unknown),
-            None => {
-                evidence.insert(name.as_str(), unknown);
             }
         }
     }

@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 use crate::arch::Arch;
 use crate::arg_rules::{self, ArgDecision};
 use crate::baseline::{self, Runtime};
+use crate::capability::Capability;
 use crate::caps::{self, CapAnalysis};
 use crate::docker_default::docker_default;
 use crate::formats::{self, Format, RenderError, Rendered};
 use crate::kernel_issued;
 use crate::naming::{self, NameSource};
+use crate::observed::ArgEvidence;
 use crate::observed::Observed;
 use crate::profile::{self, ENOSYS, EPERM, Profile};
 use crate::recording::Recording;
@@ -148,6 +150,8 @@ pub struct Generated {
     pub observed: Observed,
     pub named: NamedObservations,
     pub baseline: Option<AppliedBaseline>,
+    /// clone3 was recorded, and is answered with ENOSYS all the same (glibc falls back to clone).
+    pub clone3_refused: bool,
     /// What is allowed of each argument-sensitive syscall in the profile.
     pub arguments: BTreeMap<String, ArgDecision>,
     pub profile: Profile,
@@ -263,19 +267,53 @@ pub fn generate_observed(
         let have = by_arch.entry(arch).or_default();
         have.extend(names.into_iter().map(str::to_owned));
     }
+    let caps = caps::analyze(&observed);
+    let kept = &caps.settings.cap_add;
+    // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
+    // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
+    // glibc then falls back to clone, whose namespace flags the rules check, so clone is allowed
+    // for the flags glibc's fallback uses (none) even if the recording never saw it.
+    let clone3_recorded = by_arch.values().any(|n| n.contains("clone3"));
+    let clone3_refused = clone3_recorded && !kept.contains(&Capability::SYS_ADMIN);
+    let mut extra: BTreeMap<String, ArgEvidence> = BTreeMap::new();
+    if clone3_refused {
+        for names in by_arch.values_mut() {
+            names.remove("clone3");
+        }
+        for host in &observed.hosts {
+            if naming::syscall_number(*host, "clone").is_some() {
+                by_arch.entry(*host).or_default().insert("clone".to_owned());
+            }
+        }
+        extra.insert("clone".to_owned(), ArgEvidence::Known([0].into()));
+    }
     let allow: BTreeSet<String> = by_arch.values().flatten().cloned().collect();
-    let kernel_only: BTreeSet<String> = allow.difference(&observed_or_baseline).cloned().collect();
+    let kernel_only: BTreeSet<String> = allow
+        .difference(&observed_or_baseline)
+        .filter(|n| !(clone3_refused && *n == "clone"))
+        .cloned()
+        .collect();
     let enosys: BTreeSet<String> = if allow.contains("clone3") {
         BTreeSet::new()
     } else {
         ["clone3".to_owned()].into_iter().collect()
     };
-    let caps = caps::analyze(&observed);
-    let baseline_names = applied
-        .as_ref()
-        .map(|b| baseline::baseline(b.runtime).syscalls.clone())
-        .unwrap_or_default();
-    let arguments = arg_rules::decide(&observed, &allow, &caps.settings.cap_add, &baseline_names);
+    if let Some(b) = &applied {
+        // The baseline lists names, not values: runc's own prctl options are not the workload's.
+        for name in &baseline::baseline(b.runtime).syscalls {
+            extra.insert(
+                name.clone(),
+                ArgEvidence::Unknown(
+                    [
+                        "the container runtime's baseline needs it with values no recording shows"
+                            .to_owned(),
+                    ]
+                    .into(),
+                ),
+            );
+        }
+    }
+    let arguments = arg_rules::decide(&observed, &allow, kept, &extra);
     let conditions = arguments
         .iter()
         .filter(|(_, d)| !d.alternatives.is_empty())
@@ -296,6 +334,7 @@ pub fn generate_observed(
         observed,
         named,
         baseline: applied,
+        clone3_refused,
         arguments,
         profile,
         validated,
@@ -383,7 +422,9 @@ impl Generated {
                 ));
             }
         }
-        if !self.profile.enosys.is_empty() {
+        if self.clone3_refused {
+            out.push("clone3: recorded, but answered with ENOSYS all the same: its flags are behind a pointer, where no rule can check them; glibc falls back to clone, allowed without namespace flags (as Docker's default does without SYS_ADMIN)".to_owned());
+        } else if !self.profile.enosys.is_empty() {
             out.push(format!(
                 "{}: not recorded, answered with ENOSYS so glibc falls back to clone",
                 self.profile

@@ -29,7 +29,7 @@ use clap::Parser as _;
 use profile_gen::caps::{self, CapReason};
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
-use profile_gen::runtime_load::{LoadPlan, Verdict};
+use profile_gen::runtime_load::{Action, ENOSYS, LoadPlan, Verdict};
 use profile_gen::{Arch, Capability};
 use profile_gen::{arg_rules, kernel_issued};
 use serde::Serialize;
@@ -281,6 +281,30 @@ fn reason_text(r: &CapReason) -> String {
     )
 }
 
+/// glibc answers ENOSYS from clone3 by calling clone without namespace flags, and the profile
+/// checks clone's flags: a denial is named for clone, which is what enforcement will refuse.
+fn clone3_fallback(plan: &LoadPlan, arch: Arch, count: u64, denied: &mut Vec<DeniedSyscall>) {
+    let Some(nr) = profile_gen::naming::syscall_number(arch, "clone") else {
+        return;
+    };
+    let verdict = plan.verdict_for_value(
+        arch,
+        nr,
+        Some("clone"),
+        (0, profile_gen::arguments::CLONE_NS_MASK, 0),
+    );
+    if verdict.denies() {
+        denied.push(DeniedSyscall {
+            arch,
+            nr,
+            name: Some("clone".to_owned()),
+            argument: Some("no namespace flags, glibc's fallback from clone3".to_owned()),
+            count,
+            outcome: verdict.describe(),
+        });
+    }
+}
+
 /// Syscalls the kernel can make the workload issue (restart_syscall, signal returns, vDSO time
 /// fallbacks) that it did not happen to issue while observed, but that the profile denies: a
 /// note each, since nothing was denied yet, but the workload fails the day the kernel needs one.
@@ -402,6 +426,15 @@ impl Report {
                         if undecided {
                             depends_on_arguments.push(format!("{arch} {label}"));
                         }
+                    }
+                    Verdict::Denied(Action::Errno(errno))
+                    | Verdict::Denied(Action::Trace(errno))
+                        if label == "clone3" && u32::from(errno) == ENOSYS =>
+                    {
+                        clone3_fallback(plan, *arch, call.count, &mut denied_syscalls);
+                    }
+                    Verdict::EnosysStub if label == "clone3" => {
+                        clone3_fallback(plan, *arch, call.count, &mut denied_syscalls);
                     }
                     Verdict::Denied(_) | Verdict::EnosysStub | Verdict::BadArch => {
                         denied_syscalls.push(DeniedSyscall {
