@@ -163,7 +163,7 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
             args: Vec::new(),
             errno_ret: Some(ENOSYS),
             comment: comments.then(|| {
-                "not observed: ENOSYS (not EPERM) so that callers fall back, e.g. glibc from clone3 to clone".to_owned()
+                "ENOSYS (not EPERM) so that callers fall back: glibc from clone3, whose flags no rule can check, to clone".to_owned()
             }),
         });
     }
