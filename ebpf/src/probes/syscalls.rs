@@ -185,13 +185,13 @@ fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: impl FnOnce(u32, u3
         cell: counter(arch, nr),
         value: value & mask,
     };
-    if let Some(count) = ARG_VALUES.get_ptr_mut(&key) {
+    if let Some(count) = ARG_VALUES.get_ptr_mut(key) {
         // SAFETY: a valid map value. Not atomic: the count is evidence, the key is what counts.
         unsafe { *count += 1 };
         return;
     }
-    if ARG_VALUES.insert(&key, &1u64, BPF_NOEXIST as u64).is_err()
-        && ARG_VALUES.get_ptr_mut(&key).is_none()
+    if ARG_VALUES.insert(key, 1u64, BPF_NOEXIST as u64).is_err()
+        && ARG_VALUES.get_ptr_mut(key).is_none()
     {
         // Full (another CPU inserting the same key at once is not a loss).
         lost();
