@@ -142,10 +142,23 @@ impl Side {
                 .or_default()
                 .extend(names.into_iter().map(str::to_owned));
         }
+        // A recorded clone3 is answered with ENOSYS by the profiles cinch generates, and glibc
+        // then calls clone without namespace flags: that is what the workload needs allowed.
+        let mut arguments = arg_rules::needs(&obs);
+        let mut fallback = false;
+        for names in syscalls.values_mut() {
+            if names.remove("clone3") {
+                names.insert("clone".to_owned());
+                fallback = true;
+            }
+        }
+        if fallback && let Some(Allowance::Values(values)) = arguments.get_mut("clone") {
+            values.insert(0);
+        }
         Side {
             path: path.to_owned(),
             kind: SideKind::Recording,
-            arguments: arg_rules::needs(&obs),
+            arguments,
             architectures,
             syscalls,
             capabilities: Some(caps),
