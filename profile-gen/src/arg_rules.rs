@@ -114,24 +114,27 @@ pub fn allows(
     }
     let mut unknown = false;
     for alt in alternatives {
-        let mut all = Some(true);
-        for c in alt {
-            match holds(c, index, mask, value) {
-                Some(true) => {}
-                Some(false) => {
-                    all = Some(false);
-                    break;
-                }
-                None => all = None,
-            }
-        }
-        match all {
+        match all_hold(alt, index, mask, value) {
             Some(true) => return Some(true),
             Some(false) => {}
             None => unknown = true,
         }
     }
     if unknown { None } else { Some(false) }
+}
+
+/// Whether every condition of one rule holds for argument `index` = `value` (`None`: cannot
+/// tell, and none is known to fail).
+pub fn all_hold(conditions: &[ArgCondition], index: u32, mask: u64, value: u64) -> Option<bool> {
+    let mut all = Some(true);
+    for c in conditions {
+        match holds(c, index, mask, value) {
+            Some(true) => {}
+            Some(false) => return Some(false),
+            None => all = None,
+        }
+    }
+    all
 }
 
 fn masked_eq(index: u32, mask: u64, value: u64) -> ArgCondition {

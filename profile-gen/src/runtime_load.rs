@@ -721,18 +721,7 @@ impl LoadPlan {
         });
         let mut unknown = false;
         for rule in matching {
-            let mut all = Some(true);
-            for c in &rule.args {
-                match crate::arg_rules::holds(c, index, mask, value) {
-                    Some(true) => {}
-                    Some(false) => {
-                        all = Some(false);
-                        break;
-                    }
-                    None => all = None,
-                }
-            }
-            match all {
+            match crate::arg_rules::all_hold(&rule.args, index, mask, value) {
                 Some(true) if !unknown => {
                     return if rule.action.allows() {
                         Verdict::Allowed

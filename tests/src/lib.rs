@@ -184,6 +184,62 @@ fn compile_workload(name: &str, static_link: bool) -> PathBuf {
     out
 }
 
+/// A command's status and both outputs, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `cinch record -q -o DIR/NAME.json -- ARGV...`, which must succeed; the file and the
+/// recording.
+pub fn record_command(dir: &Path, name: &str, argv: &[&str]) -> (PathBuf, profile_gen::Recording) {
+    let rec = dir.join(format!("{name}.json"));
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .arg("--")
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cinch record");
+    assert!(
+        out.status.success(),
+        "record {argv:?}: {}",
+        output_text(&out)
+    );
+    let recording = profile_gen::read_recording(&rec)
+        .unwrap_or_else(|e| panic!("record {argv:?} wrote no valid recording: {e}"));
+    (rec, recording)
+}
+
+/// The syscall names a recording has, every architecture together.
+pub fn recorded_names(recording: &profile_gen::Recording) -> Vec<String> {
+    recording
+        .syscalls
+        .values()
+        .flatten()
+        .filter_map(|c| c.name.clone())
+        .collect()
+}
+
+/// `cinch generate -o DIR/NAME.seccomp.json RECORDINGS...`, which must succeed; the profile and
+/// the summary it printed.
+pub fn generate_profile(dir: &Path, name: &str, recordings: &[&Path]) -> (PathBuf, String) {
+    let profile = dir.join(format!("{name}.seccomp.json"));
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(&profile)
+        .args(recordings)
+        .output()
+        .expect("running cinch generate");
+    assert!(out.status.success(), "generate: {}", output_text(&out));
+    (profile, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// A copy of the seccomp profile at `profile`, written into `dir`, with `name` taken out of every
 /// allowing rule. Panics when no rule allowed it: a test that removes a syscall the workload
 /// never had proves nothing.

@@ -6,19 +6,13 @@
 //! calls fails with EPERM, under the generated one each does.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use cinch_tests::{cinch_bin, require_bpf, workload, workspace_root};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use cinch_tests::{
+    cinch_bin, generate_profile, output_text as text, record_command, require_bpf, workload,
+    workspace_root,
+};
 
 /// `cinch run --profile PROFILE --cap-add NET_RAW,SYS_ADMIN -- argsys EXTRA...`: each extra
 /// call's outcome (`ok` or `errno N`). NET_RAW and SYS_ADMIN are kept so that only the profile
@@ -59,15 +53,7 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
 
-    let rec = d.join("argsys.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
-        .arg(&rec)
-        .args(["--", bin])
-        .output()
-        .expect("running cinch record");
-    assert!(out.status.success(), "record: {}", text(&out));
-    let recording = profile_gen::read_recording(&rec).expect("a valid recording");
+    let (rec, recording) = record_command(d, "argsys", &[bin]);
     let values = |syscall: &str| -> Vec<u64> {
         recording
             .arguments
@@ -89,15 +75,7 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
         "no TIOCSTI was made: {ioctls:x?}"
     );
 
-    let profile = d.join("argsys.seccomp.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(&profile)
-        .arg(&rec)
-        .output()
-        .expect("running cinch generate");
-    assert!(out.status.success(), "generate: {}", text(&out));
-    let summary = String::from_utf8_lossy(&out.stderr);
+    let (profile, summary) = generate_profile(d, "argsys", &[&rec]);
     assert!(
         summary.contains("socket: AF_UNIX, AF_INET only")
             && summary.contains("clone: no namespace flags only"),
@@ -183,14 +161,7 @@ fn an_old_recording_gets_dockers_conditions() {
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let rec = d.join("argsys.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
-        .arg(&rec)
-        .args(["--", bin])
-        .output()
-        .expect("running cinch record");
-    assert!(out.status.success(), "record: {}", text(&out));
+    let (rec, _) = record_command(d, "argsys", &[bin]);
     // What a schema 1 recording of the same run looks like.
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("json");
@@ -198,15 +169,7 @@ fn an_old_recording_gets_dockers_conditions() {
     v.as_object_mut().expect("object").remove("arguments");
     let old = d.join("old.json");
     std::fs::write(&old, v.to_string()).expect("writing");
-    let profile: PathBuf = d.join("old.seccomp.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(&profile)
-        .arg(&old)
-        .output()
-        .expect("running cinch generate");
-    assert!(out.status.success(), "generate: {}", text(&out));
-    let summary = String::from_utf8_lossy(&out.stderr);
+    let (profile, summary) = generate_profile(d, "old", &[&old]);
     assert!(
         summary.contains("socket: Docker's default conditions (recorded with schema 1"),
         "{summary}"

@@ -7,16 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require_bpf, workload_static, workspace_root};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use cinch_tests::{cinch_bin, output_text as text, require_bpf, workload_static, workspace_root};
 
 fn outcomes(out: &Output) -> BTreeMap<String, String> {
     String::from_utf8_lossy(&out.stdout)

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require_bpf, workspace_root};
+use cinch_tests::{cinch_bin, output_text as text, require_bpf, workspace_root};
 
 /// Each round stats `/` (and says so in /w/tick); once /w/go exists, it runs `stat -f` (statfs,
 /// made nowhere else) once and writes whether it worked to /w/out. Ends when /w/stop exists.
@@ -30,15 +30,6 @@ fn cinch(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("running cinch")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {

@@ -10,51 +10,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{cinch_bin, profile_without, require, require_bpf, workload};
+use cinch_tests::{
+    cinch_bin, generate_profile, output_text as text, profile_without, record_command,
+    recorded_names, require, require_bpf, workload,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// `cinch record` of `cmd` into `dir/NAME.json`; the recorded syscall names.
 fn record(dir: &Path, name: &str, cmd: &[&str]) -> (PathBuf, Vec<String>) {
-    let rec = dir.join(format!("{name}.json"));
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
-        .arg(&rec)
-        .arg("--")
-        .args(cmd)
-        .output()
-        .expect("running cinch record");
-    assert!(out.status.success(), "record {cmd:?}: {}", text(&out));
-    let recording = profile_gen::read_recording(&rec).expect("a valid recording");
-    let names = recording
-        .syscalls
-        .values()
-        .flatten()
-        .filter_map(|c| c.name.clone())
-        .collect();
-    (rec, names)
+    let (rec, recording) = record_command(dir, name, cmd);
+    (rec, recorded_names(&recording))
 }
 
 /// `cinch generate` of `rec` into `dir/NAME.seccomp.json`; the path and the summary.
 fn generate(dir: &Path, name: &str, rec: &Path) -> (PathBuf, String) {
-    let profile = dir.join(format!("{name}.seccomp.json"));
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(&profile)
-        .arg(rec)
-        .output()
-        .expect("running cinch generate");
-    assert!(out.status.success(), "generate: {}", text(&out));
-    (profile, String::from_utf8_lossy(&out.stderr).into_owned())
+    generate_profile(dir, name, &[rec])
 }
 
 fn run_under(profile: &Path, cmd: &[&str]) -> Output {
