@@ -213,6 +213,10 @@ pub enum EventKind {
     FirstSyscall = 3,
     /// A new mount-namespace target (a container) was created by the kernel side.
     NewTarget = 4,
+    /// A target used an argument value for the first time (`value`, by `comm`): the process
+    /// named as the one that needed it. Evidence only: a dropped event loses the name, never the
+    /// value.
+    FirstArg = 5,
 }
 
 #[repr(C)]
@@ -222,13 +226,17 @@ pub struct Event {
     pub kind: u32,
     pub slot: u32,
     pub tgid: u32,
-    /// Syscall number for `FirstSyscall`, else 0.
+    /// Syscall number for `FirstSyscall` and `FirstArg`, else 0.
     pub nr: u32,
-    /// `ARCH_NATIVE` / `ARCH_COMPAT` for `FirstSyscall`, else 0.
+    /// `ARCH_NATIVE` / `ARCH_COMPAT` for `FirstSyscall` and `FirstArg`, else 0.
     pub arch: u32,
     pub _pad: u32,
+    /// The masked argument value for `FirstArg`, else 0.
+    pub value: u64,
+    /// The process name (NUL-padded) for `FirstArg`, else zeros.
+    pub comm: [u8; 16],
 }
-const _: () = assert!(size_of::<Event>() == 24);
+const _: () = assert!(size_of::<Event>() == 48);
 
 /// Names of maps, programs and globals, shared so a rename cannot silently break loading.
 pub mod names {

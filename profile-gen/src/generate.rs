@@ -410,9 +410,18 @@ impl Generated {
                 .arguments
                 .values()
                 .flat_map(|d| {
-                    d.beyond_docker
-                        .iter()
-                        .map(|v| format!("{}({})", d.name, arg_rules::value_name(&d.name, *v)))
+                    d.beyond_docker.iter().map(|v| {
+                        let by = self
+                            .observed
+                            .argument_comms
+                            .get(&(d.name.clone(), *v))
+                            .filter(|c| !c.is_empty())
+                            .map(|c| {
+                                format!(" by {}", c.iter().cloned().collect::<Vec<_>>().join(", "))
+                            })
+                            .unwrap_or_default();
+                        format!("{}({}){by}", d.name, arg_rules::value_name(&d.name, *v))
+                    })
                 })
                 .collect();
             if !beyond.is_empty() {

@@ -80,6 +80,8 @@ pub struct Observed {
     pub capabilities: BTreeMap<CapCheckKey, CapEvidence>,
     /// The argument-sensitive syscalls observed (`crate::arguments`), by architecture and name.
     pub arguments: BTreeMap<(Arch, String), ArgEvidence>,
+    /// The processes (comm) that used each argument value first, by syscall name and value.
+    pub argument_comms: BTreeMap<(String, u64), BTreeSet<String>>,
     /// What each container recording saw of its container's start.
     pub container_starts: BTreeSet<ContainerStart>,
     /// Recordings that lost syscall observations, with the largest loss.
@@ -125,6 +127,12 @@ impl Observed {
                         });
                         match values {
                             Some(v) if !v.incomplete => {
+                                for c in &v.values {
+                                    out.argument_comms
+                                        .entry((name.clone(), c.value))
+                                        .or_default()
+                                        .extend(c.comms.iter().cloned());
+                                }
                                 ArgEvidence::Known(v.values.iter().map(|c| c.value).collect())
                             }
                             Some(_) => ArgEvidence::Unknown(
@@ -207,6 +215,12 @@ impl Observed {
             for (nr, names) in table {
                 mine.entry(*nr).or_default().extend(names.iter().cloned());
             }
+        }
+        for (key, comms) in &other.argument_comms {
+            self.argument_comms
+                .entry(key.clone())
+                .or_default()
+                .extend(comms.iter().cloned());
         }
         for (key, ev) in &other.arguments {
             self.arguments

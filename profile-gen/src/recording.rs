@@ -120,6 +120,10 @@ pub struct ValueCount {
     pub value: u64,
     /// At least this many calls (concurrent calls on several CPUs may be counted once).
     pub count: u64,
+    /// The process (comm) that used the value first; empty when the kernel side's event about
+    /// it was dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

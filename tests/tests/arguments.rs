@@ -131,7 +131,7 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&verdict).expect("verdict")).expect("json");
-    let denied: Vec<(String, String)> = v["targets"][0]["denied_syscalls"]
+    let denied: Vec<(String, String, String)> = v["targets"][0]["denied_syscalls"]
         .as_array()
         .into_iter()
         .flatten()
@@ -139,13 +139,18 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
             (
                 d["name"].as_str().unwrap_or("?").to_owned(),
                 d["argument"].as_str().unwrap_or("").to_owned(),
+                d["processes"][0].as_str().unwrap_or("").to_owned(),
             )
         })
         .collect();
     assert_eq!(
         denied,
-        [("socket".to_owned(), "AF_NETLINK".to_owned())],
-        "{v:#}"
+        [(
+            "socket".to_owned(),
+            "AF_NETLINK".to_owned(),
+            "argsys".to_owned()
+        )],
+        "the value and the process that used it: {v:#}"
     );
 }
 
@@ -202,5 +207,46 @@ fn an_old_recording_gets_dockers_conditions() {
         under.get("socket:16").map(String::as_str),
         Some("ok"),
         "{under:?}"
+    );
+}
+
+/// A value Docker's default refuses, used by the workload, stays allowed and is named with the
+/// process that used it.
+#[test]
+fn a_value_beyond_dockers_default_is_named_with_its_process() {
+    let name = "a_value_beyond_dockers_default_is_named_with_its_process";
+    if !require_bpf(name) {
+        return;
+    }
+    let bin = workload("argsys");
+    let bin = bin.to_str().expect("utf-8 path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // AF_ALG: the call fails here (no such socket type for datagrams), but it was made.
+    let (rec, _) = record_command(d, "alg", &[bin, "socket:38"]);
+    let (profile, summary) = generate_profile(d, "alg", &[&rec]);
+    assert!(
+        summary.contains(
+            "beyond Docker's default, allowed because the workload did it: socket(AF_ALG) by argsys"
+        ),
+        "{summary}"
+    );
+    let out = Command::new(cinch_bin())
+        .args(["report", "--format", "json"])
+        .arg(&profile)
+        .output()
+        .expect("running cinch report");
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let socket = report["arguments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["name"] == "socket")
+        .unwrap_or_else(|| panic!("no socket line: {report:#}"));
+    assert_eq!(
+        socket["beyond_docker"],
+        serde_json::json!(["AF_ALG"]),
+        "{report:#}"
     );
 }

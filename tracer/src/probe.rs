@@ -62,6 +62,8 @@ pub struct Stats {
 pub struct ArgValues {
     /// Masked value → calls.
     pub values: BTreeMap<u64, u64>,
+    /// Masked value → the processes (comm) that used it first, as far as the ring buffer told.
+    pub comms: BTreeMap<u64, std::collections::BTreeSet<String>>,
     /// Some values could not be stored.
     pub lost: bool,
 }
@@ -96,6 +98,9 @@ pub struct Probe {
     mntns_slot: HashMap<MapData, u32, u32>,
     /// Processes registered when attaching, per slot (see [`TRACK_ATTACHED`]).
     attached: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>>,
+    /// Who used each argument value first: (slot, arch table, nr, value) → comms, from
+    /// `FirstArg` events.
+    arg_comms: BTreeMap<(u32, u32, u32, u64), std::collections::BTreeSet<String>>,
     /// Per slot, the last process found still tracked there (see [`Probe::target_alive`]).
     witness: std::collections::BTreeMap<u32, u32>,
     task_target: Array<MapData, u32>,
@@ -447,6 +452,7 @@ impl Probe {
         Ok(Probe {
             arg_values,
             arg_lost,
+            arg_comms: BTreeMap::new(),
             mntns_slot,
             attached: Default::default(),
             witness: Default::default(),
@@ -693,11 +699,15 @@ impl Probe {
                 continue;
             }
             let cell = (key.cell / MAX_SYSCALLS, key.cell % MAX_SYSCALLS);
-            *out.entry(cell)
-                .or_default()
-                .values
-                .entry(key.value)
-                .or_default() += count;
+            let entry = out.entry(cell).or_default();
+            *entry.values.entry(key.value).or_default() += count;
+            if let Some(comms) = self.arg_comms.get(&(slot, cell.0, cell.1, key.value)) {
+                entry
+                    .comms
+                    .entry(key.value)
+                    .or_default()
+                    .extend(comms.iter().cloned());
+            }
         }
         let first = slot * CELLS_PER_TARGET;
         for word in 0..CELLS_PER_TARGET / 64 {
@@ -738,14 +748,26 @@ impl Probe {
         Ok(out)
     }
 
-    /// Rare events waiting in the ring buffer (never blocks).
+    /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
+    /// for [`Probe::arg_values`], and passed on like the others.
     pub fn drain_events(&mut self, mut f: impl FnMut(Event)) {
+        let mut events = Vec::new();
         while let Some(item) = self.events.next() {
             if item.len() >= size_of::<Event>() {
                 // SAFETY: the kernel side writes whole `Event`s; read unaligned to be safe.
-                let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) };
-                f(event);
+                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) });
             }
+        }
+        for event in events {
+            if event.kind == cinch_common::EventKind::FirstArg as u32 {
+                let len = event.comm.iter().position(|&b| b == 0).unwrap_or(16);
+                let comm = String::from_utf8_lossy(&event.comm[..len]).into_owned();
+                self.arg_comms
+                    .entry((event.slot, event.arch, event.nr, event.value))
+                    .or_default()
+                    .insert(comm);
+            }
+            f(event);
         }
     }
 }

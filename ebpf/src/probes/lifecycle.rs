@@ -262,6 +262,8 @@ fn emit(kind: EventKind, slot: u32, tgid: u32) {
         nr: 0,
         arch: 0,
         _pad: 0,
+        value: 0,
+        comm: [0; 16],
     };
     if EVENTS.output::<Event>(event, 0).is_err() {
         bump(Stat::RingDrop);

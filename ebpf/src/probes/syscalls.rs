@@ -10,8 +10,8 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
-        generated::bpf_get_current_task_btf,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_probe_read_kernel, generated::bpf_get_current_task_btf,
     },
     macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
@@ -190,9 +190,22 @@ fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: impl FnOnce(u32, u3
         unsafe { *count += 1 };
         return;
     }
-    if ARG_VALUES.insert(key, 1u64, BPF_NOEXIST as u64).is_err()
-        && ARG_VALUES.get_ptr_mut(key).is_none()
-    {
+    if ARG_VALUES.insert(key, 1u64, BPF_NOEXIST as u64).is_ok() {
+        // Rare: once per distinct value and target. Names the process that needed it.
+        let event = Event {
+            kind: EventKind::FirstArg as u32,
+            slot,
+            tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+            nr,
+            arch,
+            _pad: 0,
+            value: key.value,
+            comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        };
+        if EVENTS.output::<Event>(event, 0).is_err() {
+            bump(Stat::RingDrop);
+        }
+    } else if ARG_VALUES.get_ptr_mut(key).is_none() {
         // Full (another CPU inserting the same key at once is not a loss).
         lost();
     }
@@ -272,6 +285,8 @@ fn first_on_this_cpu(slot: u32, arch: u32, nr: u32, idx: u32) {
         nr,
         arch,
         _pad: 0,
+        value: 0,
+        comm: [0; 16],
     };
     if EVENTS.output::<Event>(event, 0).is_err() {
         bump(Stat::RingDrop);

@@ -149,7 +149,7 @@ pub fn capture_command(
         argv: argv.to_vec(),
         pid: pid.as_raw() as u32,
     };
-    let recording = build(&probe, SLOT, target, true, started)?;
+    let recording = build(&mut probe, SLOT, target, true, started)?;
     drop(probe);
     status.finish();
     Ok(Captured::Recorded {
@@ -222,7 +222,13 @@ pub fn capture_container(
         }
         std::thread::sleep(TICK);
     }
-    let mut recording = build(&probe, SLOT, container_target(&container), false, started)?;
+    let mut recording = build(
+        &mut probe,
+        SLOT,
+        container_target(&container),
+        false,
+        started,
+    )?;
     drop(probe);
     status.finish();
     if let Some(w) = seccomp_warning(&container) {
@@ -284,7 +290,7 @@ fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> 
         std::thread::sleep(TICK);
     }
     let target = Target::Pid { pid, comm };
-    let recording = build(&probe, SLOT, target, false, started)?;
+    let recording = build(&mut probe, SLOT, target, false, started)?;
     drop(probe);
     status.finish();
     write(output, &recording, args.quiet)?;
@@ -309,13 +315,15 @@ pub(super) fn pump(probe: &mut Probe, status: &mut Status) -> anyhow::Result<()>
 }
 
 pub(super) fn build(
-    probe: &Probe,
+    probe: &mut Probe,
     slot: u32,
     target: Target,
     startup_observed: bool,
     started: SystemTime,
 ) -> anyhow::Result<Recording> {
     let native = Arch::native();
+    // The last events, for who used which argument value.
+    probe.drain_events(|_| {});
     let stats = probe.stats()?;
     let mut recording = Recording {
         schema_version: profile_gen::SCHEMA_VERSION,
@@ -387,7 +395,15 @@ pub(super) fn build(
                 values: recorded
                     .values
                     .into_iter()
-                    .map(|(value, count)| ValueCount { value, count })
+                    .map(|(value, count)| ValueCount {
+                        value,
+                        count,
+                        comms: recorded
+                            .comms
+                            .get(&value)
+                            .map(|c| c.iter().cloned().collect())
+                            .unwrap_or_default(),
+                    })
                     .collect(),
                 incomplete: recorded.lost,
             });

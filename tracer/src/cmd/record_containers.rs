@@ -158,7 +158,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         }
         let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
         let mut recording = build(
-            &probe,
+            &mut probe,
             slot,
             container_target(container),
             by_seccomp,

@@ -217,6 +217,9 @@ struct DeniedSyscall {
     /// of the syscall are denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     argument: Option<String>,
+    /// The processes (comm) that used the denied argument value first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    processes: Vec<String>,
     count: u64,
     /// What happens under the profile.
     outcome: String,
@@ -299,6 +302,7 @@ fn clone3_fallback(plan: &LoadPlan, arch: Arch, count: u64, denied: &mut Vec<Den
             nr,
             name: Some("clone".to_owned()),
             argument: Some("no namespace flags, glibc's fallback from clone3".to_owned()),
+            processes: Vec::new(),
             count,
             outcome: verdict.describe(),
         });
@@ -418,6 +422,7 @@ impl Report {
                                     nr: call.nr,
                                     name: call.name.clone(),
                                     argument: Some(arg_rules::value_name(&label, v.value)),
+                                    processes: v.comms.clone(),
                                     count: v.count,
                                     outcome: denied.describe(),
                                 }),
@@ -442,6 +447,7 @@ impl Report {
                             nr: call.nr,
                             name: call.name.clone(),
                             argument: None,
+                            processes: Vec::new(),
                             count: call.count,
                             outcome: verdict.describe(),
                         });
@@ -530,11 +536,14 @@ impl Report {
             ));
             for d in &t.denied_syscalls {
                 syscalls += 1;
-                let argument = d
+                let mut argument = d
                     .argument
                     .as_deref()
                     .map(|a| format!("({a})"))
                     .unwrap_or_default();
+                if !d.processes.is_empty() {
+                    argument.push_str(&format!(" by {}", d.processes.join(", ")));
+                }
                 out.push_str(&format!(
                     "  denied syscall {} {}{argument} (nr {}): called {}; under the profile it {}\n",
                     d.arch,
