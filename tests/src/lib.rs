@@ -184,6 +184,40 @@ fn compile_workload(name: &str, static_link: bool) -> PathBuf {
     out
 }
 
+/// A background process, killed and reaped if the test ends (or fails) before it exits.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+/// The `NAME: outcome` lines a workload prints (`tests/workloads/argsys.c`), as a map.
+pub fn outcome_lines(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// A command's status and both outputs, for assertion messages.
 pub fn output_text(out: &std::process::Output) -> String {
     format!(

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use cinch_tests::{
-    cinch_bin, generate_profile, output_text as text, record_command, require_bpf, workload,
-    workspace_root,
+    cinch_bin, generate_profile, outcome_lines, output_text as text, record_command, require_bpf,
+    workload, workspace_root,
 };
 
 /// `cinch run --profile PROFILE --cap-add NET_RAW,SYS_ADMIN -- argsys EXTRA...`: each extra
@@ -33,11 +33,7 @@ fn outcomes(bin: &str, profile: &Path, extra: &[&str]) -> BTreeMap<String, Strin
         profile.display(),
         text(&out)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    outcome_lines(&out.stdout)
 }
 
 const EPERM: &str = "errno 1";

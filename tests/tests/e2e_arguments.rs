@@ -2,20 +2,13 @@
 //! its start, gets a profile under which Docker refuses to let it create a user namespace, as
 //! Docker's own default does, while forking and the sockets it used still work.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, output_text as text, require_bpf, workload_static, workspace_root};
-
-fn outcomes(out: &Output) -> BTreeMap<String, String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
+use cinch_tests::{
+    cinch_bin, outcome_lines, output_text as text, require_bpf, workload_static, workspace_root,
+};
 
 #[test]
 fn a_forking_container_cannot_create_a_user_namespace_under_its_profile() {
@@ -90,7 +83,7 @@ fn a_forking_container_cannot_create_a_user_namespace_under_its_profile() {
             "docker run {security:?}: {}",
             text(&out)
         );
-        outcomes(&out)
+        outcome_lines(&out.stdout)
     };
     let generated = format!("seccomp={}", profile.display());
     let under = run(&["--security-opt", &generated]);

@@ -4,11 +4,11 @@
 //! diff` names exactly the syscall that was added.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, output_text as text, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, cinch_bin, output_text as text, require_bpf, workspace_root};
 
 /// Each round stats `/` (and says so in /w/tick); once /w/go exists, it runs `stat -f` (statfs,
 /// made nowhere else) once and writes whether it worked to /w/out. Ends when /w/stop exists.
@@ -132,18 +132,6 @@ impl Drop for Canary {
     }
 }
 
-/// `cinch verify ... --container NAME` in the background, killed if the test fails first.
-struct Verifier(Child);
-
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 #[test]
 fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
     if !require_bpf("the_canary_loop_adds_what_staging_needed_and_nothing_else") {
@@ -209,7 +197,7 @@ fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
     );
     let verdict = d.join("verdict.json");
     let canary_rec = d.join("canary.json");
-    let verifier = Verifier(
+    let verifier = ChildGuard(
         Command::new(cinch_bin())
             .args([
                 "verify",

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, cinch_bin, require, require_bpf, workspace_root};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
@@ -307,38 +307,14 @@ fn runc_baseline_is_covered() {
     let _ = docker.cmd(&["image", "rm", "cinch-test/exit0:latest"]);
 }
 
-/// `cinch record` in the background, killed if the test fails before it ends.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl std::ops::Deref for Background {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Background {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
 /// How long `cinch record --container` is given to attach before the test acts: a whole
 /// recording of 1 ms (engine lookup, probe load, listing the container's processes, writing)
 /// takes under half a second with the debug build here; the rest is room for a loaded machine.
 const ATTACH_TIME: Duration = Duration::from_secs(2);
 
-fn spawn_cinch(args: &[&str]) -> Background {
-    Background(
+/// `cinch ARGS...` in the background, killed if the test fails before it ends.
+fn spawn_cinch(args: &[&str]) -> ChildGuard {
+    ChildGuard(
         Command::new(cinch_bin())
             .args(args)
             .stdin(Stdio::null())
@@ -601,7 +577,7 @@ fn a_process_entering_the_container_is_counted_from_its_exec() {
     let mntns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
     // The container's shell, entered without the container's filter: it waits for /w/enter,
     // then calls umask (nothing else in the container does) before its execve, sync after.
-    let mut entering = Background(
+    let mut entering = ChildGuard(
         Command::new("nsenter")
             .args(["-t", &init, "-m", "--", "/bin/sh", "-c"])
             .arg("while [ ! -f /w/enter ]; do sleep 0.1; done; umask 022; exec /bin/busybox sync")

@@ -818,14 +818,20 @@ struct PythonSession {
     verdict: Option<Verdict>,
 }
 
-fn python_session(python: &str, under: &Under, dir: &Path) -> PythonSession {
-    let server = python_server(python, under, dir.join("python.log"));
+/// [`python_server`], once it listens on port 80 (panics with its log when it does not).
+fn python_listening(python: &str, under: &Under, log: PathBuf) -> Background {
+    let mut server = python_server(python, under, log);
     let pid = server.pid();
-    let mut server = server;
     let up = wait_until("http.server listening", Duration::from_secs(10), || {
         listening(pid, 80) || server.exited()
     });
     assert!(up, "{}", server.log());
+    server
+}
+
+fn python_session(python: &str, under: &Under, dir: &Path) -> PythonSession {
+    let server = python_listening(python, under, dir.join("python.log"));
+    let pid = server.pid();
     let page = get(Some(pid), "http://127.0.0.1/index.html");
     let missing = get(Some(pid), "http://127.0.0.1/missing");
     // SIGINT: http.server exits 0 ("Keyboard interrupt received"); cinch forwards it.
@@ -981,12 +987,8 @@ fn python_stopped_and_continued(
         profile: profile.to_owned(),
         caps: caps.to_owned(),
     };
-    let mut server = python_server(python, &under, log);
+    let server = python_listening(python, &under, log);
     let pid = server.pid();
-    let up = wait_until("http.server listening", Duration::from_secs(10), || {
-        listening(pid, 80) || server.exited()
-    });
-    assert!(up, "{}", server.log());
     // Stopped in its select() with a timeout; continued, the kernel resumes the wait with
     // restart_syscall.
     server.signal(Signal::SIGSTOP);

@@ -751,14 +751,13 @@ impl Probe {
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
     /// for [`Probe::arg_values`], and passed on like the others.
     pub fn drain_events(&mut self, mut f: impl FnMut(Event)) {
-        let mut events = Vec::new();
         while let Some(item) = self.events.next() {
-            if item.len() >= size_of::<Event>() {
-                // SAFETY: the kernel side writes whole `Event`s; read unaligned to be safe.
-                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) });
+            if item.len() < size_of::<Event>() {
+                continue;
             }
-        }
-        for event in events {
+            // SAFETY: the kernel side writes whole `Event`s; read unaligned to be safe.
+            let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) };
+            drop(item);
             if event.kind == cinch_common::EventKind::FirstArg as u32 {
                 let len = event.comm.iter().position(|&b| b == 0).unwrap_or(16);
                 let comm = String::from_utf8_lossy(&event.comm[..len]).into_owned();
