@@ -781,6 +781,25 @@ fn python3() -> Option<String> {
         .map(str::to_owned)
 }
 
+/// What the http.server tests need besides `privileges` (root, or root and BPF): python3,
+/// curl, iproute2 and util-linux. The python3 to run, or None when the test skips.
+fn python_prerequisites(name: &str, privileges: fn(&str) -> bool) -> Option<String> {
+    let python = python3();
+    let ok = privileges(name)
+        && require(name, python.is_some(), "python3 is not installed")
+        && require(
+            name,
+            on_path("curl"),
+            "curl is not installed (apt-get install curl)",
+        )
+        && require(
+            name,
+            on_path("ip") && on_path("nsenter") && on_path("unshare"),
+            "iproute2 and util-linux are needed",
+        );
+    python.filter(|_| ok)
+}
+
 /// Python's http.server on 127.0.0.1:80 in a new network namespace, under `under`.
 fn python_server(python: &str, under: &Under, log: PathBuf) -> Background {
     let www = examples().join("python-http/www").display().to_string();
@@ -851,23 +870,9 @@ fn python_session(python: &str, under: &Under, dir: &Path) -> PythonSession {
 #[test]
 fn python_http_server_as_a_process() {
     let name = "python_http_server_as_a_process";
-    let python = python3();
-    if !require_bpf(name)
-        || !require(name, python.is_some(), "python3 is not installed")
-        || !require(
-            name,
-            on_path("curl"),
-            "curl is not installed (apt-get install curl)",
-        )
-        || !require(
-            name,
-            on_path("ip") && on_path("nsenter") && on_path("unshare"),
-            "iproute2 and util-linux are needed",
-        )
-    {
+    let Some(python) = python_prerequisites(name, require_bpf) else {
         return;
-    }
-    let python = python.unwrap_or_default();
+    };
     let page =
         std::fs::read_to_string(examples().join("python-http/www/index.html")).expect("page");
     let work = tempfile::tempdir().expect("tempdir");
@@ -1004,23 +1009,9 @@ fn python_stopped_and_continued(
 #[test]
 fn the_shipped_python_profile_holds_after_a_stop_and_continue() {
     let name = "the_shipped_python_profile_holds_after_a_stop_and_continue";
-    let python = python3();
-    if !require_root(name)
-        || !require(name, python.is_some(), "python3 is not installed")
-        || !require(
-            name,
-            on_path("curl"),
-            "curl is not installed (apt-get install curl)",
-        )
-        || !require(
-            name,
-            on_path("ip") && on_path("nsenter") && on_path("unshare"),
-            "iproute2 and util-linux are needed",
-        )
-    {
+    let Some(python) = python_prerequisites(name, require_root) else {
         return;
-    }
-    let python = python.unwrap_or_default();
+    };
     let profile = workspace_root().join("profiles/python-http-server/seccomp.json");
     let work = tempfile::tempdir().expect("tempdir");
     let w = work.path();
