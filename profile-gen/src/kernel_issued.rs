@@ -182,6 +182,31 @@ mod tests {
         }
     }
 
+    /// Allowing them never makes a profile wider than Docker's default: moby allows every one
+    /// unconditionally, whatever the capabilities (and so do the runtime baselines' names).
+    #[test]
+    fn every_kernel_issued_and_baseline_name_is_in_dockers_default() {
+        let none = BTreeSet::new();
+        let baselines = [
+            crate::baseline::Runtime::Runc,
+            crate::baseline::Runtime::Crun,
+        ]
+        .into_iter()
+        .flat_map(|rt| {
+            crate::baseline::baseline(rt)
+                .syscalls
+                .iter()
+                .map(String::as_str)
+        });
+        for name in RULES.iter().map(|r| r.name).chain(baselines) {
+            assert_eq!(
+                crate::arg_rules::docker_conditions(name, &none),
+                Some(Vec::new()),
+                "{name} is not allowed bare by Docker's default"
+            );
+        }
+    }
+
     #[test]
     fn restart_syscall_and_time_queries_always_signal_returns_with_a_handler() {
         let arches: BTreeSet<Arch> = [Arch::X86_64].into_iter().collect();
