@@ -7,6 +7,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use profile_gen::diff::{diff, parse_side};
+use profile_gen::profile::Target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((head, rest)) = data.split_first_chunk::<2>() else {
@@ -14,9 +15,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let split = usize::from(u16::from_le_bytes(*head)).min(rest.len());
     let (old, new) = rest.split_at(split);
+    let target = Target::new("6.18.0", None);
     let (Ok(old), Ok(new)) = (
-        parse_side(old, Path::new("old.json")),
-        parse_side(new, Path::new("new.json")),
+        parse_side(old, Path::new("old.json"), &target),
+        parse_side(new, Path::new("new.json"), &target),
     ) else {
         return;
     };

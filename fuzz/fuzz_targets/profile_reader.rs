@@ -1,5 +1,5 @@
-//! The profile readers: `profile::parse_profile` (`cinch diff`, `cinch report`) and
-//! `seccomp_spec::parse_spec` (`cinch run`, `cinch verify`). Any bytes give a profile or an error,
+//! The profile reader, `seccomp::spec`, and what is built on it: `profile::parse_profile` (the
+//! profile as loaded, for `cinch diff` and `cinch report`). Any bytes give a profile or an error,
 //! never a panic, and whatever reads is reported on without a panic.
 
 #![no_main]
@@ -7,13 +7,13 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use profile_gen::profile::parse_profile;
+use profile_gen::profile::{Target, parse_profile};
 use profile_gen::report;
-use profile_gen::seccomp_spec::parse_spec;
+use profile_gen::seccomp::spec::parse_spec;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.json");
-    match parse_profile(data, path) {
+    match parse_profile(data, path, &Target::new("6.18.0", None)) {
         Ok(p) => {
             for arch in &p.architectures {
                 let _ = p.allowed_on(*arch);

@@ -43,8 +43,10 @@ fuzz_target!(|data: &[u8]| {
         let out = generated
             .render(format, Path::new("seccomp.json"), None)
             .expect("a validated profile renders");
-        let back = profile_gen::profile::parse_profile(&out.profile, Path::new("seccomp.json"))
-            .expect("a profile cinch wrote reads back");
+        let target = profile_gen::profile::Target::new("6.18.0", None);
+        let back =
+            profile_gen::profile::parse_profile(&out.profile, Path::new("seccomp.json"), &target)
+                .expect("a profile cinch wrote reads back");
         for arch in &back.architectures {
             for name in back.allowed_on(*arch) {
                 assert!(

@@ -14,8 +14,8 @@ use crate::arguments::{self, ArgSyscall, Kind, PROT_EXEC, PROT_WRITE};
 use crate::capability::Capability;
 use crate::docker_default::MOBY;
 use crate::observed::{ArgEvidence, Observed};
-use crate::runtime_load::{self, ArgCondition, CompareOp, Host};
-use crate::seccomp_spec::{self, SeccompSpec};
+use crate::seccomp::load::{self, ArgCondition, CompareOp, Host};
+use crate::seccomp::spec::{self, SeccompSpec};
 
 /// Alternatives: the syscall is allowed when every condition of one of them holds.
 pub type Alternatives = Vec<Vec<ArgCondition>>;
@@ -46,7 +46,7 @@ pub struct ArgDecision {
 fn moby() -> &'static SeccompSpec {
     static SPEC: OnceLock<SeccompSpec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        seccomp_spec::parse_spec(MOBY.as_bytes(), Path::new("moby-default.json"))
+        spec::parse_spec(MOBY.as_bytes(), Path::new("moby-default.json"))
             .expect("the embedded moby profile parses (unit tests check it)")
     })
 }
@@ -60,7 +60,7 @@ pub fn docker_conditions(name: &str, kept: &BTreeSet<Capability>) -> Option<Alte
         kernel_release: "6.18".to_owned(),
         bounding: kept.clone(),
     };
-    let plan = runtime_load::resolve(moby(), &host, Path::new("moby-default.json"))
+    let plan = load::resolve(moby(), &host, Path::new("moby-default.json"))
         .expect("the embedded moby profile loads (unit tests check it)");
     let mut out: Alternatives = Vec::new();
     let mut allowed = false;
@@ -320,10 +320,10 @@ impl Allowance {
 }
 
 /// The allowances of the argument-sensitive syscalls a loaded profile allows at all.
-pub fn allowances(plan: &runtime_load::LoadPlan) -> BTreeMap<String, Allowance> {
+pub fn allowances(plan: &load::LoadPlan) -> BTreeMap<String, Allowance> {
     let mut out = BTreeMap::new();
     for entry in arguments::ARG_SYSCALLS {
-        let rules: Vec<&runtime_load::NamedRule> = plan
+        let rules: Vec<&load::NamedRule> = plan
             .rules
             .iter()
             .filter(|r| r.name == entry.name && r.action.allows() && r.action != plan.default)

@@ -66,6 +66,25 @@ impl CapSettings {
     pub fn drops_all(&self) -> bool {
         self.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"))
     }
+
+    /// The bounding set a container gets from these settings: `cap_add` after dropping ALL,
+    /// otherwise Docker's default set with `cap_add` on top (a named `cap_drop` taken out).
+    pub fn bounding(&self) -> BTreeSet<Capability> {
+        if self.drops_all() {
+            return self.cap_add.clone();
+        }
+        let dropped: BTreeSet<Capability> = self
+            .cap_drop
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        crate::docker_default::default_capabilities()
+            .iter()
+            .chain(&self.cap_add)
+            .filter(|c| !dropped.contains(c))
+            .copied()
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use crate::caps::{self, CapSettings};
 use crate::generate::name_observations;
 use crate::kernel_issued;
 use crate::observed::Observed;
-use crate::profile::{self, LoadedProfile, ProfileError, ProfileFlavor};
+use crate::profile::{self, LoadedProfile, ProfileError, ProfileFlavor, Target};
 use crate::recording::{self, Recording, RecordingError};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,12 @@ impl Side {
                 p.default_action
             ));
         }
+        if let Some(e) = &p.load_error {
+            notes.push(format!(
+                "{}: a runtime would refuse it ({e}); compared as written, argument conditions not compared",
+                p.path.display()
+            ));
+        }
         if let ProfileFlavor::Spo { .. } = p.flavor {
             notes.push(format!(
                 "{}: read as a Security Profiles Operator SeccompProfile",
@@ -99,7 +105,7 @@ impl Side {
         Side {
             path: p.path.clone(),
             kind: SideKind::Profile,
-            arguments: BTreeMap::new(),
+            arguments: p.arguments.clone(),
             architectures: p.architectures.clone(),
             syscalls,
             capabilities: None,
@@ -174,17 +180,18 @@ impl Side {
     }
 }
 
-/// Reads OLD or NEW: a recording when the JSON has `schema_version`, a profile otherwise.
-pub fn read_side(path: &Path) -> Result<Side, InputError> {
+/// Reads OLD or NEW: a recording when the JSON has `schema_version`, a profile otherwise (loaded
+/// for `target`).
+pub fn read_side(path: &Path, target: &Target) -> Result<Side, InputError> {
     let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_side(&bytes, path)
+    parse_side(&bytes, path, target)
 }
 
 /// [`read_side`] on bytes already read; `path` is only used in messages.
-pub fn parse_side(bytes: &[u8], path: &Path) -> Result<Side, InputError> {
+pub fn parse_side(bytes: &[u8], path: &Path, target: &Target) -> Result<Side, InputError> {
     let is_recording = serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()
         .is_some_and(|v| v.get("schema_version").is_some());
@@ -192,27 +199,9 @@ pub fn parse_side(bytes: &[u8], path: &Path) -> Result<Side, InputError> {
         let rec = recording::parse_recording(bytes, path)?;
         Ok(Side::from_recording(path, &rec))
     } else {
-        let p = profile::parse_profile(bytes, path)?;
-        let mut side = Side::from_profile(&p);
-        // The argument conditions as a runtime loads them here (no capability beyond the
-        // profile's own conditions: Docker's SYS_ADMIN-only rules do not count).
-        let host = crate::runtime_load::Host {
-            native: Arch::native(),
-            kernel_release: "6.18".to_owned(),
-            bounding: BTreeSet::new(),
-        };
-        match crate::seccomp_spec::parse_spec(bytes, path)
-            .ok()
-            .and_then(|spec| crate::runtime_load::resolve(&spec, &host, path).ok())
-        {
-            Some(plan) => side.arguments = arg_rules::allowances(&plan),
-            None => side.notes.push(format!(
-                "{}: argument conditions not compared (the profile does not load for {})",
-                path.display(),
-                Arch::native()
-            )),
-        }
-        Ok(side)
+        Ok(Side::from_profile(&profile::parse_profile(
+            bytes, path, target,
+        )?))
     }
 }
 

@@ -89,8 +89,12 @@ pub fn default_capabilities() -> &'static BTreeSet<Capability> {
 pub(crate) mod derive {
     //! Re-derives `data/docker-default-x86_64.json` from the verbatim moby profile.
 
+    use std::path::Path;
+
     use super::*;
     use crate::naming;
+    use crate::seccomp::load::{Action, EPERM, Host, LoadPlan, Verdict, resolve};
+    use crate::seccomp::spec::parse_spec;
 
     pub use super::MOBY;
 
@@ -112,23 +116,33 @@ pub(crate) mod derive {
         "AUDIT_WRITE",
     ];
 
-    fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
-        v.and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     fn cap(name: &str) -> Capability {
         name.parse().expect("moby names only real capabilities")
     }
 
+    /// moby's profile as a runtime loads it in an x86_64 container with the bounding set
+    /// `caps`, on a kernel newer than every `minKernel` ([`crate::seccomp`]'s pipeline).
+    fn plan(caps: &BTreeSet<Capability>) -> LoadPlan {
+        let spec = parse_spec(MOBY.as_bytes(), Path::new("moby-default.json"))
+            .expect("the moby profile parses");
+        let host = Host {
+            native: Arch::X86_64,
+            kernel_release: "6.18.0".to_owned(),
+            bounding: caps.clone(),
+        };
+        resolve(&spec, &host, Path::new("moby-default.json")).expect("the moby profile loads")
+    }
+
+    /// What the loaded filter does with each x86_64 syscall, by name (as the profile states
+    /// names the installed libseccomp does not know: the data must not depend on the machine).
+    fn verdicts(plan: &LoadPlan) -> BTreeMap<String, Verdict> {
+        naming::all_names(Arch::X86_64)
+            .into_iter()
+            .filter_map(|n| Some((n.clone(), plan.name_verdict(Arch::X86_64, &n)?)))
+            .collect()
+    }
+
     pub fn derive() -> DockerDefault {
-        let moby: serde_json::Value =
-            serde_json::from_str(MOBY).expect("the moby profile is valid JSON");
         let default_caps: BTreeSet<Capability> = DEFAULT_CAPS.iter().map(|c| cap(c)).collect();
         let mut out = DockerDefault {
             source: DockerSource {
@@ -141,10 +155,10 @@ pub(crate) mod derive {
                 verbatim_copy: "profile-gen/data/moby-default-29.7.2.json".into(),
             },
             derivation: vec![
-                "rules for an x86_64 (amd64) container holding Docker's 14 default capabilities, on a kernel newer than every includes.minKernel (4.8)".into(),
-                "a rule applies when includes.arches is absent or lists amd64, excludes.arches does not list amd64, every includes.caps is a default capability and no excludes.caps is".into(),
-                "allowed: SCMP_ACT_ALLOW rules without args; allowed_with_arg_filters: SCMP_ACT_ALLOW rules with args (and not also allowed without)".into(),
-                "allowed_with_capability: SCMP_ACT_ALLOW rules that need a capability outside the default set, by that capability".into(),
+                "the moby profile loaded as moby and runc load it (cinch's seccomp pipeline) for an x86_64 (amd64) container holding Docker's 14 default capabilities, on a kernel newer than every includes.minKernel (4.8)".into(),
+                "allowed: the loaded filter lets the syscall through whatever its arguments; allowed_with_arg_filters: only for some argument values".into(),
+                "allowed_with_capability: allowed in some form only when the container also holds that capability (loaded again with it added), by capability".into(),
+                "errno: denied by a rule of its own with an errno other than the default EPERM".into(),
                 "only names that exist on x86_64 (libseccomp or the syscall table resolve them to an x86_64 number) are kept".into(),
             ],
             default_capabilities: default_caps.clone(),
@@ -154,69 +168,32 @@ pub(crate) mod derive {
             allowed_with_capability: BTreeMap::new(),
             errno: BTreeMap::new(),
         };
-        let rules = moby["syscalls"]
-            .as_array()
-            .expect("moby profile has syscalls");
-        for rule in rules {
-            let names: Vec<String> = strings(rule.get("names"))
-                .into_iter()
-                .filter(|n| naming::syscall_number(Arch::X86_64, n).is_some())
-                .collect();
-            let inc = &rule["includes"];
-            let exc = &rule["excludes"];
-            let inc_arches = strings(inc.get("arches"));
-            if !inc_arches.is_empty() && !inc_arches.iter().any(|a| a == "amd64") {
-                continue;
-            }
-            if strings(exc.get("arches")).iter().any(|a| a == "amd64") {
-                continue;
-            }
-            if strings(exc.get("caps"))
-                .iter()
-                .any(|c| default_caps.contains(&cap(c)))
-            {
-                continue;
-            }
-            let missing_caps: Vec<Capability> = strings(inc.get("caps"))
-                .iter()
-                .map(|c| cap(c))
-                .filter(|c| !default_caps.contains(c))
-                .collect();
-            let action = rule["action"].as_str().unwrap_or_default();
-            let has_args = rule
-                .get("args")
-                .and_then(|a| a.as_array())
-                .is_some_and(|a| !a.is_empty());
-            match action {
-                "SCMP_ACT_ALLOW" => {
-                    if let Some(first) = missing_caps.first() {
-                        out.allowed_with_capability
-                            .entry(*first)
-                            .or_default()
-                            .extend(names);
-                    } else if has_args {
-                        out.allowed_with_arg_filters.extend(names);
-                    } else {
-                        out.allowed.extend(names);
-                    }
+        let base = verdicts(&plan(&default_caps));
+        for (name, verdict) in &base {
+            match verdict {
+                Verdict::Allowed => {
+                    out.allowed.insert(name.clone());
                 }
-                "SCMP_ACT_ERRNO" if missing_caps.is_empty() => {
-                    let errno = rule["errnoRet"]
-                        .as_u64()
-                        .and_then(|e| u32::try_from(e).ok())
-                        .unwrap_or(1);
-                    for name in names {
-                        out.errno.insert(name, errno);
-                    }
+                Verdict::DependsOnArguments => {
+                    out.allowed_with_arg_filters.insert(name.clone());
+                }
+                Verdict::Denied(Action::Errno(e)) if u32::from(*e) != EPERM => {
+                    out.errno.insert(name.clone(), u32::from(*e));
                 }
                 _ => {}
             }
         }
-        let allowed = out.allowed.clone();
-        out.allowed_with_arg_filters
-            .retain(|n| !allowed.contains(n));
-        for names in out.allowed_with_capability.values_mut() {
-            names.retain(|n| !allowed.contains(n));
+        for extra in Capability::all().filter(|c| !default_caps.contains(c)) {
+            let mut caps = default_caps.clone();
+            caps.insert(extra);
+            let gained: BTreeSet<String> = verdicts(&plan(&caps))
+                .into_iter()
+                .filter(|(n, v)| !v.denies() && base.get(n).is_some_and(|b| b.denies()))
+                .map(|(n, _)| n)
+                .collect();
+            if !gained.is_empty() {
+                out.allowed_with_capability.insert(extra, gained);
+            }
         }
         out
     }

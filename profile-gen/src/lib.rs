@@ -22,8 +22,7 @@ pub mod observed;
 pub mod profile;
 pub mod recording;
 pub mod report;
-pub mod runtime_load;
-pub mod seccomp_spec;
+pub mod seccomp;
 pub mod snippets;
 pub mod validate;
 

@@ -1,18 +1,19 @@
-//! Seccomp profiles: the minimized profile cinch generates, and profiles read back from disk
-//! (cinch's own or anyone's Docker / OCI JSON, or an SPO `SeccompProfile`) for `diff` and
-//! `report`.
+//! Seccomp profiles: the minimized profile cinch generates, and a summary of profiles read back
+//! from disk (cinch's own or anyone's Docker / OCI JSON, or an SPO `SeccompProfile`, all read by
+//! [`crate::seccomp::spec`]) for `diff` and `report`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::arch::Arch;
+use crate::arg_rules::Allowance;
 use crate::baseline::Runtime;
+use crate::capability::Capability;
+use crate::caps::CapSettings;
 use crate::fsutil::io_message;
 use crate::naming;
-use crate::recording::serde_detail;
-use crate::runtime_load::ArgCondition;
+use crate::seccomp::load::{ArgCondition, Host, LoadPlan, Verdict, resolve};
+use crate::seccomp::spec::{ProfileDoc, SpecFilter, parse_document, read_document};
 
 pub const EPERM: u32 = 1;
 pub const ENOSYS: u32 = 38;
@@ -92,7 +93,31 @@ pub struct LoadedRule {
     pub conditional: bool,
 }
 
-/// A profile read from disk.
+/// What a profile read from disk is loaded with: the kernel and the bounding set Docker's
+/// `includes` / `excludes` look at. Each of the profile's architectures is resolved as a machine
+/// of that architecture loads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// As `uname -r` prints it.
+    pub kernel_release: String,
+    pub bounding: BTreeSet<Capability>,
+}
+
+impl Target {
+    /// A container run with `settings` (without: Docker's default capabilities) on
+    /// `kernel_release`.
+    pub fn new(kernel_release: &str, settings: Option<&CapSettings>) -> Target {
+        Target {
+            kernel_release: kernel_release.to_owned(),
+            bounding: settings.map_or_else(
+                || crate::docker_default::default_capabilities().clone(),
+                CapSettings::bounding,
+            ),
+        }
+    }
+}
+
+/// A profile read from disk, and what a runtime loads from it ([`crate::seccomp::load`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedProfile {
     pub path: PathBuf,
@@ -104,6 +129,20 @@ pub struct LoadedProfile {
     /// Architectures in the file that cinch does not model (x32, mips...).
     pub other_architectures: BTreeSet<String>,
     pub rules: Vec<LoadedRule>,
+    /// Per architecture, the names the loaded filter lets through in some form (for some
+    /// argument values at least). A name the installed libseccomp does not know counts as its
+    /// rules state it: a runtime with a newer libseccomp loads it.
+    pub allowed: BTreeMap<Arch, BTreeSet<String>>,
+    /// Names allowed only for some argument values, on [`LoadedProfile::primary`].
+    pub arg_filtered: BTreeSet<String>,
+    /// What is allowed of each argument-sensitive syscall, on [`LoadedProfile::primary`].
+    pub arguments: BTreeMap<String, Allowance>,
+    /// The architecture the argument view is for: this machine's when the profile covers it,
+    /// else the profile's first.
+    pub primary: Arch,
+    /// Why a runtime would refuse the profile, when it would; the sets above then come from the
+    /// rules as written (conditional and argument rules counted as allowing).
+    pub load_error: Option<String>,
 }
 
 fn is_allow(action: &str) -> bool {
@@ -126,30 +165,29 @@ impl LoadedProfile {
             .collect()
     }
 
+    /// What the profile lets through on `arch` (in some form), as names that exist on `arch`.
+    pub fn allowed_on(&self, arch: Arch) -> BTreeSet<String> {
+        self.allowed.get(&arch).cloned().unwrap_or_default()
+    }
+
     /// Names allowed only by rules with argument filters.
     pub fn arg_filtered_names(&self) -> BTreeSet<String> {
-        let plain: BTreeSet<&String> = self
-            .rules
-            .iter()
-            .filter(|r| is_allow(&r.action) && !r.has_args)
-            .flat_map(|r| r.names.iter())
-            .collect();
-        self.rules
-            .iter()
-            .filter(|r| is_allow(&r.action) && r.has_args)
-            .flat_map(|r| r.names.iter())
-            .filter(|n| !plain.contains(n))
-            .cloned()
+        self.arg_filtered.clone()
+    }
+
+    /// Names in allowing rules that exist on none of the profile's architectures and that
+    /// neither libseccomp nor the syscall table knows (typos, or syscalls newer than both).
+    pub fn unknown_names(&self) -> BTreeSet<String> {
+        self.allowed_names()
+            .into_iter()
+            .filter(|n| naming::name_status(n) == naming::NameStatus::Unknown)
             .collect()
     }
 
-    /// What the profile lets through on `arch` (in some form: argument-filtered and conditional
-    /// rules count as allowing), as names that exist on `arch`. For a profile that allows by
-    /// default this is every syscall of `arch` except the ones a rule denies outright.
-    pub fn allowed_on(&self, arch: Arch) -> BTreeSet<String> {
-        if !self.architectures.contains(&arch) {
-            return BTreeSet::new();
-        }
+    /// The rules as written, when no runtime would load them: argument-filtered and conditional
+    /// rules count as allowing; a profile that allows by default allows every syscall of `arch`
+    /// except the ones a rule denies outright.
+    fn written_on(&self, arch: Arch) -> BTreeSet<String> {
         if self.allows_by_default() {
             let denied: BTreeSet<&String> = self
                 .rules
@@ -168,211 +206,161 @@ impl LoadedProfile {
             .collect()
     }
 
-    /// Names in allowing rules that exist on none of the profile's architectures and that
-    /// neither libseccomp nor the syscall table knows (typos, or syscalls newer than both).
-    pub fn unknown_names(&self) -> BTreeSet<String> {
-        self.allowed_names()
-            .into_iter()
-            .filter(|n| naming::name_status(n) == naming::NameStatus::Unknown)
+    fn written_arg_filtered(&self) -> BTreeSet<String> {
+        let plain: BTreeSet<&String> = self
+            .rules
+            .iter()
+            .filter(|r| is_allow(&r.action) && !r.has_args)
+            .flat_map(|r| r.names.iter())
+            .collect();
+        self.rules
+            .iter()
+            .filter(|r| is_allow(&r.action) && r.has_args)
+            .flat_map(|r| r.names.iter())
+            .filter(|n| !plain.contains(n))
+            .cloned()
             .collect()
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DocIn {
-    default_action: String,
-    #[serde(default)]
-    default_errno_ret: Option<u32>,
-    #[serde(default)]
-    architectures: Option<Vec<String>>,
-    #[serde(default)]
-    arch_map: Option<Vec<ArchMapIn>>,
-    #[serde(default)]
-    syscalls: Option<Vec<RuleIn>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ArchMapIn {
-    architecture: String,
-    #[serde(default)]
-    sub_architectures: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RuleIn {
-    #[serde(default)]
-    names: Option<Vec<String>>,
-    /// Docker's legacy single-name form.
-    #[serde(default)]
-    name: Option<String>,
-    action: String,
-    /// A number in Docker / OCI; SPO's first v1beta1 releases wrote it as a string.
-    #[serde(default)]
-    errno_ret: Option<serde_json::Value>,
-    #[serde(default)]
-    args: Option<Vec<serde_json::Value>>,
-    #[serde(default)]
-    includes: Option<serde_json::Value>,
-    #[serde(default)]
-    excludes: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct SpoIn {
-    kind: String,
-    #[serde(default)]
-    metadata: Option<SpoMetaIn>,
-    spec: DocIn,
-}
-
-#[derive(Deserialize)]
-struct SpoMetaIn {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-fn non_empty_filter(v: &Option<serde_json::Value>) -> bool {
-    match v {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Object(m)) => m.values().any(|x| match x {
-            serde_json::Value::Null => false,
-            serde_json::Value::Array(a) => !a.is_empty(),
-            serde_json::Value::String(s) => !s.is_empty(),
-            _ => true,
-        }),
-        Some(_) => true,
-    }
-}
-
-fn load_doc(path: &Path, doc: DocIn, flavor: ProfileFlavor) -> LoadedProfile {
-    let mut arch_names: Vec<String> = doc.architectures.unwrap_or_default();
-    for entry in doc.arch_map.unwrap_or_default() {
-        arch_names.push(entry.architecture);
-        arch_names.extend(entry.sub_architectures.unwrap_or_default());
-    }
-    let mut architectures = BTreeSet::new();
-    let mut other_architectures = BTreeSet::new();
-    for name in arch_names {
-        match name.parse::<Arch>() {
-            Ok(a) => {
-                architectures.insert(a);
-            }
-            Err(_) if name == "SCMP_ARCH_NATIVE" => {
-                architectures.insert(Arch::native());
-            }
-            Err(_) => {
-                other_architectures.insert(name);
+impl LoadedProfile {
+    /// The summary of a parsed profile file, loaded for `target`.
+    pub fn from_document(path: &Path, doc: ProfileDoc, target: &Target) -> LoadedProfile {
+        let ProfileDoc { spec, flavor } = doc;
+        let mut arch_names: Vec<String> = spec.architectures.clone().unwrap_or_default();
+        for entry in spec.arch_map.clone().unwrap_or_default() {
+            arch_names.push(entry.architecture);
+            arch_names.extend(entry.sub_architectures.unwrap_or_default());
+        }
+        let mut architectures = BTreeSet::new();
+        let mut other_architectures = BTreeSet::new();
+        for name in arch_names {
+            match name.parse::<Arch>() {
+                Ok(a) => {
+                    architectures.insert(a);
+                }
+                Err(_) if name == "SCMP_ARCH_NATIVE" => {
+                    architectures.insert(Arch::native());
+                }
+                Err(_) => {
+                    other_architectures.insert(name);
+                }
             }
         }
-    }
-    if architectures.is_empty() && other_architectures.is_empty() {
-        // libseccomp's default: a filter for the native architecture only.
-        architectures.insert(Arch::native());
-    }
-    let rules = doc
-        .syscalls
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| {
-            let mut names = r.names.unwrap_or_default();
-            names.extend(r.name);
-            let errno = r.errno_ret.as_ref().and_then(|v| match v {
-                serde_json::Value::Number(n) => n.as_u64().and_then(|e| u32::try_from(e).ok()),
-                serde_json::Value::String(s) => s.parse().ok(),
-                _ => None,
-            });
-            LoadedRule {
-                names,
-                action: r.action,
-                errno,
-                has_args: r.args.is_some_and(|a| !a.is_empty()),
-                conditional: non_empty_filter(&r.includes) || non_empty_filter(&r.excludes),
+        if architectures.is_empty() && other_architectures.is_empty() {
+            // libseccomp's default: a filter for the native architecture only.
+            architectures.insert(Arch::native());
+        }
+        let filtered = |f: &Option<SpecFilter>| f.as_ref().is_some_and(|f| !f.is_empty());
+        let rules = spec
+            .syscalls
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let errno = r.errno().ok().flatten();
+                let mut names = r.names.unwrap_or_default();
+                names.extend(r.name);
+                LoadedRule {
+                    names,
+                    action: r.action,
+                    errno,
+                    has_args: r.args.is_some_and(|a| !a.is_empty()),
+                    conditional: filtered(&r.includes) || filtered(&r.excludes),
+                }
+            })
+            .collect();
+        let primary = if architectures.contains(&Arch::native()) || architectures.is_empty() {
+            Arch::native()
+        } else {
+            *architectures.iter().next().unwrap_or(&Arch::native())
+        };
+        let mut out = LoadedProfile {
+            path: path.to_owned(),
+            flavor,
+            default_action: spec.default_action.clone(),
+            default_errno: spec.default_errno_ret,
+            architectures,
+            other_architectures,
+            rules,
+            allowed: BTreeMap::new(),
+            arg_filtered: BTreeSet::new(),
+            arguments: BTreeMap::new(),
+            primary,
+            load_error: None,
+        };
+        // The machine that loads `arch`: one of that architecture, or, for a sub-architecture
+        // in Docker's `archMap` (x86 under x86_64), one of the architecture it is listed under.
+        let plan_for = |arch: Arch| {
+            let map = spec.arch_map.as_deref().unwrap_or_default();
+            let is = |name: &str| name == arch.scmp_name();
+            let native = if map.is_empty() || map.iter().any(|m| is(&m.architecture)) {
+                arch
+            } else {
+                map.iter()
+                    .find(|m| m.sub_architectures.iter().flatten().any(|s| is(s)))
+                    .and_then(|m| m.architecture.parse().ok())
+                    .unwrap_or(arch)
+            };
+            let host = Host {
+                native,
+                kernel_release: target.kernel_release.clone(),
+                bounding: target.bounding.clone(),
+            };
+            resolve(&spec, &host, path)
+        };
+        let plans: Result<BTreeMap<Arch, LoadPlan>, String> = out
+            .architectures
+            .iter()
+            .map(|a| plan_for(*a).map(|p| (*a, p)).map_err(|e| e.to_string()))
+            .collect();
+        match plans {
+            Ok(plans) => {
+                for (arch, plan) in &plans {
+                    out.allowed.insert(
+                        *arch,
+                        naming::all_names(*arch)
+                            .into_iter()
+                            .filter(|n| plan.name_verdict(*arch, n).is_some_and(|v| !v.denies()))
+                            .collect(),
+                    );
+                }
+                if let Some(plan) = plans.get(&primary) {
+                    out.arg_filtered = naming::all_names(primary)
+                        .into_iter()
+                        .filter(|n| {
+                            plan.name_verdict(primary, n) == Some(Verdict::DependsOnArguments)
+                        })
+                        .collect();
+                    out.arguments = crate::arg_rules::allowances(plan);
+                }
             }
-        })
-        .collect();
-    LoadedProfile {
-        path: path.to_owned(),
-        flavor,
-        default_action: doc.default_action,
-        default_errno: doc.default_errno_ret,
-        architectures,
-        other_architectures,
-        rules,
+            Err(e) => {
+                out.load_error = Some(e);
+                out.allowed = out
+                    .architectures
+                    .iter()
+                    .map(|a| (*a, out.written_on(*a)))
+                    .collect();
+                out.arg_filtered = out.written_arg_filtered();
+            }
+        }
+        out
     }
-}
-
-pub(crate) fn looks_like_yaml_resource(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.trim_start().starts_with("kind:") || l.trim_start().starts_with("apiVersion:"))
 }
 
 /// Reads a profile file: Docker / OCI JSON (detected by `defaultAction`) or an SPO
-/// `SeccompProfile` YAML resource.
-pub fn read_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
-    let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_profile(&bytes, path)
+/// `SeccompProfile` resource, through the one reader [`crate::seccomp::spec`].
+pub fn read_profile(path: &Path, target: &Target) -> Result<LoadedProfile, ProfileError> {
+    read_document(path).map(|doc| LoadedProfile::from_document(path, doc, target))
 }
 
-pub fn parse_profile(bytes: &[u8], path: &Path) -> Result<LoadedProfile, ProfileError> {
-    let p = || path.to_owned();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ProfileError::Empty { path: p() });
-    }
-    let value: serde_json::Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            let text = String::from_utf8_lossy(bytes);
-            if looks_like_yaml_resource(&text) {
-                return parse_spo(&text, path);
-            }
-            return Err(ProfileError::Syntax {
-                path: p(),
-                line: e.line(),
-                column: e.column(),
-                detail: serde_detail(&e),
-            });
-        }
-    };
-    let Some(object) = value.as_object() else {
-        return Err(ProfileError::Unrecognized { path: p() });
-    };
-    if object.contains_key("schema_version") {
-        return Err(ProfileError::IsARecording { path: p() });
-    }
-    if object.get("kind").and_then(|k| k.as_str()) == Some("SeccompProfile") {
-        return parse_spo(&String::from_utf8_lossy(bytes), path);
-    }
-    if !object.contains_key("defaultAction") {
-        return Err(ProfileError::Unrecognized { path: p() });
-    }
-    let doc: DocIn = serde_json::from_slice(bytes).map_err(|e| ProfileError::Invalid {
-        path: p(),
-        line: e.line(),
-        column: e.column(),
-        detail: serde_detail(&e),
-    })?;
-    Ok(load_doc(path, doc, ProfileFlavor::Json))
-}
-
-fn parse_spo(text: &str, path: &Path) -> Result<LoadedProfile, ProfileError> {
-    let spo: SpoIn = serde_yaml::from_str(text).map_err(|e| ProfileError::Yaml {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    })?;
-    if spo.kind != "SeccompProfile" {
-        return Err(ProfileError::Yaml {
-            path: path.to_owned(),
-            detail: format!("kind is {:?}, expected \"SeccompProfile\"", spo.kind),
-        });
-    }
-    let name = spo.metadata.and_then(|m| m.name);
-    Ok(load_doc(path, spo.spec, ProfileFlavor::Spo { name }))
+pub fn parse_profile(
+    bytes: &[u8],
+    path: &Path,
+    target: &Target,
+) -> Result<LoadedProfile, ProfileError> {
+    parse_document(bytes, path).map(|doc| LoadedProfile::from_document(path, doc, target))
 }
 
 /// The profile's allowed names per architecture, for a generated profile (used by diff when
@@ -398,7 +386,11 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<LoadedProfile, ProfileError> {
-        parse_profile(s.as_bytes(), Path::new("p.json"))
+        parse_profile(
+            s.as_bytes(),
+            Path::new("p.json"),
+            &Target::new("6.18.0", None),
+        )
     }
 
     #[test]

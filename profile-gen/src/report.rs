@@ -289,6 +289,8 @@ fn kernel_issued_groups(allowed_sets: &BTreeMap<Arch, BTreeSet<String>>) -> Vec<
     out
 }
 
+/// The report on `profile`, which was loaded for the bounding set of `caps` (without: Docker's
+/// default capabilities; [`crate::profile::Target::new`]).
 pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Report {
     let dd = docker_default();
     let allowed_sets: BTreeMap<Arch, BTreeSet<String>> = profile
@@ -318,6 +320,11 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         .collect();
     let kernel_issued = kernel_issued_groups(&allowed_sets);
     let mut notes = Vec::new();
+    if let Some(e) = &profile.load_error {
+        notes.push(format!(
+            "a runtime would refuse this profile ({e}); what it allows is read from its rules as written"
+        ));
+    }
     if profile.allows_by_default() {
         notes.push(format!(
             "the profile allows every syscall it does not list (defaultAction {}): it restricts almost nothing",
@@ -362,7 +369,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         }
     });
     if capabilities.is_none() {
-        notes.push("no --caps settings given: capabilities are not analyzed and the snippets leave them out".to_owned());
+        notes.push("no --caps settings given: capabilities are not analyzed, the snippets leave them out, and rules that depend on capabilities are read for Docker's default set".to_owned());
     }
     let settings = caps.map(|(_, s)| s);
     let apply = Snippets {
@@ -370,6 +377,10 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         compose: snippets::compose_block(&profile.path, settings),
         kubernetes: snippets::kubernetes_security_context(&profile.path, settings),
     };
+    let kept = settings.map_or_else(
+        || crate::docker_default::default_capabilities().clone(),
+        CapSettings::bounding,
+    );
     Report {
         profile: profile.path.clone(),
         format: match profile.flavor {
@@ -389,12 +400,13 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         notes,
         apply,
     }
+    .with_arguments(&profile.arguments, &kept)
 }
 
 impl Report {
     /// Adds the argument conditions, as a runtime loads the profile (`allowances`), compared
     /// with Docker's default for the capabilities `kept`.
-    pub fn with_arguments(
+    fn with_arguments(
         mut self,
         allowances: &BTreeMap<String, Allowance>,
         kept: &BTreeSet<Capability>,
@@ -692,7 +704,12 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::parse_profile;
+    use crate::profile::{ProfileError, Target};
+
+    /// A profile loaded for an x86_64 `docker run` without capability options.
+    fn parse_profile(bytes: &[u8], path: &Path) -> Result<LoadedProfile, ProfileError> {
+        crate::profile::parse_profile(bytes, path, &Target::new("6.18.0", None))
+    }
 
     #[test]
     fn flags_dangerous_syscalls_and_capabilities() {
@@ -738,6 +755,47 @@ mod tests {
         assert!(r.render_markdown().contains("| `mount` |"));
         let json: serde_json::Value = serde_json::from_str(&r.render_json()).expect("json");
         assert_eq!(json["docker"]["allowed"], 5);
+    }
+
+    /// Docker's own default, reported on, is Docker's default: rules that need a capability
+    /// outside the kept set do not count as allowing (they did, as 42 extra names such as mount
+    /// and reboot, when the rules were read as written).
+    #[test]
+    fn dockers_default_profile_is_as_wide_as_dockers_default() {
+        let moby = crate::docker_default::MOBY.as_bytes();
+        let r = build(
+            &parse_profile(moby, Path::new("default.json")).expect("parses"),
+            None,
+        );
+        let dd = docker_default();
+        assert_eq!(r.docker.allowed, Some(dd.allowed_count()));
+        assert!(
+            r.docker.beyond_docker.is_empty(),
+            "{:?}",
+            r.docker.beyond_docker
+        );
+        assert!(
+            r.arguments.iter().all(|a| a.beyond_docker.is_empty()),
+            "{:?}",
+            r.arguments
+        );
+        // With SYS_ADMIN kept, the rules that need it apply, and say so.
+        let settings = CapSettings {
+            cap_drop: vec!["ALL".into()],
+            cap_add: [Capability::SYS_ADMIN].into_iter().collect(),
+            reasons: BTreeMap::new(),
+            notes: BTreeMap::new(),
+        };
+        let target = Target::new("6.18.0", Some(&settings));
+        let loaded = crate::profile::parse_profile(moby, Path::new("default.json"), &target)
+            .expect("parses");
+        let r = build(&loaded, Some((Path::new("caps.json"), &settings)));
+        assert!(r.docker.beyond_docker.contains("mount"));
+        assert!(!r.docker.beyond_docker.contains("reboot"), "needs SYS_BOOT");
+        assert!(
+            !r.docker.beyond_docker.contains("chroot"),
+            "chroot needs SYS_CHROOT, which is not kept"
+        );
     }
 
     #[test]

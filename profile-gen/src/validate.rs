@@ -1,14 +1,17 @@
-//! Validation before writing: the profile is compiled into a BPF program with libseccomp for
-//! each of its architectures, exactly as a container runtime would, and a profile that allows
-//! nothing or everything is refused.
+//! Validation before writing: the profile is rendered, read back and resolved as runc would on a
+//! machine of each of its architectures, and compiled into the BPF program that machine would
+//! load, ENOSYS stub and kernel size limit included ([`crate::seccomp`], the pipeline `cinch
+//! run` enforces with). A profile that allows nothing or everything is refused.
 
 use std::collections::BTreeSet;
-
-use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
+use std::path::Path;
 
 use crate::arch::Arch;
-use crate::naming::{self, NameStatus};
+use crate::naming;
 use crate::profile::Profile;
+use crate::seccomp::compile::{CompileError, compile};
+use crate::seccomp::load::{Host, LoadError, resolve};
+use crate::seccomp::spec::parse_spec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
@@ -24,14 +27,21 @@ pub enum ValidationError {
     #[error("the profile would allow every syscall; cinch never writes an allow-all profile")]
     AllowAll,
     #[error(
-        "libseccomp {libseccomp} cannot compile the profile for {arch} ({step}: {detail}); this is a bug in cinch, please report it with the recording"
+        "the generated profile cannot be loaded on {arch} ({detail}); this is a bug in cinch, please report it with the recording"
     )]
-    Libseccomp {
+    Load { arch: Arch, detail: String },
+    #[error(
+        "libseccomp {libseccomp} cannot compile the profile for {arch} ({source}); this is a bug in cinch, please report it with the recording"
+    )]
+    Compile {
         arch: Arch,
-        step: &'static str,
-        detail: String,
+        source: CompileError,
         libseccomp: &'static str,
     },
+    #[error(
+        "the profile for {arch} compiles to {instructions} BPF instructions, more than the kernel's limit of 4096; this is a bug in cinch, please report it with the recording"
+    )]
+    TooLong { arch: Arch, instructions: usize },
 }
 
 /// What validation could not check.
@@ -43,21 +53,11 @@ pub struct Validated {
     pub unchecked: BTreeSet<String>,
     /// Architectures compiled.
     pub compiled: BTreeSet<Arch>,
+    /// The longest program, in BPF instructions (the kernel takes at most 4096).
+    pub instructions: usize,
 }
 
-fn scmp_err(
-    arch: Arch,
-    step: &'static str,
-) -> impl Fn(libseccomp::error::SeccompError) -> ValidationError {
-    move |e| ValidationError::Libseccomp {
-        arch,
-        step,
-        detail: e.to_string(),
-        libseccomp: naming::libseccomp_version(),
-    }
-}
-
-/// Compiles `profile` for each of its architectures.
+/// Compiles `profile` as a machine of each of its architectures would load it.
 pub fn validate(profile: &Profile) -> Result<Validated, ValidationError> {
     if profile.allow.is_empty() {
         return Err(ValidationError::Empty);
@@ -73,79 +73,41 @@ pub fn validate(profile: &Profile) -> Result<Validated, ValidationError> {
     if allows_everything {
         return Err(ValidationError::AllowAll);
     }
+    // The OCI rendering is the rule list every format carries (Docker's adds comments only).
+    let path = Path::new("generated profile");
+    let spec = parse_spec(&crate::formats::oci_json(profile), path).map_err(|e| {
+        ValidationError::Load {
+            arch: Arch::native(),
+            detail: e.to_string(),
+        }
+    })?;
     let mut out = Validated::default();
-    let mut resolved: Vec<(ScmpAction, ScmpSyscall, String)> = Vec::new();
-    let errno_rules = profile
-        .enosys
-        .iter()
-        .map(|n| (ScmpAction::Errno(crate::profile::ENOSYS as i32), n));
-    let allow_rules = profile.allow.iter().map(|n| (ScmpAction::Allow, n));
-    for (action, name) in allow_rules.chain(errno_rules) {
-        match naming::name_status(name) {
-            NameStatus::Libseccomp => {}
-            NameStatus::TableOnly => {
-                out.unchecked.insert(name.clone());
-                continue;
-            }
-            NameStatus::Unknown => {
-                return Err(ValidationError::UnknownName {
-                    name: name.clone(),
-                    libseccomp: naming::libseccomp_version(),
-                });
-            }
-        }
-        // Resolved for the native architecture: libseccomp translates native numbers (and its
-        // pseudo-numbers for names that exist elsewhere) to each architecture in the filter.
-        let sys = ScmpSyscall::from_name(name).map_err(|_| ValidationError::UnknownName {
-            name: name.clone(),
-            libseccomp: naming::libseccomp_version(),
-        })?;
-        resolved.push((action, sys, name.clone()));
-    }
-    let native = ScmpArch::native();
-    for arch in &profile.architectures {
-        let arch = *arch;
-        let scmp = naming::scmp_arch(arch);
-        let default = ScmpAction::Errno(profile.default_errno as i32);
-        let mut ctx =
-            ScmpFilterContext::new(default).map_err(scmp_err(arch, "creating the filter"))?;
-        if scmp != native {
-            ctx.add_arch(scmp)
-                .map_err(scmp_err(arch, "adding the architecture"))?;
-            ctx.remove_arch(native)
-                .map_err(scmp_err(arch, "removing the native architecture"))?;
-        }
-        for (action, sys, name) in &resolved {
-            // A rule whose action is the default is redundant and libseccomp refuses it (runc
-            // skips such rules too).
-            if *action == default {
-                continue;
-            }
-            match profile.conditions.get(name.as_str()) {
-                Some(alternatives) if *action == ScmpAction::Allow => {
-                    for alt in alternatives {
-                        let cmp: Vec<_> = alt.iter().map(|c| c.to_scmp()).collect();
-                        ctx.add_rule_conditional(*action, *sys, &cmp)
-                            .map_err(scmp_err(arch, "adding a rule with argument conditions"))?;
-                    }
-                }
-                _ => {
-                    ctx.add_rule(*action, *sys)
-                        .map_err(scmp_err(arch, "adding a rule"))?;
-                }
-            }
-        }
-        let sink = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/null")
-            .map_err(|e| ValidationError::Libseccomp {
+    for &arch in &profile.architectures {
+        let host = Host {
+            native: arch,
+            // The profile has no kernel or capability conditions: neither changes the plan.
+            kernel_release: String::new(),
+            bounding: BTreeSet::new(),
+        };
+        let plan = resolve(&spec, &host, path).map_err(|e| match e {
+            LoadError::UnknownSyscall {
+                name, libseccomp, ..
+            } => ValidationError::UnknownName { name, libseccomp },
+            other => ValidationError::Load {
                 arch,
-                step: "opening /dev/null",
-                detail: e.to_string(),
+                detail: other.to_string(),
+            },
+        })?;
+        let compiled = compile(&plan).map_err(|e| match e {
+            CompileError::TooLong(instructions) => ValidationError::TooLong { arch, instructions },
+            source => ValidationError::Compile {
+                arch,
+                source,
                 libseccomp: naming::libseccomp_version(),
-            })?;
-        ctx.export_bpf(&sink)
-            .map_err(scmp_err(arch, "generating the BPF program"))?;
+            },
+        })?;
+        out.unchecked.extend(plan.skipped);
+        out.instructions = out.instructions.max(compiled.program.len());
         out.compiled.insert(arch);
     }
     Ok(out)

@@ -16,7 +16,7 @@ use profile_gen::generate::{
 };
 use profile_gen::kernel_issued;
 use profile_gen::observed::{ArgEvidence, CapCheckKey, CapEvidence, ContainerStart, Observed};
-use profile_gen::profile::parse_profile;
+use profile_gen::profile::{Target, parse_profile};
 use profile_gen::{arg_rules, arguments};
 
 fn arch() -> impl Strategy<Value = Arch> {
@@ -217,8 +217,12 @@ proptest! {
                     let extra: Vec<&String> = names.iter().filter(|n| !permitted.contains(*n) && n.as_str() != "clone3").collect();
                     prop_assert!(extra.is_empty(), "names not in the inputs or baseline: {:?}", extra);
                     // What the file allows, read back, is exactly the generated allow list.
-                    let loaded = parse_profile(&rendered.profile, Path::new("p.json")).expect("reads back");
+                    let loaded = parse_profile(&rendered.profile, Path::new("p.json"), &Target::new("6.18.0", None)).expect("reads back");
                     prop_assert_eq!(loaded.allowed_names(), generated.profile.allow.clone());
+                    // ... and loads as a runtime loads it, allowing per architecture what the
+                    // generator allowed there.
+                    prop_assert_eq!(&loaded.load_error, &None);
+                    prop_assert_eq!(&loaded.allowed, &generated.allowed_by_arch());
                 }
                 // Observed arches and hosts are all in the profile, nothing else.
                 let expected: BTreeSet<Arch> = obs.hosts.iter().copied()

@@ -1,22 +1,32 @@
 //! `cinch diff OLD NEW`: exit 0 when NEW needs nothing OLD does not allow, 1 on drift.
 
 use std::io::Write as _;
+use std::path::Path;
 
 use profile_gen::caps::read_cap_settings;
 use profile_gen::diff::{self, read_side};
+use profile_gen::profile::Target;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::error::input;
 
 pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
-    let mut old = read_side(&args.old).map_err(|e| input(e.to_string()))?;
-    let mut new = read_side(&args.new).map_err(|e| input(e.to_string()))?;
-    if let Some(path) = &args.old_caps {
-        old = old.with_settings(&read_cap_settings(path).map_err(|e| input(e.to_string()))?);
-    }
-    if let Some(path) = &args.new_caps {
-        new = new.with_settings(&read_cap_settings(path).map_err(|e| input(e.to_string()))?);
-    }
+    let kernel = crate::procfs::kernel_release();
+    // A profile side is read as a runtime here loads it for the capabilities its settings keep
+    // (without settings: Docker's default set).
+    let side = |path: &Path, caps: Option<&Path>| -> anyhow::Result<diff::Side> {
+        let settings = caps
+            .map(|p| read_cap_settings(p).map_err(|e| input(e.to_string())))
+            .transpose()?;
+        let target = Target::new(&kernel, settings.as_ref());
+        let side = read_side(path, &target).map_err(|e| input(e.to_string()))?;
+        Ok(match &settings {
+            Some(s) => side.with_settings(s),
+            None => side,
+        })
+    };
+    let old = side(&args.old, args.old_caps.as_deref())?;
+    let new = side(&args.new, args.new_caps.as_deref())?;
     for side in [&old, &new] {
         if !side.unknown_names.is_empty() {
             let names: Vec<&str> = side.unknown_names.iter().map(String::as_str).collect();

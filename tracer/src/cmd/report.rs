@@ -4,14 +4,13 @@
 use std::io::Write as _;
 
 use profile_gen::caps::read_cap_settings;
-use profile_gen::profile::read_profile;
+use profile_gen::profile::{Target, read_profile};
 use profile_gen::report;
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::error::input;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let profile = read_profile(&args.profile).map_err(|e| input(e.to_string()))?;
     let settings = match &args.caps {
         Some(path) => Some((
             path.clone(),
@@ -19,27 +18,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         )),
         None => None,
     };
-    let kept = settings
-        .as_ref()
-        .map(|(_, s)| s.cap_add.clone())
-        .unwrap_or_default();
-    let mut r = report::build(&profile, settings.as_ref().map(|(p, s)| (p.as_path(), s)));
-    // The argument conditions as a runtime here loads them; a profile made for another
-    // architecture has none to show.
-    let host = profile_gen::runtime_load::Host {
-        native: profile_gen::Arch::native(),
-        kernel_release: crate::procfs::kernel_release(),
-        bounding: kept.clone(),
-    };
-    if let Ok(plan) = profile_gen::seccomp_spec::read_spec(&args.profile)
-        .map_err(|e| e.to_string())
-        .and_then(|spec| {
-            profile_gen::runtime_load::resolve(&spec, &host, &args.profile)
-                .map_err(|e| e.to_string())
-        })
-    {
-        r = r.with_arguments(&profile_gen::arg_rules::allowances(&plan), &kept);
-    }
+    // Docker's conditions are read for this kernel and the capabilities the settings keep.
+    let target = Target::new(
+        &crate::procfs::kernel_release(),
+        settings.as_ref().map(|(_, s)| s),
+    );
+    let profile = read_profile(&args.profile, &target).map_err(|e| input(e.to_string()))?;
+    let r = report::build(&profile, settings.as_ref().map(|(p, s)| (p.as_path(), s)));
     let text = match args.format {
         ReportFormat::Text => r.render_text(),
         ReportFormat::Markdown => r.render_markdown(),

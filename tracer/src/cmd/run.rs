@@ -13,10 +13,11 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use profile_gen::Arch;
 use profile_gen::naming;
+use profile_gen::seccomp::compile::compile;
 
 use crate::cli::RunArgs;
+use crate::enforce;
 use crate::enforce::privileges::{self, Identity};
-use crate::enforce::{self, filter};
 use crate::error::{input, kernel};
 use crate::spawn;
 
@@ -41,8 +42,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         return Ok(127);
     };
     let exec = Exec::prepare(&path, &args.command)?;
-    let compiled =
-        filter::compile(&plan).map_err(|e| input(format!("{}: {e}", args.profile.display())))?;
+    let compiled = compile(&plan).map_err(|e| input(format!("{}: {e}", args.profile.display())))?;
     tracing::info!(
         profile = %args.profile.display(),
         default = %plan.default.describe(),
@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // without cinch. Done before the filter: rt_sigaction may not be allowed.
     crate::signals::restore_inherited();
     privileges::apply(&kept.caps, identity.as_ref())?;
-    filter::install(&compiled).map_err(|e| {
+    enforce::install(&compiled).map_err(|e| {
         kernel(format!(
             "the kernel refused the seccomp filter from {}: {e}",
             args.profile.display()

@@ -5,7 +5,7 @@
 //! own capabilities) and is recorded exactly as `cinch record` records it (a command and its
 //! process tree, a running container, or every container a command starts). Each recorded
 //! syscall (per architecture, with its count) is then put to the filter `cinch run` and runc would
-//! load ([`profile_gen::runtime_load::LoadPlan::verdict`]: Docker's conditions, skipped names,
+//! load ([`profile_gen::seccomp::load::LoadPlan::verdict`]: Docker's conditions, skipped names,
 //! the ENOSYS stub, the architectures), and each capability the workload needed (a granted check
 //! that is not noise, as `cinch generate --caps-out` decides) to the kept capabilities.
 //!
@@ -29,7 +29,7 @@ use clap::Parser as _;
 use profile_gen::caps::{self, CapReason};
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
-use profile_gen::runtime_load::{Action, ENOSYS, LoadPlan, Verdict};
+use profile_gen::seccomp::load::{Action, ENOSYS, LoadPlan, Verdict};
 use profile_gen::{Arch, Capability};
 use profile_gen::{arg_rules, kernel_issued};
 use serde::Serialize;
@@ -618,8 +618,8 @@ mod tests {
     use profile_gen::recording::{
         AttachPoints, CapabilityCheck, Host, Lost, SyscallCount, SyscallRef,
     };
-    use profile_gen::runtime_load::{Host as LoadHost, resolve};
-    use profile_gen::seccomp_spec::parse_spec;
+    use profile_gen::seccomp::load::{Host as LoadHost, resolve};
+    use profile_gen::seccomp::spec::parse_spec;
 
     fn recording() -> Recording {
         let call = |nr: u32, name: &str, count: u64| SyscallCount {

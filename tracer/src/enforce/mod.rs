@@ -1,22 +1,19 @@
 //! Enforcement for `cinch run`: a profile loaded as runc loads it, and a process left with only
 //! the listed capabilities.
 //!
-//! - [`filter`]: the libseccomp program runc would build for the profile, and installing it;
-//! - [`enosys_stub`]: runc's ENOSYS prefix for syscalls newer than the profile;
+//! - [`load_plan`] and [`install`]: the profile read, resolved and compiled by
+//!   `profile_gen::seccomp` (the pipeline `verify`, `report` and `generate` share), and the
+//!   program installed;
 //! - [`privileges`]: capability sets, `--user`, no_new_privs.
-//!
-//! What the profile means on this host (Docker's conditions, runc's rule list, what the filter
-//! does with each syscall) is decided in `profile_gen::runtime_load`, which `cinch verify` shares.
 
-pub mod enosys_stub;
-pub mod filter;
 pub mod privileges;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use profile_gen::runtime_load::{self, Host, LoadPlan};
-use profile_gen::seccomp_spec::read_spec;
+use profile_gen::seccomp::compile::CompiledFilter;
+use profile_gen::seccomp::load::{self, Host, LoadPlan};
+use profile_gen::seccomp::spec::read_spec;
 use profile_gen::{Arch, Capability};
 
 use crate::error::input;
@@ -30,5 +27,39 @@ pub fn load_plan(path: &Path, bounding: &BTreeSet<Capability>) -> anyhow::Result
         kernel_release: crate::procfs::kernel_release(),
         bounding: bounding.clone(),
     };
-    runtime_load::resolve(&spec, &host, path).map_err(|e| input(e.to_string()))
+    load::resolve(&spec, &host, path).map_err(|e| input(e.to_string()))
+}
+
+/// Installs the filter on the calling thread. Call it last, right before execve: every syscall
+/// after it is filtered.
+pub fn install(filter: &CompiledFilter) -> std::io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.program.len())
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?,
+        filter: filter.program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points into `filter.program`, which outlives the call; the kernel copies it.
+    let rc = unsafe {
+        if filter.flags == 0 {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &prog as *const libc::sock_fprog,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        } else {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+                libc::c_ulong::from(filter.flags),
+                &prog as *const libc::sock_fprog,
+            ) as libc::c_int
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -1,26 +1,26 @@
-//! Compiling a profile into the BPF program runc would load for it, and loading it.
+//! Compiling a [`LoadPlan`] into the BPF program runc would load for it.
 //!
 //! The steps follow runc's `InitSeccomp` and `patchbpf.PatchAndLoad`: a libseccomp filter whose
 //! default action is the profile's, the listed architectures added to the native one, binary-tree
-//! optimization above 32 rules, no-new-privileges left to the caller, one rule per name (rules
-//! equal to the default and names libseccomp does not know skipped; two conditions on the same
-//! argument become separate rules), the exported program prefixed with runc's ENOSYS stub, and
-//! the result installed with `prctl(PR_SET_SECCOMP)` (or `seccomp(2)` when the profile asks for
-//! filter flags).
+//! optimization above 32 rules, no-new-privileges left to the caller, one rule per name
+//! ([`LoadPlan::effective_rules`]; two conditions on the same argument become separate rules),
+//! and the exported program prefixed with runc's ENOSYS stub ([`super::enosys_stub`]). Loading
+//! it is the caller's: `cinch run` installs it with `prctl(PR_SET_SECCOMP)` (or `seccomp(2)`
+//! when the profile asks for filter flags); `generate` compiles every profile it writes.
 
 use std::io::{Read as _, Seek as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
-use std::str::FromStr as _;
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpFilterContext, ScmpSyscall};
-use profile_gen::runtime_load::{Action, LoadPlan};
 
 use super::enosys_stub::{self, AUDIT_ARCH_X86_64, LastSyscalls, Mode};
+use super::load::{Action, LoadPlan};
 
 /// `BPF_MAXINSNS` (`include/uapi/linux/bpf_common.h`): the kernel refuses longer programs.
-const BPF_MAXINSNS: usize = 4096;
+pub const BPF_MAXINSNS: usize = 4096;
 
 /// A program ready to install.
+#[derive(Debug, Clone)]
 pub struct CompiledFilter {
     pub program: Vec<libc::sock_filter>,
     /// `SECCOMP_FILTER_FLAG_*` bits; 0 means `prctl(PR_SET_SECCOMP)`, as runc does without flags.
@@ -30,7 +30,7 @@ pub struct CompiledFilter {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum FilterError {
+pub enum CompileError {
     #[error("libseccomp cannot {step}: {detail}")]
     Libseccomp { step: String, detail: String },
     #[error(
@@ -41,9 +41,9 @@ pub enum FilterError {
     Stub(#[from] enosys_stub::StubError),
 }
 
-fn scmp(step: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> FilterError {
+fn scmp(step: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> CompileError {
     let step = step.into();
-    move |e| FilterError::Libseccomp {
+    move |e| CompileError::Libseccomp {
         step,
         detail: e.to_string(),
     }
@@ -60,18 +60,6 @@ fn action(a: Action) -> ScmpAction {
         Action::Log => ScmpAction::Log,
         Action::Notify => ScmpAction::Notify,
     }
-}
-
-/// The architectures in the filter: libseccomp's native one, then the listed ones.
-fn filter_arches(plan: &LoadPlan) -> Result<Vec<ScmpArch>, FilterError> {
-    let mut out = vec![ScmpArch::native()];
-    for name in &plan.architectures {
-        let a = ScmpArch::from_str(name).map_err(scmp(format!("use architecture {name}")))?;
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    }
-    Ok(out)
 }
 
 /// The kernel's `AUDIT_ARCH_*` for a libseccomp architecture (`include/uapi/linux/audit.h`), for
@@ -104,21 +92,11 @@ fn audit_arch(arch: ScmpArch) -> Option<(u32, Mode)> {
     Some((audit, Mode::Plain))
 }
 
-/// runc's `findLastSyscalls`, over every architecture in the filter.
+/// runc's `findLastSyscalls`, keyed as its stub reads them.
 fn last_syscalls(plan: &LoadPlan, arches: &[ScmpArch]) -> LastSyscalls {
     let mut last = LastSyscalls::new();
     for &arch in arches {
-        let Some((audit, mode)) = audit_arch(arch) else {
-            continue;
-        };
-        let largest = plan
-            .rules
-            .iter()
-            .filter_map(|r| ScmpSyscall::from_name_by_arch(&r.name, arch).ok())
-            .map(|s| s.as_raw_syscall())
-            .filter(|&n| n > 0)
-            .max();
-        if let Some(n) = largest.and_then(|n| u32::try_from(n).ok()) {
+        if let (Some((audit, mode)), Some(n)) = (audit_arch(arch), plan.last_syscall(arch)) {
             last.entry(audit).or_default().insert(mode, n);
         }
     }
@@ -126,13 +104,29 @@ fn last_syscalls(plan: &LoadPlan, arches: &[ScmpArch]) -> LastSyscalls {
 }
 
 /// Builds the program for `plan` without loading anything.
-pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, FilterError> {
+///
+/// `plan.native` is the machine that will load it; when that is not this one (`generate`
+/// checking a profile made for another architecture), libseccomp's own native architecture is
+/// taken out of the filter, so the program is the one that machine's runc would build.
+pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, CompileError> {
     let default = action(plan.default);
     let mut ctx = ScmpFilterContext::new(default).map_err(scmp("create a filter"))?;
-    let arches = filter_arches(plan)?;
-    for &arch in &arches[1..] {
-        ctx.add_arch(arch)
-            .map_err(scmp(format!("add architecture {arch:?}")))?;
+    let arches = plan
+        .scmp_arches()
+        .map_err(|detail| CompileError::Libseccomp {
+            step: "use the profile's architectures".to_owned(),
+            detail,
+        })?;
+    for &arch in &arches {
+        if !ctx.is_arch_present(arch).unwrap_or(false) {
+            ctx.add_arch(arch)
+                .map_err(scmp(format!("add architecture {arch:?}")))?;
+        }
+    }
+    let here = ScmpArch::native();
+    if !arches.contains(&here) {
+        ctx.remove_arch(here)
+            .map_err(scmp("remove this machine's architecture"))?;
     }
     if plan.rules.len() > 32 {
         // Not fatal in runc either: older libseccomp has no binary tree.
@@ -142,10 +136,7 @@ pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, FilterError> {
     ctx.set_ctl_nnp(false)
         .map_err(scmp("leave no_new_privs alone"))?;
     let mut rules = 0;
-    for rule in &plan.rules {
-        if plan.skipped.contains(&rule.name) || rule.action == plan.default {
-            continue;
-        }
+    for rule in plan.effective_rules() {
         let Ok(sys) = ScmpSyscall::from_name(&rule.name) else {
             continue;
         };
@@ -175,14 +166,14 @@ pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, FilterError> {
             rules += 1;
         }
     }
-    let mut program = if plan.default.allows() || matches!(plan.default, Action::Trace(_)) {
+    let mut program = if plan.default.permissive_default() {
         Vec::new()
     } else {
         enosys_stub::generate(&last_syscalls(plan, &arches))?
     };
     program.extend(export(&ctx)?);
     if program.len() > BPF_MAXINSNS {
-        return Err(FilterError::TooLong(program.len()));
+        return Err(CompileError::TooLong(program.len()));
     }
     let flags = plan.flags.iter().fold(0, |acc, f| acc | f.bit());
     Ok(CompiledFilter {
@@ -193,10 +184,10 @@ pub fn compile(plan: &LoadPlan) -> Result<CompiledFilter, FilterError> {
 }
 
 /// libseccomp's program as instructions (seccomp_export_bpf writes them in host byte order).
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, FilterError> {
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, CompileError> {
     let io = |step: &str| {
         let step = step.to_owned();
-        move |e: std::io::Error| FilterError::Libseccomp {
+        move |e: std::io::Error| CompileError::Libseccomp {
             step,
             detail: e.to_string(),
         }
@@ -227,51 +218,16 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, FilterError
         .collect())
 }
 
-/// Installs the filter on the calling thread. Call it last, right before execve: every syscall
-/// after it is filtered.
-pub fn install(filter: &CompiledFilter) -> std::io::Result<()> {
-    let prog = libc::sock_fprog {
-        len: u16::try_from(filter.program.len())
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?,
-        filter: filter.program.as_ptr().cast_mut(),
-    };
-    // SAFETY: `prog` points into `filter.program`, which outlives the call; the kernel copies it.
-    let rc = unsafe {
-        if filter.flags == 0 {
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-                &prog as *const libc::sock_fprog,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            )
-        } else {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                libc::c_ulong::from(filter.flags),
-                &prog as *const libc::sock_fprog,
-            ) as libc::c_int
-        }
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    use profile_gen::Arch;
-    use profile_gen::runtime_load::{Host, resolve};
-    use profile_gen::seccomp_spec::parse_spec;
-
     use super::super::enosys_stub::tests::run;
+    use super::super::load::{Host, resolve};
+    use super::super::spec::parse_spec;
     use super::*;
+    use crate::Arch;
 
     fn plan(json: &str) -> LoadPlan {
         let spec = parse_spec(json.as_bytes(), Path::new("p.json")).expect("parses");

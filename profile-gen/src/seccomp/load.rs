@@ -25,12 +25,14 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use libseccomp::ScmpSyscall;
+use std::str::FromStr as _;
+
+use libseccomp::{ScmpArch, ScmpSyscall};
 
 use crate::arch::Arch;
 use crate::capability::Capability;
 use crate::naming::{self, NameStatus};
-use crate::seccomp_spec::{SeccompSpec, SpecFilter, SpecRule};
+use crate::seccomp::spec::{SeccompSpec, SpecFilter, SpecRule};
 
 pub const EPERM: u32 = 1;
 pub const ENOSYS: u32 = 38;
@@ -73,7 +75,7 @@ impl Action {
     }
 
     /// runc's `isAllowAction`: with such a default action no ENOSYS stub is put in front.
-    fn permissive_default(self) -> bool {
+    pub fn permissive_default(self) -> bool {
         matches!(self, Action::Allow | Action::Log | Action::Trace(_))
     }
 
@@ -633,12 +635,29 @@ impl Verdict {
 }
 
 fn number_on(arch: Arch, name: &str) -> Option<u32> {
-    ScmpSyscall::from_name_by_arch(name, naming::scmp_arch(arch))
+    number_on_scmp(naming::scmp_arch(arch), name)
+}
+
+fn number_on_scmp(arch: ScmpArch, name: &str) -> Option<u32> {
+    ScmpSyscall::from_name_by_arch(name, arch)
         .ok()
         .and_then(|s| u32::try_from(s.as_raw_syscall()).ok())
 }
 
 impl LoadPlan {
+    /// The architectures in the filter, as libseccomp names them: the native one first (every
+    /// libseccomp filter starts with it), then the listed ones, x32 and MIPS included.
+    pub fn scmp_arches(&self) -> Result<Vec<ScmpArch>, String> {
+        let mut out = vec![naming::scmp_arch(self.native)];
+        for name in &self.architectures {
+            let a = ScmpArch::from_str(name).map_err(|e| format!("architecture {name}: {e}"))?;
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
     /// The architectures the filter checks, as far as cinch models them (x32 and MIPS are not
     /// recorded).
     pub fn filter_arches(&self) -> BTreeSet<Arch> {
@@ -651,17 +670,61 @@ impl LoadPlan {
         out
     }
 
-    /// runc's `findLastSyscalls`: the highest number any rule's name has on `arch`, as the
-    /// installed libseccomp resolves it (0 or unresolvable names do not count).
-    pub fn stub_threshold(&self, arch: Arch) -> Option<u32> {
+    /// runc's `findLastSyscalls` for one architecture of the filter: the highest number any
+    /// rule's name has there, as the installed libseccomp resolves it (0 or unresolvable names do
+    /// not count). `None` without a stub: the default action lets syscalls through, or no name
+    /// exists on `arch`.
+    pub fn last_syscall(&self, arch: ScmpArch) -> Option<u32> {
         if self.default.permissive_default() {
             return None;
         }
         self.rules
             .iter()
-            .filter_map(|r| number_on(arch, &r.name))
+            .filter_map(|r| number_on_scmp(arch, &r.name))
             .max()
             .filter(|&n| n != 0)
+    }
+
+    /// [`LoadPlan::last_syscall`] for an architecture cinch records: syscalls numbered above it
+    /// get ENOSYS from runc's stub.
+    pub fn stub_threshold(&self, arch: Arch) -> Option<u32> {
+        self.last_syscall(naming::scmp_arch(arch))
+    }
+
+    /// The rules libseccomp is given, in profile order: runc skips a rule whose action is the
+    /// default one (libseccomp refuses it) and a name libseccomp cannot resolve.
+    pub fn effective_rules(&self) -> impl Iterator<Item = &NamedRule> {
+        self.rules
+            .iter()
+            .filter(|r| !self.skipped.contains(&r.name) && r.action != self.default)
+    }
+
+    /// What the filter does with the syscall `name` on `arch`; `None` when `arch` has no such
+    /// syscall. A name the installed libseccomp does not know (runc skips it here) counts as
+    /// its rules state it, as a runtime with a newer libseccomp loads it: what the profile
+    /// allows does not depend on the machine reading it.
+    pub fn name_verdict(&self, arch: Arch, name: &str) -> Option<Verdict> {
+        let nr = naming::syscall_number(arch, name)?;
+        if !self.skipped.contains(name) {
+            return Some(self.verdict(arch, nr, Some(name)));
+        }
+        if !self.filter_arches().contains(&arch) {
+            return Some(Verdict::BadArch);
+        }
+        let rules: Vec<&NamedRule> = self.rules.iter().filter(|r| r.name == name).collect();
+        Some(
+            if rules.iter().any(|r| r.action.allows() && r.args.is_empty()) {
+                Verdict::Allowed
+            } else if rules.iter().any(|r| r.action.allows()) {
+                Verdict::DependsOnArguments
+            } else {
+                match rules.first() {
+                    Some(r) => Verdict::Denied(r.action),
+                    None if self.default.allows() => Verdict::Allowed,
+                    None => Verdict::Denied(self.default),
+                }
+            },
+        )
     }
 
     /// What the filter does with syscall `nr` (named `name`, when it has a name) on `arch`.
@@ -672,11 +735,9 @@ impl LoadPlan {
         if self.stub_threshold(arch).is_some_and(|max| nr > max) {
             return Verdict::EnosysStub;
         }
-        let matching = self.rules.iter().filter(|r| {
-            !self.skipped.contains(&r.name)
-                && r.action != self.default
-                && (name == Some(r.name.as_str()) || number_on(arch, &r.name) == Some(nr))
-        });
+        let matching = self
+            .effective_rules()
+            .filter(|r| name == Some(r.name.as_str()) || number_on(arch, &r.name) == Some(nr));
         let mut conditional = false;
         for rule in matching {
             if rule.args.is_empty() {
@@ -714,11 +775,9 @@ impl LoadPlan {
             Verdict::DependsOnArguments => {}
             other => return other,
         }
-        let matching = self.rules.iter().filter(|r| {
-            !self.skipped.contains(&r.name)
-                && r.action != self.default
-                && (name == Some(r.name.as_str()) || number_on(arch, &r.name) == Some(nr))
-        });
+        let matching = self
+            .effective_rules()
+            .filter(|r| name == Some(r.name.as_str()) || number_on(arch, &r.name) == Some(nr));
         let mut unknown = false;
         for rule in matching {
             match crate::arg_rules::all_hold(&rule.args, index, mask, value) {
@@ -747,7 +806,7 @@ impl LoadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp_spec::parse_spec;
+    use crate::seccomp::spec::parse_spec;
 
     #[test]
     fn verdicts_for_recorded_argument_values() {

@@ -1,16 +1,15 @@
-//! A seccomp profile in full, every field a container runtime acts on: Docker / Podman JSON
-//! (with `archMap`, `includes` / `excludes`), plain OCI `linux.seccomp`, and the `spec` of a
-//! Security Profiles Operator `SeccompProfile`.
+//! The one reader of seccomp profile files, with every field a container runtime acts on:
+//! Docker / Podman JSON (with `archMap`, `includes` / `excludes`), plain OCI `linux.seccomp`,
+//! and the `spec` of a Security Profiles Operator `SeccompProfile` (YAML or JSON).
 //!
-//! [`crate::profile`] reads profiles to compare name sets (`diff`, `report`); this module keeps
-//! what enforcing one needs as well (argument conditions, per-rule errno, flags), for
-//! [`crate::runtime_load`] to turn into exactly the rule list a runtime loads.
+//! [`super::load`] turns a [`SeccompSpec`] into exactly the rule list a runtime loads;
+//! [`crate::profile::LoadedProfile`] summarizes one for `diff` and `report`.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::profile::{ProfileError, looks_like_yaml_resource};
+use crate::profile::{ProfileError, ProfileFlavor};
 use crate::recording::serde_detail;
 
 /// The profile as written (field names as in Docker's JSON and the OCI runtime spec).
@@ -108,23 +107,62 @@ impl SpecRule {
     }
 }
 
+impl SpecFilter {
+    /// Any condition set (an empty list or string is no condition, as in moby).
+    pub fn is_empty(&self) -> bool {
+        self.caps.as_ref().is_none_or(Vec::is_empty)
+            && self.arches.as_ref().is_none_or(Vec::is_empty)
+            && self.min_kernel.as_ref().is_none_or(String::is_empty)
+    }
+}
+
 #[derive(Deserialize)]
 struct SpoIn {
     kind: String,
+    #[serde(default)]
+    metadata: Option<SpoMetaIn>,
     spec: SeccompSpec,
 }
 
-/// Reads a profile file for enforcing it: Docker / OCI JSON or an SPO resource (YAML or JSON).
+#[derive(Deserialize)]
+struct SpoMetaIn {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A profile file as read: its spec, and the shape it came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileDoc {
+    pub spec: SeccompSpec,
+    pub flavor: ProfileFlavor,
+}
+
+/// Reads a profile file: Docker / OCI JSON or an SPO resource (YAML or JSON).
 pub fn read_spec(path: &Path) -> Result<SeccompSpec, ProfileError> {
+    read_document(path).map(|d| d.spec)
+}
+
+/// Reads a profile file with its shape.
+pub fn read_document(path: &Path) -> Result<ProfileDoc, ProfileError> {
     let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_spec(&bytes, path)
+    parse_document(&bytes, path)
 }
 
 /// Parses a profile; `path` is only used in error messages.
 pub fn parse_spec(bytes: &[u8], path: &Path) -> Result<SeccompSpec, ProfileError> {
+    parse_document(bytes, path).map(|d| d.spec)
+}
+
+pub(crate) fn looks_like_yaml_resource(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with("kind:") || l.trim_start().starts_with("apiVersion:"))
+}
+
+/// Parses a profile with its shape; `path` is only used in error messages.
+pub fn parse_document(bytes: &[u8], path: &Path) -> Result<ProfileDoc, ProfileError> {
     let p = || path.to_owned();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ProfileError::Empty { path: p() });
@@ -158,26 +196,45 @@ pub fn parse_spec(bytes: &[u8], path: &Path) -> Result<SeccompSpec, ProfileError
     };
     if object.get("kind").and_then(|k| k.as_str()) == Some("SeccompProfile") {
         let spo: SpoIn = serde_json::from_slice(bytes).map_err(invalid)?;
-        return Ok(spo.spec);
+        return spo_document(spo, path);
     }
     if !object.contains_key("defaultAction") {
         return Err(ProfileError::Unrecognized { path: p() });
     }
-    serde_json::from_slice(bytes).map_err(invalid)
+    Ok(ProfileDoc {
+        spec: serde_json::from_slice(bytes).map_err(invalid)?,
+        flavor: ProfileFlavor::Json,
+    })
 }
 
-fn parse_spo_yaml(text: &str, path: &Path) -> Result<SeccompSpec, ProfileError> {
+fn parse_spo_yaml(text: &str, path: &Path) -> Result<ProfileDoc, ProfileError> {
     let spo: SpoIn = serde_yaml::from_str(text).map_err(|e| ProfileError::Yaml {
         path: path.to_owned(),
         detail: e.to_string(),
     })?;
+    spo_document(spo, path)
+}
+
+fn spo_document(spo: SpoIn, path: &Path) -> Result<ProfileDoc, ProfileError> {
+    let refuse = |detail: String| ProfileError::Yaml {
+        path: path.to_owned(),
+        detail,
+    };
     if spo.kind != "SeccompProfile" {
-        return Err(ProfileError::Yaml {
-            path: path.to_owned(),
-            detail: format!("kind is {:?}, expected \"SeccompProfile\"", spo.kind),
-        });
+        return Err(refuse(format!(
+            "kind is {:?}, expected \"SeccompProfile\"",
+            spo.kind
+        )));
     }
-    Ok(spo.spec)
+    if spo.spec.default_action.is_empty() {
+        return Err(refuse("spec.defaultAction is missing".to_owned()));
+    }
+    Ok(ProfileDoc {
+        spec: spo.spec,
+        flavor: ProfileFlavor::Spo {
+            name: spo.metadata.and_then(|m| m.name),
+        },
+    })
 }
 
 #[cfg(test)]
