@@ -245,6 +245,16 @@ pub fn spo_yaml(profile: &Profile, name: &str) -> Result<Vec<u8>, RenderError> {
         .into_bytes())
 }
 
+/// The permissive profile to record a container under: it allows every syscall, so nothing the
+/// workload does is hidden from the recording, and a runtime still installs it as a filter
+/// (`seccomp=unconfined` installs none), which is when `record --new-containers` starts.
+pub fn recording_profile() -> Vec<u8> {
+    pretty_json(&serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [],
+    }))
+}
+
 /// A DNS-1123 subdomain, as Kubernetes requires for resource names.
 pub fn check_resource_name(name: &str) -> Result<(), RenderError> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
@@ -333,6 +343,17 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The binary writes the profile the repository ships in `profiles/`.
+    #[test]
+    fn recording_profile_is_the_shipped_one() {
+        let shipped: serde_json::Value =
+            serde_json::from_str(include_str!("../../profiles/recording-profile.json"))
+                .expect("the shipped profile parses");
+        let written: serde_json::Value =
+            serde_json::from_slice(&recording_profile()).expect("parses");
+        assert_eq!(written, shipped);
+    }
 
     #[test]
     fn resource_names() {

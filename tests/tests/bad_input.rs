@@ -591,7 +591,7 @@ fn record_inputs() {
         c("record: --user with --pid", 2, format!("-o {o} --user nobody --pid 1"), &["--user"]),
         c("record: --runtime with a COMMAND", 2, format!("-o {o} --runtime docker -- {mark}"), &["--runtime"]),
         c("record: --runtime with --pid", 2, format!("-o {o} --runtime docker --pid 1"), &["--runtime", "--pid"]),
-        c("record: nothing to record", 2, format!("-o {o}"), &["COMMAND"]),
+        c("record: nothing to record", 2, format!("-o {o}"), &["COMMAND", "--pid", "--container", "--new-containers"]),
         c("record: --user of no such user", 2, format!("-o {o} --user cinch-nobody-at-all -- {mark}"), &["cinch-nobody-at-all"]),
         c("record: a container name that is a shell command", 2, format!("-o {o} --container $(touch${{IFS}}/tmp/x)"), &["$(touch${IFS}/tmp/x)", "not a container name"]),
         c("record: a container name that is a path", 2, format!("-o {o} --container ../../etc/passwd"), &["../../etc/passwd", "not a container name"]),

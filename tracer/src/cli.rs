@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,6 +18,40 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line, with the rules clap's attributes cannot say; every refusal is a
+    /// usage error, before anything runs.
+    pub fn parse_checked() -> Result<Cli, clap::Error> {
+        let cli = <Cli as clap::Parser>::try_parse()?;
+        let refuse = |m: &str| {
+            Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                m,
+            ))
+        };
+        match &cli.command {
+            Command::Record(a)
+                if a.duration.is_some()
+                    && a.pid.is_none()
+                    && a.container.is_none()
+                    && !a.new_containers =>
+            {
+                refuse(
+                    "--duration applies to --pid, --container and --new-containers; a COMMAND is recorded until it exits",
+                )
+            }
+            Command::Verify(a)
+                if a.duration.is_some() && a.container.is_none() && !a.new_containers =>
+            {
+                refuse(
+                    "--duration applies to --container and --new-containers; a COMMAND is observed until it exits",
+                )
+            }
+            _ => Ok(cli),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,11 +76,24 @@ pub enum Command {
     /// Observe a workload without restricting it; exit 1 when the profile or the capability
     /// settings would deny something it did.
     Verify(VerifyArgs),
+    /// Write the permissive seccomp profile to run a container under while recording it.
+    RecordingProfile(RecordingProfileArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile shipped in\nprofiles/recording-profile.json (docker run --security-opt seccomp=profiles/recording-profile.json)."
+    after_help = "Examples:\n  cinch recording-profile -o recording-profile.json\n  docker run --security-opt seccomp=recording-profile.json IMAGE\n\nWhy: seccomp runs before cinch sees a syscall, so under the engine's default profile what it\ndenies is never recorded. This profile allows everything, and, unlike seccomp=unconfined,\nstill has the runtime install a filter: `record --new-containers` starts each container's\nrecording at that moment."
+)]
+pub struct RecordingProfileArgs {
+    /// Where to write it (default: stdout).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("target").required(true).multiple(true).args(["command", "pid", "container", "new_containers"])),
+    after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile cinch writes:\n  cinch recording-profile -o recording-profile.json\n  docker run --security-opt seccomp=recording-profile.json ..."
 )]
 pub struct RecordArgs {
     /// Where to write the recording (default cinch-recording.json); with --new-containers a
@@ -79,7 +126,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub new_containers: bool,
 
-    /// Stop after this long (e.g. `90s`, `10m`, `1h30m`).
+    /// With --pid, --container or --new-containers: stop after this long (e.g. `90s`, `10m`,
+    /// `1h30m`). A COMMAND is recorded until it exits.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
@@ -88,7 +136,7 @@ pub struct RecordArgs {
     pub quiet: bool,
 
     /// The command to run and record, with its arguments (after `--`).
-    #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["pid", "container", "new_containers"])]
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -140,7 +188,8 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = ProfileFormat::Docker)]
     pub format: ProfileFormat,
 
-    /// Name of the SPO `SeccompProfile` resource (default: from the output file name).
+    /// With --format spo: the name of the `SeccompProfile` resource (default: from the output
+    /// file name).
     #[arg(long)]
     pub name: Option<String>,
 
@@ -165,8 +214,11 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
+    /// Lines for a terminal or a CI log: what NEW needs that OLD does not allow, then the rest.
     Text,
+    /// A Markdown summary for a pull request or `$GITHUB_STEP_SUMMARY`.
     Markdown,
+    /// Both sides and the changes as one JSON object, for scripts.
     Json,
 }
 
@@ -191,11 +243,17 @@ pub struct DiffArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// The whole report for a terminal.
     Text,
+    /// The whole report as Markdown (tables), for a pull request or a wiki.
     Markdown,
+    /// The whole report as one JSON object, for scripts.
     Json,
+    /// Only the `docker run` options that apply the profile and capabilities.
     DockerRun,
+    /// Only the docker-compose service keys (`security_opt`, `cap_drop`, `cap_add`).
     Compose,
+    /// Only the container `securityContext` for a Kubernetes manifest.
     Kubernetes,
 }
 
@@ -252,6 +310,7 @@ pub enum VerifyFormat {
 
 #[derive(Debug, Args)]
 #[command(
+    group(ArgGroup::new("target").required(true).multiple(true).args(["command", "container", "new_containers"])),
     after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start.\n\nCanary loop: run verify attached to a staging container with --record-out FILE for as long\nas it takes, then `cinch generate OLD-RECORDINGS... FILE` and `cinch diff OLD NEW` to see\nwhat the tests missed."
 )]
 pub struct VerifyArgs {
@@ -284,7 +343,8 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub new_containers: bool,
 
-    /// With --container or --new-containers: stop observing after this long (e.g. `30s`).
+    /// With --container or --new-containers: stop observing after this long (e.g. `30s`). A
+    /// COMMAND is observed until it exits.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
@@ -307,7 +367,7 @@ pub struct VerifyArgs {
     pub quiet: bool,
 
     /// The command to run and observe, with its arguments (after `--`).
-    #[arg(last = true, value_name = "COMMAND", required_unless_present_any = ["container", "new_containers"])]
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

@@ -17,12 +17,11 @@ mod tracefs;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     return_large_buffers();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::parse_checked() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -86,6 +85,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();

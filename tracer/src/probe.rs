@@ -115,6 +115,7 @@ pub struct Probe {
 }
 
 /// Kernel facts the probes need, read before loading.
+#[derive(Debug)]
 struct KernelLayout {
     off_task_pid: u32,
     off_task_tgid: u32,
@@ -353,6 +354,7 @@ impl Probe {
         // the programs load. (Our own programs are not in it yet: capabilities::build knows.)
         crate::capabilities::read_symbols_in_background();
         let layout = kernel_layout()?;
+        tracing::debug!(?layout, "kernel struct offsets from BTF");
         let pid_max = pid_max()?;
         let tracer_tgid = std::process::id();
         let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
@@ -435,6 +437,14 @@ impl Probe {
         let capability_source = attach_cap_capable(&mut ebpf, btf.as_ref());
         let syscall_attach = attach_sys_enter(&mut ebpf, btf.as_ref())?;
         drop(btf);
+        tracing::info!(
+            syscalls = syscall_attach.as_str(),
+            capabilities = capability_source.as_str(),
+            slots,
+            pid_max,
+            known_mount_namespaces = config.known_mntns.len(),
+            "probe loaded and attached"
+        );
 
         let mut take = |name: &str| {
             ebpf.take_map(name)

@@ -592,3 +592,186 @@ fn committed_profiles_go_beyond_dockers_default_only_where_the_workload_did() {
     }
     assert!(checked >= 4, "only {checked} committed profiles found");
 }
+
+/// Options that only mean something with another are refused, not silently ignored.
+#[test]
+fn options_that_would_be_ignored_are_refused() {
+    let scratch = Scratch::new();
+    let out = scratch.path("p.json");
+    let rec = testdata("web.json");
+    // --name names an SPO resource; with another format it used to be dropped.
+    let o = cinch(&[
+        "generate".as_ref(),
+        "--name".as_ref(),
+        "web".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        rec.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--name \"web\"") && stderr(&o).contains("--format spo"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing written");
+    // --old-caps goes with a profile: a recording's capabilities are the ones it observed.
+    let profile = scratch.path("web.json");
+    let caps = scratch.path("caps.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        "--caps-out".as_ref(),
+        caps.as_os_str(),
+        rec.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for (flag, args) in [
+        ("--old-caps", [rec.as_os_str(), profile.as_os_str()]),
+        ("--new-caps", [profile.as_os_str(), rec.as_os_str()]),
+    ] {
+        let o = cinch(&[
+            "diff".as_ref(),
+            args[0],
+            args[1],
+            flag.as_ref(),
+            caps.as_os_str(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains("web.json is a recording"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+    }
+    // Without a target, record says what it can record.
+    let o = cinch(&["record", "-o", "/nonexistent/r.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    for what in ["COMMAND", "--pid", "--container", "--new-containers"] {
+        assert!(stderr(&o).contains(what), "{what}: {}", stderr(&o));
+    }
+    // --duration with a COMMAND is a usage error, found while parsing: no recording starts.
+    let o = cinch(&["record", "--duration", "5s", "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--duration applies to --pid, --container and --new-containers"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A user with only the binary can record containers: it writes the permissive profile the
+/// repository ships, to a file or to stdout.
+#[test]
+fn the_binary_writes_the_recording_profile() {
+    let scratch = Scratch::new();
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/recording-profile.json"),
+        )
+        .expect("the shipped profile"),
+    )
+    .expect("parses");
+    let file = scratch.path("rp.json");
+    let o = cinch(&[
+        "recording-profile".as_ref(),
+        "-o".as_ref(),
+        file.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("written")).expect("JSON");
+    assert_eq!(written, shipped);
+    let o = cinch(&["recording-profile"]);
+    assert_eq!(o.status.code(), Some(0));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(printed, shipped);
+    // And it is a profile cinch reads: it allows everything.
+    let o = cinch(&["report".as_ref(), file.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("allows every syscall"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// `report` on Docker's own default profile finds it exactly as wide as Docker's default (rules
+/// that need capabilities outside the kept set used to count as allowed), and `--caps` decides
+/// which capability-conditional rules apply.
+#[test]
+fn report_reads_dockers_default_as_docker_loads_it() {
+    let scratch = Scratch::new();
+    let moby =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/data/moby-default-29.7.2.json");
+    let o = cinch(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        moby.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(r["docker"]["allowed"], r["docker"]["docker_allowed"], "{r}");
+    assert_eq!(r["docker"]["beyond_docker"], serde_json::json!([]), "{r}");
+    let caps = scratch.write(
+        "admin.json",
+        r#"{"cap_drop":["ALL"],"cap_add":["SYS_ADMIN"]}"#,
+    );
+    let o = cinch(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        moby.as_os_str(),
+        "--caps".as_ref(),
+        caps.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let beyond: Vec<&str> = r["docker"]["beyond_docker"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        beyond.contains(&"mount") && !beyond.contains(&"reboot"),
+        "{beyond:?}"
+    );
+}
+
+/// `-v` says what was read and decided, `-vv` each argument decision; without either, only the
+/// summary. Plain text when stderr is not a terminal.
+#[test]
+fn verbosity_adds_what_was_read_and_decided() {
+    let scratch = Scratch::new();
+    let out = scratch.path("p.json");
+    let rec = testdata("web.json");
+    let run = |flag: Option<&str>| {
+        let mut args: Vec<&std::ffi::OsStr> = flag.into_iter().map(|f| f.as_ref()).collect();
+        args.extend([
+            "generate".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            rec.as_os_str(),
+        ]);
+        let o = cinch(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let quiet = run(None);
+    assert!(
+        !quiet.contains("INFO") && !quiet.contains("DEBUG"),
+        "{quiet}"
+    );
+    let v = run(Some("-v"));
+    assert!(v.contains("INFO read recording="), "{v}");
+    assert!(
+        v.contains("generated and compiled") && v.contains("bpf_instructions="),
+        "{v}"
+    );
+    assert!(!v.contains('\u{1b}'), "no terminal colours in a pipe: {v}");
+    let vv = run(Some("-vv"));
+    assert!(vv.contains("DEBUG argument conditions syscall="), "{vv}");
+}

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use profile_gen::caps::read_cap_settings;
-use profile_gen::diff::{self, read_side};
+use profile_gen::diff::{self, SideKind, read_side};
 use profile_gen::profile::Target;
 
 use crate::cli::{DiffArgs, DiffFormat};
@@ -14,19 +14,23 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let kernel = crate::procfs::kernel_release();
     // A profile side is read as a runtime here loads it for the capabilities its settings keep
     // (without settings: Docker's default set).
-    let side = |path: &Path, caps: Option<&Path>| -> anyhow::Result<diff::Side> {
+    let side = |path: &Path, caps: Option<&Path>, flag: &str| -> anyhow::Result<diff::Side> {
         let settings = caps
             .map(|p| read_cap_settings(p).map_err(|e| input(e.to_string())))
             .transpose()?;
         let target = Target::new(&kernel, settings.as_ref());
         let side = read_side(path, &target).map_err(|e| input(e.to_string()))?;
-        Ok(match &settings {
-            Some(s) => side.with_settings(s),
-            None => side,
-        })
+        match &settings {
+            Some(_) if side.kind == SideKind::Recording => Err(input(format!(
+                "{flag} goes with a profile, but {} is a recording, whose capabilities are the ones it observed; drop {flag}",
+                path.display()
+            ))),
+            Some(s) => Ok(side.with_settings(s)),
+            None => Ok(side),
+        }
     };
-    let old = side(&args.old, args.old_caps.as_deref())?;
-    let new = side(&args.new, args.new_caps.as_deref())?;
+    let old = side(&args.old, args.old_caps.as_deref(), "--old-caps")?;
+    let new = side(&args.new, args.new_caps.as_deref(), "--new-caps")?;
     for side in [&old, &new] {
         if !side.unknown_names.is_empty() {
             let names: Vec<&str> = side.unknown_names.iter().map(String::as_str).collect();

@@ -5,6 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum as _;
 use profile_gen::baseline::Runtime;
 use profile_gen::formats::Format;
 use profile_gen::fsutil;
@@ -47,6 +48,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Refuses output paths that would overwrite an input or each other.
 fn check_outputs(args: &GenerateArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.name
+        && args.format != ProfileFormat::Spo
+    {
+        return Err(input(format!(
+            "--name {name:?} names an SPO SeccompProfile resource, but --format is {}; add --format spo or drop --name",
+            args.format
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned())
+        )));
+    }
     let mut outputs: Vec<(&str, &PathBuf)> = vec![("the profile", &args.output)];
     if let Some(caps) = &args.caps_out {
         if same_file(caps, &args.output) {
@@ -73,10 +84,32 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
     let mut recordings = Vec::with_capacity(args.recordings.len());
     for path in &args.recordings {
         let rec = profile_gen::read_recording(path).map_err(|e| input(e.to_string()))?;
+        tracing::info!(
+            recording = %path.display(),
+            schema = rec.schema_version,
+            target = ?rec.target,
+            startup_observed = rec.startup_observed,
+            syscalls = rec.syscalls.values().map(Vec::len).sum::<usize>(),
+            capability_checks = rec.capabilities.len(),
+            "read"
+        );
         recordings.push((path.clone(), rec));
     }
     let generated =
         generate::generate(&recordings, &options(&args)).map_err(|e| input(e.to_string()))?;
+    tracing::info!(
+        allowed = generated.profile.allow.len(),
+        architectures = ?generated.profile.architectures,
+        baseline = ?generated.baseline.as_ref().map(|b| b.runtime),
+        kernel_issued = ?generated.profile.kernel_issued,
+        clone3_refused = generated.clone3_refused,
+        bpf_instructions = generated.validated.instructions,
+        unchecked = ?generated.validated.unchecked,
+        "generated and compiled"
+    );
+    for (name, decision) in &generated.arguments {
+        tracing::debug!(syscall = %name, ?decision, "argument conditions");
+    }
     let rendered = generated
         .render(format(args.format), &args.output, args.name.as_deref())
         .map_err(|e| input(e.to_string()))?;

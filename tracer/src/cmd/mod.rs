@@ -6,6 +6,7 @@ mod doctor;
 mod generate;
 pub mod record;
 mod record_containers;
+mod recording_profile;
 mod report;
 mod run;
 mod verify;
@@ -23,5 +24,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::BenchFloor => bench_floor::run(),
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::RecordingProfile(args) => recording_profile::run(args),
     }
 }

@@ -35,11 +35,6 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
     if args.new_containers {
         return super::record_containers::run(&args);
     }
-    if args.duration.is_some() && args.pid.is_none() && args.container.is_none() {
-        return Err(input(
-            "--duration applies to --pid, --container and --new-containers; a COMMAND is recorded until it exits",
-        ));
-    }
     let output = args
         .output
         .clone()
@@ -250,7 +245,7 @@ pub(super) fn container_target(c: &Container) -> Target {
 pub(super) fn seccomp_warning(c: &Container) -> Option<String> {
     match c.seccomp {
         SeccompInForce::Restrictive => Some(format!(
-            "container {} runs under a restrictive seccomp profile (the engine's default?): syscalls it denies are invisible to the recording; record under profiles/recording-profile.json instead",
+            "container {} runs under a restrictive seccomp profile (the engine's default?): syscalls it denies are invisible to the recording; record under the permissive profile `cinch recording-profile` writes instead",
             c.name
         )),
         _ => None,
@@ -325,6 +320,7 @@ pub(super) fn build(
     // The last events, for who used which argument value.
     probe.drain_events(|_| {});
     let stats = probe.stats()?;
+    tracing::info!(?stats, "probe counters at the end of the recording");
     let mut recording = Recording {
         schema_version: profile_gen::SCHEMA_VERSION,
         cinch_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -193,6 +193,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         write(&dir.join(file), &recording, args.quiet)?;
     }
     let stats = probe.stats()?;
+    tracing::info!(?stats, "probe counters at the end of the recording");
     drop(probe);
     status.finish();
     if stats.slots_exhausted > 0 {

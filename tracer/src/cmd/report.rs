@@ -24,6 +24,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         settings.as_ref().map(|(_, s)| s),
     );
     let profile = read_profile(&args.profile, &target).map_err(|e| input(e.to_string()))?;
+    tracing::info!(
+        kernel = %target.kernel_release,
+        bounding = ?target.bounding,
+        load_error = ?profile.load_error,
+        "profile read as a runtime loads it"
+    );
     let r = report::build(&profile, settings.as_ref().map(|(p, s)| (p.as_path(), s)));
     let text = match args.format {
         ReportFormat::Text => r.render_text(),

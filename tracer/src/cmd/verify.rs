@@ -59,11 +59,15 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     };
     let bounding = kept.as_ref().map(|k| k.caps.clone()).unwrap_or_default();
     let plan = enforce::load_plan(&args.profile, &bounding)?;
-    if args.duration.is_some() && args.container.is_none() && !args.new_containers {
-        return Err(input(
-            "--duration applies to --container and --new-containers; a COMMAND is observed until it exits",
-        ));
-    }
+    tracing::info!(
+        profile = %args.profile.display(),
+        default = %plan.default.describe(),
+        architectures = ?plan.architectures,
+        rules = plan.rules.len(),
+        dropped_by_conditions = plan.dropped_by_conditions,
+        skipped = ?plan.skipped,
+        "profile loaded as runc loads it"
+    );
     if let Some(path) = &args.output {
         crate::output::check_writable(path)?;
     }

@@ -80,6 +80,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs.
 fn ask(cli: &str, args: &[&str]) -> Option<String> {
+    tracing::debug!(cli, ?args, "asking the container engine");
     let mut child = Command::new(cli)
         .args(args)
         .stdin(Stdio::null())
@@ -313,6 +314,15 @@ pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Contai
     }
     for &e in &engines {
         if let Some(c) = inspect(e, reference) {
+            tracing::info!(
+                engine = c.engine.as_str(),
+                id = %c.id,
+                name = %c.name,
+                image = %c.image,
+                pid = ?c.pid,
+                seccomp = ?c.seccomp,
+                "container found"
+            );
             let pid = c
                 .pid
                 .with_context(|| format!("container {reference} is not running"));
