@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::caps::CapSettings;
-use crate::profile::{ENOSYS, Profile};
+use crate::profile::{ENOSYS, Profile, STEADY_STATE_ONLY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
@@ -110,11 +110,19 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
         action: "SCMP_ACT_ALLOW",
         args: Vec::new(),
         errno_ret: None,
-        comment: comments.then(|| match profile.baseline {
-            Some(rt) => {
-                format!("observed by cinch while recording, plus the {rt} runtime baseline")
+        comment: comments.then(|| {
+            let mut c = "observed by cinch while recording".to_owned();
+            if !profile.steady_state_only.is_empty() {
+                let names: Vec<&str> = profile.steady_state_only.iter().map(String::as_str).collect();
+                c.push_str(&format!(
+                    " ({STEADY_STATE_ONLY}: the start of {} was not observed, and the container may not start under this profile)",
+                    names.join(", ")
+                ));
             }
-            None => "observed by cinch while recording".to_owned(),
+            if let Some(rt) = profile.baseline {
+                c.push_str(&format!(", plus the {rt} runtime baseline"));
+            }
+            c
         }),
     }];
     for (name, alternatives) in &profile.conditions {

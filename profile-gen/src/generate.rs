@@ -20,10 +20,10 @@ use crate::docker_default::docker_default;
 use crate::formats::{self, Format, RenderError, Rendered};
 use crate::kernel_issued;
 use crate::naming::{self, NameSource};
-use crate::observed::ArgEvidence;
-use crate::observed::Observed;
-use crate::profile::{self, ENOSYS, EPERM, Profile};
+use crate::observed::{ArgEvidence, ContainerStart, Observed};
+use crate::profile::{self, ENOSYS, EPERM, Profile, STEADY_STATE_ONLY};
 use crate::recording::Recording;
+use crate::snippets::shell_quote;
 use crate::validate::{self, Validated, ValidationError};
 
 /// `--runtime-baseline`.
@@ -327,6 +327,12 @@ pub fn generate_observed(
         conditions,
         enosys,
         baseline: applied.as_ref().map(|b| b.runtime),
+        steady_state_only: observed
+            .container_starts
+            .iter()
+            .filter(|c| observed.uncovered_starts().contains(&c.recording))
+            .map(|c| c.name.clone())
+            .collect(),
     };
     let validated = validate::validate(&profile)?;
     Ok(Generated {
@@ -340,6 +346,68 @@ pub fn generate_observed(
         validated,
         caps,
     })
+}
+
+/// The engine's command-line tool that starts a container again, for the engines that have one.
+fn engine_cli(engine: &str) -> Option<&'static str> {
+    match engine {
+        "docker" => Some("docker"),
+        "podman" => Some("podman"),
+        "containerd" => Some("nerdctl"),
+        _ => None,
+    }
+}
+
+/// What `generate` says of a container recorded only after it started: the profile covers its
+/// steady state, and the commands that record its start-up and merge it with `recordings`.
+pub fn startup_advice(start: &ContainerStart, recordings: &[PathBuf]) -> Vec<String> {
+    let mut out = vec![format!(
+        "start-up: {} attached to {} container {} ({}) while it ran: this profile covers its {STEADY_STATE_ONLY}, and the container may not start under it (its own start-up calls, such as socket, bind or listen, were never seen; the runtime baseline stands in for the runtime's calls only). Record the start-up and merge it:",
+        start.recording.display(),
+        start.engine,
+        start.name,
+        if start.image.is_empty() {
+            "image unknown"
+        } else {
+            &start.image
+        }
+    )];
+    let merged: Vec<String> = recordings
+        .iter()
+        .map(|p| shell_quote(&p.display().to_string()))
+        .collect();
+    match engine_cli(&start.engine).filter(|_| !start.image.is_empty()) {
+        Some(cli) => {
+            let mut run = format!(
+                "sudo cinch record --new-containers -o startup -- {cli} run --rm --security-opt seccomp=recording-profile.json"
+            );
+            if let Some((entrypoint, args)) = start.command.split_first() {
+                run.push_str(&format!(" --entrypoint {}", shell_quote(entrypoint)));
+                run.push_str(&format!(" {}", shell_quote(&start.image)));
+                for a in args {
+                    run.push_str(&format!(" {}", shell_quote(a)));
+                }
+            } else {
+                run.push_str(&format!(" {}", shell_quote(&start.image)));
+            }
+            out.push("    cinch recording-profile -o recording-profile.json".to_owned());
+            out.push(format!("    {run}"));
+            out.push(format!(
+                "    cinch generate -o PROFILE {} startup/*.json",
+                merged.join(" ")
+            ));
+            out.push(format!(
+                "  (with the container's other `{cli} run` options: ports, volumes, environment, user; stop it once it serves)"
+            ));
+        }
+        None => {
+            out.push(format!(
+                "    sudo cinch record --new-containers -o startup, then start the container again (e.g. restart its pod), then: cinch generate -o PROFILE {} startup/*.json",
+                merged.join(" ")
+            ));
+        }
+    }
+    out
 }
 
 impl Generated {
@@ -455,6 +523,15 @@ impl Generated {
                 "kernel-issued: {} allowed though not recorded: the kernel makes a process issue them (a wait resumed after a signal, a signal handler's return, a time query the vDSO hands to the kernel); `cinch report` says why for each",
                 names.join(", ")
             ));
+        }
+        let uncovered = self.observed.uncovered_starts();
+        for start in self
+            .observed
+            .container_starts
+            .iter()
+            .filter(|c| uncovered.contains(&c.recording))
+        {
+            out.extend(startup_advice(start, &self.recordings));
         }
         let attached = self.observed.startup_unobserved();
         if self.baseline.is_none()

@@ -40,7 +40,10 @@ pub struct CapEvidence {
 pub struct ContainerStart {
     pub recording: PathBuf,
     pub engine: String,
+    pub name: String,
     pub image: String,
+    /// The command the engine ran, when the recording has it.
+    pub command: Vec<String>,
     /// False when cinch attached to the running container.
     pub observed: bool,
 }
@@ -174,11 +177,19 @@ impl Observed {
             }
         }
         match &rec.target {
-            Target::Container { engine, image, .. } => {
+            Target::Container {
+                engine,
+                name,
+                image,
+                command,
+                ..
+            } => {
                 out.container_starts.insert(ContainerStart {
                     recording: path.clone(),
                     engine: engine.clone(),
+                    name: name.clone(),
                     image: image.clone(),
+                    command: command.clone(),
                     observed: rec.startup_observed,
                 });
             }
@@ -288,7 +299,9 @@ mod tests {
         ContainerStart {
             recording: PathBuf::from(recording),
             engine: "docker".to_owned(),
+            name: image.to_owned(),
             image: image.to_owned(),
+            command: Vec::new(),
             observed,
         }
     }

@@ -37,7 +37,14 @@ pub struct Profile {
     pub enosys: BTreeSet<String>,
     /// The runtime baseline folded into `allow`, if any (said in the Docker format's comment).
     pub baseline: Option<Runtime>,
+    /// Containers whose start no recording observed (attached to while running): the profile
+    /// covers their steady state only (said in the Docker format's comment, which `report`
+    /// reads back).
+    pub steady_state_only: BTreeSet<String>,
 }
+
+/// How the Docker format's comment marks a profile that covers a container's steady state only.
+pub const STEADY_STATE_ONLY: &str = "steady state only";
 
 /// Why a profile file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +150,9 @@ pub struct LoadedProfile {
     /// Why a runtime would refuse the profile, when it would; the sets above then come from the
     /// rules as written (conditional and argument rules counted as allowing).
     pub load_error: Option<String>,
+    /// The comment of a profile cinch generated from a container it attached to after the
+    /// start ([`STEADY_STATE_ONLY`]; Docker format only, the others have no comments).
+    pub steady_state_only: Option<String>,
 }
 
 fn is_allow(action: &str) -> bool {
@@ -252,6 +262,12 @@ impl LoadedProfile {
             architectures.insert(Arch::native());
         }
         let filtered = |f: &Option<SpecFilter>| f.as_ref().is_some_and(|f| !f.is_empty());
+        let steady_state_only = spec
+            .syscalls
+            .iter()
+            .flatten()
+            .filter_map(|r| r.comment.clone())
+            .find(|c| c.contains(STEADY_STATE_ONLY));
         let rules = spec
             .syscalls
             .clone()
@@ -288,6 +304,7 @@ impl LoadedProfile {
             arguments: BTreeMap::new(),
             primary,
             load_error: None,
+            steady_state_only,
         };
         // The machine that loads `arch`: one of that architecture, or, for a sub-architecture
         // in Docker's `archMap` (x86 under x86_64), one of the architecture it is listed under.

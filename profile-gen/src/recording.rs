@@ -87,6 +87,10 @@ pub enum Target {
         image: String,
         /// docker, podman, containerd, crio.
         engine: String,
+        /// The command the engine ran (entrypoint and arguments), when it says: what recording
+        /// the container's start-up again needs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        command: Vec<String>,
     },
 }
 

@@ -243,6 +243,10 @@ pub struct Report {
     pub kernel_issued: Vec<KernelIssuedGroup>,
     pub capabilities: Option<CapsSection>,
     pub notes: Vec<String>,
+    /// Said when the profile covers a container's steady state only: the settings may not start
+    /// it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steady_state_only: Option<String>,
     pub apply: Snippets,
 }
 
@@ -398,6 +402,12 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
         kernel_issued,
         capabilities,
         notes,
+        steady_state_only: profile.steady_state_only.as_ref().map(|comment| {
+            format!(
+                "the profile covers a container's {}: {comment}; the settings below may not start it. Record its start-up with `cinch record --new-containers` and generate again with both recordings (`cinch generate` on the attach recording prints the commands)",
+                crate::profile::STEADY_STATE_ONLY
+            )
+        }),
         apply,
     }
     .with_arguments(&profile.arguments, &kept)
@@ -582,6 +592,9 @@ impl Report {
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
         }
+        if let Some(w) = &self.steady_state_only {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         out.push_str(&format!("\ndocker run {} IMAGE\n\n", self.apply.docker_run));
         out.push_str(&self.apply.compose);
         out.push('\n');
@@ -684,6 +697,9 @@ impl Report {
         }
         for note in &self.notes {
             out.push_str(&format!("> {note}\n\n"));
+        }
+        if let Some(w) = &self.steady_state_only {
+            out.push_str(&format!("> **Warning:** {w}\n\n"));
         }
         out.push_str(&format!(
             "```sh\ndocker run {} IMAGE\n```\n\n",

@@ -7,7 +7,7 @@ use crate::capability::Capability;
 use crate::caps::CapSettings;
 
 /// Quotes `s` for a POSIX shell when it needs it.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_owned()

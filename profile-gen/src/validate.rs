@@ -126,6 +126,7 @@ mod tests {
             conditions: Default::default(),
             enosys: ["clone3".to_string()].into_iter().collect(),
             baseline: None,
+            steady_state_only: BTreeSet::new(),
         }
     }
 

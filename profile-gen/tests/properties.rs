@@ -102,7 +102,9 @@ fn container_start() -> impl Strategy<Value = ContainerStart> {
         .prop_map(|(recording, engine, image, observed)| ContainerStart {
             recording,
             engine: engine.to_owned(),
+            name: format!("{image}-1"),
             image: image.to_owned(),
+            command: vec!["/srv/app".to_owned()],
             observed,
         })
 }

@@ -484,6 +484,13 @@ fn attach_to_a_running_container() {
     looper.start(&recording_profile());
     let (recording, rec) = looper.record_attached();
     assert!(!recording.startup_observed);
+    // The engine's command, for recording the start-up again.
+    match &recording.target {
+        profile_gen::recording::Target::Container { command, .. } => {
+            assert_eq!(command, &["sh", "-c", LOOP], "the command docker ran");
+        }
+        other => panic!("not a container target: {other:?}"),
+    }
     let got = names(&recording);
     assert!(
         got.contains("sync"),

@@ -775,3 +775,61 @@ fn verbosity_adds_what_was_read_and_decided() {
     let vv = run(Some("-vv"));
     assert!(vv.contains("DEBUG argument conditions syscall="), "{vv}");
 }
+
+/// A container recorded only after it started: `generate` says plainly that the profile covers
+/// its steady state, with the commands that record its start-up (the engine's own image and
+/// command) and merge it; `report` on the profile says so above the settings; merged with a
+/// recording of the same image's start, the warning goes.
+#[test]
+fn an_attach_recording_says_the_profile_covers_the_steady_state_only() {
+    let scratch = Scratch::new();
+    let mut attach = web_recording();
+    attach["startup_observed"] = false.into();
+    attach["target"]["command"] = serde_json::json!(["nginx", "-g", "daemon off;"]);
+    let attach = scratch.write("attach.json", &attach.to_string());
+    let profile = scratch.path("p.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        attach.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("container web (cinch-test/nginx) while it ran: this profile covers its steady state only"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cinch recording-profile -o recording-profile.json")
+            && err.contains("sudo cinch record --new-containers -o startup -- docker run --rm --security-opt seccomp=recording-profile.json --entrypoint nginx cinch-test/nginx -g 'daemon off;'")
+            && err.contains("startup/*.json"),
+        "{err}"
+    );
+    let o = cinch(&["report".as_ref(), profile.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let warning = out
+        .find("warning: the profile covers a container's steady state only")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(warning < out.find("docker run").expect("settings"), "{out}");
+    let o = cinch(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "docker-run".as_ref(),
+        profile.as_os_str(),
+    ]);
+    assert!(stderr(&o).contains("steady state only"), "{}", stderr(&o));
+    // With the same image's start recorded too, the profile starts the container.
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        attach.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("steady state only"), "{}", stderr(&o));
+    let o = cinch(&["report".as_ref(), profile.as_os_str()]);
+    assert!(!stdout(&o).contains("steady state only"), "{}", stdout(&o));
+}

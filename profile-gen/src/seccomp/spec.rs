@@ -61,6 +61,9 @@ pub struct SpecRule {
     pub includes: Option<SpecFilter>,
     #[serde(default)]
     pub excludes: Option<SpecFilter>,
+    /// Docker only: why the rule is there (no runtime acts on it).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -238,6 +238,7 @@ pub(super) fn container_target(c: &Container) -> Target {
         name: c.name.clone(),
         image: c.image.clone(),
         engine: c.engine.as_str().to_owned(),
+        command: c.command.clone(),
     }
 }
 

@@ -144,6 +144,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
                     pid: None,
                     service: None,
                     seccomp: containers::SeccompInForce::Unknown,
+                    command: Vec::new(),
                 };
                 &unidentified
             }
@@ -230,6 +231,7 @@ fn identify(tgid: u32) -> Slot {
         pid: None,
         service: None,
         seccomp: containers::SeccompInForce::Unknown,
+        command: Vec::new(),
         engine,
         id,
     });

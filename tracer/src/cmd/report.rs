@@ -43,6 +43,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         args.format,
         ReportFormat::DockerRun | ReportFormat::Compose | ReportFormat::Kubernetes
     );
+    if let Some(w) = r.steady_state_only.as_ref().filter(|_| snippet_only) {
+        eprintln!("cinch: warning: {w}");
+    }
     if snippet_only && settings.is_none() {
         eprintln!("cinch: no --caps SETTINGS.json given, so the capability settings are left out");
     }

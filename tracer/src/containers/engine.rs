@@ -74,6 +74,8 @@ pub struct Container {
     /// The compose service (`com.docker.compose.service` label), if any.
     pub service: Option<String>,
     pub seccomp: SeccompInForce,
+    /// The command the engine ran (entrypoint and arguments), when it says.
+    pub command: Vec<String>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,7 +142,25 @@ pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
         pid: pid.and_then(|p| u32::try_from(p).ok()),
         service: str_at("/Config/Labels/com.docker.compose.service"),
         seccomp: seccomp_from(security.map(Vec::as_slice).unwrap_or(&[])),
+        // Docker, Podman and nerdctl: `Path` and `Args`, the entrypoint and command resolved.
+        command: str_at("/Path")
+            .into_iter()
+            .chain(strings_at(c, "/Args"))
+            .collect(),
     })
+}
+
+/// The strings of the array at `ptr` (none when there is no such array).
+fn strings_at(v: &Value, ptr: &str) -> Vec<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn seccomp_from(opts: &[Value]) -> SeccompInForce {
@@ -199,6 +219,7 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
             .and_then(|p| u32::try_from(p).ok()),
         service: None,
         seccomp: SeccompInForce::Unknown,
+        command: strings_at(&v, "/info/runtimeSpec/process/args"),
     })
 }
 
@@ -293,6 +314,7 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
         pid,
         service: label("com.docker.compose.service"),
         seccomp,
+        command: strings_at(info, "/Spec/process/args"),
     }
 }
 
