@@ -298,6 +298,131 @@ pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
     out
 }
 
+
+/// The read end of `cinch ... --ready-fd 3`: cinch writes `ready` there once it records (the
+/// probe attached, the target registered), so a test acts then instead of after a fixed sleep.
+pub struct Ready {
+    read: std::os::fd::OwnedFd,
+    write: Option<std::os::fd::OwnedFd>,
+}
+
+impl Ready {
+    /// The descriptor number cinch gets: pass `--ready-fd` [`Ready::FD`].
+    pub const FD: &'static str = "3";
+
+    /// Gives `cmd` the write end as descriptor 3. Add `--ready-fd 3` to its arguments.
+    pub fn new(cmd: &mut std::process::Command) -> Ready {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::process::CommandExt as _;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+        let raw = write.as_raw_fd();
+        // SAFETY: between fork and exec the hook calls only dup2 and fcntl (async-signal-safe).
+        unsafe {
+            cmd.pre_exec(move || {
+                let rc = if raw == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(raw, 3)
+                };
+                if rc < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Ready {
+            read,
+            write: Some(write),
+        }
+    }
+
+    /// Waits (at most `limit`) for cinch's `ready` line. Panics when cinch closed the descriptor
+    /// without it (it stopped: its error is on its stderr) or took longer.
+    pub fn wait(&mut self, limit: std::time::Duration) {
+        use std::os::fd::AsFd as _;
+        // Only cinch holds the write end now: end-of-file means it is gone.
+        self.write = None;
+        let deadline = std::time::Instant::now() + limit;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(
+                self.read.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let n = nix::poll::poll(&mut fds, ms).expect("poll");
+            assert!(n > 0, "cinch was not ready within {limit:?}");
+            let mut buf = [0u8; 16];
+            let len = nix::unistd::read(&self.read, &mut buf).expect("read");
+            got.extend_from_slice(&buf[..len]);
+            if got == b"ready\n" {
+                return;
+            }
+            assert!(
+                len > 0 && b"ready\n".starts_with(&got),
+                "cinch closed --ready-fd without `ready` (it wrote {:?})",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+}
+
+/// The children of process `pid`'s main thread.
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Process `pid`'s command name (empty when it is gone).
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// `pid` or one of its descendants is a `sleep` blocked in its nanosleep: a workload that got
+/// past its start-up (`/proc/PID/syscall` names the call a blocked task is in).
+pub fn sleeping_below(pid: u32) -> bool {
+    let native = profile_gen::Arch::native();
+    let sleeps: Vec<u64> = ["nanosleep", "clock_nanosleep"]
+        .into_iter()
+        .filter_map(|n| profile_gen::naming::syscall_number(native, n))
+        .map(u64::from)
+        .collect();
+    let in_sleep = |p: u32| {
+        comm(p) == "sleep"
+            && std::fs::read_to_string(format!("/proc/{p}/syscall"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+                .is_some_and(|nr: u64| sleeps.contains(&nr))
+    };
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        if in_sleep(p) {
+            return true;
+        }
+        todo.extend(children(p));
+    }
+    false
+}
+
+/// Waits (at most `limit`) until [`sleeping_below`] `pid`.
+pub fn wait_sleeping_below(pid: u32, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while !sleeping_below(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sleep below pid {pid} reached its nanosleep within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

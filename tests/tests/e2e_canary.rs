@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, cinch_bin, output_text as text, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text, require_bpf, workspace_root};
 
 /// Each round stats `/` (and says so in /w/tick); once /w/go exists, it runs `stat -f` (statfs,
 /// made nowhere else) once and writes whether it worked to /w/out. Ends when /w/stop exists.
@@ -197,29 +197,30 @@ fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
     );
     let verdict = d.join("verdict.json");
     let canary_rec = d.join("canary.json");
-    let verifier = ChildGuard(
-        Command::new(cinch_bin())
-            .args([
-                "verify",
-                "-q",
-                "--format",
-                "json",
-                "-o",
-                &s(&verdict),
-                "--record-out",
-                &s(&canary_rec),
-                "--profile",
-                &s(&old),
-                "--container",
-                NAME,
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("cinch verify"),
-    );
+    let mut verify = Command::new(cinch_bin());
+    verify
+        .args([
+            "verify",
+            "-q",
+            "--format",
+            "json",
+            "-o",
+            &s(&verdict),
+            "--record-out",
+            &s(&canary_rec),
+            "--profile",
+            &s(&old),
+            "--container",
+            NAME,
+            "--ready-fd",
+            Ready::FD,
+        ])
+        .stdin(Stdio::null());
+    let mut ready = Ready::new(&mut verify);
+    let verifier = ChildGuard(verify.spawn().expect("cinch verify"));
     // Attaching (engine lookup, probe load, listing the container's processes) takes under half
     // a second with the debug build here.
-    std::thread::sleep(Duration::from_secs(2));
+    ready.wait(Duration::from_secs(30));
     std::fs::write(canary.w.join("go"), "").expect("go");
     wait_for(
         "the statfs branch under verify",

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, cinch_bin, require, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, Ready, cinch_bin, require, require_bpf, workspace_root};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
@@ -307,20 +307,21 @@ fn runc_baseline_is_covered() {
     let _ = docker.cmd(&["image", "rm", "cinch-test/exit0:latest"]);
 }
 
-/// How long `cinch record --container` is given to attach before the test acts: a whole
-/// recording of 1 ms (engine lookup, probe load, listing the container's processes, writing)
-/// takes under half a second with the debug build here; the rest is room for a loaded machine.
-const ATTACH_TIME: Duration = Duration::from_secs(2);
+/// How long `cinch record --container` may take to attach (engine lookup, probe load, listing
+/// the container's processes): under half a second with the debug build here.
+const ATTACH_LIMIT: Duration = Duration::from_secs(30);
 
-/// `cinch ARGS...` in the background, killed if the test fails before it ends.
+/// `cinch ARGS... --ready-fd 3` in the background, killed if the test fails before it ends;
+/// returned once cinch says it records. `args` must not contain `--`.
 fn spawn_cinch(args: &[&str]) -> ChildGuard {
-    ChildGuard(
-        Command::new(cinch_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("cinch"),
-    )
+    let mut cmd = Command::new(cinch_bin());
+    cmd.args(args)
+        .args(["--ready-fd", Ready::FD])
+        .stdin(Stdio::null());
+    let mut ready = Ready::new(&mut cmd);
+    let child = ChildGuard(cmd.spawn().expect("cinch"));
+    ready.wait(ATTACH_LIMIT);
+    child
 }
 
 fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
@@ -465,7 +466,6 @@ impl Looper {
         ];
         args.extend_from_slice(extra);
         let mut recorder = spawn_cinch(&args);
-        std::thread::sleep(ATTACH_TIME);
         act();
         self.remove();
         let status = wait(&mut recorder, Duration::from_secs(30));
@@ -548,7 +548,6 @@ fn docker_exec_is_recorded() {
         "--container",
         name,
     ]);
-    std::thread::sleep(ATTACH_TIME);
     ok(&docker.cmd(&["exec", name, "sync"]), "docker exec sync");
     ok(&docker.cmd(&["rm", "-f", name]), "docker rm -f");
     assert!(wait(&mut recorder, Duration::from_secs(20)).success());

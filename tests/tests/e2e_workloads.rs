@@ -19,7 +19,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, profile_without, require, require_bpf, require_root, workspace_root};
+use cinch_tests::{
+    Ready, cinch_bin, profile_without, require, require_bpf, require_root, workspace_root,
+};
 
 fn text(out: &Output) -> String {
     format!(
@@ -1288,9 +1290,11 @@ fn busybox_httpd_in_docker() {
         .arg("--caps")
         .arg(&g.caps);
     attach.args(["--container", &serving, "--duration", "30s"]);
+    attach.args(["--ready-fd", Ready::FD]);
+    let mut ready = Ready::new(&mut attach);
     let attached = Background::spawn(attach, w.join("attach.log"));
-    // Give cinch time to load and attach, then request pages from the host.
-    std::thread::sleep(Duration::from_secs(2));
+    // Request pages from the host once cinch observes the container.
+    ready.wait(Duration::from_secs(30));
     let page =
         std::fs::read_to_string(examples().join("busybox-httpd/www/index.html")).expect("page");
     for _ in 0..3 {

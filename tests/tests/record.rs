@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{cinch_bin, require_bpf, strace_syscalls, workload};
+use cinch_tests::{Ready, cinch_bin, require_bpf, strace_syscalls, wait_sleeping_below, workload};
 use profile_gen::Recording;
 
 struct Recorded {
@@ -258,28 +258,15 @@ fn sigint_writes_the_recording_and_exits_promptly() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("rec.json");
-    let mut child = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
+    let mut cmd = Command::new(cinch_bin());
+    cmd.args(["record", "-q", "--ready-fd", Ready::FD, "-o"])
         .arg(&rec)
-        .args(["--", "sleep", "100"])
-        .spawn()
-        .expect("spawning cinch");
-    // Signalled once the workload runs (cinch's child has exec'd sleep), and then has had time
-    // to reach its nanosleep.
-    let started = Instant::now();
-    let children = format!("/proc/{0}/task/{0}/children", child.id());
-    while !std::fs::read_to_string(&children)
-        .unwrap_or_default()
-        .split_whitespace()
-        .any(|c| std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n == "sleep\n"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "cinch did not start sleep"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+        .args(["--", "sleep", "100"]);
+    let mut ready = Ready::new(&mut cmd);
+    let mut child = cmd.spawn().expect("spawning cinch");
+    // Signalled once cinch records and the workload has reached its nanosleep.
+    ready.wait(Duration::from_secs(20));
+    wait_sleeping_below(child.id(), Duration::from_secs(20));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
     let start = Instant::now();
@@ -337,21 +324,27 @@ fn attach_to_a_running_process() {
         return;
     }
     let w = workload("unique");
-    // The shell waits, then forks the workload: a future child of the attached process.
+    // The shell waits for a line, then forks the workload: a future child of the attached
+    // process, started once cinch records.
     let mut target = Command::new("sh")
         .arg("-c")
-        .arg(format!("sleep 1; {} max", w.display()))
+        .arg(format!("read go; {} max", w.display()))
+        .stdin(Stdio::piped())
         .spawn()
         .expect("spawning the target");
-    std::thread::sleep(Duration::from_millis(200));
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("rec.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
+    let mut cmd = Command::new(cinch_bin());
+    cmd.args(["record", "-q", "--ready-fd", Ready::FD, "-o"])
         .arg(&rec)
         .args(["--pid", &target.id().to_string(), "--duration", "20s"])
-        .output()
-        .expect("running cinch");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut ready = Ready::new(&mut cmd);
+    let recorder = cmd.spawn().expect("running cinch");
+    ready.wait(Duration::from_secs(20));
+    std::io::Write::write_all(target.stdin.as_mut().expect("stdin"), b"go\n").expect("go");
+    let out = recorder.wait_with_output().expect("cinch");
     assert!(
         out.status.success(),
         "{}",
@@ -396,13 +389,15 @@ fn attach_to_a_process_forking_while_it_is_listed() {
             .expect("spawning the target");
         let group = nix::unistd::Pid::from_raw(target.id() as i32);
         std::thread::sleep(Duration::from_millis(200));
-        let mut recorder = Command::new(cinch_bin())
-            .args(["record", "-q", "-o"])
+        let mut cmd = Command::new(cinch_bin());
+        cmd.args(["record", "-q", "--ready-fd", Ready::FD, "-o"])
             .arg(&rec)
-            .args(["--pid", &target.id().to_string(), "--duration", "60s"])
-            .spawn()
-            .expect("running cinch");
-        std::thread::sleep(Duration::from_secs(2));
+            .args(["--pid", &target.id().to_string(), "--duration", "60s"]);
+        let mut ready = Ready::new(&mut cmd);
+        let mut recorder = cmd.spawn().expect("running cinch");
+        ready.wait(Duration::from_secs(20));
+        // A second of the tree forking under the recording.
+        std::thread::sleep(Duration::from_secs(1));
         nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).expect("killpg");
         target.wait().expect("target");
         let start = Instant::now();

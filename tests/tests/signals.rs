@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{cinch_bin, require, require_bpf};
+use cinch_tests::{Ready, children, cinch_bin, comm, require, require_bpf, wait_sleeping_below};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -95,21 +95,6 @@ fn assert_released(ids: &BpfIds, what: &str) {
 }
 
 /// Processes whose parent is `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 /// Running and not a zombie.
 fn running(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -138,8 +123,8 @@ struct Recorder {
 impl Recorder {
     fn start(out: &Path, workload: &[&str], workload_comm: &str) -> Recorder {
         let stderr = tempfile::NamedTempFile::new().expect("a file for cinch's stderr");
-        let child = Command::new(cinch_bin())
-            .args(["record", "-q", "-o"])
+        let mut cmd = Command::new(cinch_bin());
+        cmd.args(["record", "-q", "--ready-fd", Ready::FD, "-o"])
             .arg(out)
             .arg("--")
             .args(workload)
@@ -147,9 +132,9 @@ impl Recorder {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr.reopen().expect("reopening the stderr file"))
-            .process_group(0)
-            .spawn()
-            .expect("starting cinch record");
+            .process_group(0);
+        let mut ready = Ready::new(&mut cmd);
+        let child = cmd.spawn().expect("starting cinch record");
         let pid = child.id();
         // Owned by the guard from here on: a failed assertion still kills and reaps it.
         let mut rec = Recorder {
@@ -159,38 +144,30 @@ impl Recorder {
             ids: BpfIds::default(),
             workload: 0,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ids = bpf_ids(pid);
-            let workload = children(pid)
-                .into_iter()
-                .find(|&c| comm(c) == workload_comm);
-            if let Some(workload) = workload
-                && !ids.progs.is_empty()
-                && !ids.links.is_empty()
-            {
-                // Let the workload get past its start-up (the recording then has its syscalls).
-                std::thread::sleep(Duration::from_millis(300));
-                rec.ids = bpf_ids(pid);
-                rec.workload = workload;
-                // What "released" is checked against is really listed while cinch runs.
-                assert!(
-                    rec.ids.progs.is_subset(&loaded("prog"))
-                        && rec.ids.links.is_subset(&loaded("link")),
-                    "bpftool does not list cinch's programs {:?} / links {:?}",
-                    rec.ids.progs,
-                    rec.ids.links
-                );
-                return rec;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cinch (pid {pid}) did not attach and start {workload_comm} within 20 s (programs {:?}, children {:?})",
-                ids.progs,
-                children(pid)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Ready: the programs are attached and the workload has been exec'd.
+        ready.wait(Duration::from_secs(20));
+        rec.ids = bpf_ids(pid);
+        assert!(
+            !rec.ids.progs.is_empty() && !rec.ids.links.is_empty(),
+            "cinch is ready without programs {:?} / links {:?}",
+            rec.ids.progs,
+            rec.ids.links
+        );
+        rec.workload = children(pid)
+            .into_iter()
+            .find(|&c| comm(c) == workload_comm)
+            .unwrap_or_else(|| panic!("cinch is ready but {workload_comm} is not its child"));
+        // Past its start-up: a sleep of the workload blocks in the kernel (the recording then has
+        // its syscalls, and a shell has set its traps).
+        wait_sleeping_below(rec.workload, Duration::from_secs(20));
+        // What "released" is checked against is really listed while cinch runs.
+        assert!(
+            rec.ids.progs.is_subset(&loaded("prog")) && rec.ids.links.is_subset(&loaded("link")),
+            "bpftool does not list cinch's programs {:?} / links {:?}",
+            rec.ids.progs,
+            rec.ids.links
+        );
+        rec
     }
 
     fn signal(&self, sig: Signal) {

@@ -135,6 +135,12 @@ pub struct RecordArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Write `ready` and a newline to this inherited file descriptor, and close it, once the
+    /// recording has begun (the probe attached, the target registered): start the workload,
+    /// `docker exec` or send signals after reading it, instead of sleeping.
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+
     /// The command to run and record, with its arguments (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -365,6 +371,11 @@ pub struct VerifyArgs {
     /// No live status line while observing.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Write `ready` and a newline to this inherited file descriptor, and close it, once
+    /// observing has begun (as `cinch record --ready-fd`).
+    #[arg(long, value_name = "FD")]
+    pub ready_fd: Option<i32>,
 
     /// The command to run and observe, with its arguments (after `--`).
     #[arg(last = true, value_name = "COMMAND")]

@@ -11,6 +11,7 @@ mod error;
 mod output;
 mod probe;
 mod procfs;
+mod ready;
 mod signals;
 mod spawn;
 mod tracefs;

@@ -15,6 +15,14 @@ use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; the `u8` is the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let ready_fd = match &cli.command {
+        Command::Record(a) => a.ready_fd,
+        Command::Verify(a) => a.ready_fd,
+        _ => None,
+    };
+    if let Some(fd) = ready_fd {
+        crate::ready::take(fd)?;
+    }
     match cli.command {
         Command::Record(args) => record::run(args),
         Command::Generate(args) => generate::run(args),

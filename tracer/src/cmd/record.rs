@@ -106,6 +106,7 @@ pub fn capture_command(
             Err(e) => Err(e),
         };
     }
+    crate::ready::signal();
 
     let mut exit: Option<u8> = None;
     let mut forwarded_at: Option<Instant> = None;
@@ -205,6 +206,7 @@ pub fn capture_container(
             probe.attach_process(SLOT, pid)?;
         }
     }
+    crate::ready::signal();
     let mut status = Status::new(quiet);
     let deadline = duration.map(|d| Instant::now() + d);
     loop {
@@ -273,6 +275,7 @@ fn record_pid(args: &RecordArgs, output: &Path, pid: u32) -> anyhow::Result<u8> 
             "--pid {pid}: the process exited before cinch could attach"
         )));
     }
+    crate::ready::signal();
     let mut status = Status::new(args.quiet);
     let deadline = args.duration.map(|d| Instant::now() + d);
     loop {

@@ -58,6 +58,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     };
     let mut probe = Probe::load(&config)?;
     let started = SystemTime::now();
+    // Every container that starts from now on is recorded.
+    crate::ready::signal();
     let mut command = match args.command.split_first() {
         Some((program, rest)) => {
             let mut cmd = std::process::Command::new(program);
