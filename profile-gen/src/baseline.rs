@@ -1,5 +1,5 @@
 //! Runtime baselines: the syscalls a container runtime itself makes after it installed the
-//! container's seccomp filter and before the entrypoint runs (DESIGN.md, "container startup
+//! container's seccomp filter and before the entrypoint runs (docs/DESIGN.md, "container startup
 //! boundary"). A recording that watched the container start contains them; one that attached
 //! later (`startup_observed: false`) does not, and a profile without them stops the container
 //! from starting. Each list is a data file that says where it comes from.
@@ -91,7 +91,7 @@ mod tests {
                     naming::syscall_number(Arch::X86_64, name).is_some(),
                     "{runtime}: {name} on x86_64"
                 );
-                // PEERS.md: base lists that include mount, pivot_root, unshare, setns, keyctl
+                // docs/PEERS.md: base lists that include mount, pivot_root, unshare, setns, keyctl
                 // are over-broad.
                 assert!(
                     !DANGEROUS_SYSCALLS.iter().any(|(d, _)| d == name),
@@ -105,7 +105,7 @@ mod tests {
     fn runc_starts_from_the_measured_list() {
         let b = baseline(Runtime::Runc);
         assert_eq!(b.version, "1.1.5");
-        // DESIGN.md's strace measurement: the data file, measured again with cinch, keeps it.
+        // docs/DESIGN.md's strace measurement: the data file, measured again with cinch, keeps it.
         let design = "read write close fstat newfstatat openat getdents64 fcntl fstatfs \
                       faccessat2 getcwd chdir capget capset prctl setgroups setgid setuid getpid \
                       getppid futex epoll_ctl rt_sigreturn execve";

@@ -61,7 +61,7 @@ pub struct Host {
     pub arch: Arch,
 }
 
-/// Which kernel hooks produced the data (CLI.md: "attach points used").
+/// Which kernel hooks produced the data (docs/CLI.md: "attach points used").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachPoints {
     /// `tp_btf`, `raw_tp` or `tracepoint`, on `raw_syscalls:sys_enter`.

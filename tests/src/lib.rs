@@ -1,4 +1,4 @@
-//! The harness cinch's privileged and end-to-end tests share (DESIGN.md, "Tests").
+//! The harness cinch's privileged and end-to-end tests share (docs/DESIGN.md, "Tests").
 //!
 //! - [`cinch_bin`]: the binary under test (`CINCH_BIN`, else `<workspace>/target/debug/cinch`).
 //! - [`require`], [`require_root`], [`require_bpf`]: prerequisites. Outside CI a test whose
@@ -297,7 +297,6 @@ pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
     std::fs::write(&out, p.to_string()).expect("writing the profile");
     out
 }
-
 
 /// The read end of `cinch ... --ready-fd 3`: cinch writes `ready` there once it records (the
 /// probe attached, the target registered), so a test acts then instead of after a fixed sleep.

@@ -1,7 +1,7 @@
 //! Privileged tier: bad input across the command line. Every case runs the real binary (with
 //! `RUST_BACKTRACE=1`, so a panic could not hide) and must give:
 //!
-//! - the exit code CLI.md assigns: 2 usage or input error, 3 kernel or privileges, 127 a command
+//! - the exit code docs/CLI.md assigns: 2 usage or input error, 3 kernel or privileges, 127 a command
 //!   that cannot be started (`record`, `run`), or 0/1 where the input is not an error at all;
 //! - exactly one line on stderr, `cinch: ...`, naming the bad thing; never "panicked" or a
 //!   backtrace; nothing on stdout;

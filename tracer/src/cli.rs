@@ -1,4 +1,4 @@
-//! The command-line contract (CLI.md). Every flag is documented with an example.
+//! The command-line contract (docs/CLI.md). Every flag is documented with an example.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Exit codes (CLI.md): 0 success, 1 a finding, 2 usage or input error, 3 the kernel or
+//! Exit codes (docs/CLI.md): 0 success, 1 a finding, 2 usage or input error, 3 the kernel or
 //! privileges cannot do what was asked. Errors are classified where they arise and reported once,
 //! at the top, as one sentence.
 

@@ -50,7 +50,7 @@ fn return_large_buffers() {
 }
 
 /// Help and version go to stdout as clap prints them; a usage error is one line on stderr and
-/// exit 2 (CLI.md), not clap's multi-line block.
+/// exit 2 (docs/CLI.md), not clap's multi-line block.
 fn usage_error(e: clap::Error) -> ExitCode {
     if matches!(
         e.kind(),

@@ -791,7 +791,7 @@ where
     Ok(prog.try_into()?)
 }
 
-/// The capability source: the tracepoint, else fexit on cap_capable() (DESIGN.md). Its
+/// The capability source: the tracepoint, else fexit on cap_capable() (docs/DESIGN.md). Its
 /// absence is reported, not fatal (syscalls are still recorded). kprobes are not tried: a
 /// kprobe sees neither the result nor, portably, the audit flag, and a kretprobe would have to
 /// pair entries with returns.
@@ -838,7 +838,7 @@ fn attach_cap_capable(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> CapabilitySour
     }
 }
 
-/// tp_btf, then raw_tp, then the classic tracepoint (DESIGN.md): the first that loads wins.
+/// tp_btf, then raw_tp, then the classic tracepoint (docs/DESIGN.md): the first that loads wins.
 fn attach_sys_enter(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> anyhow::Result<SyscallAttach> {
     let mut errors = Vec::new();
     match btf {

@@ -833,3 +833,29 @@ fn an_attach_recording_says_the_profile_covers_the_steady_state_only() {
     let o = cinch(&["report".as_ref(), profile.as_os_str()]);
     assert!(!stdout(&o).contains("steady state only"), "{}", stdout(&o));
 }
+
+/// `--ready-fd` must name an open descriptor other than stdin, stdout and stderr; refused before
+/// anything is loaded.
+#[test]
+fn ready_fd_is_checked_before_anything_runs() {
+    for (fd, says) in [
+        ("1", "stdin, stdout and stderr"),
+        ("57", "no such open file descriptor"),
+    ] {
+        let o = cinch(&[
+            "record",
+            "--ready-fd",
+            fd,
+            "-o",
+            "/nonexistent/r.json",
+            "--",
+            "/bin/true",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{fd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--ready-fd {fd}: {says}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: cinch's overhead, measured side by side with the floor (an empty program
 //! on `raw_syscalls:sys_enter`), bpftrace and strace in one run, interleaved, and judged against
-//! DESIGN.md's "Performance targets". This machine is shared and noisy: absolute figures move
+//! docs/DESIGN.md's "Performance targets". This machine is shared and noisy: absolute figures move
 //! from run to run, ratios within one run hold.
 //!
 //! Sections, in order: per-syscall cost of small C loops (`bench/loops.c`); nginx under wrk on

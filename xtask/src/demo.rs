@@ -1,4 +1,4 @@
-//! `cargo xtask demo`: set-up, build, then the record-then-enforce flow of DESIGN.md on a small
+//! `cargo xtask demo`: set-up, build, then the record-then-enforce flow of docs/DESIGN.md on a small
 //! shipped workload (`examples/demo/workload.sh`): record it, generate its profile and
 //! capability settings, run it under them, verify nothing it does would be denied, and report.
 //! A step whose command does not exist is reported as not available, and the demo stops there:

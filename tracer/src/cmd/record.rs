@@ -466,7 +466,7 @@ pub(super) fn write(path: &Path, recording: &Recording, quiet: bool) -> anyhow::
     for w in &recording.warnings {
         eprintln!("cinch: warning: {w}");
     }
-    // The summary is printed with --quiet too (CLI.md): --quiet only silences the live status.
+    // The summary is printed with --quiet too (docs/CLI.md): --quiet only silences the live status.
     let _ = quiet;
     let needed: BTreeSet<&str> = recording
         .capabilities

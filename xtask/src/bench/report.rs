@@ -1,4 +1,4 @@
-//! The tables, the targets (DESIGN.md, "Performance targets") judged on this run's figures,
+//! The tables, the targets (docs/DESIGN.md, "Performance targets") judged on this run's figures,
 //! and results.json.
 
 use serde_json::{Value, json};
@@ -114,7 +114,7 @@ impl Results {
             limit: 10.0,
             unit: " ns",
             note: format!(
-                "DESIGN.md target; kernel BPF statistics, medians; timed by the loops instead (untraced minus floor, noisier): getppid {} ns, write {} ns",
+                "docs/DESIGN.md target; kernel BPF statistics, medians; timed by the loops instead (untraced minus floor, noisier): getppid {} ns, write {} ns",
                 opt(untraced_loop(Workload::Getppid)),
                 opt(untraced_loop(Workload::Write))
             ),

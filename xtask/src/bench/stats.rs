@@ -60,7 +60,7 @@ pub enum Bound {
     AtLeast,
 }
 
-/// One target of DESIGN.md's "Performance targets", judged on this run's figures.
+/// One target of docs/DESIGN.md's "Performance targets", judged on this run's figures.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub key: &'static str,
