@@ -518,6 +518,22 @@ impl Diff {
             }
             out.push('\n');
         }
+        if !self.added.arguments.is_empty() || !self.removed.arguments.is_empty() {
+            out.push_str("| syscall | argument values | change |\n| --- | --- | --- |\n");
+            for (name, values) in &self.added.arguments {
+                out.push_str(&format!(
+                    "| `{name}` | {} | needed, not allowed |\n",
+                    code(values)
+                ));
+            }
+            for (name, values) in &self.removed.arguments {
+                out.push_str(&format!(
+                    "| `{name}` | {} | no longer needed |\n",
+                    code(values)
+                ));
+            }
+            out.push('\n');
+        }
         for note in &self.notes {
             out.push_str(&format!("> {note}\n"));
         }
@@ -589,6 +605,12 @@ mod tests {
             d.render_text()
         );
         assert!(d.render_text().contains("1 argument value"));
+        assert!(
+            d.render_markdown()
+                .contains("| `socket` | `AF_NETLINK` | needed, not allowed |"),
+            "{}",
+            d.render_markdown()
+        );
     }
 
     #[test]

@@ -330,7 +330,9 @@ pub fn generate_observed(
         steady_state_only: observed
             .container_starts
             .iter()
-            .filter(|c| observed.uncovered_starts().contains(&c.recording))
+            .filter(|c| {
+                observed.uncovered_starts().contains(&c.recording) && !c.entrypoint_observed
+            })
             .map(|c| c.name.clone())
             .collect(),
     };
@@ -529,7 +531,7 @@ impl Generated {
             .observed
             .container_starts
             .iter()
-            .filter(|c| uncovered.contains(&c.recording))
+            .filter(|c| uncovered.contains(&c.recording) && !c.entrypoint_observed)
         {
             out.extend(startup_advice(start, &self.recordings));
         }

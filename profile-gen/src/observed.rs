@@ -46,6 +46,9 @@ pub struct ContainerStart {
     pub command: Vec<String>,
     /// False when cinch attached to the running container.
     pub observed: bool,
+    /// The workload was recorded from its first execve (a container without a seccomp filter
+    /// recorded with `--new-containers`): only the runtime's start-up calls are missing.
+    pub entrypoint_observed: bool,
 }
 
 /// What is known of the values an argument-sensitive syscall was called with.
@@ -190,6 +193,7 @@ impl Observed {
                     name: name.clone(),
                     image: image.clone(),
                     command: command.clone(),
+                    entrypoint_observed: rec.entrypoint_observed,
                     observed: rec.startup_observed,
                 });
             }
@@ -303,6 +307,7 @@ mod tests {
             image: image.to_owned(),
             command: Vec::new(),
             observed,
+            entrypoint_observed: false,
         }
     }
 

@@ -32,6 +32,11 @@ pub struct Recording {
     /// False when cinch attached to something already running (`--pid`, `--container`): the
     /// workload's own start-up syscalls were not seen, so the generator adds a runtime baseline.
     pub startup_observed: bool,
+    /// The workload was recorded from its first execve, even if not from the runtime's seccomp
+    /// install (`--new-containers` of a container without a filter): its own start-up is in the
+    /// recording, only the runtime's calls are not. Absent (false) in older recordings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub entrypoint_observed: bool,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// RFC 3339, UTC.

@@ -106,6 +106,7 @@ fn container_start() -> impl Strategy<Value = ContainerStart> {
             image: image.to_owned(),
             command: vec!["/srv/app".to_owned()],
             observed,
+            entrypoint_observed: false,
         })
 }
 

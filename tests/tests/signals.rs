@@ -20,7 +20,9 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{Ready, children, cinch_bin, comm, require, require_bpf, wait_sleeping_below};
+use cinch_tests::{
+    ChildGuard, Ready, children, cinch_bin, comm, require, require_bpf, wait_sleeping_below,
+};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -526,4 +528,51 @@ fn a_signal_ignored_when_cinch_started_does_not_stop_the_recording() {
     );
     assert!(done.exists(), "the workload did not finish");
     read_valid(&out, "SIGHUP ignored");
+}
+
+/// `record --new-containers -- COMMAND` interrupted while COMMAND runs: COMMAND gets the signal,
+/// and cinch's status is COMMAND's (it used to exit 0 at once, COMMAND left running).
+#[test]
+fn new_containers_interrupted_passes_the_command_status_through() {
+    if !prerequisites("new_containers_interrupted_passes_the_command_status_through") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(cinch_bin());
+    cmd.args([
+        "record",
+        "-q",
+        "--ready-fd",
+        Ready::FD,
+        "--new-containers",
+        "-o",
+    ])
+    .arg(dir.path().join("recs"))
+    .args(["--", "sleep", "100"])
+    .stdin(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0);
+    let mut ready = Ready::new(&mut cmd);
+    let mut child = ChildGuard(cmd.spawn().expect("cinch record --new-containers"));
+    ready.wait(Duration::from_secs(20));
+    wait_sleeping_below(child.id(), Duration::from_secs(20));
+    let sleep = children(child.id())[0];
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cinch did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "sleep died of the forwarded SIGINT"
+    );
+    assert!(!running(sleep), "the command was left running");
 }

@@ -820,6 +820,26 @@ fn an_attach_recording_says_the_profile_covers_the_steady_state_only() {
         profile.as_os_str(),
     ]);
     assert!(stderr(&o).contains("steady state only"), "{}", stderr(&o));
+    // A container without a seccomp filter, recorded with --new-containers from its first
+    // execve: its own start-up is in the recording, only the runtime's calls (the baseline) are
+    // not, and nothing is said of a steady state.
+    let mut unconfined = web_recording();
+    unconfined["startup_observed"] = false.into();
+    unconfined["entrypoint_observed"] = true.into();
+    let unconfined = scratch.write("unconfined.json", &unconfined.to_string());
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        unconfined.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("steady state only"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("runtime baseline: runc"),
+        "{}",
+        stderr(&o)
+    );
     // With the same image's start recorded too, the profile starts the container.
     let o = cinch(&[
         "generate".as_ref(),

@@ -28,7 +28,7 @@ use crate::{procfs, signals};
 pub(super) const SLOT: u32 = 0;
 /// How long the workload gets to exit after a forwarded SIGINT/SIGTERM before the recording is
 /// written anyway.
-const GRACE: Duration = Duration::from_secs(3);
+pub(super) const GRACE: Duration = Duration::from_secs(3);
 pub(super) const TICK: Duration = Duration::from_millis(10);
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
@@ -339,6 +339,7 @@ pub(super) fn build(
         },
         target,
         startup_observed,
+        entrypoint_observed: startup_observed,
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         ended_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         processes_seen: probe.processes_seen(slot)?,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use cinch_common::{EventKind, MNTNS_WATCH_NEW, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP};
 
-use super::record::{SLOT, Status, TICK, build, container_target, seccomp_warning, write};
+use super::record::{GRACE, SLOT, Status, TICK, build, container_target, seccomp_warning, write};
 use crate::cli::RecordArgs;
 use crate::containers::{self, Container};
 use crate::error::input;
@@ -116,15 +116,21 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     }
     if let Some(child) = command.as_mut()
         && exit.is_none()
+        && let Some(sig) = signals::received()
     {
-        // Interrupted: the command got the terminal's signal too, or is forwarded one.
-        if let Some(sig) = signals::received()
-            && sig.from_process
-        {
+        // Interrupted: the command got the terminal's signal too, or is forwarded one. As
+        // `record -- COMMAND` does, it gets the grace period to stop, and its status (or 128 +
+        // the signal) is cinch's.
+        if sig.from_process {
             let _ =
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig.signal);
         }
-        exit = child.try_wait().ok().flatten().map(exit_code);
+        let until = Instant::now() + GRACE;
+        while exit.is_none() && Instant::now() < until {
+            exit = child.try_wait().ok().flatten().map(exit_code);
+            std::thread::sleep(TICK);
+        }
+        exit = exit.or(Some(128 + sig.signal as u8));
     }
 
     let mut written: BTreeMap<String, usize> = BTreeMap::new();
@@ -167,6 +173,9 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
             by_seccomp,
             started,
         )?;
+        // From the seccomp install or, without a filter, from the first execve: the workload's
+        // own start-up is in the recording either way.
+        recording.entrypoint_observed = true;
         if !by_seccomp {
             recording.warnings.push(format!(
                 "container {} ran without a seccomp filter: recording started at its first execve, so the runtime's own syscalls after that point are missing; generate with the runtime baseline",

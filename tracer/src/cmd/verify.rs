@@ -648,6 +648,7 @@ mod tests {
                 pid: 1,
             },
             startup_observed: true,
+            entrypoint_observed: true,
             started_at: String::new(),
             ended_at: String::new(),
             processes_seen: 2,
