@@ -3,6 +3,7 @@
 
 mod btf;
 mod capabilities;
+mod capture;
 mod cli;
 mod cmd;
 mod containers;

@@ -25,7 +25,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::Parser as _;
 use profile_gen::caps::{self, CapReason};
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
@@ -34,9 +33,9 @@ use profile_gen::{Arch, Capability};
 use profile_gen::{arg_rules, kernel_issued};
 use serde::Serialize;
 
-use super::record::{self, Captured};
-use crate::cli::{Cli, Command, RuntimeName, VerifyArgs, VerifyFormat};
-use crate::containers::Engine;
+use super::record;
+use crate::capture::{self, Captured};
+use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::enforce::{self, privileges};
 use crate::error::input;
 use crate::spawn::User;
@@ -72,7 +71,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         crate::output::check_writable(path)?;
     }
     match &args.record_out {
-        Some(dir) if args.new_containers => super::record_containers::prepare_dir(dir)?,
+        Some(dir) if args.new_containers => record::prepare_dir(dir)?,
         Some(file) => crate::output::check_writable(file)?,
         None => {}
     }
@@ -81,7 +80,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         && !args.new_containers
     {
         for o in &observations {
-            record::write(path, &o.recording, args.quiet)?;
+            record::write(path, &o.recording)?;
         }
     }
     let report = Report::build(&args.profile, &plan, kept.as_ref(), &observations);
@@ -105,13 +104,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 
 fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
     if let Some(reference) = &args.container {
-        let engine = args.runtime.map(|r| match r {
-            RuntimeName::Docker => Engine::Docker,
-            RuntimeName::Podman => Engine::Podman,
-            RuntimeName::Containerd => Engine::Containerd,
-            RuntimeName::Crio => Engine::Crio,
-        });
-        let recording = record::capture_container(reference, engine, args.duration, args.quiet)?;
+        let recording = capture::capture_container(
+            reference,
+            record::engine(args.runtime),
+            args.duration,
+            args.quiet,
+        )?;
         return Ok(vec![Observation {
             recording,
             exit: None,
@@ -121,7 +119,7 @@ fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
         return observe_new_containers(args);
     }
     let user = args.user.as_deref().map(User::parse).transpose()?;
-    match record::capture_command(&args.command, user, args.quiet)? {
+    match capture::capture_command(&args.command, user, args.quiet)? {
         Captured::NotStarted(message) => Err(input(message)),
         Captured::Recorded { recording, exit } => Ok(vec![Observation {
             recording,
@@ -130,86 +128,31 @@ fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
     }
 }
 
-/// `cinch record --new-containers` into a private directory, read back; the recordings are
-/// copied into the --record-out directory, when given.
+/// Every container that starts while COMMAND runs, as `record --new-containers` captures them;
+/// written into the --record-out directory too, when given.
 fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
-    let private = PrivateDir::create()?;
-    let dir = &private.0;
-    let mut argv: Vec<String> = ["cinch", "record", "--new-containers", "-q", "-o"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    argv.push(dir.display().to_string());
-    if let Some(d) = args.duration {
-        argv.push("--duration".to_owned());
-        argv.push(format!("{}ms", d.as_millis().max(1)));
-    }
-    if !args.command.is_empty() {
-        argv.push("--".to_owned());
-        argv.extend(args.command.iter().cloned());
-    }
-    let parsed = Cli::try_parse_from(&argv).map_err(|e| input(e.to_string()))?;
-    let Command::Record(record_args) = parsed.command else {
-        return Err(input(
-            "internal: --new-containers did not parse as a recording",
-        ));
-    };
-    let outcome = super::record_containers::run(&record_args);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for file in &files {
-        let recording = profile_gen::read_recording(file).map_err(|e| input(e.to_string()))?;
-        out.push(Observation {
-            recording,
-            exit: None,
-        });
-    }
+    let got = capture::capture_new_containers(&args.command, args.duration, args.quiet)?;
     if let Some(keep) = &args.record_out {
-        for file in &files {
-            let bytes = std::fs::read(file)
-                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
-            crate::output::write_file(&keep.join(file.file_name().unwrap_or_default()), &bytes)?;
-        }
+        record::write_new_containers(keep, &got)?;
     }
-    let exit = outcome?;
-    if out.is_empty() {
+    if got.recordings.is_empty() {
         return Err(input(
             "no container started while observing, so nothing was verified; check that COMMAND starts a container",
         ));
     }
+    let exit = got.exit.unwrap_or(0);
+    let mut out: Vec<Observation> = got
+        .recordings
+        .into_iter()
+        .map(|(_, recording)| Observation {
+            recording,
+            exit: None,
+        })
+        .collect();
     if let Some(first) = out.first_mut() {
         first.exit = Some(exit);
     }
     Ok(out)
-}
-
-/// A directory of cinch's own under the temporary directory, removed with everything in it when
-/// dropped.
-struct PrivateDir(PathBuf);
-
-impl PrivateDir {
-    fn create() -> anyhow::Result<PrivateDir> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("cinch-verify-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir)
-            .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(PrivateDir(dir))
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[derive(Debug, Serialize)]

@@ -1,4 +1,4 @@
-//! `cinch record --new-containers`: every container that starts while COMMAND runs (or for
+//! `--new-containers`: every container that starts while COMMAND runs (or for
 //! `--duration`) gets its own recording, from the moment its runtime installs the seccomp filter.
 //!
 //! The kernel side does the work that cannot wait for userspace: a fork in a mount namespace
@@ -10,15 +10,16 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use cinch_common::{EventKind, MNTNS_WATCH_NEW, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP};
+use profile_gen::Recording;
 
-use super::record::{GRACE, SLOT, Status, TICK, build, container_target, seccomp_warning, write};
-use crate::cli::RecordArgs;
+use super::attach::{container_target, seccomp_warning};
+use super::poll::{Flow, GRACE, Status, TICK, exit_code, poll};
+use super::snapshot::{Snapshot, Span, recording};
 use crate::containers::{self, Container};
 use crate::error::input;
 use crate::probe::{self, Probe};
@@ -27,7 +28,7 @@ use crate::signals;
 /// Targets one run can hold; each container takes one. The syscall counters are per CPU:
 /// 8 KiB per target and CPU (2 architectures x 512 numbers x u64), so 128 targets take 1 MiB
 /// of kernel memory per CPU.
-const SLOTS: u32 = 128;
+pub const SLOTS: u32 = 128;
 /// After COMMAND exits, how long containers it started get to stop before recording ends.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -39,16 +40,26 @@ enum Slot {
     Unidentified,
 }
 
-pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
-    let _ = SLOT;
-    let dir = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("cinch-recordings"));
-    prepare_dir(&dir)?;
-    if args.command.is_empty() && args.duration.is_none() {
-        eprintln!("cinch: recording new containers until interrupted (Ctrl-C)");
-    }
+/// What `--new-containers` captured.
+pub struct NewContainers {
+    /// One recording per container, with the file name it goes by (unique in the run).
+    pub recordings: Vec<(String, Recording)>,
+    /// COMMAND's status (128 + the signal when it was killed); `None` without COMMAND, or when
+    /// it still ran at the end of `--duration`.
+    pub exit: Option<u8>,
+    /// New containers (or other mount namespaces) that found no free target slot.
+    pub slots_exhausted: u64,
+    /// Containers that never reached their entrypoint, by name: nothing recorded.
+    pub never_started: Vec<String>,
+}
+
+/// Records every container that starts while `command` runs (or for `duration`, or until
+/// interrupted), each from its runtime's seccomp install (or its first execve without one).
+pub fn capture_new_containers(
+    command: &[String],
+    duration: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<NewContainers> {
     signals::install().context("installing signal handlers")?;
     let config = probe::Config {
         slots: SLOTS,
@@ -60,7 +71,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
     let started = SystemTime::now();
     // Every container that starts from now on is recorded.
     crate::ready::signal();
-    let mut command = match args.command.split_first() {
+    let mut child = match command.split_first() {
         Some((program, rest)) => {
             let mut cmd = std::process::Command::new(program);
             cmd.args(rest).stdin(Stdio::inherit());
@@ -78,26 +89,21 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut status = Status::new(args.quiet);
+    let deadline = duration.map(|d| Instant::now() + d);
+    let mut status = Status::new(quiet);
     let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
     let mut exit: Option<u8> = None;
     let mut settle_until: Option<Instant> = None;
-    loop {
-        let mut new = Vec::new();
-        probe.drain_events(|e| {
-            if e.kind == EventKind::NewTarget as u32 {
-                new.push((e.slot, e.tgid));
-            }
-            status.event(e);
-        });
-        for (slot, tgid) in new {
-            slots.insert(slot, identify(tgid));
+    poll(&mut probe, &mut status, |probe, events| {
+        for e in events
+            .iter()
+            .filter(|e| e.kind == EventKind::NewTarget as u32)
+        {
+            slots.insert(e.slot, identify(e.tgid));
         }
-        status.tick(&probe);
-        if let Some(child) = command.as_mut()
+        if let Some(c) = child.as_mut()
             && exit.is_none()
-            && let Some(st) = child.try_wait().context("waiting for the command")?
+            && let Some(st) = c.try_wait().context("waiting for the command")?
         {
             exit = Some(exit_code(st));
             settle_until = Some(Instant::now() + SETTLE);
@@ -106,15 +112,12 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
             .iter()
             .filter(|(_, s)| matches!(s, Slot::Container(_)))
             .try_fold(0u32, |n, (&slot, _)| probe.target(slot).map(|t| n + t.live))?;
-        if settle_until.is_some_and(|t| containers_live == 0 || Instant::now() >= t)
+        let done = settle_until.is_some_and(|t| containers_live == 0 || Instant::now() >= t)
             || signals::received().is_some()
-            || deadline.is_some_and(|d| Instant::now() >= d)
-        {
-            break;
-        }
-        std::thread::sleep(TICK);
-    }
-    if let Some(child) = command.as_mut()
+            || deadline.is_some_and(|d| Instant::now() >= d);
+        Ok(if done { Flow::Stop } else { Flow::Continue })
+    })?;
+    if let Some(c) = child.as_mut()
         && exit.is_none()
         && let Some(sig) = signals::received()
     {
@@ -122,18 +125,24 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         // `record -- COMMAND` does, it gets the grace period to stop, and its status (or 128 +
         // the signal) is cinch's.
         if sig.from_process {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig.signal);
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig.signal);
         }
         let until = Instant::now() + GRACE;
         while exit.is_none() && Instant::now() < until {
-            exit = child.try_wait().ok().flatten().map(exit_code);
+            exit = c.try_wait().ok().flatten().map(exit_code);
             std::thread::sleep(TICK);
         }
         exit = exit.or(Some(128 + sig.signal as u8));
     }
 
-    let mut written: BTreeMap<String, usize> = BTreeMap::new();
+    let ended = SystemTime::now();
+    let mut out = NewContainers {
+        recordings: Vec::new(),
+        exit,
+        slots_exhausted: 0,
+        never_started: Vec::new(),
+    };
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut not_containers = 0;
     for (&slot, entry) in &slots {
         let unidentified;
@@ -159,20 +168,17 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
         };
         let state = probe.target(slot)?;
         if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
-            eprintln!(
-                "cinch: warning: container {} never reached its entrypoint (no seccomp install, no execve); nothing recorded",
-                container.name
-            );
+            out.never_started.push(container.name.clone());
             continue;
         }
         let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
-        let mut recording = build(
-            &mut probe,
-            slot,
-            container_target(container),
-            by_seccomp,
+        let span = Span {
+            target: container_target(container),
+            startup_observed: by_seccomp,
             started,
-        )?;
+            ended,
+        };
+        let mut recording = recording(Snapshot::read(&mut probe, slot)?, span);
         // From the seccomp install or, without a filter, from the first execve: the workload's
         // own start-up is in the recording either way.
         recording.entrypoint_observed = true;
@@ -182,9 +188,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
                 container.name
             ));
         }
-        if let Some(w) = seccomp_warning(container) {
-            recording.warnings.push(w);
-        }
+        recording.warnings.extend(seccomp_warning(container));
         if matches!(entry, Slot::Unidentified) {
             if let profile_gen::recording::Target::Container { engine, .. } = &mut recording.target
             {
@@ -195,35 +199,25 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<u8> {
             );
         }
         let base = containers::recording_file_name(container);
-        let n = written.entry(base.clone()).or_insert(0);
+        let n = names.entry(base.clone()).or_insert(0);
         *n += 1;
         let file = if *n == 1 {
             format!("{base}.json")
         } else {
             format!("{base}-{n}.json")
         };
-        write(&dir.join(file), &recording, args.quiet)?;
+        out.recordings.push((file, recording));
     }
-    let stats = probe.stats()?;
-    tracing::info!(?stats, "probe counters at the end of the recording");
+    out.slots_exhausted = probe.stats()?.slots_exhausted;
     drop(probe);
     status.finish();
-    if stats.slots_exhausted > 0 {
-        eprintln!(
-            "cinch: warning: {} new containers (or other new mount namespaces) found no free target slot ({SLOTS} per run) and were not recorded",
-            stats.slots_exhausted
-        );
-    }
-    if written.is_empty() {
-        eprintln!("cinch: no container started while recording");
-    }
     if not_containers > 0 {
         tracing::info!(
             not_containers,
             "new mount namespaces that were not containers were ignored"
         );
     }
-    Ok(exit.unwrap_or(0))
+    Ok(out)
 }
 
 /// Names the container a new target's first process belongs to.
@@ -247,29 +241,4 @@ fn identify(tgid: u32) -> Slot {
         id,
     });
     Slot::Container(Box::new(container))
-}
-
-fn exit_code(st: std::process::ExitStatus) -> u8 {
-    use std::os::unix::process::ExitStatusExt as _;
-    st.code()
-        .map(|c| c as u8)
-        .or_else(|| st.signal().map(|s| 128 + s as u8))
-        .unwrap_or(1)
-}
-
-pub(super) fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(input(format!(
-            "{} is not a directory; --new-containers writes one recording per container into a directory",
-            dir.display()
-        )));
-    }
-    profile_gen::fsutil::create_dir_all_for_user(dir).map_err(|e| {
-        input(format!(
-            "cannot create directory {}: {}",
-            dir.display(),
-            profile_gen::fsutil::io_message(&e)
-        ))
-    })?;
-    crate::output::check_writable(&dir.join("probe.json"))
 }

@@ -1,0 +1,337 @@
+//! What the probe holds for one target when it ends, and the Recording made from it.
+//!
+//! [`Snapshot::read`] is the only part that touches the kernel's maps; [`recording`] is a pure
+//! function of the snapshot (naming, architectures, warnings), unit-tested below.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use profile_gen::Arch;
+use profile_gen::recording::{
+    ArgumentValues, AttachPoints, CapabilityCheck, Host, Lost, Recording, SyscallCount, Target,
+    ValueCount,
+};
+
+use crate::capabilities;
+use crate::probe::{ArgValues, CapabilitySource, Probe, Stats, table_arch};
+
+/// One target's data, read from the probe's maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub native: Arch,
+    /// As `uname -r` prints it.
+    pub kernel: String,
+    /// The attach points that worked (`tp_btf`, `tracepoint`...).
+    pub syscall_attach: &'static str,
+    pub capability_source: CapabilitySource,
+    pub processes_seen: u64,
+    /// (syscall table, number) → calls.
+    pub counts: BTreeMap<(u32, u32), u64>,
+    /// (syscall table, number) → the values of its recorded argument.
+    pub arg_values: BTreeMap<(u32, u32), ArgValues>,
+    pub capabilities: Vec<CapabilityCheck>,
+    pub stats: Stats,
+}
+
+impl Snapshot {
+    /// Reads `slot`'s data, after the events still queued (who used which argument value).
+    pub fn read(probe: &mut Probe, slot: u32) -> anyhow::Result<Snapshot> {
+        probe.drain_events(|_| {});
+        let stats = probe.stats()?;
+        tracing::info!(?stats, "probe counters at the end of the recording");
+        Ok(Snapshot {
+            native: Arch::native(),
+            kernel: crate::procfs::kernel_release(),
+            syscall_attach: probe.syscall_attach.as_str(),
+            capability_source: probe.capability_source.clone(),
+            processes_seen: probe.processes_seen(slot)?,
+            counts: probe.counts(slot)?,
+            arg_values: probe.arg_values(slot)?,
+            capabilities: capabilities::build(&probe.cap_checks(slot)?, capabilities::symbols()),
+            stats,
+        })
+    }
+}
+
+/// How the target was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub target: Target,
+    /// From the workload's start (its execve, or its runtime's seccomp install).
+    pub startup_observed: bool,
+    pub started: SystemTime,
+    pub ended: SystemTime,
+}
+
+/// The Recording for a snapshot: syscalls named per architecture, argument values of the
+/// argument-sensitive syscalls, and a warning for everything that makes it less than complete.
+pub fn recording(s: Snapshot, span: Span) -> Recording {
+    let stats = s.stats;
+    let mut recording = Recording {
+        schema_version: profile_gen::SCHEMA_VERSION,
+        cinch_version: env!("CARGO_PKG_VERSION").to_owned(),
+        host: Host {
+            kernel: s.kernel,
+            arch: s.native,
+        },
+        attach: AttachPoints {
+            syscalls: s.syscall_attach.to_owned(),
+            capabilities: s.capability_source.as_str().to_owned(),
+            lifecycle: "raw_tp".to_owned(),
+        },
+        target: span.target,
+        startup_observed: span.startup_observed,
+        entrypoint_observed: span.startup_observed,
+        started_at: humantime::format_rfc3339_seconds(span.started).to_string(),
+        ended_at: humantime::format_rfc3339_seconds(span.ended).to_string(),
+        processes_seen: s.processes_seen,
+        syscalls: Default::default(),
+        arguments: Default::default(),
+        capabilities: s.capabilities,
+        lost: Lost {
+            syscalls: stats.syscall_out_of_range + stats.counter_miss,
+            ring_buffer_drops: stats.ring_drop,
+            map_full: stats.track_miss,
+            capability_checks: stats.cap_miss,
+        },
+        warnings: Vec::new(),
+    };
+    for ((table, nr), count) in s.counts {
+        let Some(arch) = table_arch(s.native, table) else {
+            recording.warnings.push(format!(
+                "syscall {nr} counted in a compat table this architecture does not have"
+            ));
+            continue;
+        };
+        let name = profile_gen::naming::syscall_name(arch, nr);
+        if name.is_none() {
+            recording.warnings.push(format!(
+                "{arch} syscall number {nr} has no known name; kept by number"
+            ));
+        }
+        recording
+            .syscalls
+            .entry(arch)
+            .or_default()
+            .push(SyscallCount { nr, name, count });
+    }
+    for ((table, nr), recorded) in s.arg_values {
+        let Some(arch) = table_arch(s.native, table) else {
+            continue;
+        };
+        let name = profile_gen::naming::syscall_name(arch, nr);
+        let Some(entry) = name
+            .as_deref()
+            .and_then(|n| profile_gen::arguments::lookup(arch, n))
+        else {
+            continue;
+        };
+        let comms = &recorded.comms;
+        recording
+            .arguments
+            .entry(arch)
+            .or_default()
+            .push(ArgumentValues {
+                nr,
+                name,
+                index: entry.index,
+                mask: entry.mask,
+                values: recorded
+                    .values
+                    .iter()
+                    .map(|(&value, &count)| ValueCount {
+                        value,
+                        count,
+                        comms: comms
+                            .get(&value)
+                            .map(|c| c.iter().cloned().collect())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                incomplete: recorded.lost,
+            });
+    }
+    let lost = recording.lost.clone();
+    let none = match &s.capability_source {
+        CapabilitySource::None(why) => Some(why.clone()),
+        _ => None,
+    };
+    let said = [
+        (
+            stats.arg_miss > 0,
+            format!(
+                "{} argument values could not be stored: those syscalls get Docker's conditions instead of the values seen",
+                stats.arg_miss
+            ),
+        ),
+        (
+            none.is_some(),
+            format!(
+                "capabilities were not recorded: {}",
+                none.unwrap_or_default()
+            ),
+        ),
+        (
+            stats.cap_miss > 0,
+            format!(
+                "{} capability checks could not be stored (too many distinct checks)",
+                stats.cap_miss
+            ),
+        ),
+        (
+            stats.stack_miss > 0,
+            format!(
+                "{} capability checks have no kernel stack (caller unknown)",
+                stats.stack_miss
+            ),
+        ),
+        (
+            stats.read_failed > 0,
+            format!(
+                "{} kernel reads failed; some syscalls may be filed under the wrong architecture",
+                stats.read_failed
+            ),
+        ),
+        (
+            lost.syscalls > 0,
+            format!(
+                "{} syscall observations could not be stored (numbers out of range)",
+                lost.syscalls
+            ),
+        ),
+        (
+            lost.map_full > 0,
+            format!(
+                "{} new processes could not be tracked (pid beyond the tracking map)",
+                lost.map_full
+            ),
+        ),
+    ];
+    recording.warnings.extend(
+        said.into_iter()
+            .filter(|(cond, _)| *cond)
+            .map(|(_, text)| text),
+    );
+    recording
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            native: Arch::X86_64,
+            kernel: "6.18.0".to_owned(),
+            syscall_attach: "tp_btf",
+            capability_source: CapabilitySource::Tracepoint,
+            processes_seen: 3,
+            counts: BTreeMap::new(),
+            arg_values: BTreeMap::new(),
+            capabilities: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn span() -> Span {
+        Span {
+            target: Target::Pid {
+                pid: 7,
+                comm: "app".to_owned(),
+            },
+            startup_observed: false,
+            started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            ended: UNIX_EPOCH + Duration::from_secs(1_700_000_060),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn syscalls_are_named_per_table_and_unknown_numbers_kept() {
+        let mut s = snapshot();
+        s.counts = [((0, 0), 5), ((0, 59), 1), ((1, 3), 2), ((0, 511), 1)].into();
+        let r = recording(s, span());
+        let x86_64 = &r.syscalls[&Arch::X86_64];
+        assert_eq!(x86_64[0].name.as_deref(), Some("read"));
+        assert_eq!(x86_64[1].name.as_deref(), Some("execve"));
+        assert_eq!(x86_64[2].name, None, "511 is no syscall: kept by number");
+        assert_eq!(
+            r.syscalls[&Arch::X86][0].name.as_deref(),
+            Some("read"),
+            "table 1 is the compat (i386) table"
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("511 has no known name"))
+        );
+        assert_eq!(r.started_at, "2023-11-14T22:13:20Z");
+        assert!(!r.startup_observed && !r.entrypoint_observed);
+        assert_eq!(r.processes_seen, 3);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn argument_values_keep_their_processes() {
+        let mut s = snapshot();
+        s.counts = [((0, 41), 2)].into();
+        s.arg_values = [(
+            (0, 41),
+            ArgValues {
+                values: [(1, 1), (2, 1)].into(),
+                comms: [(2, ["curl".to_owned()].into())].into(),
+                lost: false,
+            },
+        )]
+        .into();
+        // Not an argument-sensitive syscall: dropped.
+        s.arg_values.insert((0, 0), ArgValues::default());
+        let r = recording(s, span());
+        let args = &r.arguments[&Arch::X86_64];
+        assert_eq!(args.len(), 1);
+        assert_eq!(args[0].name.as_deref(), Some("socket"));
+        assert_eq!(args[0].values[1].value, 2);
+        assert_eq!(args[0].values[1].comms, ["curl"]);
+        assert!(args[0].values[0].comms.is_empty());
+    }
+
+    #[test]
+    fn every_loss_is_counted_and_said() {
+        let mut s = snapshot();
+        s.stats = Stats {
+            syscall_out_of_range: 1,
+            counter_miss: 2,
+            track_miss: 3,
+            ring_drop: 4,
+            read_failed: 5,
+            cap_miss: 6,
+            stack_miss: 7,
+            slots_exhausted: 0,
+            arg_miss: 8,
+        };
+        s.capability_source = CapabilitySource::None("no BTF".to_owned());
+        let r = recording(s, span());
+        assert_eq!(r.lost.syscalls, 3);
+        assert_eq!(r.lost.map_full, 3);
+        assert_eq!(r.lost.ring_buffer_drops, 4);
+        assert_eq!(r.lost.capability_checks, 6);
+        assert_eq!(r.attach.capabilities, "none");
+        for said in [
+            "8 argument values",
+            "capabilities were not recorded: no BTF",
+            "6 capability checks",
+            "7 capability checks have no kernel stack",
+            "5 kernel reads failed",
+            "3 syscall observations",
+            "3 new processes",
+        ] {
+            assert!(
+                r.warnings.iter().any(|w| w.contains(said)),
+                "{said}: {:?}",
+                r.warnings
+            );
+        }
+    }
+}
