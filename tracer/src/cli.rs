@@ -35,15 +35,17 @@ impl Cli {
             Command::Record(a)
                 if a.duration.is_some()
                     && a.pid.is_none()
-                    && a.container.is_none()
-                    && !a.new_containers =>
+                    && a.containers.container.is_none()
+                    && !a.containers.new_containers =>
             {
                 refuse(
                     "--duration applies to --pid, --container and --new-containers; a COMMAND is recorded until it exits",
                 )
             }
             Command::Verify(a)
-                if a.duration.is_some() && a.container.is_none() && !a.new_containers =>
+                if a.duration.is_some()
+                    && a.containers.container.is_none()
+                    && !a.containers.new_containers =>
             {
                 refuse(
                     "--duration applies to --container and --new-containers; a COMMAND is observed until it exits",
@@ -106,11 +108,30 @@ pub struct RecordArgs {
     pub user: Option<String>,
 
     /// Attach to a running process and its future children instead of starting COMMAND.
-    #[arg(long, value_name = "PID", conflicts_with_all = ["command", "container", "new_containers"])]
+    #[arg(long, value_name = "PID", conflicts_with_all = ["command", "container", "runtime", "new_containers"])]
     pub pid: Option<u32>,
 
-    /// Attach to a running container (name or id): every process in it, including ones
-    /// started later with `docker exec`, until it stops.
+    /// With --pid, --container or --new-containers: stop after this long (e.g. `90s`, `10m`,
+    /// `1h30m`). A COMMAND is recorded until it exits.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub containers: ContainerTargets,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// The command to run and record, with its arguments (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// The container targets `record` and `verify` share.
+#[derive(Debug, Args)]
+pub struct ContainerTargets {
+    /// Attach to a running container (name or id) instead of running COMMAND: every process in
+    /// it, including ones started later with `docker exec`, until it stops.
     #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
     pub container: Option<String>,
 
@@ -118,19 +139,18 @@ pub struct RecordArgs {
     /// nerdctl, or through ctr on its socket (dockerd's own too) when nerdctl is missing.
     // `requires` alone is not enough: clap waives it when --container would conflict with an
     // argument given (`--runtime docker -- CMD`), and --runtime would be silently ignored.
-    #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "pid", "new_containers"])]
+    #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "new_containers"])]
     pub runtime: Option<RuntimeName>,
 
-    /// Record every container that starts (while COMMAND runs, or for --duration), each from the
-    /// moment its runtime installs the seccomp filter, into its own file in the -o directory.
+    /// Every container that starts (while COMMAND runs, or for --duration), each from the
+    /// moment its runtime installs the seccomp filter, in a recording of its own.
     #[arg(long)]
     pub new_containers: bool,
+}
 
-    /// With --pid, --container or --new-containers: stop after this long (e.g. `90s`, `10m`,
-    /// `1h30m`). A COMMAND is recorded until it exits.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub duration: Option<std::time::Duration>,
-
+/// How `record` and `verify` report while they watch.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
     /// No live status line; only warnings and the final summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -140,10 +160,6 @@ pub struct RecordArgs {
     /// `docker exec` or send signals after reading it, instead of sleeping.
     #[arg(long, value_name = "FD")]
     pub ready_fd: Option<i32>,
-
-    /// The command to run and record, with its arguments (after `--`).
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -337,18 +353,6 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "UID[:GID]", conflicts_with_all = ["container", "new_containers"])]
     pub user: Option<String>,
 
-    /// Attach to a running container (name or id) instead of running COMMAND.
-    #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
-    pub container: Option<String>,
-
-    /// The container engine to ask (default: every engine found).
-    #[arg(long, value_enum, requires = "container", conflicts_with_all = ["command", "new_containers"])]
-    pub runtime: Option<RuntimeName>,
-
-    /// Check every container that starts while COMMAND runs, from its start.
-    #[arg(long)]
-    pub new_containers: bool,
-
     /// With --container or --new-containers: stop observing after this long (e.g. `30s`). A
     /// COMMAND is observed until it exits.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
@@ -368,14 +372,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH")]
     pub record_out: Option<PathBuf>,
 
-    /// No live status line while observing.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub containers: ContainerTargets,
 
-    /// Write `ready` and a newline to this inherited file descriptor, and close it, once
-    /// observing has begun (as `cinch record --ready-fd`).
-    #[arg(long, value_name = "FD")]
-    pub ready_fd: Option<i32>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// The command to run and observe, with its arguments (after `--`).
     #[arg(last = true, value_name = "COMMAND")]

@@ -15,8 +15,8 @@ use crate::cli::{Cli, Command};
 /// Runs the chosen subcommand; the `u8` is the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let ready_fd = match &cli.command {
-        Command::Record(a) => a.ready_fd,
-        Command::Verify(a) => a.ready_fd,
+        Command::Record(a) => a.live.ready_fd,
+        Command::Verify(a) => a.live.ready_fd,
         _ => None,
     };
     if let Some(fd) = ready_fd {

@@ -14,7 +14,7 @@ use crate::error::input;
 use crate::spawn::User;
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
-    if args.new_containers {
+    if args.containers.new_containers {
         return record_new_containers(&args);
     }
     let output = args
@@ -22,19 +22,23 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| "cinch-recording.json".into());
     crate::output::check_writable(&output)?;
-    if let Some(reference) = &args.container {
-        let recording =
-            capture::capture_container(reference, engine(args.runtime), args.duration, args.quiet)?;
+    if let Some(reference) = &args.containers.container {
+        let recording = capture::capture_container(
+            reference,
+            engine(args.containers.runtime),
+            args.duration,
+            args.live.quiet,
+        )?;
         write(&output, &recording)?;
         return Ok(0);
     }
     if let Some(pid) = args.pid {
-        let recording = capture::capture_pid(pid, args.duration, args.quiet)?;
+        let recording = capture::capture_pid(pid, args.duration, args.live.quiet)?;
         write(&output, &recording)?;
         return Ok(0);
     }
     let user = args.user.as_deref().map(User::parse).transpose()?;
-    match capture::capture_command(&args.command, user, args.quiet)? {
+    match capture::capture_command(&args.command, user, args.live.quiet)? {
         Captured::NotStarted(message) => {
             eprintln!("cinch: {message}");
             Ok(127)
@@ -55,7 +59,7 @@ fn record_new_containers(args: &RecordArgs) -> anyhow::Result<u8> {
     if args.command.is_empty() && args.duration.is_none() {
         eprintln!("cinch: recording new containers until interrupted (Ctrl-C)");
     }
-    let got = capture::capture_new_containers(&args.command, args.duration, args.quiet)?;
+    let got = capture::capture_new_containers(&args.command, args.duration, args.live.quiet)?;
     write_new_containers(&dir, &got)?;
     Ok(got.exit.unwrap_or(0))
 }

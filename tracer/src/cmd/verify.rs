@@ -71,13 +71,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         crate::output::check_writable(path)?;
     }
     match &args.record_out {
-        Some(dir) if args.new_containers => record::prepare_dir(dir)?,
+        Some(dir) if args.containers.new_containers => record::prepare_dir(dir)?,
         Some(file) => crate::output::check_writable(file)?,
         None => {}
     }
     let observations = observe(&args)?;
     if let Some(path) = &args.record_out
-        && !args.new_containers
+        && !args.containers.new_containers
     {
         for o in &observations {
             record::write(path, &o.recording)?;
@@ -103,23 +103,23 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 }
 
 fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
-    if let Some(reference) = &args.container {
+    if let Some(reference) = &args.containers.container {
         let recording = capture::capture_container(
             reference,
-            record::engine(args.runtime),
+            record::engine(args.containers.runtime),
             args.duration,
-            args.quiet,
+            args.live.quiet,
         )?;
         return Ok(vec![Observation {
             recording,
             exit: None,
         }]);
     }
-    if args.new_containers {
+    if args.containers.new_containers {
         return observe_new_containers(args);
     }
     let user = args.user.as_deref().map(User::parse).transpose()?;
-    match capture::capture_command(&args.command, user, args.quiet)? {
+    match capture::capture_command(&args.command, user, args.live.quiet)? {
         Captured::NotStarted(message) => Err(input(message)),
         Captured::Recorded { recording, exit } => Ok(vec![Observation {
             recording,
@@ -131,7 +131,7 @@ fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
 /// Every container that starts while COMMAND runs, as `record --new-containers` captures them;
 /// written into the --record-out directory too, when given.
 fn observe_new_containers(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
-    let got = capture::capture_new_containers(&args.command, args.duration, args.quiet)?;
+    let got = capture::capture_new_containers(&args.command, args.duration, args.live.quiet)?;
     if let Some(keep) = &args.record_out {
         record::write_new_containers(keep, &got)?;
     }
