@@ -122,9 +122,28 @@ impl Capability {
         (0..=Self::LAST as u8).map(Capability)
     }
 
+    /// What `docker run` grants a container by default: moby's
+    /// `daemon/pkg/oci/caps/defaults.go` at docker-v29.7.2.
+    pub const DOCKER_DEFAULT: [Capability; 14] = [
+        Capability::CHOWN,
+        Capability::DAC_OVERRIDE,
+        Capability::FSETID,
+        Capability::FOWNER,
+        Capability::MKNOD,
+        Capability::NET_RAW,
+        Capability::SETGID,
+        Capability::SETUID,
+        Capability::SETFCAP,
+        Capability::SETPCAP,
+        Capability::NET_BIND_SERVICE,
+        Capability::SYS_CHROOT,
+        Capability::KILL,
+        Capability::AUDIT_WRITE,
+    ];
+
     /// Whether Docker grants this capability to a container by default.
     pub fn is_docker_default(self) -> bool {
-        crate::docker_default::default_capabilities().contains(&self)
+        Self::DOCKER_DEFAULT.contains(&self)
     }
 
     /// Why holding this capability in a container is dangerous, for the capabilities where it is

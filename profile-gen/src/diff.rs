@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::allowlist::{self, CapSettings};
 use crate::arch::Arch;
 use crate::arg_rules::{self, Allowance};
 use crate::arguments;
 use crate::capability::Capability;
-use crate::caps::{self, CapSettings};
 use crate::generate::name_observations;
 use crate::kernel_issued;
 use crate::observed::Observed;
@@ -132,7 +132,7 @@ impl Side {
                 path.display()
             ));
         }
-        let caps = caps::analyze(&obs).settings.cap_add;
+        let caps = allowlist::analyze(&obs).settings.cap_add;
         let architectures: BTreeSet<Arch> = obs
             .syscalls
             .keys()
@@ -183,7 +183,7 @@ impl Side {
 /// Reads OLD or NEW: a recording when the JSON has `schema_version`, a profile otherwise (loaded
 /// for `target`).
 pub fn read_side(path: &Path, target: &Target) -> Result<Side, InputError> {
-    let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
+    let bytes = crate::files::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;

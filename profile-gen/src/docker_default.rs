@@ -98,28 +98,6 @@ pub(crate) mod derive {
 
     pub use super::MOBY;
 
-    /// `daemon/pkg/oci/caps/defaults.go` at docker-v29.7.2.
-    const DEFAULT_CAPS: [&str; 14] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FSETID",
-        "FOWNER",
-        "MKNOD",
-        "NET_RAW",
-        "SETGID",
-        "SETUID",
-        "SETFCAP",
-        "SETPCAP",
-        "NET_BIND_SERVICE",
-        "SYS_CHROOT",
-        "KILL",
-        "AUDIT_WRITE",
-    ];
-
-    fn cap(name: &str) -> Capability {
-        name.parse().expect("moby names only real capabilities")
-    }
-
     /// moby's profile as a runtime loads it in an x86_64 container with the bounding set
     /// `caps`, on a kernel newer than every `minKernel` ([`crate::seccomp`]'s pipeline).
     fn plan(caps: &BTreeSet<Capability>) -> LoadPlan {
@@ -143,7 +121,7 @@ pub(crate) mod derive {
     }
 
     pub fn derive() -> DockerDefault {
-        let default_caps: BTreeSet<Capability> = DEFAULT_CAPS.iter().map(|c| cap(c)).collect();
+        let default_caps: BTreeSet<Capability> = Capability::DOCKER_DEFAULT.into_iter().collect();
         let mut out = DockerDefault {
             source: DockerSource {
                 repository: "moby/moby".into(),

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::caps::CapSettings;
+use crate::allowlist::CapSettings;
 use crate::profile::{ENOSYS, Profile, STEADY_STATE_ONLY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,11 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::allowlist::{self, CapAnalysis};
 use crate::arch::Arch;
 use crate::arg_rules::{self, ArgDecision};
 use crate::baseline::{self, Runtime};
 use crate::capability::Capability;
-use crate::caps::{self, CapAnalysis};
 use crate::docker_default::docker_default;
 use crate::formats::{self, Format, RenderError, Rendered};
 use crate::kernel_issued;
@@ -267,7 +267,7 @@ pub fn generate_observed(
         let have = by_arch.entry(arch).or_default();
         have.extend(names.into_iter().map(str::to_owned));
     }
-    let caps = caps::analyze(&observed);
+    let caps = allowlist::analyze(&observed);
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
@@ -662,7 +662,7 @@ impl Generated {
     }
 }
 
-fn reason_text(r: &caps::CapReason) -> String {
+fn reason_text(r: &allowlist::CapReason) -> String {
     let by = if r.comms.is_empty() {
         String::new()
     } else {

@@ -2,19 +2,19 @@
 //! capability allowlists out.
 //!
 //! The tracer calls [`naming::syscall_name`] while recording, writes a [`Recording`] and reuses
-//! [`fsutil::write_atomic`]; `cinch generate`, `diff` and `report` are thin wrappers over
+//! [`files::write_atomic`]; `cinch generate`, `diff` and `report` are thin wrappers over
 //! [`generate::generate`], [`diff::diff`] and [`report::build`].
 
+pub mod allowlist;
 pub mod arch;
 pub mod arg_rules;
 pub mod arguments;
 pub mod baseline;
 pub mod capability;
-pub mod caps;
 pub mod diff;
 pub mod docker_default;
+pub mod files;
 pub mod formats;
-pub mod fsutil;
 pub mod generate;
 pub mod kernel_issued;
 pub mod naming;

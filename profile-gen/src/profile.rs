@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::allowlist::CapSettings;
 use crate::arch::Arch;
 use crate::arg_rules::Allowance;
 use crate::baseline::Runtime;
 use crate::capability::Capability;
-use crate::caps::CapSettings;
-use crate::fsutil::io_message;
+use crate::files::io_message;
 use crate::naming;
 use crate::seccomp::load::{ArgCondition, Host, LoadPlan, Verdict, resolve};
 use crate::seccomp::spec::{ProfileDoc, SpecFilter, parse_document, read_document};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
-use crate::fsutil::io_message;
+use crate::files::io_message;
 
 /// The schema version this build writes. Bump on any incompatible change.
 ///
@@ -238,7 +238,7 @@ pub enum RecordingError {
 
 /// Reads and checks a recording file.
 pub fn read_recording(path: &Path) -> Result<Recording, RecordingError> {
-    let bytes = crate::fsutil::read_input(path).map_err(|source| RecordingError::Io {
+    let bytes = crate::files::read_input(path).map_err(|source| RecordingError::Io {
         path: path.to_owned(),
         source,
     })?;

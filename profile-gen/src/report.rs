@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::allowlist::CapSettings;
 use crate::arch::Arch;
 use crate::arg_rules::{self, Allowance};
 use crate::arguments;
 use crate::capability::Capability;
-use crate::caps::CapSettings;
 use crate::docker_default::docker_default;
 use crate::kernel_issued::{self, When};
 use crate::profile::{LoadedProfile, ProfileFlavor};

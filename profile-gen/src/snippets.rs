@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::allowlist::CapSettings;
 use crate::capability::Capability;
-use crate::caps::CapSettings;
 
 /// Quotes `s` for a POSIX shell when it needs it.
 pub(crate) fn shell_quote(s: &str) -> String {

@@ -14,7 +14,7 @@
 //!
 //! Decisions recorded here:
 //! - a recording, profile or settings file larger than 64 MiB
-//!   (`profile_gen::fsutil::MAX_INPUT_BYTES`) is refused before parsing; real ones are a few KiB
+//!   (`profile_gen::files::MAX_INPUT_BYTES`) is refused before parsing; real ones are a few KiB
 //!   to a few MiB, and `/dev/zero` must not exhaust memory;
 //! - an output path that exists and is not a regular file (a pipe, `/dev/null`) is refused:
 //!   renaming over it would replace the device node itself;

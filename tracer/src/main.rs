@@ -2,7 +2,7 @@
 //! settings (a seccomp profile and a capability allowlist).
 
 mod btf;
-mod capabilities;
+mod cap_checks;
 mod capture;
 mod cli;
 mod cmd;

@@ -46,11 +46,11 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
             "cannot write {}: directory {} is not writable ({})",
             path.display(),
             parent.display(),
-            profile_gen::fsutil::io_message(&e)
+            profile_gen::files::io_message(&e)
         ))),
     }
 }
 
 pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    profile_gen::fsutil::write_atomic(path, bytes).map_err(|e| input(e.to_string()))
+    profile_gen::files::write_atomic(path, bytes).map_err(|e| input(e.to_string()))
 }

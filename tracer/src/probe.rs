@@ -351,8 +351,8 @@ impl Probe {
         );
         // Capability checks are named from /proc/kallsyms when the recording is written; the
         // kernel takes about 100 ms to produce it, so it is read now, on another core, while
-        // the programs load. (Our own programs are not in it yet: capabilities::build knows.)
-        crate::capabilities::read_symbols_in_background();
+        // the programs load. (Our own programs are not in it yet: cap_checks::build knows.)
+        crate::cap_checks::read_symbols_in_background();
         let layout = kernel_layout()?;
         tracing::debug!(?layout, "kernel struct offsets from BTF");
         let pid_max = pid_max()?;

@@ -147,7 +147,7 @@ pub fn read_spec(path: &Path) -> Result<SeccompSpec, ProfileError> {
 
 /// Reads a profile file with its shape.
 pub fn read_document(path: &Path) -> Result<ProfileDoc, ProfileError> {
-    let bytes = crate::fsutil::read_input(path).map_err(|source| ProfileError::Io {
+    let bytes = crate::files::read_input(path).map_err(|source| ProfileError::Io {
         path: path.to_owned(),
         source,
     })?;

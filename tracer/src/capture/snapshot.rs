@@ -12,7 +12,7 @@ use profile_gen::recording::{
     ValueCount,
 };
 
-use crate::capabilities;
+use crate::cap_checks;
 use crate::probe::{ArgValues, CapabilitySource, Probe, Stats, table_arch};
 
 /// One target's data, read from the probe's maps.
@@ -47,7 +47,7 @@ impl Snapshot {
             processes_seen: probe.processes_seen(slot)?,
             counts: probe.counts(slot)?,
             arg_values: probe.arg_values(slot)?,
-            capabilities: capabilities::build(&probe.cap_checks(slot)?, capabilities::symbols()),
+            capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
             stats,
         })
     }

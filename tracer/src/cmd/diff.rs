@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use profile_gen::caps::read_cap_settings;
+use profile_gen::allowlist::read_cap_settings;
 use profile_gen::diff::{self, SideKind, read_side};
 use profile_gen::profile::Target;
 

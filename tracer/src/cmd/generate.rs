@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum as _;
 use profile_gen::baseline::Runtime;
+use profile_gen::files;
 use profile_gen::formats::Format;
-use profile_gen::fsutil;
 use profile_gen::generate::{self, BaselineChoice, GenerateOptions};
 
 use crate::cli::{DefaultErrno, GenerateArgs, ProfileFormat, RuntimeBaseline};
@@ -118,7 +118,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
     if let Some(caps) = &args.caps_out {
         files.push((caps.as_path(), caps_json.as_slice()));
     }
-    fsutil::write_atomic_all(&files).map_err(|e| input(e.to_string()))?;
+    files::write_atomic_all(&files).map_err(|e| input(e.to_string()))?;
 
     let mut summary = format!(
         "cinch: wrote {} ({} format) from {} recording{}",

@@ -144,11 +144,11 @@ pub(super) fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         )));
     }
-    profile_gen::fsutil::create_dir_all_for_user(dir).map_err(|e| {
+    profile_gen::files::create_dir_all_for_user(dir).map_err(|e| {
         input(format!(
             "cannot create directory {}: {}",
             dir.display(),
-            profile_gen::fsutil::io_message(&e)
+            profile_gen::files::io_message(&e)
         ))
     })?;
     crate::output::check_writable(&dir.join("probe.json"))

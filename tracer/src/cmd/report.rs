@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use profile_gen::caps::read_cap_settings;
+use profile_gen::allowlist::read_cap_settings;
 use profile_gen::profile::{Target, read_profile};
 use profile_gen::report;
 

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use profile_gen::caps::{self, CapReason};
+use profile_gen::allowlist::{self, CapReason};
 use profile_gen::observed::Observed;
 use profile_gen::recording::{Recording, Target};
 use profile_gen::seccomp::load::{Action, ENOSYS, LoadPlan, Verdict};
@@ -404,7 +404,7 @@ impl Report {
         }
         let mut notes: Vec<String> = rec.warnings.clone();
         notes.extend(kernel_issued_denials(plan, rec));
-        let analysis = caps::analyze(&Observed::from_recording(PathBuf::new(), rec));
+        let analysis = allowlist::analyze(&Observed::from_recording(PathBuf::new(), rec));
         let needed = analysis.settings.cap_add.clone();
         let missing_capabilities = kept.map(|k| {
             analysis

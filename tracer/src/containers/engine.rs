@@ -179,7 +179,7 @@ fn seccomp_from(opts: &[Value]) -> SeccompInForce {
             value.to_owned()
         } else {
             // Bounded: the path comes from the container's configuration, not from cinch.
-            profile_gen::fsutil::read_input(std::path::Path::new(value))
+            profile_gen::files::read_input(std::path::Path::new(value))
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default()
         };

@@ -22,7 +22,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use profile_gen::Capability;
-use profile_gen::caps::read_cap_settings;
+use profile_gen::allowlist::read_cap_settings;
 
 use crate::error::{input, kernel};
 use crate::spawn::User;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 use crate::capability::Capability;
-use crate::fsutil::io_message;
+use crate::files::io_message;
 use crate::naming;
 use crate::observed::Observed;
 use crate::recording::serde_detail;
@@ -105,7 +105,7 @@ pub enum SettingsError {
 }
 
 pub fn read_cap_settings(path: &Path) -> Result<CapSettings, SettingsError> {
-    let bytes = crate::fsutil::read_input(path).map_err(|source| SettingsError::Io {
+    let bytes = crate::files::read_input(path).map_err(|source| SettingsError::Io {
         path: path.to_owned(),
         source,
     })?;
