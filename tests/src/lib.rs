@@ -298,6 +298,12 @@ pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
     out
 }
 
+/// The permissive profile containers are recorded under (`cinch recording-profile` writes the
+/// same), in the repository.
+pub fn recording_profile() -> PathBuf {
+    workspace_root().join("profiles/recording-profile.json")
+}
+
 /// The read end of `cinch ... --ready-fd 3`: cinch writes `ready` there once it records (the
 /// probe attached, the target registered), so a test acts then instead of after a fixed sleep.
 pub struct Ready {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use cinch_tests::{
     cinch_bin, generate_profile, outcome_lines, output_text as text, record_command, require_bpf,
-    workload, workspace_root,
+    workload,
 };
 
 /// `cinch run --profile PROFILE --cap-add NET_RAW,SYS_ADMIN -- argsys EXTRA...`: each extra
@@ -89,7 +89,7 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
     ];
     let allowed = ["socket:2", "personality:0xffffffff"];
     let all: Vec<&str> = refused.iter().chain(&allowed).copied().collect();
-    let allow_all = workspace_root().join("profiles/recording-profile.json");
+    let allow_all = cinch_tests::recording_profile();
     let bare = outcomes(bin, &allow_all, &all);
     for call in &all {
         let got = bare.get(*call).map(String::as_str);

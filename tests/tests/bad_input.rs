@@ -460,7 +460,7 @@ fn enforcement_inputs() {
     std::fs::create_dir(&scratch).expect("mkdir");
     let (mark, marker) = marker_script(d, &scratch);
     let mark = p(&mark);
-    let ok = p(&workspace_root().join("profiles/recording-profile.json"));
+    let ok = p(&cinch_tests::recording_profile());
     let unknown_syscall = p(&write(d, "unknown-syscall.json", UNKNOWN_SYSCALL_PROFILE));
     let unknown_cap = p(&write(
         d,
@@ -811,7 +811,7 @@ fn container_inputs() {
         "docker create: {}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let profile = p(&workspace_root().join("profiles/recording-profile.json"));
+    let profile = p(&cinch_tests::recording_profile());
     let s = &stopped.1;
     #[rustfmt::skip]
     let cases = vec![
@@ -841,10 +841,7 @@ fn container_that_exits_while_recorded() {
         &docker,
         format!("cinch-bad-input-exits-{}", std::process::id()),
     );
-    let seccomp = format!(
-        "seccomp={}",
-        p(&workspace_root().join("profiles/recording-profile.json"))
-    );
+    let seccomp = format!("seccomp={}", p(&cinch_tests::recording_profile()));
     let script = "sleep 2; ls / > /dev/null; exit 3";
     let run = docker.cmd(&[
         "run",

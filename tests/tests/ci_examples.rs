@@ -1,5 +1,7 @@
 //! The ready-to-copy CI files in examples/ci are valid YAML and carry the drift gate: record,
-//! generate, diff in markdown into the job summary, and the recordings kept as artifacts.
+//! generate, diff in markdown into the job summary, and the recordings kept as artifacts. They
+//! install cinch from its Debian package (`cargo xtask dist`), checksum verified, never by
+//! building it on the runner.
 
 use cinch_tests::workspace_root;
 use serde_yaml::Value;
@@ -36,6 +38,17 @@ fn assert_gate(name: &str, v: &Value) {
     ] {
         assert!(script.contains(needed), "{name} lacks {needed:?}");
     }
+    for needed in ["apt-get install", ".deb", "sha256sum -c"] {
+        assert!(
+            script.contains(needed),
+            "{name} does not install the package ({needed:?})"
+        );
+    }
+    // Building on the runner needs the nightly, rust-src, bpf-linker and LLVM there.
+    assert!(
+        !script.contains("cargo install"),
+        "{name} builds cinch on the runner"
+    );
 }
 
 #[test]

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{
-    cinch_bin, outcome_lines, output_text as text, require_bpf, workload_static, workspace_root,
-};
+use cinch_tests::{cinch_bin, outcome_lines, output_text as text, require_bpf, workload_static};
 
 #[test]
 fn a_forking_container_cannot_create_a_user_namespace_under_its_profile() {
@@ -21,12 +19,7 @@ fn a_forking_container_cannot_create_a_user_namespace_under_its_profile() {
     let mount = format!("{}:/argsys:ro", bin.display());
     let dir = tempfile::tempdir().expect("tempdir");
     let recs = dir.path().join("recs");
-    let seccomp = format!(
-        "seccomp={}",
-        workspace_root()
-            .join("profiles/recording-profile.json")
-            .display()
-    );
+    let seccomp = format!("seccomp={}", cinch_tests::recording_profile().display());
     let out = Command::new(cinch_bin())
         .args(["record", "-q", "--new-containers", "-o"])
         .arg(&recs)

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text, require_bpf};
 
 /// Each round stats `/` (and says so in /w/tick); once /w/go exists, it runs `stat -f` (statfs,
 /// made nowhere else) once and writes whether it worked to /w/out. Ends when /w/stop exists.
@@ -148,7 +148,7 @@ fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
         docker,
     };
     canary.remove();
-    let recording_profile = workspace_root().join("profiles/recording-profile.json");
+    let recording_profile = cinch_tests::recording_profile();
     let s = |p: &Path| p.display().to_string();
 
     // 1. The tests: the loop from its start, never taking the statfs branch.

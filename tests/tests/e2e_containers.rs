@@ -8,14 +8,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, Ready, cinch_bin, require, require_bpf, workspace_root};
+use cinch_tests::{ChildGuard, Ready, cinch_bin, require, require_bpf};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
-    workspace_root()
-        .join("profiles/recording-profile.json")
-        .display()
-        .to_string()
+    cinch_tests::recording_profile().display().to_string()
 }
 
 fn cinch(args: &[&str]) -> Output {
@@ -42,15 +39,12 @@ fn read(path: &Path) -> Recording {
 }
 
 fn names(rec: &Recording) -> BTreeSet<String> {
-    rec.syscalls
-        .values()
-        .flatten()
-        .filter_map(|c| c.name.clone())
-        .collect()
+    cinch_tests::recorded_names(rec).into_iter().collect()
 }
 
-/// `cinch record --new-containers -o DIR -- docker run ...`; returns the recordings written.
-fn record_new(dir: &Path, docker_run: &[&str]) -> Vec<PathBuf> {
+/// `cinch record --new-containers -o DIR -- docker run --rm --pull never --network none RUN...`;
+/// returns the recordings written.
+fn record_new(dir: &Path, run: &[&str]) -> Vec<PathBuf> {
     let mut args = vec![
         "record",
         "-q",
@@ -58,8 +52,15 @@ fn record_new(dir: &Path, docker_run: &[&str]) -> Vec<PathBuf> {
         "-o",
         dir.to_str().expect("utf-8"),
         "--",
+        "docker",
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
     ];
-    args.extend_from_slice(docker_run);
+    args.extend_from_slice(run);
     ok(&cinch(&args), "cinch record --new-containers");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("recordings dir")
@@ -83,17 +84,7 @@ fn record_generate_enforce(nnp: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let recs = dir.path().join("recs");
     let seccomp = format!("seccomp={}", recording_profile());
-    let mut run = vec![
-        "docker",
-        "run",
-        "--rm",
-        "--pull",
-        "never",
-        "--network",
-        "none",
-        "--security-opt",
-        &seccomp,
-    ];
+    let mut run = vec!["--security-opt", &seccomp];
     if nnp {
         run.extend(["--security-opt", "no-new-privileges"]);
     }
@@ -204,22 +195,7 @@ fn short_lived_containers_are_recorded_completely() {
     let image = busybox_image();
     let dir = tempfile::tempdir().expect("tempdir");
     let seccomp = format!("seccomp={}", recording_profile());
-    let files = record_new(
-        dir.path(),
-        &[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "--security-opt",
-            &seccomp,
-            &image,
-            "true",
-        ],
-    );
+    let files = record_new(dir.path(), &["--security-opt", &seccomp, &image, "true"]);
     assert_eq!(files.len(), 1);
     let rec = read(&files[0]);
     let got = names(&rec);
@@ -280,17 +256,7 @@ fn runc_baseline_is_covered() {
     let seccomp = format!("seccomp={}", recording_profile());
     for nnp in [false, true] {
         let dir = work.path().join(format!("recs-{nnp}"));
-        let mut run = vec![
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            "--security-opt",
-            &seccomp,
-        ];
+        let mut run = vec!["--security-opt", &seccomp];
         if nnp {
             run.extend(["--security-opt", "no-new-privileges"]);
         }
@@ -628,13 +594,6 @@ fn nested_mount_namespace_stays_in_the_container() {
     let files = record_new(
         dir.path(),
         &[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
             "--cap-add",
             "SYS_ADMIN",
             "--security-opt",
@@ -767,13 +726,6 @@ fn unconfined_and_default_profiles_are_reported() {
     let files = record_new(
         &unconfined,
         &[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
             "--security-opt",
             "seccomp=unconfined",
             &image,
@@ -803,20 +755,7 @@ fn unconfined_and_default_profiles_are_reported() {
 
     // Docker's default profile hides what it denies: the recording says so.
     let default = dir.path().join("default");
-    let files = record_new(
-        &default,
-        &[
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "none",
-            &image,
-            "true",
-        ],
-    );
+    let files = record_new(&default, &[&image, "true"]);
     let rec = read(&files[0]);
     assert!(
         rec.warnings

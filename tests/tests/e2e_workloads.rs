@@ -1082,12 +1082,7 @@ impl Httpd {
     fn recording_profile() -> Vec<String> {
         vec![
             "--security-opt".into(),
-            format!(
-                "seccomp={}",
-                workspace_root()
-                    .join("profiles/recording-profile.json")
-                    .display()
-            ),
+            format!("seccomp={}", cinch_tests::recording_profile().display()),
         ]
     }
 

@@ -365,7 +365,7 @@ fn the_workload_inherits_the_signals_the_caller_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     let cinch = cinch_bin().display().to_string();
-    let allow = cinch_tests::workspace_root().join("profiles/recording-profile.json");
+    let allow = cinch_tests::recording_profile();
     let allow = allow.display();
     let workload = "sh -c 'kill -INT $$; kill -HUP $$; echo survived'";
     let (status, out) = shell(&format!("trap '' INT HUP; {workload}"));
@@ -438,7 +438,7 @@ fn the_workload_starts_with_cinchs_dispositions_and_mask() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let s = |p: &Path| p.display().to_string();
-    let allow = s(&cinch_tests::workspace_root().join("profiles/recording-profile.json"));
+    let allow = s(&cinch_tests::recording_profile());
     let bare = signal_state(&[]);
     let bits = |field: &str| {
         bare.lines()
