@@ -1,7 +1,6 @@
 //! `cinch`: record what a workload does in the kernel, and turn it into least-privilege runtime
 //! settings (a seccomp profile and a capability allowlist).
 
-mod btf;
 mod cap_checks;
 mod capture;
 mod cli;

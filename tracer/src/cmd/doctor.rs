@@ -10,53 +10,27 @@
 //! tracepoints), 3 when it cannot. A missing capability source or container engine is a warning:
 //! `record -- COMMAND` still works without them.
 
-use std::error::Error as StdError;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aya::programs::{
-    BtfTracePoint, FEntry, FExit, KProbe, Lsm, Program, ProgramError, RawTracePoint, TracePoint,
-};
-use aya::{Ebpf, EbpfLoader};
-use cinch_common::names;
+use aya::Ebpf;
 
 use crate::cli::DoctorArgs;
-
-/// The embedded eBPF object (empty when built with AYA_BUILD_SKIP=1). Doctor keeps its own
-/// handle on the bytes so it depends on nothing in the loader but the program names.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cinch"));
-
-fn object() -> &'static [u8] {
-    OBJECT
-}
-
-const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
-const CAP_CAPABLE_EVENT: &str = "capability/cap_capable";
-
-// The probe programs `doctor` tries that `record` does not use (ebpf/src/probes/doctor.rs).
-const DOCTOR_TRACEPOINT: &str = "doctor_tracepoint";
-const DOCTOR_KPROBE: &str = "doctor_kprobe";
-const DOCTOR_FENTRY: &str = "doctor_fentry";
-const DOCTOR_LSM: &str = "doctor_lsm";
+use crate::probe::attach::{Ladder, Rung};
+use crate::probe::outcome::error_text;
+use crate::probe::{self, ExitDetection};
 
 /// How long a container engine's CLI gets to answer.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
 
-// Capability bits (include/uapi/linux/capability.h).
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
-
 pub fn run(_args: DoctorArgs) -> anyhow::Result<u8> {
     let mut out = Checks::default();
-    let kernel = kernel_release();
-    check_kernel(&mut out, &kernel);
+    check_kernel(&mut out, &crate::procfs::kernel_release());
     let btf_ok = check_btf(&mut out);
-    let tracefs = check_tracefs(&mut out);
+    check_tracefs(&mut out);
     let privileged = check_privileges(&mut out);
-    let can_record = check_probes(&mut out, btf_ok, tracefs.as_deref(), privileged);
+    let can_record = check_probes(&mut out, btf_ok, privileged);
     check_engines(&mut out);
 
     say("");
@@ -96,12 +70,6 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 /// `6.18.44-foo` → (6, 18).
 fn major_minor(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
@@ -124,82 +92,55 @@ fn check_kernel(out: &mut Checks, release: &str) {
 }
 
 fn check_btf(out: &mut Checks) -> bool {
-    match std::fs::File::open(BTF_PATH) {
+    let path = probe::VMLINUX;
+    match std::fs::File::open(path) {
         Ok(_) => {
-            out.ok(format!("BTF: {BTF_PATH} is readable"));
+            out.ok(format!("BTF: {path} is readable"));
             true
         }
         Err(e) => {
             out.fail(format!(
-                "BTF: cannot read {BTF_PATH} ({e}); cinch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later) and root to read it"
+                "BTF: cannot read {path} ({e}); cinch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later) and root to read it"
             ));
             false
         }
     }
 }
 
-/// Where tracefs is mounted, from /proc/self/mounts (its `events` directory is root-only, so
-/// looking there would call it unmounted for an unprivileged user).
-fn tracefs_mount() -> Option<String> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-    mounts.lines().find_map(|line| {
-        let mut fields = line.split_whitespace();
-        let (_, dir, fstype) = (fields.next()?, fields.next()?, fields.next()?);
-        (fstype == "tracefs").then(|| dir.to_owned())
-    })
-}
-
-/// Where tracefs is, when it is mounted (or could be mounted now).
-fn check_tracefs(out: &mut Checks) -> Option<PathBuf> {
-    if let Some(dir) = tracefs_mount() {
-        out.ok(format!("tracefs is mounted on {dir}"));
-        return Some(PathBuf::from(dir));
+/// Whether tracefs is mounted, mounting it if it is not (as `cinch record` does when it needs
+/// a classic tracepoint).
+fn check_tracefs(out: &mut Checks) {
+    if let Some(dir) = crate::tracefs::mount_point() {
+        out.ok(format!("tracefs is mounted on {}", dir.display()));
+        return;
     }
+    let tracefs = crate::tracefs::TRACEFS;
     match crate::tracefs::ensure_mounted() {
-        Ok(()) => {
-            out.ok(format!(
-                "tracefs was not mounted; mounted it on {}",
-                crate::tracefs::TRACEFS
-            ));
-            Some(PathBuf::from(crate::tracefs::TRACEFS))
-        }
-        Err(e) => {
-            out.warn(format!(
-                "tracefs is not mounted and mounting it failed ({}); classic tracepoints (the cap_capable tracepoint, the sys_enter fallback) need it: mount -t tracefs nodev {}",
-                crate::error::sentence(&e),
-                crate::tracefs::TRACEFS
-            ));
-            None
-        }
+        Ok(()) => out.ok(format!("tracefs was not mounted; mounted it on {tracefs}")),
+        Err(e) => out.warn(format!(
+            "tracefs is not mounted and mounting it failed ({}); classic tracepoints (the cap_capable tracepoint, the sys_enter fallback) need it: mount -t tracefs nodev {tracefs}",
+            crate::error::sentence(&e),
+        )),
     }
-}
-
-/// Effective capabilities from /proc/self/status (`CapEff:` is a hex mask).
-fn effective_caps() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
-    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Whether the process may load and attach tracing programs at all.
 fn check_privileges(out: &mut Checks) -> bool {
-    let Some(eff) = effective_caps() else {
-        out.warn("privileges: cannot read CapEff from /proc/self/status; the probe checks below say what works");
-        return true;
+    let privileges = match probe::Privileges::of_this_process() {
+        Ok(p) => p,
+        Err(e) => {
+            out.warn(format!("privileges: cannot read this process's effective capabilities ({e}); the probe checks below say what works"));
+            return true;
+        }
     };
-    let has = |bit: u32| eff & (1u64 << bit) != 0;
-    let (bpf, perfmon, sys_admin) = (has(CAP_BPF), has(CAP_PERFMON), has(CAP_SYS_ADMIN));
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let summary = format!(
         "CAP_BPF {}, CAP_PERFMON {}, CAP_SYS_ADMIN {}",
-        yes_no(bpf),
-        yes_no(perfmon),
-        yes_no(sys_admin)
+        yes_no(privileges.bpf),
+        yes_no(privileges.perfmon),
+        yes_no(privileges.sys_admin)
     );
-    if (bpf && perfmon) || sys_admin {
+    if privileges.suffice() {
         out.ok(format!("privileges: {summary}"));
         true
     } else {
@@ -210,206 +151,24 @@ fn check_privileges(out: &mut Checks) -> bool {
     }
 }
 
-/// The result of loading and attaching one program.
-enum Outcome {
-    Works,
-    /// EPERM/EACCES: the kernel has the hook but will not let us use it.
-    Refused(String),
-    /// The hook or the program type does not exist in this kernel.
-    Unavailable(String),
-    Failed(String),
-}
-
-impl Outcome {
-    fn works(&self) -> bool {
-        matches!(self, Outcome::Works)
-    }
-
-    /// "works", "refused (EPERM: ...)", ...
-    fn describe(&self) -> String {
-        match self {
-            Outcome::Works => "works".to_owned(),
-            Outcome::Refused(e) => format!("refused ({e})"),
-            Outcome::Unavailable(e) => format!("not available ({e})"),
-            Outcome::Failed(e) => format!("failed ({e})"),
-        }
-    }
-}
-
-/// The error and its causes on one line, with a verifier log cut to its first lines.
-fn error_text(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        let s: String = s.lines().take(3).collect::<Vec<_>>().join(" / ");
-        let s = if s.len() > 300 {
-            let cut = (0..=300)
-                .rev()
-                .find(|&i| s.is_char_boundary(i))
-                .unwrap_or(0);
-            format!("{}...", &s[..cut])
-        } else {
-            s
-        };
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
-}
-
-/// The first OS error in an error chain.
-fn os_error(err: &(dyn StdError + 'static)) -> Option<i32> {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(code) = io.raw_os_error() {
-                return Some(code);
-            }
-            if io.kind() == std::io::ErrorKind::NotFound {
-                return Some(libc::ENOENT);
-            }
-        }
-        cur = e.source();
-    }
-    None
-}
-
-/// ENOTSUPP (524) is kernel-internal but does reach user space from BPF_PROG_LOAD and
-/// BPF_LINK_CREATE when a hook type is not built in.
-const ENOTSUPP: i32 = 524;
-
-fn outcome(result: Result<(), ProgramError>) -> Outcome {
-    let err = match result {
-        Ok(()) => return Outcome::Works,
-        Err(e) => e,
-    };
-    let text = match &err {
-        // The verifier log is empty for a refused load and long for a rejected program: keep
-        // its last line, where the verifier says why.
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
-            let log = verifier_log.to_string();
-            match log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
-                Some(last) => format!("BPF_PROG_LOAD: {io_error}; verifier: {last}"),
-                None => format!("BPF_PROG_LOAD: {io_error}"),
-            }
-        }
-        _ => error_text(&err),
-    };
-    match os_error(&err) {
-        Some(libc::EPERM | libc::EACCES) => Outcome::Refused(text),
-        Some(libc::ENOENT | libc::EOPNOTSUPP | ENOTSUPP | libc::ENODEV | libc::ESRCH) => {
-            Outcome::Unavailable(text)
-        }
-        _ => Outcome::Failed(text),
-    }
-}
-
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, Outcome>
-where
-    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
-{
-    let prog = ebpf.program_mut(name).ok_or_else(|| {
-        Outcome::Failed(format!(
-            "the embedded eBPF object has no program {name}; rebuild cinch"
-        ))
-    })?;
-    prog.try_into()
-        .map_err(|e: ProgramError| Outcome::Failed(error_text(&e)))
-}
-
-// One function per program type: load, attach, detach, unload, and say what happened.
-
-/// The program types attached by BTF name (tp_btf, fentry, fexit, LSM) share one shape:
-/// `load(name, btf)`, `attach()`.
-macro_rules! try_btf_program {
-    ($fn_name:ident, $ty:ty) => {
-        fn $fn_name(ebpf: &mut Ebpf, name: &str, target: &str, btf: &aya::Btf) -> Outcome {
-            let p: &mut $ty = match program(ebpf, name) {
-                Ok(p) => p,
-                Err(o) => return o,
-            };
-            let result = (|| {
-                p.load(target, btf)?;
-                let link = p.attach()?;
-                p.detach(link)
-            })();
-            let _ = p.unload();
-            outcome(result)
-        }
-    };
-}
-
-try_btf_program!(try_btf_tracepoint, BtfTracePoint);
-try_btf_program!(try_fentry, FEntry);
-try_btf_program!(try_fexit, FExit);
-try_btf_program!(try_lsm, Lsm);
-
-fn try_raw_tracepoint(ebpf: &mut Ebpf, name: &str, event: &str) -> Outcome {
-    let p: &mut RawTracePoint = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load()?;
-        let link = p.attach(event)?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-fn try_tracepoint(ebpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Outcome {
-    let p: &mut TracePoint = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load()?;
-        let link = p.attach(category, event)?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-fn try_kprobe(ebpf: &mut Ebpf, name: &str, function: &str) -> Outcome {
-    let p: &mut KProbe = match program(ebpf, name) {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
-    let result = (|| {
-        p.load()?;
-        let link = p.attach(function, 0)?;
-        p.detach(link)
-    })();
-    let _ = p.unload();
-    outcome(result)
-}
-
-/// Loads the object and tries every attach point; true when recording can work.
-fn check_probes(out: &mut Checks, btf_ok: bool, tracefs: Option<&Path>, privileged: bool) -> bool {
-    if object().is_empty() {
+/// Loads the object `cinch record` loads and walks the attach ladders it climbs, trying every
+/// rung; true when recording can work.
+fn check_probes(out: &mut Checks, btf_ok: bool, privileged: bool) -> bool {
+    if !probe::object_present() {
         out.fail("eBPF object: this cinch was built with AYA_BUILD_SKIP=1 and carries no probes; run `cargo xtask setup` and rebuild");
         return false;
     }
-    out.ok(format!("eBPF object: embedded ({} bytes)", object().len()));
-    let exit_ok = check_group_dead(out, btf_ok);
+    out.ok(format!(
+        "eBPF object: embedded ({} bytes)",
+        probe::OBJECT.len()
+    ));
+    let exit_ok = check_exit_detection(out, btf_ok);
     if !privileged {
         out.fail("attach points: not tried without the privileges above");
         return false;
     }
 
-    // The one map sized by pid_max is shrunk: doctor never tracks a process.
-    let mut ebpf = match EbpfLoader::new()
-        .map_max_entries(names::TASK_TARGET, 1)
-        .load(object())
-    {
+    let mut ebpf = match probe::load_for_trial() {
         Ok(ebpf) => ebpf,
         Err(e) => {
             out.fail(format!(
@@ -432,75 +191,65 @@ fn check_probes(out: &mut Checks, btf_ok: bool, tracefs: Option<&Path>, privileg
         }
     };
 
-    let syscalls_ok = check_syscall_attach(out, &mut ebpf, btf.as_ref(), tracefs.is_some());
+    let syscalls_ok = check_syscall_attach(out, &mut ebpf, btf.as_ref());
     let lifecycle_ok = check_lifecycle(out, &mut ebpf);
-    check_capability_source(out, &mut ebpf, btf.as_ref(), tracefs);
+    check_capability_source(out, &mut ebpf, btf.as_ref());
     btf_ok && exit_ok && syscalls_ok && lifecycle_ok
 }
 
 /// `cinch record` tells a thread's exit from its process's by the `group_dead` field of
 /// `sched_process_exit` (Linux 6.16+), or on older kernels by `signal_struct.live`.
-fn check_group_dead(out: &mut Checks, btf_ok: bool) -> bool {
+fn check_exit_detection(out: &mut Checks, btf_ok: bool) -> bool {
     if !btf_ok {
         return false;
     }
-    match crate::btf::Btf::from_sys_fs() {
-        Ok(btf) if btf.has_member("trace_event_raw_sched_process_exit", "group_dead") => {
+    let btf = match probe::Btf::from_sys_fs() {
+        Ok(btf) => btf,
+        Err(e) => {
+            out.fail(format!("reading the kernel's BTF failed: {e}"));
+            return false;
+        }
+    };
+    match probe::exit_detection(&btf, false) {
+        Ok(ExitDetection::GroupDead) => {
             out.ok("process exits: sched_process_exit has group_dead (Linux 6.16+)");
             true
         }
-        Ok(btf)
-            if btf.has_member("task_struct", "signal")
-                && btf.has_member("signal_struct", "live") =>
-        {
+        Ok(ExitDetection::SignalLive { .. }) => {
             out.ok("process exits: no group_dead in sched_process_exit (before Linux 6.16); cinch reads signal_struct.live instead");
             true
         }
-        Ok(_) => {
+        Err(_) => {
             out.fail("process exits: neither sched_process_exit's group_dead nor signal_struct.live is in the kernel's BTF; the recorder cannot tell a process exit from a thread exit");
-            false
-        }
-        Err(e) => {
-            out.fail(format!("reading the kernel's BTF failed: {e}"));
             false
         }
     }
 }
 
-fn check_syscall_attach(
+/// "a, b or c".
+fn either(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// One line per rung of a ladder, the one `cinch record` would use marked.
+fn report_ladder<T>(
     out: &mut Checks,
+    what: &str,
+    ladder: &'static Ladder<T>,
     ebpf: &mut Ebpf,
     btf: Option<&aya::Btf>,
-    tracefs_ok: bool,
-) -> bool {
-    let tp_btf = match btf {
-        Some(btf) => try_btf_tracepoint(ebpf, names::SYS_ENTER_TP_BTF, "sys_enter", btf),
-        None => Outcome::Unavailable("no kernel BTF".to_owned()),
-    };
-    let raw_tp = try_raw_tracepoint(ebpf, names::SYS_ENTER_RAW_TP, "sys_enter");
-    let tracepoint = if tracefs_ok {
-        try_tracepoint(
-            ebpf,
-            names::SYS_ENTER_TRACEPOINT,
-            "raw_syscalls",
-            "sys_enter",
-        )
-    } else {
-        Outcome::Unavailable("tracefs is not mounted".to_owned())
-    };
-    let tried = [
-        ("tp_btf", tp_btf),
-        ("raw_tp", raw_tp),
-        ("tracepoint", tracepoint),
-    ];
-    let chosen = tried.iter().find(|(_, o)| o.works()).map(|(kind, _)| *kind);
-    for (kind, o) in &tried {
-        let line = format!(
-            "syscalls: {kind} on raw_syscalls:sys_enter {}",
-            o.describe()
-        );
+) -> Option<&'static Rung<T>> {
+    let survey = ladder.survey(ebpf, btf);
+    let chosen = survey.chosen();
+    for (rung, o) in &survey.tried {
+        let line = format!("{what}: {} {}", rung.hook, o.describe());
         if o.works() {
-            let note = if Some(*kind) == chosen {
+            let used = chosen.is_some_and(|c| std::ptr::eq(c, *rung));
+            let note = if used {
                 " (cinch record uses this one)"
             } else {
                 ""
@@ -512,26 +261,36 @@ fn check_syscall_attach(
             out.warn(line);
         }
     }
+    chosen
+}
+
+fn check_syscall_attach(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> bool {
+    let chosen = report_ladder(out, "syscalls", &probe::SYS_ENTER, ebpf, btf);
     if chosen.is_none() {
-        out.fail("syscalls: no way to attach to raw_syscalls:sys_enter works; cinch needs tp_btf, raw_tp or tracepoint programs (root, BTF, tracefs)");
+        let kinds: Vec<&str> = probe::SYS_ENTER
+            .rungs
+            .iter()
+            .map(|r| r.hook.kind())
+            .collect();
+        out.fail(format!(
+            "syscalls: no way to attach to raw_syscalls:sys_enter works; cinch needs {} programs (root, BTF, tracefs)",
+            either(&kinds)
+        ));
     }
     chosen.is_some()
 }
 
 fn check_lifecycle(out: &mut Checks, ebpf: &mut Ebpf) -> bool {
     let mut all = true;
-    for (prog, event) in [
-        (names::FORK, "sched_process_fork"),
-        (names::EXIT, "sched_process_exit"),
-        (names::EXEC, "sched_process_exec"),
-    ] {
-        let o = try_raw_tracepoint(ebpf, prog, event);
+    for rung in probe::PROCESS_EVENTS {
+        let o = rung.try_out(ebpf, None);
         if o.works() {
-            out.ok(format!("processes: raw_tp on sched:{event} works"));
+            out.ok(format!("processes: {} works", rung.hook));
         } else {
             all = false;
             out.fail(format!(
-                "processes: raw_tp on sched:{event} {}; cinch follows forks, execs and exits with it",
+                "processes: {} {}; cinch follows forks, execs and exits with it",
+                rung.hook,
                 o.describe()
             ));
         }
@@ -539,103 +298,50 @@ fn check_lifecycle(out: &mut Checks, ebpf: &mut Ebpf) -> bool {
     all
 }
 
-fn check_capability_source(
-    out: &mut Checks,
-    ebpf: &mut Ebpf,
-    btf: Option<&aya::Btf>,
-    tracefs: Option<&Path>,
-) {
-    let no_btf = || Outcome::Unavailable("no kernel BTF".to_owned());
-    // The tracepoint exists since Linux 6.14; say so rather than show an attach error.
-    let missing_event = match tracefs.map(|t| t.join("events").join(CAP_CAPABLE_EVENT)) {
-        Some(dir) if !dir.is_dir() => Some(format!(
-            "{} does not exist; the tracepoint was added in Linux 6.14",
-            dir.display()
-        )),
-        _ => None,
-    };
-    let tp_btf = match (&missing_event, btf) {
-        (Some(why), _) => Outcome::Unavailable(why.clone()),
-        (None, None) => no_btf(),
-        (None, Some(btf)) => {
-            try_btf_tracepoint(ebpf, names::CAP_CAPABLE_TP_BTF, "cap_capable", btf)
-        }
-    };
-    let tracepoint = match (&missing_event, tracefs) {
-        (Some(why), _) => Outcome::Unavailable(why.clone()),
-        (None, None) => Outcome::Unavailable("tracefs is not mounted".to_owned()),
-        (None, Some(_)) => try_tracepoint(ebpf, DOCTOR_TRACEPOINT, "capability", "cap_capable"),
-    };
-    let kprobe = match try_kprobe(ebpf, DOCTOR_KPROBE, "cap_capable") {
-        Outcome::Unavailable(e) if !kprobes_built_in() => {
-            Outcome::Unavailable(format!("kprobes are not compiled into this kernel: {e}"))
-        }
-        o => o,
-    };
-    let fentry = btf.map_or_else(no_btf, |btf| {
-        try_fentry(ebpf, DOCTOR_FENTRY, "cap_capable", btf)
-    });
-    // The fallback itself, not an empty stand-in: the verifier checks its real body.
-    let fexit = btf.map_or_else(no_btf, |btf| {
-        try_fexit(ebpf, names::CAP_CAPABLE_FEXIT, "cap_capable", btf)
-    });
-    let lsm = btf.map_or_else(no_btf, |btf| try_lsm(ebpf, DOCTOR_LSM, "file_open", btf));
-
-    // `cinch record` attaches the first that works of tp_btf and fexit (its fallback for kernels
-    // without the tracepoint); the others say what else this kernel allows.
-    let sources = [
-        ("tp_btf on capability:cap_capable", &tp_btf),
-        ("tracepoint capability:cap_capable", &tracepoint),
-        ("kprobe on cap_capable", &kprobe),
-        ("fentry on cap_capable", &fentry),
-        ("fexit on cap_capable", &fexit),
-    ];
-    let used = if tp_btf.works() {
-        Some(0)
-    } else if fexit.works() {
-        Some(4)
-    } else {
-        None
-    };
-    for (i, (what, o)) in sources.iter().enumerate() {
-        let line = format!("capabilities: {what} {}", o.describe());
-        match (o.works(), Some(i) == used) {
-            (true, true) => out.ok(format!("{line} (cinch record uses this one)")),
-            (true, false) => out.ok(line),
-            (false, _) => out.warn(line),
+fn check_capability_source(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) {
+    // The ladder `cinch record` climbs first, then what else this kernel allows.
+    let chosen = report_ladder(out, "capabilities", &probe::CAP_CAPABLE, ebpf, btf);
+    let mut others = Vec::new();
+    for rung in probe::CAP_CAPABLE_OTHERS {
+        let o = rung.try_out(ebpf, btf);
+        let line = format!("capabilities: {} {}", rung.hook, o.describe());
+        if o.works() {
+            out.ok(line);
+            others.push(rung.hook.to_string());
+        } else {
+            out.warn(line);
         }
     }
-    let lsm_line = format!("lsm: BPF LSM program on file_open {}", lsm.describe());
+    let lsm = probe::LSM_PROBE.try_out(ebpf, btf);
+    let lsm_line = format!(
+        "lsm: BPF LSM program on {} {}",
+        probe::LSM_PROBE.hook.target(),
+        lsm.describe()
+    );
     if lsm.works() {
         out.ok(lsm_line);
     } else {
         out.warn(format!("{lsm_line}; cinch does not need it"));
     }
-    let others: Vec<&str> = sources[1..4]
-        .iter()
-        .filter(|(_, o)| o.works())
-        .map(|(what, _)| *what)
-        .collect();
-    if tp_btf.works() {
-        out.ok("capability source: tp_btf on capability:cap_capable");
-    } else if fexit.works() {
-        out.ok("capability source: fexit on cap_capable (the capability:cap_capable tracepoint does not work here)");
-    } else if others.is_empty() {
-        out.warn("capability source: none works; cinch records syscalls but no capability checks, so the generated cap_add cannot say which capabilities are needed (use Linux 6.14+ for the cap_capable tracepoint)");
-    } else {
-        out.warn(format!(
-            "capability source: neither tp_btf on capability:cap_capable nor fexit on cap_capable works here; {} works but cinch does not use it, so recordings carry no capability checks",
-            others.join(", ")
-        ));
+    let rungs = probe::CAP_CAPABLE.rungs;
+    match chosen {
+        Some(rung) if std::ptr::eq(rung, &rungs[0]) => {
+            out.ok(format!("capability source: {}", rung.hook));
+        }
+        Some(rung) => out.ok(format!(
+            "capability source: {} ({} does not work here)",
+            rung.hook, rungs[0].hook
+        )),
+        None if others.is_empty() => out.warn("capability source: none works; cinch records syscalls but no capability checks, so the generated cap_add cannot say which capabilities are needed (use Linux 6.14+ for the cap_capable tracepoint)"),
+        None => {
+            let tried: Vec<String> = rungs.iter().map(|r| r.hook.to_string()).collect();
+            out.warn(format!(
+                "capability source: neither {} works here; {} works but cinch does not use it, so recordings carry no capability checks",
+                tried.join(" nor "),
+                others.join(", ")
+            ));
+        }
     }
-}
-
-/// Kprobes exist when the kernel has the kprobe PMU (perf_event_open) or tracefs kprobe_events.
-fn kprobes_built_in() -> bool {
-    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
-        || Path::new(crate::tracefs::TRACEFS)
-            .join("kprobe_events")
-            .exists()
 }
 
 /// A container engine CLI and how to ask it whether its daemon/runtime answers.
@@ -799,23 +505,11 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_classified_by_errno() {
-        let syscall = |errno| {
-            Err(ProgramError::SyscallError(aya::sys::SyscallError {
-                call: "bpf_prog_load",
-                io_error: std::io::Error::from_raw_os_error(errno),
-            }))
-        };
-        assert!(matches!(outcome(syscall(libc::EPERM)), Outcome::Refused(_)));
-        assert!(matches!(
-            outcome(syscall(libc::ENOENT)),
-            Outcome::Unavailable(_)
-        ));
-        assert!(matches!(
-            outcome(syscall(ENOTSUPP)),
-            Outcome::Unavailable(_)
-        ));
-        assert!(matches!(outcome(syscall(libc::EINVAL)), Outcome::Failed(_)));
-        assert!(outcome(Ok(())).works());
+    fn alternatives_are_listed() {
+        assert_eq!(
+            either(&["tp_btf", "raw_tp", "tracepoint"]),
+            "tp_btf, raw_tp or tracepoint"
+        );
+        assert_eq!(either(&["tp_btf"]), "tp_btf");
     }
 }

@@ -8,6 +8,9 @@
 
 use std::path::Path;
 
+/// Where the running kernel publishes its BTF (CONFIG_DEBUG_INFO_BTF=y, Linux 5.8+).
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
     #[error("cannot read {path}: {source}")]
@@ -66,7 +69,7 @@ pub struct Btf {
 
 impl Btf {
     pub fn from_sys_fs() -> Result<Btf, BtfError> {
-        Btf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
+        Btf::from_file(Path::new(VMLINUX))
     }
 
     pub fn from_file(path: &Path) -> Result<Btf, BtfError> {

@@ -1,0 +1,221 @@
+//! Reading what the kernel side aggregated: per-target syscall counts, argument values and
+//! capability checks, the target state, the loss counters, and the rare events of the ring
+//! buffer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+use cinch_common::{
+    ARCH_TABLES, CELLS_PER_TARGET, CapKey, Event, MAX_SYSCALLS, STAT_COUNT, Stat, TargetState,
+    counter,
+};
+
+use super::Probe;
+
+/// Counters from the kernel side that say whether a recording is complete (`STATS`, one per
+/// [`Stat`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub syscall_out_of_range: u64,
+    pub counter_miss: u64,
+    pub track_miss: u64,
+    pub ring_drop: u64,
+    pub read_failed: u64,
+    pub cap_miss: u64,
+    pub stack_miss: u64,
+    pub slots_exhausted: u64,
+    pub arg_miss: u64,
+}
+
+/// Every counter of `STATS`: one more [`Stat`] does not compile until it is listed here and
+/// has its field in [`Stats`].
+const ALL_STATS: [Stat; STAT_COUNT as usize] = [
+    Stat::SyscallOutOfRange,
+    Stat::CounterMiss,
+    Stat::TrackMiss,
+    Stat::RingDrop,
+    Stat::ReadFailed,
+    Stat::CapMiss,
+    Stat::StackMiss,
+    Stat::SlotsExhausted,
+    Stat::ArgMiss,
+];
+
+impl Stats {
+    fn counter_mut(&mut self, stat: Stat) -> &mut u64 {
+        match stat {
+            Stat::SyscallOutOfRange => &mut self.syscall_out_of_range,
+            Stat::CounterMiss => &mut self.counter_miss,
+            Stat::TrackMiss => &mut self.track_miss,
+            Stat::RingDrop => &mut self.ring_drop,
+            Stat::ReadFailed => &mut self.read_failed,
+            Stat::CapMiss => &mut self.cap_miss,
+            Stat::StackMiss => &mut self.stack_miss,
+            Stat::SlotsExhausted => &mut self.slots_exhausted,
+            Stat::ArgMiss => &mut self.arg_miss,
+        }
+    }
+}
+
+/// The values recorded for one argument-sensitive syscall of a target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgValues {
+    /// Masked value → calls.
+    pub values: BTreeMap<u64, u64>,
+    /// Masked value → the processes (comm) that used it first, as far as the ring buffer told.
+    pub comms: BTreeMap<u64, BTreeSet<String>>,
+    /// Some values could not be stored.
+    pub lost: bool,
+}
+
+impl Probe {
+    pub fn target(&self, slot: u32) -> anyhow::Result<TargetState> {
+        self.targets
+            .get(&slot, 0)
+            .context("reading the target state")
+    }
+
+    /// Summed syscall counts of a target: (architecture table, number) → count.
+    pub fn counts(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), u64>> {
+        let per_cpu = self
+            .counts
+            .get(&slot, 0)
+            .context("reading syscall counts")?;
+        let mut out = BTreeMap::new();
+        for arch in 0..ARCH_TABLES {
+            for nr in 0..MAX_SYSCALLS {
+                let i = counter(arch, nr) as usize;
+                let total: u64 = per_cpu.iter().map(|c| c.counts[i]).sum();
+                if total > 0 {
+                    out.insert((arch, nr), total);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kernel side's loss and error counters, summed over CPUs.
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let mut stats = Stats::default();
+        for stat in ALL_STATS {
+            *stats.counter_mut(stat) = self
+                .stats
+                .get(&(stat as u32), 0)
+                .context("reading stats")?
+                .iter()
+                .sum();
+        }
+        Ok(stats)
+    }
+
+    /// Recorded argument values of a target: (architecture table, number) → values.
+    pub fn arg_values(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), ArgValues>> {
+        let mut out: BTreeMap<(u32, u32), ArgValues> = BTreeMap::new();
+        for item in self.arg_values.iter() {
+            let (key, count) = item.context("reading argument values")?;
+            if key.slot != slot {
+                continue;
+            }
+            let cell = (key.cell / MAX_SYSCALLS, key.cell % MAX_SYSCALLS);
+            let entry = out.entry(cell).or_default();
+            *entry.values.entry(key.value).or_default() += count;
+            if let Some(comms) = self.arg_comms.get(&(slot, cell.0, cell.1, key.value)) {
+                entry
+                    .comms
+                    .entry(key.value)
+                    .or_default()
+                    .extend(comms.iter().cloned());
+            }
+        }
+        let first = slot * CELLS_PER_TARGET;
+        for word in 0..CELLS_PER_TARGET / 64 {
+            let bits = self
+                .arg_lost
+                .get(&(first / 64 + word), 0)
+                .context("reading lost argument values")?;
+            for bit in 0..64 {
+                if bits & (1 << bit) != 0 {
+                    let cell = word * 64 + bit;
+                    out.entry((cell / MAX_SYSCALLS, cell % MAX_SYSCALLS))
+                        .or_default()
+                        .lost = true;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys of every capability check so far, of all targets (for the live status).
+    pub fn all_cap_checks(&self) -> anyhow::Result<Vec<CapKey>> {
+        self.cap_checks
+            .keys()
+            .map(|k| k.context("reading capability checks"))
+            .collect()
+    }
+
+    /// Capability checks of a target with their counts.
+    pub fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
+        let mut out = Vec::new();
+        for item in self.cap_checks.iter() {
+            let (key, count) = item.context("reading capability checks")?;
+            if key.slot == slot {
+                out.push((key, count));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
+    /// for [`Probe::arg_values`], and passed on like the others.
+    pub fn drain_events(&mut self, mut f: impl FnMut(Event)) {
+        while let Some(item) = self.events.next() {
+            if item.len() < size_of::<Event>() {
+                continue;
+            }
+            // SAFETY: the kernel side writes whole `Event`s; read unaligned to be safe.
+            let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) };
+            drop(item);
+            if event.kind == cinch_common::EventKind::FirstArg as u32 {
+                let len = event.comm.iter().position(|&b| b == 0).unwrap_or(16);
+                let comm = String::from_utf8_lossy(&event.comm[..len]).into_owned();
+                self.arg_comms
+                    .entry((event.slot, event.arch, event.nr, event.value))
+                    .or_default()
+                    .insert(comm);
+            }
+            f(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stat_is_read_once() {
+        let mut indices: Vec<u32> = ALL_STATS.iter().map(|&s| s as u32).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..STAT_COUNT).collect::<Vec<_>>());
+        // Each counter lands in its field: the numbers are the ABI's (common's `Stat`).
+        let mut stats = Stats::default();
+        for stat in ALL_STATS {
+            *stats.counter_mut(stat) = stat as u64 + 1;
+        }
+        assert_eq!(
+            stats,
+            Stats {
+                syscall_out_of_range: 1,
+                counter_miss: 2,
+                track_miss: 3,
+                ring_drop: 4,
+                read_failed: 5,
+                cap_miss: 6,
+                stack_miss: 7,
+                slots_exhausted: 8,
+                arg_miss: 9,
+            }
+        );
+    }
+}

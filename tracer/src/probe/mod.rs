@@ -1,0 +1,159 @@
+//! Loading cinch's eBPF object, attaching it, and reading what it aggregated.
+//!
+//! The object is built by `build.rs` and embedded once ([`OBJECT`]); `record`, `doctor` and
+//! `bench-floor` load the same bytes. By concern:
+//!
+//! - `btf`, `layout`: the struct offsets of the running kernel, from its BTF (Rust eBPF has no
+//!   CO-RE relocations);
+//! - `loader`: the load-time globals and the maps filled before anything is attached;
+//! - `attach`, `outcome`, `ladders`: the attach ladders as data, the walker that `record`
+//!   climbs and `doctor` surveys, and how a failed attempt is classified;
+//! - `targets`: the tracer's side of target slots;
+//! - `maps`: reading counts, argument values, capability checks, loss counters and events.
+//!
+//! Dropping [`Probe`] detaches every program.
+
+pub mod attach;
+mod btf;
+mod ladders;
+mod layout;
+mod loader;
+mod maps;
+pub mod outcome;
+mod targets;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+};
+use cinch_common::{ArgKey, CapKey, MAX_TARGETS, TargetCounts, TargetState, names};
+
+pub use btf::{Btf, VMLINUX};
+pub use ladders::{
+    CAP_CAPABLE, CAP_CAPABLE_OTHERS, CapabilitySource, LSM_PROBE, PROCESS_EVENTS, SYS_ENTER,
+    SyscallAttach, attach_floor,
+};
+pub use layout::{ExitDetection, exit_detection};
+pub use loader::{OBJECT, Privileges, load_for_trial, object_present, pid_max, table_arch};
+pub use maps::{ArgValues, Stats};
+
+use crate::error::kernel;
+
+pub struct Probe {
+    // Owns the programs and their links: dropping it detaches everything.
+    _ebpf: Ebpf,
+    pub syscall_attach: SyscallAttach,
+    pub capability_source: CapabilitySource,
+    cap_checks: HashMap<MapData, CapKey, u64>,
+    mntns_slot: HashMap<MapData, u32, u32>,
+    /// Processes registered when attaching, per slot (see [`cinch_common::TRACK_ATTACHED`]).
+    attached: BTreeMap<u32, BTreeSet<u32>>,
+    /// Who used each argument value first: (slot, arch table, nr, value) → comms, from
+    /// `FirstArg` events.
+    arg_comms: BTreeMap<(u32, u32, u32, u64), BTreeSet<String>>,
+    /// Per slot, the last process found still tracked there (see [`Probe::target_alive`]).
+    witness: BTreeMap<u32, u32>,
+    task_target: Array<MapData, u32>,
+    targets: Array<MapData, TargetState>,
+    counts: PerCpuArray<MapData, TargetCounts>,
+    arg_values: HashMap<MapData, ArgKey, u64>,
+    arg_lost: Array<MapData, u64>,
+    stats: PerCpuArray<MapData, u64>,
+    events: RingBuf<MapData>,
+    slots: u32,
+    pid_max: u32,
+}
+
+/// What to load the probes for.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Target slots to size the counters for (1..=MAX_TARGETS).
+    pub slots: u32,
+    /// Slots below this are handed out by the tracer; the rest by the kernel side, to new
+    /// containers.
+    pub reserved_slots: u32,
+    /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
+    pub mntns_mode: u32,
+    /// Mount namespaces that are not new containers (watch mode).
+    pub known_mntns: BTreeSet<u32>,
+}
+
+impl Config {
+    /// One process tree.
+    pub fn process_tree() -> Config {
+        Config {
+            slots: 1,
+            reserved_slots: 1,
+            ..Config::default()
+        }
+    }
+}
+
+impl Probe {
+    /// Loads and attaches the probes, with room for `config.slots` targets.
+    pub fn load(config: &Config) -> anyhow::Result<Probe> {
+        let slots = config.slots;
+        if !object_present() {
+            return Err(kernel(
+                "this cinch was built without its eBPF object (AYA_BUILD_SKIP); run `cargo xtask setup` and rebuild",
+            ));
+        }
+        assert!(
+            (1..=MAX_TARGETS).contains(&slots),
+            "slot count out of range"
+        );
+        // Capability checks are named from /proc/kallsyms when the recording is written; the
+        // kernel takes about 100 ms to produce it, so it is read now, on another core, while
+        // the programs load. (Our own programs are not in it yet: cap_checks::build knows.)
+        crate::cap_checks::read_symbols_in_background();
+        let layout = layout::kernel_layout()?;
+        tracing::debug!(?layout, "kernel struct offsets from BTF");
+        let pid_max = pid_max()?;
+        let mut ebpf = loader::load(config, &layout, pid_max)?;
+        let (syscall_attach, capability_source) = ladders::attach_recorder(&mut ebpf)?;
+        tracing::info!(
+            syscalls = syscall_attach.as_str(),
+            capabilities = capability_source.as_str(),
+            slots,
+            pid_max,
+            known_mount_namespaces = config.known_mntns.len(),
+            "probe loaded and attached"
+        );
+
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .with_context(|| format!("the eBPF object has no map {name}"))
+        };
+        let task_target = Array::try_from(take(names::TASK_TARGET)?)?;
+        let targets = Array::try_from(take(names::TARGETS)?)?;
+        let counts = PerCpuArray::try_from(take(names::COUNTS)?)?;
+        let stats = PerCpuArray::try_from(take(names::STATS)?)?;
+        let events = RingBuf::try_from(take(names::EVENTS)?)?;
+        let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
+        let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
+        let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
+        let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
+        Ok(Probe {
+            arg_values,
+            arg_lost,
+            arg_comms: BTreeMap::new(),
+            mntns_slot,
+            attached: BTreeMap::new(),
+            witness: BTreeMap::new(),
+            _ebpf: ebpf,
+            syscall_attach,
+            capability_source,
+            cap_checks,
+            task_target,
+            targets,
+            counts,
+            stats,
+            events,
+            slots,
+            pid_max,
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! The tracer's side of targets: starting a slot, registering the processes it begins with,
+//! and telling whether a target still has a process. The kernel side follows forks, execs and
+//! exits from there.
+
+use anyhow::Context as _;
+use cinch_common::{
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
+    TRACK_SLOT_MASK, TargetState,
+};
+
+use super::Probe;
+
+impl Probe {
+    /// Starts target `slot` with its first thread group. `pending_exec`: count nothing until
+    /// the process calls execve (a child we forked and hold until it is registered).
+    pub fn start_target(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        self.targets
+            .set(
+                slot,
+                TargetState {
+                    live: 1,
+                    flags: TARGET_ACTIVE,
+                    processes_seen: 1,
+                    mntns: 0,
+                    first_tgid: tgid,
+                },
+                0,
+            )
+            .context("initialising the target")?;
+        self.track(slot, tgid, pending_exec)
+    }
+
+    /// Starts target `slot` for a container's mount namespace: every process that enters it
+    /// from now on is followed. Running processes are added with [`Probe::attach_process`].
+    pub fn start_container_target(
+        &mut self,
+        slot: u32,
+        mntns: u32,
+        first_tgid: u32,
+    ) -> anyhow::Result<()> {
+        self.start_attached_target(slot, mntns, first_tgid)?;
+        self.mntns_slot
+            .insert(mntns, slot, 0)
+            .context("registering the container's mount namespace")
+    }
+
+    /// Starts an attach-mode target (`--pid`, `--container`): `live` starts at 0 and counts
+    /// only processes the kernel side sees forked; running processes are added with
+    /// [`Probe::attach_process`] and watched here.
+    pub fn start_attached_target(
+        &mut self,
+        slot: u32,
+        mntns: u32,
+        first_tgid: u32,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        let state = TargetState {
+            live: 0,
+            flags: TARGET_ACTIVE,
+            processes_seen: 0,
+            mntns,
+            first_tgid,
+        };
+        self.targets
+            .set(slot, state, 0)
+            .context("initialising the target")
+    }
+
+    /// Adds a running thread group to an attach-mode target. Only the kernel side writes
+    /// `live`, so there is no read-modify-write race with its fork and exit probes. A process
+    /// the kernel side tracks already (forked by a tracked parent while the tracer was
+    /// enumerating) is left as it is: marking it attached would hide its exit from `live` and
+    /// drop its pending start-up flags.
+    pub fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        self.attach_with(slot, tgid, 0)
+    }
+
+    /// [`Probe::attach_process`] for a process that is entering a container (a runtime between
+    /// `setns` and its seccomp install): counted from its seccomp install or its next execve,
+    /// as the kernel side does for such a process it sees forked.
+    pub fn attach_entering_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+        self.attach_with(slot, tgid, TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING)
+    }
+
+    fn attach_with(&mut self, slot: u32, tgid: u32, flags: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            tgid < self.pid_max,
+            "pid {tgid} beyond pid_max {}",
+            self.pid_max
+        );
+        if self.tracked_slot(tgid)?.is_some() {
+            return Ok(());
+        }
+        self.task_target
+            .set(tgid, (slot + 1) | TRACK_ATTACHED | flags, 0)
+            .with_context(|| format!("tracking pid {tgid}"))?;
+        if !crate::procfs::running(tgid) {
+            // It exited since it was listed, and the kernel side clears a cell only at exit:
+            // left set, the cell would claim whatever process gets the pid next.
+            return self
+                .task_target
+                .set(tgid, 0, 0)
+                .with_context(|| format!("untracking pid {tgid}"));
+        }
+        self.attached.entry(slot).or_default().insert(tgid);
+        Ok(())
+    }
+
+    /// The slot a thread group is tracked in, if any.
+    fn tracked_slot(&self, tgid: u32) -> anyhow::Result<Option<u32>> {
+        let track = self
+            .task_target
+            .get(&tgid, 0)
+            .with_context(|| format!("reading the tracking of pid {tgid}"))?;
+        Ok((track & TRACK_SLOT_MASK).checked_sub(1))
+    }
+
+    /// Whether the target still has a process: an attached one that has not exited (a zombie
+    /// has), or one the kernel side followed.
+    ///
+    /// `live` can overstate, never understate: a child forked between the lookup and the write
+    /// in [`Probe::attach_process`] is counted by the kernel side and then marked attached, so
+    /// its exit is not subtracted. A non-zero `live` is therefore confirmed: some running
+    /// process must still be tracked in the slot (the kernel side clears a process's cell when
+    /// its thread group dies). The last process found is asked first, so a long-lived target
+    /// costs two lookups a tick, not a scan of /proc.
+    pub fn target_alive(&mut self, slot: u32) -> anyhow::Result<bool> {
+        let running = crate::procfs::running;
+        if self
+            .attached
+            .get(&slot)
+            .is_some_and(|pids| pids.iter().any(|&p| running(p)))
+        {
+            return Ok(true);
+        }
+        if self.target(slot)?.live == 0 {
+            return Ok(false);
+        }
+        let in_slot = |probe: &Probe, pid: u32| -> anyhow::Result<bool> {
+            Ok(probe.tracked_slot(pid)? == Some(slot) && running(pid))
+        };
+        if let Some(&pid) = self.witness.get(&slot)
+            && in_slot(self, pid)?
+        {
+            return Ok(true);
+        }
+        for pid in crate::procfs::pids().filter(|&p| p < self.pid_max) {
+            if in_slot(self, pid)? {
+                self.witness.insert(slot, pid);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Thread groups seen in a target: those the kernel side followed plus the attached ones.
+    pub fn processes_seen(&self, slot: u32) -> anyhow::Result<u64> {
+        let attached = self.attached.get(&slot).map_or(0, |s| s.len() as u64);
+        Ok(self.target(slot)?.processes_seen + attached)
+    }
+
+    fn track(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            tgid < self.pid_max,
+            "pid {tgid} beyond pid_max {}",
+            self.pid_max
+        );
+        let mut value = slot + 1;
+        if pending_exec {
+            value |= TRACK_PENDING_EXEC;
+        }
+        self.task_target
+            .set(tgid, value, 0)
+            .with_context(|| format!("tracking pid {tgid}"))
+    }
+}
