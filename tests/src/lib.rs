@@ -79,6 +79,52 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// The name of the enclosing function (the test), for messages.
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let path = ::std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.rsplit("::").next().unwrap_or(path)
+    }};
+}
+
+/// The one guard at the top of a privileged test: `guard!(bpf)` (root, BTF and a cinch that can
+/// record here) or `guard!(root)`. A missing prerequisite skips the test, or fails it under
+/// `CI=true` ([`require`]). The test then holds [`serial`] until it ends, so privileged tests
+/// run one at a time whoever runs them (`cargo test`, an IDE, nextest).
+#[macro_export]
+macro_rules! guard {
+    (bpf) => {
+        let _serial = match $crate::require_bpf($crate::test_name!()) {
+            true => $crate::serial(),
+            false => return,
+        };
+    };
+    (root) => {
+        let _serial = match $crate::require_root($crate::test_name!()) {
+            true => $crate::serial(),
+            false => return,
+        };
+    };
+}
+
+/// An exclusive lock for the machine-wide resources privileged tests use (BPF programs, the
+/// Docker daemon, mount namespaces): an `flock` on a file in the temporary directory, so it
+/// holds across test threads and test processes alike. Released when dropped.
+pub fn serial() -> nix::fcntl::Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("cinch-privileged-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", path.display()))
+}
+
 /// The test needs root (loading BPF programs, starting dockerd, changing credentials).
 pub fn require_root(name: &str) -> bool {
     require(
@@ -297,6 +343,9 @@ pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
     std::fs::write(&out, p.to_string()).expect("writing the profile");
     out
 }
+
+/// The name recordings give this machine's own architecture (`x86_64`, `aarch64`...).
+pub const NATIVE: &str = std::env::consts::ARCH;
 
 /// The permissive profile containers are recorded under (`cinch recording-profile` writes the
 /// same), in the repository.

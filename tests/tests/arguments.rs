@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use cinch_tests::guard;
 use cinch_tests::{
-    cinch_bin, generate_profile, outcome_lines, output_text as text, record_command, require_bpf,
-    workload,
+    cinch_bin, generate_profile, outcome_lines, output_text as text, record_command, workload,
 };
 
 /// `cinch run --profile PROFILE --cap-add NET_RAW,SYS_ADMIN -- argsys EXTRA...`: each extra
@@ -40,10 +40,7 @@ const EPERM: &str = "errno 1";
 
 #[test]
 fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
-    let name = "the_profile_allows_the_observed_arguments_and_refuses_the_rest";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let bin = workload("argsys");
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -154,10 +151,7 @@ fn the_profile_allows_the_observed_arguments_and_refuses_the_rest() {
 /// Docker's conditions, never the bare name.
 #[test]
 fn an_old_recording_gets_dockers_conditions() {
-    let name = "an_old_recording_gets_dockers_conditions";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let bin = workload("argsys");
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -210,10 +204,7 @@ fn an_old_recording_gets_dockers_conditions() {
 /// process that used it.
 #[test]
 fn a_value_beyond_dockers_default_is_named_with_its_process() {
-    let name = "a_value_beyond_dockers_default_is_named_with_its_process";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let bin = workload("argsys");
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -34,7 +34,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, require, require_bpf, require_root, workspace_root};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, require, workspace_root};
 
 /// One bad input.
 struct Case {
@@ -451,9 +452,7 @@ fn file_inputs() {
 /// `run` and `verify` refuse a bad profile or capability before starting anything.
 #[test]
 fn enforcement_inputs() {
-    if !require_root("enforcement_inputs") {
-        return;
-    }
+    guard!(root);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let scratch = d.join("scratch");
@@ -543,9 +542,7 @@ fn free_pid() -> u32 {
 
 #[test]
 fn record_inputs() {
-    if !require_bpf("record_inputs") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let scratch = d.join("scratch");
@@ -623,9 +620,7 @@ fn syscall_names(rec: &profile_gen::Recording) -> Vec<&str> {
 /// A process that exits while it is recorded ends the recording: exit 0, a valid file.
 #[test]
 fn record_pid_that_exits_while_recorded() {
-    if !require_bpf("record_pid_that_exits_while_recorded") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("rec.json");
     let mut target = Command::new("sh")
@@ -680,9 +675,7 @@ fn unprivileged_copy(dir: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn missing_privileges() {
     const NAME: &str = "missing_privileges";
-    if !require_bpf(NAME) {
-        return;
-    }
+    guard!(bpf);
     let have = |tool: &str| {
         Command::new(tool)
             .arg("--help")
@@ -753,9 +746,7 @@ fn stub_cinch() -> PathBuf {
 
 #[test]
 fn stub_ebpf_object() {
-    if !require_root("stub_ebpf_object") {
-        return;
-    }
+    guard!(root);
     let stub = stub_cinch();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("rec.json");
@@ -781,9 +772,7 @@ impl Drop for Named<'_> {
 #[test]
 fn container_inputs() {
     const NAME: &str = "container_inputs";
-    if !require_bpf(NAME) {
-        return;
-    }
+    guard!(bpf);
     let Some(docker) = Docker::require(NAME) else {
         return;
     };
@@ -828,9 +817,7 @@ fn container_inputs() {
 #[test]
 fn container_that_exits_while_recorded() {
     const NAME: &str = "container_that_exits_while_recorded";
-    if !require_bpf(NAME) {
-        return;
-    }
+    guard!(bpf);
     let Some(docker) = Docker::require(NAME) else {
         return;
     };
@@ -900,10 +887,7 @@ fn container_that_exits_while_recorded() {
 #[test]
 fn outputs_belong_to_the_sudo_user() {
     use std::os::unix::fs::MetadataExt as _;
-    const NAME: &str = "outputs_belong_to_the_sudo_user";
-    if !require_bpf(NAME) {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let profile = d.join("seccomp.json");

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use cinch_tests::{cinch_bin, require, require_bpf, workload};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, require, workload};
 
 /// Runs `cmd` under `cinch record` (inside a fresh network namespace when `netns`), generates
 /// the settings, and returns `cap_add`.
@@ -162,9 +163,7 @@ fn sh(script: &str) -> Vec<String> {
 
 #[test]
 fn chown_needs_chown() {
-    if !require_bpf("chown_needs_chown") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("f");
     std::fs::write(&f, "x").expect("write");
@@ -179,9 +178,7 @@ fn chown_needs_chown() {
 
 #[test]
 fn binding_port_80_needs_net_bind_service() {
-    if !require_bpf("binding_port_80_needs_net_bind_service") {
-        return;
-    }
+    guard!(bpf);
     let start = Command::new("unshare")
         .args(["-n", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
         .output()
@@ -206,9 +203,7 @@ fn binding_port_80_needs_net_bind_service() {
 
 #[test]
 fn negative_nice_needs_sys_nice() {
-    if !require_bpf("negative_nice_needs_sys_nice") {
-        return;
-    }
+    guard!(bpf);
     check(Case {
         name: "nice -n -5",
         cmd: vec!["nice".into(), "-n".into(), "-5".into(), "true".into()],
@@ -220,9 +215,7 @@ fn negative_nice_needs_sys_nice() {
 
 #[test]
 fn raw_icmp_socket_needs_net_raw() {
-    if !require_bpf("raw_icmp_socket_needs_net_raw") {
-        return;
-    }
+    guard!(bpf);
     check(Case {
         name: "raw icmp",
         cmd: vec![
@@ -239,9 +232,7 @@ fn raw_icmp_socket_needs_net_raw() {
 
 #[test]
 fn reading_another_users_private_file_needs_dac_read_search() {
-    if !require_bpf("reading_another_users_private_file_needs_dac_read_search") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("secret");
     std::fs::write(&f, "x").expect("write");
@@ -268,9 +259,7 @@ fn reading_another_users_private_file_needs_dac_read_search() {
 
 #[test]
 fn dropping_to_nobody_needs_setgid_and_setuid() {
-    if !require_bpf("dropping_to_nobody_needs_setgid_and_setuid") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("dropuid");
     check(Case {
         name: "setgroups/setgid/setuid",
@@ -284,9 +273,7 @@ fn dropping_to_nobody_needs_setgid_and_setuid() {
 
 #[test]
 fn allocation_and_proc_reads_need_nothing() {
-    if !require_bpf("allocation_and_proc_reads_need_nothing") {
-        return;
-    }
+    guard!(bpf);
     if !require(
         "allocation_and_proc_reads_need_nothing",
         Path::new("/proc/1/stat").exists(),
@@ -310,9 +297,7 @@ fn allocation_and_proc_reads_need_nothing() {
 /// and why, and still hold the syscalls; where it works, it must find CHOWN for chown.
 #[test]
 fn fexit_fallback_agrees_with_doctor() {
-    if !require_bpf("fexit_fallback_agrees_with_doctor") {
-        return;
-    }
+    guard!(bpf);
     let doctor = Command::new(cinch_bin())
         .arg("doctor")
         .output()
@@ -342,7 +327,9 @@ fn fexit_fallback_agrees_with_doctor() {
         serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording written"))
             .expect("recording is JSON");
     let source = r["attach"]["capabilities"].as_str().unwrap_or_default();
-    let syscalls = r["syscalls"]["x86_64"].as_array().map_or(0, Vec::len);
+    let syscalls = r["syscalls"][cinch_tests::NATIVE]
+        .as_array()
+        .map_or(0, Vec::len);
     assert!(syscalls > 0, "no syscalls recorded: {r}");
     if fexit_works {
         assert_eq!(source, "fexit", "doctor says fexit works: {line}");

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cinch_tests::{cinch_bin, require_bpf, workload};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, workload};
 
 fn cinch(args: &[&str]) -> Output {
     Command::new(cinch_bin())
@@ -29,9 +30,7 @@ fn record(dir: &Path, name: &str, cmd: &[&str]) -> PathBuf {
 
 #[test]
 fn drift_gate_names_the_new_syscall_and_capability() {
-    if !require_bpf("drift_gate_names_the_new_syscall_and_capability") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("drift");
     let w = w.to_str().expect("utf-8");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{cinch_bin, outcome_lines, output_text as text, require_bpf, workload_static};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, outcome_lines, output_text as text, workload_static};
 
 #[test]
 fn a_forking_container_cannot_create_a_user_namespace_under_its_profile() {
-    if !require_bpf("a_forking_container_cannot_create_a_user_namespace_under_its_profile") {
-        return;
-    }
+    guard!(bpf);
     let docker = Docker::ensure();
     let image = busybox_image();
     let bin = workload_static("argsys");

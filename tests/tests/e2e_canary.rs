@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text, require_bpf};
+use cinch_tests::guard;
+use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text};
 
 /// Each round stats `/` (and says so in /w/tick); once /w/go exists, it runs `stat -f` (statfs,
 /// made nowhere else) once and writes whether it worked to /w/out. Ends when /w/stop exists.
@@ -134,9 +135,7 @@ impl Drop for Canary {
 
 #[test]
 fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
-    if !require_bpf("the_canary_loop_adds_what_staging_needed_and_nothing_else") {
-        return;
-    }
+    guard!(bpf);
     let docker = Docker::ensure();
     let work = tempfile::tempdir().expect("tempdir");
     let d = work.path();
@@ -251,7 +250,7 @@ fn the_canary_loop_adds_what_staging_needed_and_nothing_else() {
     let j: serde_json::Value = serde_json::from_slice(&diff.stdout).expect("diff json");
     assert_eq!(
         j["added"]["syscalls"],
-        serde_json::json!({"x86_64": ["statfs"]}),
+        serde_json::json!({ cinch_tests::NATIVE: ["statfs"] }),
         "{j:#}"
     );
     assert_eq!(

@@ -8,7 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, Ready, cinch_bin, require, require_bpf};
+use cinch_tests::guard;
+use cinch_tests::{ChildGuard, Ready, cinch_bin, require};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
@@ -172,25 +173,19 @@ fn record_generate_enforce(nnp: bool) {
 
 #[test]
 fn new_container_profile_starts_the_container() {
-    if !require_bpf("new_container_profile_starts_the_container") {
-        return;
-    }
+    guard!(bpf);
     record_generate_enforce(false);
 }
 
 #[test]
 fn new_container_profile_with_no_new_privileges() {
-    if !require_bpf("new_container_profile_with_no_new_privileges") {
-        return;
-    }
+    guard!(bpf);
     record_generate_enforce(true);
 }
 
 #[test]
 fn short_lived_containers_are_recorded_completely() {
-    if !require_bpf("short_lived_containers_are_recorded_completely") {
-        return;
-    }
+    guard!(bpf);
     let _docker = Docker::ensure();
     let image = busybox_image();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -214,9 +209,7 @@ fn short_lived_containers_are_recorded_completely() {
 /// generator's runc baseline, or an attached recording's profile would not start the container.
 #[test]
 fn runc_baseline_is_covered() {
-    if !require_bpf("runc_baseline_is_covered") {
-        return;
-    }
+    guard!(bpf);
     let docker = Docker::ensure();
     // An image whose entrypoint's only syscall is exit(2): everything else is runc's.
     let work = tempfile::tempdir().expect("tempdir");
@@ -442,9 +435,7 @@ impl Looper {
 
 #[test]
 fn attach_to_a_running_container() {
-    if !require_bpf("attach_to_a_running_container") {
-        return;
-    }
+    guard!(bpf);
     let _docker = Docker::ensure();
     let looper = Looper::new("docker", busybox_image(), "cinch-e2e-attach");
     looper.start(&recording_profile());
@@ -478,9 +469,7 @@ fn attach_to_a_running_container() {
 
 #[test]
 fn docker_exec_is_recorded() {
-    if !require_bpf("docker_exec_is_recorded") {
-        return;
-    }
+    guard!(bpf);
     let docker = Docker::ensure();
     let image = busybox_image();
     let work = tempfile::tempdir().expect("tempdir");
@@ -533,13 +522,12 @@ fn docker_exec_is_recorded() {
 #[test]
 fn a_process_entering_the_container_is_counted_from_its_exec() {
     let name = "a_process_entering_the_container_is_counted_from_its_exec";
-    if !require_bpf(name)
-        || !require(
-            name,
-            Path::new("/usr/bin/nsenter").exists(),
-            "nsenter (util-linux) is not installed",
-        )
-    {
+    guard!(bpf);
+    if !require(
+        name,
+        Path::new("/usr/bin/nsenter").exists(),
+        "nsenter (util-linux) is not installed",
+    ) {
         return;
     }
     let _docker = Docker::ensure();
@@ -584,9 +572,7 @@ fn a_process_entering_the_container_is_counted_from_its_exec() {
 
 #[test]
 fn nested_mount_namespace_stays_in_the_container() {
-    if !require_bpf("nested_mount_namespace_stays_in_the_container") {
-        return;
-    }
+    guard!(bpf);
     let _docker = Docker::ensure();
     let image = busybox_image();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -621,9 +607,7 @@ fn nested_mount_namespace_stays_in_the_container() {
 
 #[test]
 fn unknown_container_is_a_clear_error() {
-    if !require_bpf("unknown_container_is_a_clear_error") {
-        return;
-    }
+    guard!(bpf);
     let _docker = Docker::ensure();
     let out = cinch(&[
         "record",
@@ -645,9 +629,8 @@ fn unknown_container_is_a_clear_error() {
 #[test]
 fn attach_to_a_podman_container_by_name() {
     use cinch_tests::podman::{podman_busybox_image, require_podman};
-    if !require_bpf("attach_to_a_podman_container_by_name")
-        || !require_podman("attach_to_a_podman_container_by_name")
-    {
+    guard!(bpf);
+    if !require_podman("attach_to_a_podman_container_by_name") {
         return;
     }
     let looper = Looper::new("podman", podman_busybox_image(), "cinch-e2e-podman");
@@ -689,13 +672,12 @@ fn assert_saw_the_poke_under_the_recording_profile(recording: &Recording) {
 /// prefix of the id is enough.
 #[test]
 fn attach_through_containerd_to_a_docker_container() {
-    if !require_bpf("attach_through_containerd_to_a_docker_container")
-        || !require(
-            "attach_through_containerd_to_a_docker_container",
-            std::path::Path::new("/usr/bin/ctr").exists(),
-            "ctr (Debian's containerd package, which docker.io depends on) is not installed",
-        )
-    {
+    guard!(bpf);
+    if !require(
+        "attach_through_containerd_to_a_docker_container",
+        std::path::Path::new("/usr/bin/ctr").exists(),
+        "ctr (Debian's containerd package, which docker.io depends on) is not installed",
+    ) {
         return;
     }
     let _docker = Docker::ensure();
@@ -713,9 +695,7 @@ fn attach_through_containerd_to_a_docker_container() {
 
 #[test]
 fn unconfined_and_default_profiles_are_reported() {
-    if !require_bpf("unconfined_and_default_profiles_are_reported") {
-        return;
-    }
+    guard!(bpf);
     let docker = Docker::ensure();
     let image = busybox_image();
     let dir = tempfile::tempdir().expect("tempdir");

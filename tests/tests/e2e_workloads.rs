@@ -19,6 +19,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
+use cinch_tests::guard;
 use cinch_tests::{
     Ready, cinch_bin, profile_without, require, require_bpf, require_root, workspace_root,
 };
@@ -607,26 +608,23 @@ fn nginx_session(n: &Nginx, under: &Under, expect_serving: bool) -> NginxSession
 #[test]
 fn nginx_as_a_process() {
     let name = "nginx_as_a_process";
-    if !require_bpf(name)
-        || !require(
-            name,
-            on_path("nginx"),
-            "nginx is not installed (apt-get install nginx-light)",
-        )
-        || !require(
-            name,
-            on_path("curl"),
-            "curl is not installed (apt-get install curl)",
-        )
-        || !require(
-            name,
-            nix::unistd::User::from_name("www-data")
-                .ok()
-                .flatten()
-                .is_some(),
-            "there is no www-data user",
-        )
-    {
+    guard!(bpf);
+    if !require(
+        name,
+        on_path("nginx"),
+        "nginx is not installed (apt-get install nginx-light)",
+    ) || !require(
+        name,
+        on_path("curl"),
+        "curl is not installed (apt-get install curl)",
+    ) || !require(
+        name,
+        nix::unistd::User::from_name("www-data")
+            .ok()
+            .flatten()
+            .is_some(),
+        "there is no www-data user",
+    ) {
         return;
     }
     let n = Nginx::prepare();
@@ -1139,9 +1137,7 @@ impl Drop for ContainerGuard {
 #[test]
 fn busybox_httpd_in_docker() {
     let name = "busybox_httpd_in_docker";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let Some(docker) = Docker::require(name) else {
         return;
     };

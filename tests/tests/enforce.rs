@@ -11,7 +11,8 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cinch_tests::{cinch_bin, profile_without, require, require_bpf, require_root, workspace_root};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, profile_without, require, workspace_root};
 
 fn text(out: &Output) -> String {
     format!(
@@ -63,9 +64,7 @@ const CAP_SYS_ADMIN: u32 = 21;
 
 #[test]
 fn run_passes_the_exit_status_and_signal_through() {
-    if !require_root("run_passes_the_exit_status_and_signal_through") {
-        return;
-    }
+    guard!(root);
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = write(dir.path(), "allow.json", ALLOW_ALL);
     let out = cinch(&["run", "--profile", &profile, "--", "sh", "-c", "exit 7"]);
@@ -100,9 +99,7 @@ fn run_passes_the_exit_status_and_signal_through() {
 
 #[test]
 fn run_keeps_only_the_listed_capabilities_in_every_set() {
-    if !require_root("run_keeps_only_the_listed_capabilities_in_every_set") {
-        return;
-    }
+    guard!(root);
     let s = status_under(&["--cap-add", "NET_BIND_SERVICE,CAP_CHOWN"]);
     let kept = mask(&[CAP_CHOWN, CAP_NET_BIND_SERVICE]);
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
@@ -141,9 +138,7 @@ fn run_keeps_only_the_listed_capabilities_in_every_set() {
 #[test]
 fn run_as_another_user_keeps_capabilities_across_execve() {
     let name = "run_as_another_user_keeps_capabilities_across_execve";
-    if !require_root(name) {
-        return;
-    }
+    guard!(root);
     let s = status_under(&["--user", "65534:65534", "--cap-add", "NET_BIND_SERVICE"]);
     assert_eq!(s["Uid"], "65534\t65534\t65534\t65534");
     assert_eq!(s["Gid"], "65534\t65534\t65534\t65534");
@@ -275,9 +270,7 @@ fn runc_like_profile(default_extra: &str, getpid_rule: &str) -> String {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn run_loads_the_profile_as_runc_does() {
-    if !require_root("run_loads_the_profile_as_runc_does") {
-        return;
-    }
+    guard!(root);
     let probe = probe_binary();
     let probe = probe.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -325,9 +318,7 @@ fn run_loads_the_profile_as_runc_does() {
 
 #[test]
 fn run_accepts_dockers_default_profile() {
-    if !require_root("run_accepts_dockers_default_profile") {
-        return;
-    }
+    guard!(root);
     let moby = workspace_root().join("profile-gen/data/moby-default-29.7.2.json");
     let moby = moby.to_str().expect("utf-8 path");
     let out = cinch(&[
@@ -357,9 +348,7 @@ fn assert_input_error(out: &Output, what: &[&str]) {
 
 #[test]
 fn run_refuses_bad_input_with_one_sentence() {
-    if !require_root("run_refuses_bad_input_with_one_sentence") {
-        return;
-    }
+    guard!(root);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let allow = write(d, "allow.json", ALLOW_ALL);
@@ -506,9 +495,7 @@ fn without(profile: &str, name: &str, dir: &Path) -> String {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn verify_names_exactly_what_the_profile_would_deny() {
-    if !require_bpf("verify_names_exactly_what_the_profile_would_deny") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let target = d.join("made");
@@ -576,9 +563,7 @@ fn verify_names_exactly_what_the_profile_would_deny() {
 
 #[test]
 fn verify_names_exactly_the_missing_capability() {
-    if !require_bpf("verify_names_exactly_the_missing_capability") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("owned");
     std::fs::write(&file, "x").expect("write");

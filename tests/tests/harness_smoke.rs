@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use cinch_tests::{cinch_bin, require, require_root};
+use cinch_tests::guard;
+use cinch_tests::{cinch_bin, require};
 
 #[test]
 fn doctor_says_recording_works_here() {
     const NAME: &str = "doctor_says_recording_works_here";
-    if !require_root(NAME) {
-        return;
-    }
+    guard!(root);
     if !require(
         NAME,
         Path::new("/sys/kernel/btf/vmlinux").exists(),

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cinch_tests::guard;
 use cinch_tests::{
     cinch_bin, generate_profile, output_text as text, profile_without, record_command,
-    recorded_names, require, require_bpf, workload,
+    recorded_names, require, workload,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -49,10 +50,7 @@ fn kernel_issued_line(summary: &str) -> &str {
 
 #[test]
 fn a_timed_wait_restarted_after_sigchld_holds_under_the_profile() {
-    let name = "a_timed_wait_restarted_after_sigchld_holds_under_the_profile";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let bin = workload("timed_wait");
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -120,10 +118,7 @@ fn sleep_stopped_and_continued(profile: &Path) -> Output {
 
 #[test]
 fn a_process_stopped_and_continued_finishes_under_its_profile() {
-    let name = "a_process_stopped_and_continued_finishes_under_its_profile";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let (rec, names) = record(d, "sleep", &["sleep", "0.1"]);
@@ -162,10 +157,7 @@ fn a_process_stopped_and_continued_finishes_under_its_profile() {
 
 #[test]
 fn a_signal_handler_first_run_under_the_profile_returns() {
-    let name = "a_signal_handler_first_run_under_the_profile_returns";
-    if !require_bpf(name) {
-        return;
-    }
+    guard!(bpf);
     let bin = workload("handler");
     let bin = bin.to_str().expect("utf-8 path");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -231,13 +223,12 @@ fn a_signal_handler_first_run_under_the_profile_returns() {
 #[test]
 fn a_vsyscall_time_query_is_allowed_though_no_recording_sees_it() {
     let name = "a_vsyscall_time_query_is_allowed_though_no_recording_sees_it";
-    if !require_bpf(name)
-        || !require(
-            name,
-            std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("[vsyscall]")),
-            "the kernel maps no vsyscall page (vsyscall=none)",
-        )
-    {
+    guard!(bpf);
+    if !require(
+        name,
+        std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("[vsyscall]")),
+        "the kernel maps no vsyscall page (vsyscall=none)",
+    ) {
         return;
     }
     let bin = workload("vsyscall_time");

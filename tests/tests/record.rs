@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{Ready, cinch_bin, require_bpf, strace_syscalls, wait_sleeping_below, workload};
+use cinch_tests::guard;
+use cinch_tests::{NATIVE, Ready, cinch_bin, strace_syscalls, wait_sleeping_below, workload};
 use profile_gen::Recording;
 
 struct Recorded {
@@ -87,29 +88,23 @@ fn assert_matches_strace(cmd: &[&str]) -> Recording {
 
 #[test]
 fn true_matches_strace() {
-    if !require_bpf("true_matches_strace") {
-        return;
-    }
+    guard!(bpf);
     let rec = assert_matches_strace(&["/bin/true"]);
     assert!(
-        names(&rec)["x86_64"].contains("execve"),
+        names(&rec)[NATIVE].contains("execve"),
         "the recording starts at execve"
     );
 }
 
 #[test]
 fn ls_matches_strace() {
-    if !require_bpf("ls_matches_strace") {
-        return;
-    }
+    guard!(bpf);
     assert_matches_strace(&["/bin/sh", "-c", "ls -la / >/dev/null"]);
 }
 
 #[test]
 fn pipeline_with_forks_matches_strace() {
-    if !require_bpf("pipeline_with_forks_matches_strace") {
-        return;
-    }
+    guard!(bpf);
     let rec = assert_matches_strace(&[
         "/bin/sh",
         "-c",
@@ -124,31 +119,27 @@ fn pipeline_with_forks_matches_strace() {
 
 #[test]
 fn threads_exiting_first_do_not_untrack_the_process() {
-    if !require_bpf("threads_exiting_first_do_not_untrack_the_process") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("threads");
     let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
     let got = names(&rec);
     assert!(
-        got["x86_64"].contains("getpriority"),
+        got[NATIVE].contains("getpriority"),
         "main thread after a thread exited"
     );
     assert!(
-        got["x86_64"].contains("sysinfo"),
+        got[NATIVE].contains("sysinfo"),
         "a thread after the leader exited"
     );
 }
 
 #[test]
 fn double_forking_daemon_is_followed() {
-    if !require_bpf("double_forking_daemon_is_followed") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("daemon");
     let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
     assert!(
-        names(&rec)["x86_64"].contains("sched_get_priority_max"),
+        names(&rec)[NATIVE].contains("sched_get_priority_max"),
         "grandchild's syscall"
     );
     assert_eq!(rec.processes_seen, 3);
@@ -156,19 +147,17 @@ fn double_forking_daemon_is_followed() {
 
 #[test]
 fn exec_of_another_program_is_followed() {
-    if !require_bpf("exec_of_another_program_is_followed") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("execer");
     let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
-    assert_eq!(count(&rec, "x86_64", "execve"), 2, "both execs");
+    assert_eq!(count(&rec, NATIVE, "execve"), 2, "both execs");
 }
 
+/// `int 0x80` from a 64-bit process: an x86_64 kernel files it under the i386 table.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn int80_is_recorded_as_x86() {
-    if !require_bpf("int80_is_recorded_as_x86") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("int80");
     let rec = assert_matches_strace(&[w.to_str().expect("utf-8 path")]);
     let got = names(&rec);
@@ -181,9 +170,7 @@ fn int80_is_recorded_as_x86() {
 
 #[test]
 fn syscall_storm_loses_nothing() {
-    if !require_bpf("syscall_storm_loses_nothing") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("storm");
     let r = record(&[w.to_str().expect("utf-8 path"), "2", "1.5"]);
     assert!(
@@ -211,22 +198,16 @@ fn syscall_storm_loses_nothing() {
         "the workload must make >= 2M syscalls/s (made {rate:.0}/s)"
     );
     let rec = &r.recording;
-    assert_eq!(
-        count(rec, "x86_64", "getppid"),
-        made,
-        "every getppid counted"
-    );
-    assert_eq!(count(rec, "x86_64", "getcpu"), 1);
-    assert_eq!(count(rec, "x86_64", "sync_file_range"), 1);
+    assert_eq!(count(rec, NATIVE, "getppid"), made, "every getppid counted");
+    assert_eq!(count(rec, NATIVE, "getcpu"), 1);
+    assert_eq!(count(rec, NATIVE, "sync_file_range"), 1);
     assert_eq!(rec.lost.syscalls, 0);
     assert_eq!(rec.lost.map_full, 0);
 }
 
 #[test]
 fn exit_status_is_passed_through() {
-    if !require_bpf("exit_status_is_passed_through") {
-        return;
-    }
+    guard!(bpf);
     assert_eq!(record(&["false"]).output.status.code(), Some(1));
     assert_eq!(
         record(&["sh", "-c", "exit 7"]).output.status.code(),
@@ -253,9 +234,7 @@ fn exit_status_is_passed_through() {
 
 #[test]
 fn sigint_writes_the_recording_and_exits_promptly() {
-    if !require_bpf("sigint_writes_the_recording_and_exits_promptly") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("rec.json");
     let mut cmd = Command::new(cinch_bin());
@@ -289,15 +268,13 @@ fn sigint_writes_the_recording_and_exits_promptly() {
         serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording written"))
             .expect("valid recording");
     let got = names(&recording);
-    assert!(got["x86_64"].contains("execve"));
-    assert!(got["x86_64"].contains("clock_nanosleep"), "{got:?}");
+    assert!(got[NATIVE].contains("execve"));
+    assert!(got[NATIVE].contains("clock_nanosleep"), "{got:?}");
 }
 
 #[test]
 fn concurrent_recordings_see_only_their_own_workload() {
-    if !require_bpf("concurrent_recordings_see_only_their_own_workload") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("unique");
     let w = w.to_str().expect("utf-8 path");
     let (a, b) = std::thread::scope(|s| {
@@ -306,23 +283,21 @@ fn concurrent_recordings_see_only_their_own_workload() {
         (a.join().expect("a"), b.join().expect("b"))
     });
     let (a, b) = (names(&a.recording), names(&b.recording));
-    assert!(a["x86_64"].contains("sched_get_priority_max"));
+    assert!(a[NATIVE].contains("sched_get_priority_max"));
     assert!(
-        !a["x86_64"].contains("sched_get_priority_min"),
+        !a[NATIVE].contains("sched_get_priority_min"),
         "a saw b's syscall"
     );
-    assert!(b["x86_64"].contains("sched_get_priority_min"));
+    assert!(b[NATIVE].contains("sched_get_priority_min"));
     assert!(
-        !b["x86_64"].contains("sched_get_priority_max"),
+        !b[NATIVE].contains("sched_get_priority_max"),
         "b saw a's syscall"
     );
 }
 
 #[test]
 fn attach_to_a_running_process() {
-    if !require_bpf("attach_to_a_running_process") {
-        return;
-    }
+    guard!(bpf);
     let w = workload("unique");
     // The shell waits for a line, then forks the workload: a future child of the attached
     // process, started once cinch records.
@@ -355,7 +330,7 @@ fn attach_to_a_running_process() {
         serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording")).expect("valid");
     assert!(!recording.startup_observed);
     let got = names(&recording);
-    assert!(got["x86_64"].contains("sched_get_priority_max"), "{got:?}");
+    assert!(got[NATIVE].contains("sched_get_priority_max"), "{got:?}");
     assert!(recording.processes_seen >= 2);
 
     let missing = Command::new(cinch_bin())
@@ -373,9 +348,7 @@ fn attach_to_a_running_process() {
 #[test]
 fn attach_to_a_process_forking_while_it_is_listed() {
     use std::os::unix::process::CommandExt as _;
-    if !require_bpf("attach_to_a_process_forking_while_it_is_listed") {
-        return;
-    }
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("rec.json");
     for round in 0..5 {
@@ -428,9 +401,7 @@ fn attach_to_a_process_forking_while_it_is_listed() {
 /// signal_struct.live. The same workloads must be followed to their end that way.
 #[test]
 fn process_exits_without_group_dead() {
-    if !require_bpf("process_exits_without_group_dead") {
-        return;
-    }
+    guard!(bpf);
     for name in ["threads", "daemon"] {
         let w = workload(name);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -457,6 +428,6 @@ fn process_exits_without_group_dead() {
         } else {
             "sched_get_priority_max"
         };
-        assert!(got["x86_64"].contains(unique), "{name}: {got:?}");
+        assert!(got[NATIVE].contains(unique), "{name}: {got:?}");
     }
 }

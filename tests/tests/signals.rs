@@ -20,9 +20,8 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::{
-    ChildGuard, Ready, children, cinch_bin, comm, require, require_bpf, wait_sleeping_below,
-};
+use cinch_tests::guard;
+use cinch_tests::{ChildGuard, Ready, children, cinch_bin, comm, require, wait_sleeping_below};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -204,16 +203,15 @@ impl Drop for Recorder {
 }
 
 fn prerequisites(name: &str) -> bool {
-    require_bpf(name)
-        && require(
-            name,
-            Command::new("bpftool")
-                .arg("version")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success()),
-            "bpftool is not installed (cargo xtask setup installs it)",
-        )
+    require(
+        name,
+        Command::new("bpftool")
+            .arg("version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        "bpftool is not installed (cargo xtask setup installs it)",
+    )
 }
 
 fn temp_files(dir: &Path) -> Vec<String> {
@@ -241,6 +239,7 @@ fn read_valid(path: &Path, what: &str) -> profile_gen::Recording {
 
 #[test]
 fn sigint_sigterm_sighup_write_a_valid_recording() {
+    guard!(bpf);
     if !prerequisites("sigint_sigterm_sighup_write_a_valid_recording") {
         return;
     }
@@ -284,6 +283,7 @@ fn sigint_sigterm_sighup_write_a_valid_recording() {
 
 #[test]
 fn sigkill_leaves_the_workload_running_and_nothing_attached() {
+    guard!(bpf);
     if !prerequisites("sigkill_leaves_the_workload_running_and_nothing_attached") {
         return;
     }
@@ -313,6 +313,7 @@ fn sigkill_leaves_the_workload_running_and_nothing_attached() {
 
 #[test]
 fn a_second_sigint_stops_at_once() {
+    guard!(bpf);
     if !prerequisites("a_second_sigint_stops_at_once") {
         return;
     }
@@ -359,6 +360,7 @@ fn shell(script: &str) -> (ExitStatus, String) {
 
 #[test]
 fn the_workload_inherits_the_signals_the_caller_ignored() {
+    guard!(bpf);
     if !prerequisites("the_workload_inherits_the_signals_the_caller_ignored") {
         return;
     }
@@ -433,6 +435,7 @@ fn signal_state(args: &[String]) -> String {
 
 #[test]
 fn the_workload_starts_with_cinchs_dispositions_and_mask() {
+    guard!(bpf);
     if !prerequisites("the_workload_starts_with_cinchs_dispositions_and_mask") {
         return;
     }
@@ -489,6 +492,7 @@ fn the_workload_starts_with_cinchs_dispositions_and_mask() {
 
 #[test]
 fn a_signal_ignored_when_cinch_started_does_not_stop_the_recording() {
+    guard!(bpf);
     if !prerequisites("a_signal_ignored_when_cinch_started_does_not_stop_the_recording") {
         return;
     }
@@ -534,6 +538,7 @@ fn a_signal_ignored_when_cinch_started_does_not_stop_the_recording() {
 /// and cinch's status is COMMAND's (it used to exit 0 at once, COMMAND left running).
 #[test]
 fn new_containers_interrupted_passes_the_command_status_through() {
+    guard!(bpf);
     if !prerequisites("new_containers_interrupted_passes_the_command_status_through") {
         return;
     }
