@@ -7,9 +7,12 @@
 //! - `fuzz`: each cargo-fuzz target in `fuzz/` for N seconds.
 //! - `soak`: cinch attached to a busy container for N minutes; memory and tracked tasks stay flat.
 //! - `profiles`: regenerates the profiles in `profiles/` from recordings of the shipped workloads.
+//! - `dist`: the Debian package (`target/dist/cinch_<version>_<arch>.deb`), `--check` installs it
+//!   on a clean Debian 12 and records with it.
 
 mod bench;
 mod demo;
+mod dist;
 mod fuzz;
 mod profiles;
 mod setup;
@@ -31,7 +34,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Install the prerequisites a fresh machine lacks (Debian packages, nightly rust-src,
-    /// bpf-linker 0.13.0 built against LLVM 22, a mounted tracefs). A second run changes nothing.
+    /// bpf-linker 0.13.0 built against LLVM 22, cargo-deb, a mounted tracefs). A second run
+    /// changes nothing.
     Setup,
     /// Set up, build cinch, record examples/demo/workload.sh, and turn the recording into a
     /// profile and a report (the steps that exist so far).
@@ -54,6 +58,11 @@ enum Cmd {
     /// write profiles/<workload>/: the recordings, seccomp.json, settings.json, report.md.
     /// `--check` runs the drift gate instead. Needs root and Docker; about 20 s.
     Profiles(profiles::Options),
+    /// Set up, then build the Debian package with `cargo deb` (release binary with the eBPF
+    /// object inside) into target/dist/cinch_<version>_<arch>.deb, with a .sha256 next to it.
+    /// `--check` also installs it on a clean Debian 12 (debootstrap, chroot) and records
+    /// `/bin/true` with the installed cinch. Needs root for `--check`.
+    Dist(dist::Options),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +75,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(options) => fuzz::run(&options),
         Cmd::Soak(options) => soak::run(&options),
         Cmd::Profiles(options) => profiles::run(&options),
+        Cmd::Dist(options) => dist::run(&options),
     };
     match result {
         Ok(code) => code,

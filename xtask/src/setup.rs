@@ -41,6 +41,10 @@ const PACKAGES: &[&str] = &[
     "bpftrace",
     "nginx-light",
     "wrk",
+    // `cargo xtask dist`: dpkg-shlibdeps for the package's Depends, and a clean Debian 12 to
+    // install it on.
+    "dpkg-dev",
+    "debootstrap",
 ];
 
 /// Components of the nightly toolchain: rust-src for `-Z build-std=core` (the eBPF object),
@@ -52,6 +56,8 @@ const NIGHTLY_COMPONENTS: &[&str] = &["rust-src", "clippy"];
 const STABLE_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// `cargo deb`, for `cargo xtask dist`; 3.8.0 builds with rustc 1.85 and later.
+const CARGO_DEB_VERSION: &str = "3.8.0";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -69,11 +75,12 @@ pub fn run() -> anyhow::Result<Done> {
     nightly(&mut done)?;
     stable_components(&mut done)?;
     bpf_linker(&mut done)?;
+    cargo_deb(&mut done)?;
     tracefs(&mut done)?;
     podman_config(&mut done)?;
     if done.actions.is_empty() {
         println!(
-            "==> setup: nothing to do ({} Debian packages, nightly {}, stable {}, bpf-linker {BPF_LINKER_VERSION}, tracefs: all in place)",
+            "==> setup: nothing to do ({} Debian packages, nightly {}, stable {}, bpf-linker {BPF_LINKER_VERSION}, cargo-deb {CARGO_DEB_VERSION}, tracefs: all in place)",
             PACKAGES.len(),
             NIGHTLY_COMPONENTS.join(" + "),
             STABLE_COMPONENTS.join(" + "),
@@ -272,6 +279,50 @@ fn bpf_linker(done: &mut Done) -> anyhow::Result<()> {
     done.actions.push(format!(
         "installed bpf-linker {BPF_LINKER_VERSION} (LLVM 22)"
     ));
+    Ok(())
+}
+
+fn cargo_deb_version() -> Option<String> {
+    let out = Command::new("cargo-deb").arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn cargo_deb(done: &mut Done) -> anyhow::Result<()> {
+    let current = cargo_deb_version();
+    if current
+        .as_deref()
+        .is_some_and(|v| v.split_whitespace().any(|w| w == CARGO_DEB_VERSION))
+    {
+        return Ok(());
+    }
+    let mut cmd = crate::util::cargo();
+    cmd.args([
+        "install",
+        &format!("cargo-deb@{CARGO_DEB_VERSION}"),
+        "--locked",
+    ]);
+    if current.is_some() {
+        cmd.arg("--force");
+    }
+    println!(
+        "==> setup: cargo-deb {CARGO_DEB_VERSION} (found: {}): {}",
+        current.as_deref().unwrap_or("none"),
+        show(&cmd)
+    );
+    run_cmd(&mut cmd)?;
+    match cargo_deb_version() {
+        Some(v) if v.contains(CARGO_DEB_VERSION) => {}
+        Some(v) => bail!(
+            "after installing cargo-deb {CARGO_DEB_VERSION}, `cargo-deb --version` still says {v:?}: another cargo-deb comes first on PATH"
+        ),
+        None => bail!(
+            "cargo-deb was installed into cargo's bin directory (~/.cargo/bin), which is not on PATH; add it and run again"
+        ),
+    }
+    done.actions
+        .push(format!("installed cargo-deb {CARGO_DEB_VERSION}"));
     Ok(())
 }
 

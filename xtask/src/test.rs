@@ -1,4 +1,4 @@
-//! `cargo xtask test`: set-up, the cinch binary, then the tiers (DESIGN.md, "Tests"):
+//! `cargo xtask test`: set-up, the cinch binary, then the tiers (docs/DESIGN.md, "Tests"):
 //!
 //! - unit: `cargo test --workspace --exclude cinch-tests`, plus the harness's own unit tests;
 //! - privileged: every `tests/tests/*.rs` not named `e2e_*`, one test at a time;
@@ -6,7 +6,9 @@
 //! - soak: `cinch record --container` on a busy container for one minute (`crate::soak`);
 //! - profiles: the drift gate on our own `profiles/`: each workload regenerated into a scratch
 //!   directory and put to `cinch diff` against the committed profile (`crate::profiles`), one
-//!   test per workload.
+//!   test per workload;
+//! - dist: the Debian package built and installed on a clean Debian 12, where the installed cinch
+//!   records `/bin/true` (`crate::dist`), counted as one test.
 //!
 //! Counting: libtest's `test result:` lines give passed/failed/ignored per test binary; a test
 //! that skipped (a missing prerequisite outside CI) passed in libtest's eyes but printed
@@ -86,6 +88,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
     tiers.push(soak_tier(&cinch));
     tiers.push(profiles_tier(&cinch));
+    tiers.push(dist_tier());
 
     println!();
     println!("==> test summary");
@@ -186,6 +189,50 @@ fn profiles_tier(cinch: &Path) -> (&'static str, Counts, Vec<String>) {
             println!("SKIPPED: profiles: {e:#}");
             (
                 "profiles",
+                Counts {
+                    skipped: 1,
+                    ..Counts::default()
+                },
+                vec![format!("skipped: {e:#}")],
+            )
+        }
+    }
+}
+
+/// The package built, installed on a clean Debian 12 and recording there, counted as one test:
+/// skipped (outside CI) when it cannot run here, failed under `CI=true`.
+fn dist_tier() -> (&'static str, Counts, Vec<String>) {
+    println!("==> dist: build the Debian package, install it on a clean Debian 12, record with it");
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let started = std::time::Instant::now();
+    match crate::dist::check() {
+        Ok(report) => {
+            println!("{report}");
+            let passed = report.failures.is_empty();
+            let counts = Counts {
+                passed: u64::from(passed),
+                failed: u64::from(!passed),
+                skipped: 0,
+            };
+            let mut notes = report.failures;
+            notes.push(format!(
+                "built, installed and recorded in {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
+            ("dist", counts, notes)
+        }
+        Err(e) if ci => (
+            "dist",
+            Counts {
+                failed: 1,
+                ..Counts::default()
+            },
+            vec![format!("could not run under CI=true: {e:#}")],
+        ),
+        Err(e) => {
+            println!("SKIPPED: dist: {e:#}");
+            (
+                "dist",
                 Counts {
                     skipped: 1,
                     ..Counts::default()
