@@ -7,6 +7,9 @@
 use std::{env, fs, path::PathBuf};
 
 use anyhow::{Context as _, anyhow};
+// A build dependency only so that cargo_metadata finds the eBPF package and cargo rebuilds when
+// it changes; aya-build compiles it for bpfel-unknown-none itself.
+use cinch_ebpf as _;
 
 const OBJECT: &str = "cinch";
 

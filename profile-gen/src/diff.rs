@@ -348,9 +348,9 @@ pub fn diff(old: Side, new: Side) -> Diff {
     }
 }
 
-fn join<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+fn join(names: &BTreeSet<String>) -> String {
     names
-        .into_iter()
+        .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ")

@@ -96,7 +96,7 @@ pub(crate) mod derive {
     use crate::seccomp::load::{Action, EPERM, Host, LoadPlan, Verdict, resolve};
     use crate::seccomp::spec::parse_spec;
 
-    pub use super::MOBY;
+    pub(crate) use super::MOBY;
 
     /// moby's profile as a runtime loads it in an x86_64 container with the bounding set
     /// `caps`, on a kernel newer than every `minKernel` ([`crate::seccomp`]'s pipeline).
@@ -120,7 +120,7 @@ pub(crate) mod derive {
             .collect()
     }
 
-    pub fn derive() -> DockerDefault {
+    pub(crate) fn derive() -> DockerDefault {
         let default_caps: BTreeSet<Capability> = Capability::DOCKER_DEFAULT.into_iter().collect();
         let mut out = DockerDefault {
             source: DockerSource {
@@ -207,7 +207,7 @@ mod tests {
     fn embedded_moby_profile_is_the_recorded_version() {
         let dd = docker_default();
         assert_eq!(dd.source.tag, "docker-v29.7.2");
-        assert!(derive::MOBY.contains("\"defaultErrnoRet\": 1"));
+        assert!(MOBY.contains("\"defaultErrnoRet\": 1"));
     }
 
     #[test]

@@ -248,7 +248,7 @@ pub fn spo_yaml(profile: &Profile, name: &str) -> Result<Vec<u8>, RenderError> {
         },
     };
     // Plain structs of strings and numbers always serialize.
-    Ok(serde_yaml::to_string(&resource)
+    Ok(serde_norway::to_string(&resource)
         .unwrap_or_default()
         .into_bytes())
 }

@@ -26,6 +26,10 @@ pub mod seccomp;
 pub mod snippets;
 pub mod validate;
 
+// The property tests (tests/properties.rs) use it, the unit tests do not.
+#[cfg(test)]
+use proptest as _;
+
 pub use arch::Arch;
 pub use capability::Capability;
 pub use recording::{Recording, RecordingError, SCHEMA_VERSION, read_recording};

@@ -122,8 +122,9 @@ mod tests {
 
     #[test]
     fn compose_and_kubernetes_are_valid_yaml() {
-        let compose: serde_yaml::Value =
-            serde_yaml::from_str(&compose_block(Path::new("p.json"), Some(&caps()))).expect("yaml");
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&caps())))
+                .expect("yaml");
         assert_eq!(
             compose["services"]["app"]["security_opt"][0].as_str(),
             Some("seccomp:p.json")
@@ -132,7 +133,7 @@ mod tests {
             compose["services"]["app"]["cap_add"][1].as_str(),
             Some("NET_BIND_SERVICE")
         );
-        let k8s: serde_yaml::Value = serde_yaml::from_str(&kubernetes_security_context(
+        let k8s: serde_norway::Value = serde_norway::from_str(&kubernetes_security_context(
             Path::new("/x/web.json"),
             Some(&caps()),
         ))

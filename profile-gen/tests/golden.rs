@@ -12,6 +12,11 @@
 //! run the command a second time: the first run rewrites it, the second rebuilds with it and
 //! rewrites the summaries that quote it.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

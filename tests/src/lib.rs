@@ -16,6 +16,10 @@ pub mod podman;
 pub mod strace;
 
 use std::path::{Path, PathBuf};
+
+// tests/ci_examples.rs reads YAML with it; the harness's own unit tests do not.
+#[cfg(test)]
+use serde_norway as _;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -216,7 +220,7 @@ fn compile_workload(name: &str, static_link: bool) -> PathBuf {
     };
     if stale {
         let tmp = dir.join(format!(".{name}.{static_link}.{}", std::process::id()));
-        let status = std::process::Command::new("cc")
+        let status = Command::new("cc")
             .args(["-O2", "-pthread"])
             .args(static_link.then_some("-static"))
             .arg("-o")
@@ -365,7 +369,7 @@ impl Ready {
     pub const FD: &'static str = "3";
 
     /// Gives `cmd` the write end as descriptor 3. Add `--ready-fd 3` to its arguments.
-    pub fn new(cmd: &mut std::process::Command) -> Ready {
+    pub fn new(cmd: &mut Command) -> Ready {
         use std::os::fd::AsRawFd as _;
         use std::os::unix::process::CommandExt as _;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");

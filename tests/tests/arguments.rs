@@ -5,6 +5,11 @@
 //! TIOCSTI). The kernel's answers are the ground truth: under an allow-all profile none of those
 //! calls fails with EPERM, under the generated one each does.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -27,6 +27,11 @@
 //! - `verify -- COMMAND` that cannot start is exit 2 (verify does not return the command's
 //!   status), where `record` and `run` exit 127 like a shell.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};

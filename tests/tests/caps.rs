@@ -3,6 +3,11 @@
 //! those (every other capability dropped with setpriv), and fails at the step that needs one when
 //! that one is dropped.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;

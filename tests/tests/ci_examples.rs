@@ -3,14 +3,19 @@
 //! install cinch from its Debian package (`cargo xtask dist`), checksum verified, never by
 //! building it on the runner.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use cinch_tests::workspace_root;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn load(name: &str) -> (String, Value) {
     let path = workspace_root().join("examples/ci").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let value =
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
     (text, value)
 }
 

@@ -2,6 +2,11 @@
 //! workload changes: `cinch diff` must exit 1 and its markdown must name the new syscall and the
 //! new capability; the unchanged workload must pass the gate.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

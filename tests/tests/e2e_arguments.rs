@@ -2,6 +2,11 @@
 //! its start, gets a profile under which Docker refuses to let it create a user namespace, as
 //! Docker's own default does, while forking and the sockets it used still work.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 

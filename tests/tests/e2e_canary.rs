@@ -3,6 +3,11 @@
 //! the recordings merged, the profile regenerated; the new profile runs the path, and `cinch
 //! diff` names exactly the syscall that was added.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -2,6 +2,11 @@
 //! containers from their seccomp install, attach to running ones, follow `docker exec` and
 //! nested mount namespaces, and prove the generated profiles start the containers.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -675,7 +680,7 @@ fn attach_through_containerd_to_a_docker_container() {
     guard!(bpf);
     if !require(
         "attach_through_containerd_to_a_docker_container",
-        std::path::Path::new("/usr/bin/ctr").exists(),
+        Path::new("/usr/bin/ctr").exists(),
         "ctr (Debian's containerd package, which docker.io depends on) is not installed",
     ) {
         return;

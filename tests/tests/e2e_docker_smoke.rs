@@ -1,6 +1,11 @@
 //! End-to-end tier, smoke: the engine the e2e tests use works here, runs the locally built test
 //! image without a registry, and enforces a seccomp profile given with `--security-opt`.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::Path;
 use std::process::Output;
 

@@ -12,6 +12,11 @@
 //! syscall the workload needs taken out of the profile, the workload fails and `cinch verify`
 //! names exactly that syscall; the same for one capability.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -643,11 +648,7 @@ fn nginx_as_a_process() {
     assert!(s.reload.status.success(), "reload: {}", text(&s.reload));
     assert!(s.quit.status.success(), "quit: {}", text(&s.quit));
     assert!(s.server.0.success(), "server: {}", s.server.1);
-    let recordings = [
-        rec.clone(),
-        w.join("nginx-reload.json"),
-        w.join("nginx-quit.json"),
-    ];
+    let recordings = [rec, w.join("nginx-reload.json"), w.join("nginx-quit.json")];
     let g = Generated::new(w, "nginx", &recordings);
     assert_eq!(
         g.cap_add,
@@ -763,7 +764,7 @@ fn nginx_as_a_process() {
     let s = nginx_session(
         &n,
         &Under::Verify {
-            profile: g.profile.clone(),
+            profile: g.profile,
             caps: minus,
             verdict: w.join("verdict-setuid.json"),
         },
@@ -966,7 +967,7 @@ fn python_http_server_as_a_process() {
     let s = python_session(
         &python,
         &Under::Verify {
-            profile: g.profile.clone(),
+            profile: g.profile,
             caps: minus,
             verdict: w.join("verdict-nbs.json"),
         },

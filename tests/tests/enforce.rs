@@ -6,6 +6,11 @@
 //! sentence. `cinch verify` must name exactly what a profile or a capability set would deny,
 //! without breaking the workload.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};

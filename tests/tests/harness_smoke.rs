@@ -2,6 +2,11 @@
 //! for real, so this is the first thing to fail on a kernel or set-up cinch cannot use; the
 //! harness's own pieces are checked on the way.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 

@@ -6,6 +6,11 @@
 //! then under the same profile without that syscall, which must fail: the rule is what makes
 //! the difference, not luck.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

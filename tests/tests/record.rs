@@ -2,6 +2,11 @@
 //! recorded syscall names, per architecture, must equal what `strace -f` sees for the same
 //! workload; losslessness is checked against the workload's own count of its syscalls.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

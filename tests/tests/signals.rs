@@ -14,6 +14,11 @@
 //! test process at the same time cannot be confused with this one; after cinch exits, none of
 //! those ids may still be listed by `bpftool prog show` / `bpftool link show`.
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -484,7 +489,7 @@ fn the_workload_starts_with_cinchs_dispositions_and_mask() {
                 s(&dir.path().join("v.txt")),
             ],
         ),
-        ("run", vec!["run".into(), "--profile".into(), allow.clone()]),
+        ("run", vec!["run".into(), "--profile".into(), allow]),
     ] {
         assert_eq!(signal_state(&args), bare, "{what}");
     }

@@ -137,7 +137,7 @@ const NOISE_RULES: &[NoiseRule] = &[
 ];
 
 /// Symbolizes return addresses with /proc/kallsyms.
-pub struct Symbols {
+pub(crate) struct Symbols {
     /// The names of the kernel's text symbols, back to back.
     names: String,
     /// (address, start and end of the name in `names`) of every text symbol, sorted.
@@ -149,13 +149,13 @@ static SYMBOLS: std::sync::OnceLock<Symbols> = std::sync::OnceLock::new();
 
 /// The kernel's symbols, read the first time they are needed (or waited for, when
 /// [`read_symbols_in_background`] is reading them).
-pub fn symbols() -> &'static Symbols {
+pub(crate) fn symbols() -> &'static Symbols {
     SYMBOLS.get_or_init(Symbols::load)
 }
 
 /// Starts reading the kernel's symbols on another thread: the kernel takes about 100 ms to
 /// produce /proc/kallsyms, which would otherwise be waited for when the recording is written.
-pub fn read_symbols_in_background() {
+pub(crate) fn read_symbols_in_background() {
     std::thread::spawn(|| {
         symbols();
     });
@@ -164,7 +164,7 @@ pub fn read_symbols_in_background() {
 impl Symbols {
     /// Streams /proc/kallsyms (hundreds of thousands of lines) keeping only text symbols, their
     /// names packed in one string: no String per symbol, and never the whole file in memory.
-    pub fn load() -> Symbols {
+    pub(crate) fn load() -> Symbols {
         use std::io::BufRead as _;
         let mut names = String::new();
         let mut index = Vec::new();
@@ -210,7 +210,7 @@ impl Symbols {
 type MergeKey = (u32, bool, Option<(Arch, u32)>, String);
 
 /// Raw checks → recording entries, merged by (capability, result, syscall, caller).
-pub fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck> {
+pub(crate) fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck> {
     let native = Arch::native();
     let mut merged: BTreeMap<MergeKey, CapabilityCheck> = BTreeMap::new();
     for (key, count) in checks {

@@ -11,7 +11,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
     about = "Record the syscalls and capabilities a workload really uses; generate its least-privilege seccomp profile and cap_add allowlist.",
     after_help = "Typical use:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch generate -o seccomp.json --caps-out settings.json rec.json\n  docker run --security-opt seccomp=seccomp.json --cap-drop ALL --cap-add ... IMAGE"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More log output on stderr (-v info, -vv debug); CINCH_LOG=... overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -23,8 +23,8 @@ pub struct Cli {
 impl Cli {
     /// Parses the command line, with the rules clap's attributes cannot say; every refusal is a
     /// usage error, before anything runs.
-    pub fn parse_checked() -> Result<Cli, clap::Error> {
-        let cli = <Cli as clap::Parser>::try_parse()?;
+    pub(crate) fn parse_checked() -> Result<Cli, clap::Error> {
+        let cli = <Cli as Parser>::try_parse()?;
         let refuse = |m: &str| {
             Err(clap::Error::raw(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -57,7 +57,7 @@ impl Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Record the syscalls and capability checks of a command, a process or a container.
     Record(RecordArgs),
     /// Merge recordings into a minimized, validated seccomp profile and capability settings.
@@ -86,10 +86,10 @@ pub enum Command {
 #[command(
     after_help = "Examples:\n  cinch recording-profile -o recording-profile.json\n  docker run --security-opt seccomp=recording-profile.json IMAGE\n\nWhy: seccomp runs before cinch sees a syscall, so under the engine's default profile what it\ndenies is never recorded. This profile allows everything, and, unlike seccomp=unconfined,\nstill has the runtime install a filter: `record --new-containers` starts each container's\nrecording at that moment."
 )]
-pub struct RecordingProfileArgs {
+pub(crate) struct RecordingProfileArgs {
     /// Where to write it (default: stdout).
     #[arg(short, long, value_name = "PATH")]
-    pub output: Option<std::path::PathBuf>,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +97,7 @@ pub struct RecordingProfileArgs {
     group(ArgGroup::new("target").required(true).multiple(true).args(["command", "pid", "container", "new_containers"])),
     after_help = "Examples:\n  cinch record -o rec.json -- ./run-tests.sh\n  cinch record --user 1000:1000 -- make check\n  cinch record --pid 4242 --duration 30s\n  cinch record --container web --duration 10m\n  cinch record --new-containers -o recs -- docker compose up --abort-on-container-exit\n\nContainers: seccomp runs before cinch sees a syscall, so a syscall the profile in force denies\nis invisible. Record containers under the permissive recording profile cinch writes:\n  cinch recording-profile -o recording-profile.json\n  docker run --security-opt seccomp=recording-profile.json ..."
 )]
-pub struct RecordArgs {
+pub(crate) struct RecordArgs {
     /// Where to write the recording (default cinch-recording.json); with --new-containers a
     /// directory (default cinch-recordings), one file per container.
     #[arg(short, long, value_name = "PATH")]
@@ -129,7 +129,7 @@ pub struct RecordArgs {
 
 /// The container targets `record` and `verify` share.
 #[derive(Debug, Args)]
-pub struct ContainerTargets {
+pub(crate) struct ContainerTargets {
     /// Attach to a running container (name or id) instead of running COMMAND: every process in
     /// it, including ones started later with `docker exec`, until it stops.
     #[arg(long, value_name = "ID|NAME", conflicts_with_all = ["command", "new_containers"])]
@@ -150,7 +150,7 @@ pub struct ContainerTargets {
 
 /// How `record` and `verify` report while they watch.
 #[derive(Debug, Args)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// No live status line; only warnings and the final summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -163,7 +163,7 @@ pub struct LiveArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeName {
+pub(crate) enum RuntimeName {
     Docker,
     Podman,
     Containerd,
@@ -171,7 +171,7 @@ pub enum RuntimeName {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProfileFormat {
+pub(crate) enum ProfileFormat {
     /// Docker JSON (also read by Podman).
     Docker,
     /// Plain OCI `linux.seccomp` (containerd, CRI-O).
@@ -184,7 +184,7 @@ pub enum ProfileFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeBaseline {
+pub(crate) enum RuntimeBaseline {
     Runc,
     Crun,
     None,
@@ -192,7 +192,7 @@ pub enum RuntimeBaseline {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "UPPER")]
-pub enum DefaultErrno {
+pub(crate) enum DefaultErrno {
     Eperm,
     Enosys,
 }
@@ -201,7 +201,7 @@ pub enum DefaultErrno {
 #[command(
     after_help = "Examples:\n  cinch generate -o seccomp.json --caps-out settings.json rec.json\n  cinch generate --format spo --name web -o web.yaml a.json b.json"
 )]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Where to write the profile.
     #[arg(short, long, value_name = "PROFILE", default_value = "seccomp.json")]
     pub output: PathBuf,
@@ -235,7 +235,7 @@ pub struct GenerateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DiffFormat {
+pub(crate) enum DiffFormat {
     /// Lines for a terminal or a CI log: what NEW needs that OLD does not allow, then the rest.
     Text,
     /// A Markdown summary for a pull request or `$GITHUB_STEP_SUMMARY`.
@@ -248,7 +248,7 @@ pub enum DiffFormat {
 #[command(
     after_help = "Examples:\n  cinch diff profiles/web/seccomp.json new.json\n  cinch diff --format markdown committed.json rec.json >> \"$GITHUB_STEP_SUMMARY\""
 )]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
     /// The committed profile or recording.
@@ -264,7 +264,7 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// The whole report for a terminal.
     Text,
     /// The whole report as Markdown (tables), for a pull request or a wiki.
@@ -283,7 +283,7 @@ pub enum ReportFormat {
 #[command(
     after_help = "Examples:\n  cinch report seccomp.json --caps settings.json\n  cinch report --format compose seccomp.json --caps settings.json"
 )]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// The profile to report on.
@@ -295,13 +295,13 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  sudo cinch doctor")]
-pub struct DoctorArgs {}
+pub(crate) struct DoctorArgs {}
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  sudo cinch run --profile seccomp.json --caps settings.json -- nginx -g 'daemon off;'\n  sudo cinch run --profile web.json --cap-add NET_BIND_SERVICE --user 33:33 -- ./server :80\n\nThe profile is loaded as Docker and runc load it: Docker's archMap and includes/excludes\nconditions (capabilities are the kept ones), one rule per name, rules equal to the default\naction and names the installed libseccomp does not know skipped, the native architecture always\nfiltered, and runc's ENOSYS answer for syscalls numbered above the highest one the profile names.\nUnlike runc, a profile that lists architectures but not this machine's is refused (exit 2).\n\nOrder: every capability not kept is dropped from the bounding, permitted, effective, inheritable\nand ambient sets; --user switches groups and ids, keeping the kept capabilities (as ambient\ncapabilities, so they survive execve for a non-root user); no_new_privs is set unless\nSYS_ADMIN is kept; the filter is installed last, and COMMAND is executed in place of cinch\n(its exit status is the exit status). The profile must allow execve."
 )]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The seccomp profile to enforce: Docker / OCI JSON, or an SPO SeccompProfile.
     #[arg(long, value_name = "PROFILE.json")]
     pub profile: PathBuf,
@@ -325,7 +325,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VerifyFormat {
+pub(crate) enum VerifyFormat {
     Text,
     Json,
 }
@@ -335,7 +335,7 @@ pub enum VerifyFormat {
     group(ArgGroup::new("target").required(true).multiple(true).args(["command", "container", "new_containers"])),
     after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start.\n\nCanary loop: run verify attached to a staging container with --record-out FILE for as long\nas it takes, then `cinch generate OLD-RECORDINGS... FILE` and `cinch diff OLD NEW` to see\nwhat the tests missed."
 )]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The seccomp profile to check against: Docker / OCI JSON, or an SPO SeccompProfile.
     #[arg(long, value_name = "PROFILE.json")]
     pub profile: PathBuf,
@@ -384,7 +384,7 @@ pub struct VerifyArgs {
 }
 
 /// `90s`, `10m`, `1h30m`, `500ms`, or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("{s:?} is not a duration (use e.g. 30s, 10m, 1h30m)");
     if s.is_empty() {
         return Err(bad());

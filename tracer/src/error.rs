@@ -5,7 +5,7 @@
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
+pub(crate) enum ExitKind {
     /// Bad flag, unreadable or malformed file, unknown container: exit 2.
     Input,
     /// Missing capability, kernel feature or version: exit 3.
@@ -13,7 +13,7 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             ExitKind::Input => 2,
             ExitKind::Kernel => 3,
@@ -23,7 +23,7 @@ impl ExitKind {
 
 /// A classified error message; the outermost one found in an error chain decides the exit code.
 #[derive(Debug)]
-pub struct Classified {
+pub(crate) struct Classified {
     pub kind: ExitKind,
     pub message: String,
 }
@@ -36,7 +36,7 @@ impl fmt::Display for Classified {
 
 impl std::error::Error for Classified {}
 
-pub fn input(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn input(message: impl Into<String>) -> anyhow::Error {
     Classified {
         kind: ExitKind::Input,
         message: message.into(),
@@ -44,7 +44,7 @@ pub fn input(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
-pub fn kernel(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn kernel(message: impl Into<String>) -> anyhow::Error {
     Classified {
         kind: ExitKind::Kernel,
         message: message.into(),
@@ -53,7 +53,7 @@ pub fn kernel(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// Extension for `Result`s whose error should be reported with a given exit class.
-pub trait Classify<T> {
+pub(crate) trait Classify<T> {
     /// Exit 2, with `what` said first: "`what`: `cause`".
     fn input_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
 }
@@ -66,14 +66,14 @@ impl<T, E: fmt::Display> Classify<T> for Result<T, E> {
 
 /// The exit code for an error: its classification, or 2 when none was given (an unclassified
 /// failure is almost always something about the input or the environment the user can fix).
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     err.chain()
         .find_map(|e| e.downcast_ref::<Classified>())
         .map_or(2, |c| c.kind.code())
 }
 
 /// One line: the error and its causes joined, as the user reads it.
-pub fn sentence(err: &anyhow::Error) -> String {
+pub(crate) fn sentence(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let s = cause.to_string();

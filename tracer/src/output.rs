@@ -8,7 +8,7 @@ use crate::error::input;
 /// Fails early when `path` cannot be written: a directory, a device or pipe, or a missing or
 /// unwritable parent. Root passes every permission check, so the parent is tested by creating
 /// (and removing) a file in it: that also catches /proc, /sys and read-only mounts.
-pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_writable(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(input(format!(
             "{} is a directory; give a file name",
@@ -51,6 +51,6 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     profile_gen::files::write_atomic(path, bytes).map_err(|e| input(e.to_string()))
 }

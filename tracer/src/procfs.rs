@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn comm(pid: u32) -> std::io::Result<String> {
+pub(crate) fn comm(pid: u32) -> std::io::Result<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_owned())
 }
 
 /// Whether a process exists and has not exited (a zombie has: it makes no more syscalls).
-pub fn running(pid: u32) -> bool {
+pub(crate) fn running(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -19,7 +19,7 @@ pub fn running(pid: u32) -> bool {
 
 /// A process's seccomp mode (`Seccomp:` in /proc/PID/status: 0 none, 1 strict, 2 filter), for its
 /// main thread.
-pub fn seccomp_mode(pid: u32) -> Option<u32> {
+pub(crate) fn seccomp_mode(pid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -29,14 +29,14 @@ pub fn seccomp_mode(pid: u32) -> Option<u32> {
         .ok()
 }
 
-pub fn kernel_release() -> String {
+pub(crate) fn kernel_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Every thread group's pid, as /proc lists them.
-pub fn pids() -> impl Iterator<Item = u32> {
+pub(crate) fn pids() -> impl Iterator<Item = u32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -53,7 +53,7 @@ fn ppid(pid: u32) -> Option<u32> {
 }
 
 /// All living descendants of `root` (thread groups), not including `root`.
-pub fn descendants(root: u32) -> BTreeSet<u32> {
+pub(crate) fn descendants(root: u32) -> BTreeSet<u32> {
     let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for pid in pids() {
         if let Some(parent) = ppid(pid) {

@@ -18,7 +18,7 @@ static READY: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
 /// Takes descriptor `fd` for the readiness line. Refuses a descriptor that is not open or is
 /// one of stdin, stdout and stderr.
-pub fn take(fd: RawFd) -> anyhow::Result<()> {
+pub(crate) fn take(fd: RawFd) -> anyhow::Result<()> {
     if fd <= 2 {
         return Err(input(format!(
             "--ready-fd {fd}: stdin, stdout and stderr are not for the readiness line; pass another descriptor (e.g. 3)"
@@ -42,7 +42,7 @@ pub fn take(fd: RawFd) -> anyhow::Result<()> {
 
 /// Writes the readiness line and closes the descriptor; later calls do nothing. A reader that
 /// went away is not cinch's problem: the recording goes on.
-pub fn signal() {
+pub(crate) fn signal() {
     let Some(fd) = READY.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
     };

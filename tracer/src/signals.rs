@@ -67,14 +67,14 @@ extern "C" fn capture_inherited() {
 static CAPTURE_INHERITED: extern "C" fn() = capture_inherited;
 
 /// Whether `sig` was ignored when cinch started.
-pub fn ignored_at_start(sig: Signal) -> bool {
+pub(crate) fn ignored_at_start(sig: Signal) -> bool {
     INHERITED_IGNORED.load(Ordering::SeqCst) & bit(sig as libc::c_int) != 0
 }
 
 /// Gives the calling process the dispositions and mask cinch was started with: signals that
 /// were ignored are ignored, every other one is at its default action, and the mask is the
 /// inherited one. For a child between fork and execve (only async-signal-safe calls).
-pub fn restore_inherited() {
+pub(crate) fn restore_inherited() {
     let captured = CAPTURED.load(Ordering::SeqCst);
     let ignored = INHERITED_IGNORED.load(Ordering::SeqCst);
     let blocked = INHERITED_BLOCKED.load(Ordering::SeqCst);
@@ -124,7 +124,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
 }
 
 /// Catches SIGINT, SIGTERM, and SIGHUP unless it was ignored when cinch started.
-pub fn install() -> anyhow::Result<()> {
+pub(crate) fn install() -> anyhow::Result<()> {
     let action = SigAction::new(
         SigHandler::SigAction(on_signal),
         SaFlags::SA_SIGINFO | SaFlags::SA_RESTART,
@@ -141,13 +141,13 @@ pub fn install() -> anyhow::Result<()> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     pub count: u32,
     pub signal: Signal,
     pub from_process: bool,
 }
 
-pub fn received() -> Option<Received> {
+pub(crate) fn received() -> Option<Received> {
     let count = COUNT.load(Ordering::SeqCst);
     if count == 0 {
         return None;

@@ -14,14 +14,14 @@ use crate::error::input;
 
 /// `--user UID[:GID]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct User {
+pub(crate) struct User {
     pub uid: u32,
     pub gid: u32,
 }
 
 impl User {
     /// Numbers, or a user name from /etc/passwd (its primary group unless `:GID` is given).
-    pub fn parse(s: &str) -> anyhow::Result<User> {
+    pub(crate) fn parse(s: &str) -> anyhow::Result<User> {
         let (u, g) = match s.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (s, None),
@@ -54,7 +54,7 @@ impl User {
 
 /// Resolves COMMAND like execvp would, before forking, so that the child makes exactly one
 /// execve (as under `strace -f`) and a missing command is reported without starting anything.
-pub fn resolve(program: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(program: &str) -> Option<PathBuf> {
     let is_exec =
         |p: &Path| p.is_file() && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok();
     if program.contains('/') {
@@ -68,7 +68,7 @@ pub fn resolve(program: &str) -> Option<PathBuf> {
 }
 
 /// A forked child waiting for [`HeldChild::release`] before it execs.
-pub struct HeldChild {
+pub(crate) struct HeldChild {
     pub pid: Pid,
     go: Option<OwnedFd>,
     exec_err: OwnedFd,
@@ -80,7 +80,11 @@ fn cstring(s: &OsStr) -> anyhow::Result<CString> {
 
 /// Forks the child. Everything the child needs is prepared here, before fork: after it the child
 /// only makes async-signal-safe calls.
-pub fn fork_held(program: &Path, argv: &[String], user: Option<User>) -> anyhow::Result<HeldChild> {
+pub(crate) fn fork_held(
+    program: &Path,
+    argv: &[String],
+    user: Option<User>,
+) -> anyhow::Result<HeldChild> {
     let path = cstring(program.as_os_str())?;
     let args: Vec<CString> = argv
         .iter()
@@ -165,7 +169,7 @@ fn child_exec(
 
 impl HeldChild {
     /// Lets the child exec. Returns an error when the exec (or dropping privileges) failed.
-    pub fn release(&mut self, program: &Path) -> anyhow::Result<()> {
+    pub(crate) fn release(&mut self, program: &Path) -> anyhow::Result<()> {
         if let Some(go) = self.go.take() {
             nix::unistd::write(&go, b"g").context("releasing the command")?;
         }
@@ -193,4 +197,4 @@ impl HeldChild {
 /// The command could not be started: `record` exits 127, like a shell.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ExecFailed(pub String);
+pub(crate) struct ExecFailed(pub String);

@@ -5,16 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-pub const TRACEFS: &str = "/sys/kernel/tracing";
+pub(crate) const TRACEFS: &str = "/sys/kernel/tracing";
 
-pub fn is_mounted() -> bool {
+pub(crate) fn is_mounted() -> bool {
     std::path::Path::new(TRACEFS).join("events").is_dir()
         || std::path::Path::new("/sys/kernel/debug/tracing/events").is_dir()
 }
 
 /// Where tracefs is mounted, from /proc/self/mounts (its `events` directory is root-only, so
 /// looking there would call it unmounted for an unprivileged user).
-pub fn mount_point() -> Option<PathBuf> {
+pub(crate) fn mount_point() -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts.lines().find_map(|line| {
         let mut fields = line.split_whitespace();
@@ -23,7 +23,7 @@ pub fn mount_point() -> Option<PathBuf> {
     })
 }
 
-pub fn ensure_mounted() -> anyhow::Result<()> {
+pub(crate) fn ensure_mounted() -> anyhow::Result<()> {
     if is_mounted() {
         return Ok(());
     }

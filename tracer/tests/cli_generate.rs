@@ -1,6 +1,11 @@
 //! `cinch generate`, `diff` and `report` as users run them: exit codes, one-sentence errors, and
 //! no output file left behind on failure. No root needed (built with `AYA_BUILD_SKIP=1` is fine).
 
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -112,7 +117,7 @@ fn bad_input_table() {
     } else {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-        readonly.clone()
+        readonly
     };
     let unwritable = unwritable_dir.join("cinch-test-profile.json");
     let is_dir = scratch.path("adir");
@@ -187,7 +192,7 @@ fn bad_input_table() {
                 "--default-errno".into(),
                 "ENOSYS".into(),
                 "-o".into(),
-                out_str.clone(),
+                out_str,
                 path(&good),
             ],
             "no defaultErrnoRet field",

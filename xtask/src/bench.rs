@@ -36,7 +36,7 @@ use serde_json::json;
 use crate::util::{build_cinch, is_root, on_path, output, target_dir, workspace_root};
 
 #[derive(Debug, Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Interleaved repetitions of each measurement (nginx: at most 5; fork+exec and fork: at
     /// most 3).
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=50))]
@@ -53,7 +53,7 @@ const TOOLS: &[&str] = &[
 ];
 
 /// What every section needs.
-pub struct Bench {
+pub(crate) struct Bench {
     pub cinch: PathBuf,
     pub loops: PathBuf,
     /// `<workspace>/bench`: the C source, bpftrace scripts, nginx configuration, scale script.
@@ -78,7 +78,7 @@ const QUIET_BUDGET: Duration = Duration::from_secs(180);
 impl Bench {
     /// Before a sample: waits (within the budget) until no other process holds a program on
     /// sys_enter, since every syscall on the machine pays for it while it is there.
-    pub fn wait_quiet(&mut self) {
+    pub(crate) fn wait_quiet(&mut self) {
         let start = Instant::now();
         let limit = QUIET_WAIT.min(self.quiet_budget);
         let mut said = false;
@@ -102,12 +102,12 @@ impl Bench {
 }
 
 #[derive(Debug, Clone)]
-pub struct RssSample {
+pub(crate) struct RssSample {
     pub what: String,
     pub kib: u64,
 }
 
-pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     if !is_root() {
         bail!(
             "cargo xtask bench needs root: cinch, bpftrace and the floor attach BPF programs; run it as root (sudo -E cargo xtask bench)"

@@ -26,7 +26,7 @@ struct Demo {
     summary: Vec<(&'static str, Step)>,
 }
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     crate::setup::run()?;
     let cinch = build_cinch(true)?;
     let out = target_dir()?.join("demo");

@@ -51,7 +51,7 @@ const EXPECTED_FILES: &[&str] = &["./usr/bin/cinch", "./usr/share/doc/cinch/copy
 const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// After building, install the package on a clean Debian 12 (a cached debootstrap root,
     /// extracted fresh, in a chroot) and record `/bin/true` with the installed cinch, as the
     /// `dist` tier of `cargo xtask test` does. Needs root; about 20 s once the root is cached
@@ -60,7 +60,7 @@ pub struct Options {
     pub check: bool,
 }
 
-pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     crate::setup::run()?;
     let report = if options.check {
         check()?
@@ -84,7 +84,7 @@ pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
 
 /// What building and checking the package found; `failures` empty means it passed.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub lines: Vec<String>,
     pub failures: Vec<String>,
 }
@@ -113,7 +113,7 @@ impl std::fmt::Display for Report {
 /// Builds the package and installs it on a clean Debian 12. Err when the check cannot run here
 /// (not root, no debootstrap, no BTF, no mirror to debootstrap from); a package that does not
 /// build, install or record is Ok with `failures`.
-pub fn check() -> anyhow::Result<Report> {
+pub(crate) fn check() -> anyhow::Result<Report> {
     if let Some(why) = missing_prerequisites() {
         bail!("cannot install the package on a clean Debian {SUITE}: {why}");
     }
@@ -160,7 +160,7 @@ pub fn check() -> anyhow::Result<Report> {
 }
 
 /// Why the install check cannot run here, if it cannot.
-pub fn missing_prerequisites() -> Option<String> {
+pub(crate) fn missing_prerequisites() -> Option<String> {
     if !is_root() {
         return Some(
             "it needs root (debootstrap, chroot, mounts, and cinch record loads BPF programs)"
@@ -181,7 +181,7 @@ pub fn missing_prerequisites() -> Option<String> {
 }
 
 /// `cargo deb -p cinch` into `target/dist/`, and the package's checksum next to it.
-pub fn build() -> anyhow::Result<PathBuf> {
+pub(crate) fn build() -> anyhow::Result<PathBuf> {
     let dist = target_dir()?.join("dist");
     std::fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
     let mut cmd = cargo();

@@ -15,10 +15,10 @@ use anyhow::{Context as _, bail};
 use crate::util::{self, show, target_dir, workspace_root};
 
 /// The targets in `fuzz/Cargo.toml`.
-pub const TARGETS: [&str; 3] = ["recording_reader", "profile_reader", "diff"];
+pub(crate) const TARGETS: [&str; 3] = ["recording_reader", "profile_reader", "diff"];
 
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Seconds per target.
     #[arg(long, default_value_t = 60)]
     pub seconds: u64,
@@ -74,7 +74,7 @@ fn ensure_cargo_fuzz() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     let (seconds, only) = (options.seconds, options.target.as_deref());
     if seconds == 0 {
         bail!("--seconds must be at least 1");

@@ -70,7 +70,7 @@ const WORKLOADS: &[Workload] = &[
 ];
 
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Where the workload directories go (default: the workspace's profiles/).
     #[arg(long, value_name = "DIR", conflicts_with = "check")]
     pub out: Option<PathBuf>,
@@ -80,7 +80,7 @@ pub struct Options {
     pub check: bool,
 }
 
-pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     let cinch = cinch_bin()?;
     if options.check {
         let gates = drift(&cinch)?;
@@ -137,7 +137,7 @@ fn cinch_bin() -> anyhow::Result<PathBuf> {
 }
 
 /// Why the workloads cannot be recorded here, if they cannot.
-pub fn missing_prerequisites() -> Option<String> {
+pub(crate) fn missing_prerequisites() -> Option<String> {
     if !is_root() {
         return Some("recording needs root".to_owned());
     }
@@ -167,7 +167,7 @@ pub fn missing_prerequisites() -> Option<String> {
 }
 
 /// What one workload's regeneration gave.
-pub struct Regenerated {
+pub(crate) struct Regenerated {
     pub dir: PathBuf,
     pub seconds: f64,
 }
@@ -377,7 +377,7 @@ fn remove_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// One workload through the drift gate.
-pub struct Gate {
+pub(crate) struct Gate {
     pub workload: &'static str,
     /// None: no drift; Some: why it failed (drift, or the regeneration failed).
     pub failure: Option<String>,
@@ -389,7 +389,7 @@ pub struct Gate {
 /// then `cinch diff --format markdown` against the committed `profiles/<workload>/`, the
 /// markdown shown (and appended to `$GITHUB_STEP_SUMMARY` when set). Err only when the
 /// workloads cannot be recorded here at all.
-pub fn drift(cinch: &Path) -> anyhow::Result<Vec<Gate>> {
+pub(crate) fn drift(cinch: &Path) -> anyhow::Result<Vec<Gate>> {
     if let Some(why) = missing_prerequisites() {
         bail!("{why}");
     }

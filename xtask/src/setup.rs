@@ -64,11 +64,11 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// What one run did, to say so at the end.
 #[derive(Default)]
-pub struct Done {
+pub(crate) struct Done {
     pub actions: Vec<String>,
 }
 
-pub fn run() -> anyhow::Result<Done> {
+pub(crate) fn run() -> anyhow::Result<Done> {
     println!("==> setup: checking prerequisites");
     let mut done = Done::default();
     debian_packages(&mut done)?;

@@ -47,7 +47,7 @@ while :; do for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done; /bin/sh -c 'ls / 
 wait";
 
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// How long cinch records the container.
     #[arg(long, default_value_t = 10)]
     pub minutes: u64,
@@ -62,7 +62,7 @@ struct Sample {
     live: u64,
 }
 
-pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     if options.minutes == 0 {
         bail!("--minutes must be at least 1");
     }
@@ -78,7 +78,7 @@ pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
 
 /// What a soak found; `failures` empty means it passed.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub duration: Duration,
     pub lines: Vec<String>,
     pub failures: Vec<String>,
@@ -107,7 +107,7 @@ impl std::fmt::Display for Report {
 
 /// Runs one soak of `duration` with the cinch binary `cinch`. Err when it could not run at all
 /// (no root, no Docker); a run that found problems is Ok with `failures`.
-pub fn soak(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
+pub(crate) fn soak(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
     if !is_root() {
         bail!("the soak loads BPF programs and runs containers: run it as root");
     }

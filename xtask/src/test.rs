@@ -51,7 +51,7 @@ impl std::fmt::Display for Counts {
     }
 }
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     crate::setup::run()?;
     let cinch = build_cinch(false)?;
     println!("==> CINCH_BIN={}", cinch.display());

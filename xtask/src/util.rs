@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context as _, bail};
 
 /// The workspace root (xtask lives in `<root>/xtask`).
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -14,24 +14,24 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The cargo that runs us (`$CARGO`), else the one on PATH.
-pub fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
     cmd
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
-pub fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// A command that needs root: itself when we are root, else through sudo.
-pub fn as_root(program: &str) -> anyhow::Result<Command> {
+pub(crate) fn as_root(program: &str) -> anyhow::Result<Command> {
     if is_root() {
         return Ok(Command::new(program));
     }
@@ -44,7 +44,7 @@ pub fn as_root(program: &str) -> anyhow::Result<Command> {
 }
 
 /// `cmd` with its output shown; an error naming it unless it exits 0.
-pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = show(cmd);
     let status = cmd
         .status()
@@ -56,7 +56,7 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 /// `cmd` with its output collected (stdin closed); an error only when it cannot start.
-pub fn output(cmd: &mut Command) -> anyhow::Result<Output> {
+pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<Output> {
     let shown = show(cmd);
     cmd.stdin(Stdio::null())
         .output()
@@ -64,7 +64,7 @@ pub fn output(cmd: &mut Command) -> anyhow::Result<Output> {
 }
 
 /// The command as a user would type it.
-pub fn show(cmd: &Command) -> String {
+pub(crate) fn show(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy().into_owned())
@@ -73,7 +73,7 @@ pub fn show(cmd: &Command) -> String {
 }
 
 /// cargo's target directory (honours CARGO_TARGET_DIR and `build.target-dir`).
-pub fn target_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
     let out = output(
         cargo()
             .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -91,7 +91,7 @@ pub fn target_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the cinch binary and returns its absolute path.
-pub fn build_cinch(release: bool) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_cinch(release: bool) -> anyhow::Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args(["build", "-p", "cinch"]);
     if release {

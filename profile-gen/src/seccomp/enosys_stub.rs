@@ -191,11 +191,11 @@ pub fn generate(last: &LastSyscalls) -> Result<Vec<libc::sock_filter>, StubError
 pub(crate) mod tests {
     use super::*;
 
-    pub const RET_ALLOW: u32 = 0x7fff_0000;
+    pub(crate) const RET_ALLOW: u32 = 0x7fff_0000;
 
     /// A classic-BPF interpreter for the instructions seccomp programs use, over
     /// `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }` with zero ip and args.
-    pub fn run(prog: &[libc::sock_filter], nr: u32, arch: u32) -> u32 {
+    pub(crate) fn run(prog: &[libc::sock_filter], nr: u32, arch: u32) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());

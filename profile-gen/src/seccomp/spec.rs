@@ -211,7 +211,7 @@ pub fn parse_document(bytes: &[u8], path: &Path) -> Result<ProfileDoc, ProfileEr
 }
 
 fn parse_spo_yaml(text: &str, path: &Path) -> Result<ProfileDoc, ProfileError> {
-    let spo: SpoIn = serde_yaml::from_str(text).map_err(|e| ProfileError::Yaml {
+    let spo: SpoIn = serde_norway::from_str(text).map_err(|e| ProfileError::Yaml {
         path: path.to_owned(),
         detail: e.to_string(),
     })?;

@@ -37,7 +37,7 @@ fn until_gone(
 
 /// Attaches to a running container and records it until it stops, `duration` ends, or
 /// SIGINT/SIGTERM/SIGHUP.
-pub fn capture_container(
+pub(crate) fn capture_container(
     reference: &str,
     engine: Option<Engine>,
     duration: Option<Duration>,
@@ -92,7 +92,11 @@ pub fn capture_container(
 
 /// Attaches to process `pid` and its descendants, and records them until they are gone,
 /// `duration` ends, or SIGINT/SIGTERM/SIGHUP.
-pub fn capture_pid(pid: u32, duration: Option<Duration>, quiet: bool) -> anyhow::Result<Recording> {
+pub(crate) fn capture_pid(
+    pid: u32,
+    duration: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<Recording> {
     let comm = procfs::comm(pid).map_err(|_| input(format!("--pid {pid}: no such process")))?;
     if pid == std::process::id() {
         return Err(input("--pid: cinch does not record itself"));

@@ -22,7 +22,7 @@ const SLOT: u32 = 0;
     clippy::large_enum_variant,
     reason = "made once per run and moved straight out; boxing buys nothing"
 )]
-pub enum Captured {
+pub(crate) enum Captured {
     /// The command ran; `exit` is its status (128 + signal when killed).
     Recorded { recording: Recording, exit: u8 },
     /// The command could not be started (not found, not executable, --user failed): a shell
@@ -33,7 +33,7 @@ pub enum Captured {
 /// Runs `argv` (optionally as `user`) and records it and every process it creates, from its
 /// own execve until the last of them exits. SIGINT/SIGTERM/SIGHUP are forwarded when sent to
 /// cinch alone; the recording is returned either way.
-pub fn capture_command(
+pub(crate) fn capture_command(
     argv: &[String],
     user: Option<User>,
     quiet: bool,

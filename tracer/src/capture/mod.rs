@@ -13,6 +13,6 @@ mod new_containers;
 mod poll;
 mod snapshot;
 
-pub use attach::{capture_container, capture_pid};
-pub use command::{Captured, capture_command};
-pub use new_containers::{NewContainers, SLOTS, capture_new_containers};
+pub(crate) use attach::{capture_container, capture_pid};
+pub(crate) use command::{Captured, capture_command};
+pub(crate) use new_containers::{NewContainers, SLOTS, capture_new_containers};

@@ -28,7 +28,7 @@ use crate::signals;
 /// Targets one run can hold; each container takes one. The syscall counters are per CPU:
 /// 8 KiB per target and CPU (2 architectures x 512 numbers x u64), so 128 targets take 1 MiB
 /// of kernel memory per CPU.
-pub const SLOTS: u32 = 128;
+pub(crate) const SLOTS: u32 = 128;
 /// After COMMAND exits, how long containers it started get to stop before recording ends.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -41,7 +41,7 @@ enum Slot {
 }
 
 /// What `--new-containers` captured.
-pub struct NewContainers {
+pub(crate) struct NewContainers {
     /// One recording per container, with the file name it goes by (unique in the run).
     pub recordings: Vec<(String, Recording)>,
     /// COMMAND's status (128 + the signal when it was killed); `None` without COMMAND, or when
@@ -55,7 +55,7 @@ pub struct NewContainers {
 
 /// Records every container that starts while `command` runs (or for `duration`, or until
 /// interrupted), each from its runtime's seccomp install (or its first execve without one).
-pub fn capture_new_containers(
+pub(crate) fn capture_new_containers(
     command: &[String],
     duration: Option<Duration>,
     quiet: bool,

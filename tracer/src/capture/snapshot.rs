@@ -17,7 +17,7 @@ use crate::probe::{ArgValues, CapabilitySource, Probe, Stats, table_arch};
 
 /// One target's data, read from the probe's maps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
+pub(super) struct Snapshot {
     pub native: Arch,
     /// As `uname -r` prints it.
     pub kernel: String,
@@ -35,7 +35,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads `slot`'s data, after the events still queued (who used which argument value).
-    pub fn read(probe: &mut Probe, slot: u32) -> anyhow::Result<Snapshot> {
+    pub(super) fn read(probe: &mut Probe, slot: u32) -> anyhow::Result<Snapshot> {
         probe.drain_events(|_| {});
         let stats = probe.stats()?;
         tracing::info!(?stats, "probe counters at the end of the recording");
@@ -55,7 +55,7 @@ impl Snapshot {
 
 /// How the target was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
+pub(super) struct Span {
     pub target: Target,
     /// From the workload's start (its execve, or its runtime's seccomp install).
     pub startup_observed: bool,
@@ -65,7 +65,7 @@ pub struct Span {
 
 /// The Recording for a snapshot: syscalls named per architecture, argument values of the
 /// argument-sensitive syscalls, and a warning for everything that makes it less than complete.
-pub fn recording(s: Snapshot, span: Span) -> Recording {
+pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
     let stats = s.stats;
     let mut recording = Recording {
         schema_version: profile_gen::SCHEMA_VERSION,

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use crate::signals;
 
-pub fn run() -> anyhow::Result<u8> {
+pub(super) fn run() -> anyhow::Result<u8> {
     signals::install().context("installing signal handlers")?;
     let _floor = crate::probe::attach_floor()?;
     println!("ready");

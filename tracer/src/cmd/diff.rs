@@ -10,7 +10,7 @@ use profile_gen::profile::Target;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::error::input;
 
-pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let kernel = crate::procfs::kernel_release();
     // A profile side is read as a runtime here loads it for the capabilities its settings keep
     // (without settings: Docker's default set).

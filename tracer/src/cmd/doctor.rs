@@ -24,7 +24,7 @@ use crate::probe::{self, ExitDetection};
 /// How long a container engine's CLI gets to answer.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn run(_args: DoctorArgs) -> anyhow::Result<u8> {
+pub(super) fn run(_args: DoctorArgs) -> anyhow::Result<u8> {
     let mut out = Checks::default();
     check_kernel(&mut out, &crate::procfs::kernel_release());
     let btf_ok = check_btf(&mut out);

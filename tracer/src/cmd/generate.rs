@@ -79,7 +79,7 @@ fn check_outputs(args: &GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: GenerateArgs) -> anyhow::Result<u8> {
     check_outputs(&args)?;
     let mut recordings = Vec::with_capacity(args.recordings.len());
     for path in &args.recordings {

@@ -13,7 +13,7 @@ mod verify;
 use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; the `u8` is the process exit code.
-pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let ready_fd = match &cli.command {
         Command::Record(a) => a.live.ready_fd,
         Command::Verify(a) => a.live.ready_fd,

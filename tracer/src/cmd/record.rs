@@ -13,7 +13,7 @@ use crate::containers::Engine;
 use crate::error::input;
 use crate::spawn::User;
 
-pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: RecordArgs) -> anyhow::Result<u8> {
     if args.containers.new_containers {
         return record_new_containers(&args);
     }

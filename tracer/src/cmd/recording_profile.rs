@@ -6,7 +6,7 @@ use std::io::Write as _;
 use crate::cli::RecordingProfileArgs;
 use crate::error::input;
 
-pub fn run(args: RecordingProfileArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: RecordingProfileArgs) -> anyhow::Result<u8> {
     let bytes = profile_gen::formats::recording_profile();
     match &args.output {
         Some(path) => crate::output::write_file(path, &bytes)?,

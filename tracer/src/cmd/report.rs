@@ -10,7 +10,7 @@ use profile_gen::report;
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::error::input;
 
-pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let settings = match &args.caps {
         Some(path) => Some((
             path.clone(),

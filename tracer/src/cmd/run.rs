@@ -21,7 +21,7 @@ use crate::enforce::privileges::{self, Identity};
 use crate::error::{input, kernel};
 use crate::spawn;
 
-pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let kept = privileges::kept_capabilities(args.caps.as_deref(), &args.cap_add)?;
     let plan = enforce::load_plan(&args.profile, &kept.caps)?;
     let native = Arch::native();

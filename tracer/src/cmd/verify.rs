@@ -47,7 +47,7 @@ struct Observation {
     exit: Option<u8>,
 }
 
-pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
+pub(super) fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     let kept = if args.caps.is_some() || !args.cap_add.is_empty() {
         Some(privileges::kept_capabilities(
             args.caps.as_deref(),

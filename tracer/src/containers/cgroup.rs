@@ -7,7 +7,7 @@ use super::Engine;
 
 /// The engine and 64-hex container id in the text of a `/proc/PID/cgroup` file, if the process
 /// is in a container's cgroup.
-pub fn container_in_cgroup(text: &str) -> Option<(Engine, String)> {
+pub(crate) fn container_in_cgroup(text: &str) -> Option<(Engine, String)> {
     parse(text)
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub(crate) enum Engine {
     Docker,
     Podman,
     Containerd,
@@ -19,14 +19,14 @@ pub enum Engine {
 }
 
 impl Engine {
-    pub const ALL: [Engine; 4] = [
+    pub(crate) const ALL: [Engine; 4] = [
         Engine::Docker,
         Engine::Podman,
         Engine::Containerd,
         Engine::Crio,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Engine::Docker => "docker",
             Engine::Podman => "podman",
@@ -53,7 +53,7 @@ impl Engine {
 
 /// What the engine says about the seccomp profile a container runs under.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SeccompInForce {
+pub(crate) enum SeccompInForce {
     /// `seccomp=unconfined`: everything is visible, but the start-up boundary is the first execve.
     Unconfined,
     /// A custom profile whose default action allows: everything is visible.
@@ -64,7 +64,7 @@ pub enum SeccompInForce {
 }
 
 #[derive(Debug, Clone)]
-pub struct Container {
+pub(crate) struct Container {
     pub id: String,
     pub name: String,
     pub image: String,
@@ -109,7 +109,7 @@ fn ask(cli: &str, args: &[&str]) -> Option<String> {
 }
 
 /// Asks one engine about `reference` (name or id).
-pub fn inspect(engine: Engine, reference: &str) -> Option<Container> {
+pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
     match engine {
         Engine::Crio => return inspect_crictl(reference),
         Engine::Containerd if crate::spawn::resolve("nerdctl").is_none() => {
@@ -319,7 +319,7 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
 }
 
 /// Finds a running container by name or id, asking the given engine or every engine found.
-pub fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Container> {
+pub(crate) fn resolve(reference: &str, engine: Option<Engine>) -> anyhow::Result<Container> {
     if !super::valid_reference(reference) {
         return Err(input(format!(
             "{reference:?} is not a container name or id (letters, digits, '_', '.', '-')"

@@ -9,27 +9,27 @@
 mod cgroup;
 mod engine;
 
-pub use cgroup::container_in_cgroup;
-pub use engine::{Container, Engine, SeccompInForce, inspect, resolve};
+pub(crate) use cgroup::container_in_cgroup;
+pub(crate) use engine::{Container, Engine, SeccompInForce, inspect, resolve};
 
 use std::collections::BTreeSet;
 
 /// Mount namespace inode of a process.
-pub fn mntns_of(pid: u32) -> std::io::Result<u32> {
+pub(crate) fn mntns_of(pid: u32) -> std::io::Result<u32> {
     use std::os::unix::fs::MetadataExt as _;
     let ino = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))?.ino();
     u32::try_from(ino).map_err(|_| std::io::Error::other("mount namespace inode beyond 32 bits"))
 }
 
 /// Every mount namespace some process is in now.
-pub fn all_mntns() -> BTreeSet<u32> {
+pub(crate) fn all_mntns() -> BTreeSet<u32> {
     crate::procfs::pids()
         .filter_map(|p| mntns_of(p).ok())
         .collect()
 }
 
 /// Processes in mount namespace `inum`.
-pub fn pids_in_mntns(inum: u32) -> BTreeSet<u32> {
+pub(crate) fn pids_in_mntns(inum: u32) -> BTreeSet<u32> {
     crate::procfs::pids()
         .filter(|&p| mntns_of(p).ok() == Some(inum))
         .collect()
@@ -37,7 +37,7 @@ pub fn pids_in_mntns(inum: u32) -> BTreeSet<u32> {
 
 /// Container names and ids as engines accept them; anything else is refused before it goes near
 /// a command line or a path.
-pub fn valid_reference(s: &str) -> bool {
+pub(crate) fn valid_reference(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -46,7 +46,7 @@ pub fn valid_reference(s: &str) -> bool {
 }
 
 /// A file name for a container's recording: its compose service, else its name.
-pub fn recording_file_name(c: &Container) -> String {
+pub(crate) fn recording_file_name(c: &Container) -> String {
     let base = c.service.as_deref().unwrap_or(&c.name);
     let clean: String = base
         .trim_start_matches('/')

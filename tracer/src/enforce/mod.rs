@@ -6,7 +6,7 @@
 //!   program installed;
 //! - [`privileges`]: capability sets, `--user`, no_new_privs.
 
-pub mod privileges;
+pub(crate) mod privileges;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,7 +20,7 @@ use crate::error::input;
 
 /// Reads `path` and decides what a runtime would load from it for a process whose bounding set
 /// is `bounding`. Every refusal is an input error (exit 2) naming the file.
-pub fn load_plan(path: &Path, bounding: &BTreeSet<Capability>) -> anyhow::Result<LoadPlan> {
+pub(crate) fn load_plan(path: &Path, bounding: &BTreeSet<Capability>) -> anyhow::Result<LoadPlan> {
     let spec = read_spec(path).map_err(|e| input(e.to_string()))?;
     let host = Host {
         native: Arch::native(),
@@ -32,28 +32,31 @@ pub fn load_plan(path: &Path, bounding: &BTreeSet<Capability>) -> anyhow::Result
 
 /// Installs the filter on the calling thread. Call it last, right before execve: every syscall
 /// after it is filtered.
-pub fn install(filter: &CompiledFilter) -> std::io::Result<()> {
+pub(crate) fn install(filter: &CompiledFilter) -> std::io::Result<()> {
     let prog = libc::sock_fprog {
         len: u16::try_from(filter.program.len())
             .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?,
         filter: filter.program.as_ptr().cast_mut(),
     };
     // SAFETY: `prog` points into `filter.program`, which outlives the call; the kernel copies it.
+    // prctl and syscall are variadic: every argument is passed as the unsigned long the kernel
+    // reads.
+    let unused: libc::c_ulong = 0;
     let rc = unsafe {
         if filter.flags == 0 {
             libc::prctl(
                 libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-                &prog as *const libc::sock_fprog,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
+                libc::c_ulong::from(libc::SECCOMP_MODE_FILTER),
+                std::ptr::from_ref(&prog),
+                unused,
+                unused,
             )
         } else {
             libc::syscall(
                 libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+                libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
                 libc::c_ulong::from(filter.flags),
-                &prog as *const libc::sock_fprog,
+                std::ptr::from_ref(&prog),
             ) as libc::c_int
         }
     };

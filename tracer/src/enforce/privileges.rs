@@ -29,7 +29,7 @@ use crate::spawn::User;
 
 /// Where the kept capabilities came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Kept {
+pub(crate) struct Kept {
     pub caps: BTreeSet<Capability>,
     pub source: String,
 }
@@ -37,7 +37,10 @@ pub struct Kept {
 /// The capabilities `--caps FILE` or `--cap-add` keep. A settings file that drops ALL keeps its
 /// `cap_add`; one that does not starts, as Docker does, from Docker's default capabilities, minus
 /// its `cap_drop`, plus its `cap_add`. With neither, nothing is kept.
-pub fn kept_capabilities(caps_file: Option<&Path>, cap_add: &[String]) -> anyhow::Result<Kept> {
+pub(crate) fn kept_capabilities(
+    caps_file: Option<&Path>,
+    cap_add: &[String],
+) -> anyhow::Result<Kept> {
     if let Some(path) = caps_file {
         let settings = read_cap_settings(path).map_err(|e| input(e.to_string()))?;
         let mut keep: BTreeSet<Capability> = if settings.drops_all() {
@@ -81,14 +84,14 @@ pub fn kept_capabilities(caps_file: Option<&Path>, cap_add: &[String]) -> anyhow
 /// `--user` resolved: ids and supplementary groups, as runc resolves `USER[:GROUP]` (the groups
 /// /etc/group lists the user in, when the uid has a passwd entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
 }
 
 impl Identity {
-    pub fn resolve(spec: &str) -> anyhow::Result<Identity> {
+    pub(crate) fn resolve(spec: &str) -> anyhow::Result<Identity> {
         let User { uid, gid } = User::parse(spec)?;
         let mut groups = vec![gid];
         if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
@@ -128,12 +131,12 @@ fn names(set: &BTreeSet<Capability>) -> String {
 }
 
 /// Whether no_new_privs must be set for the filter to be installed after the drop.
-pub fn needs_no_new_privs(keep: &BTreeSet<Capability>) -> bool {
+pub(crate) fn needs_no_new_privs(keep: &BTreeSet<Capability>) -> bool {
     !keep.contains(&Capability::SYS_ADMIN)
 }
 
 /// Applies the capability sets and identity to the calling (single-threaded) process.
-pub fn apply(keep: &BTreeSet<Capability>, user: Option<&Identity>) -> anyhow::Result<()> {
+pub(crate) fn apply(keep: &BTreeSet<Capability>, user: Option<&Identity>) -> anyhow::Result<()> {
     let permitted = caps::read(None, caps::CapSet::Permitted)
         .map_err(|e| kernel(format!("cannot read cinch's own capabilities: {e}")))?;
     let missing: BTreeSet<Capability> = keep
@@ -230,7 +233,8 @@ pub fn apply(keep: &BTreeSet<Capability>, user: Option<&Identity>) -> anyhow::Re
     }
     if nnp {
         // SAFETY: plain prctl with integer arguments.
-        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) };
+        let on: libc::c_ulong = 1;
+        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, on, 0, 0, 0) };
         if rc != 0 {
             return Err(kernel(format!(
                 "cannot set no_new_privs: {}",

@@ -20,7 +20,7 @@ use super::outcome::{Outcome, error_text};
 
 /// A program of the embedded object and what it attaches to.
 #[derive(Debug, Clone, Copy)]
-pub enum Hook {
+pub(crate) enum Hook {
     /// A BTF-enabled tracepoint, attached by its event name (the category only names it).
     /// Needs the kernel's BTF, as fentry, fexit and LSM programs do.
     TpBtf {
@@ -59,7 +59,7 @@ pub enum Hook {
 
 impl Hook {
     /// The program type, as `cinch doctor` and recordings name it: `tp_btf`, `raw_tp`...
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Hook::TpBtf { .. } => "tp_btf",
             Hook::RawTp { .. } => "raw_tp",
@@ -72,7 +72,7 @@ impl Hook {
     }
 
     /// What it is attached to: `raw_syscalls:sys_enter`, `cap_capable`, `file_open`.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         match *self {
             Hook::TpBtf {
                 category, event, ..
@@ -107,14 +107,14 @@ impl fmt::Display for Hook {
 
 /// A trace event a hook needs, under tracefs's `events/`, and the release that added it.
 #[derive(Debug, Clone, Copy)]
-pub struct TraceEvent {
+pub(crate) struct TraceEvent {
     pub path: &'static str,
     pub since: &'static str,
 }
 
 /// One way to attach, and what `cinch record` writes down when it is the one that attached.
 #[derive(Debug)]
-pub struct Rung<T: 'static> {
+pub(crate) struct Rung<T: 'static> {
     pub hook: Hook,
     pub gives: T,
     /// A trace event that must exist (checked when tracefs is mounted), so that its absence is
@@ -135,7 +135,7 @@ impl<T> fmt::Display for Rung<T> {
 
 /// The ways to attach to one thing, most preferred first: the first that works is used.
 #[derive(Debug)]
-pub struct Ladder<T: 'static> {
+pub(crate) struct Ladder<T: 'static> {
     pub rungs: &'static [Rung<T>],
 }
 
@@ -178,12 +178,12 @@ macro_rules! exercise {
 
 impl<T> Rung<T> {
     /// Loads and attaches the program; it stays attached for as long as `ebpf` lives.
-    pub fn attach(&self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Outcome {
+    pub(crate) fn attach(&self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Outcome {
         self.exercise(ebpf, btf, true)
     }
 
     /// Loads, attaches, detaches and unloads the program: whether it works, leaving nothing.
-    pub fn try_out(&self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Outcome {
+    pub(crate) fn try_out(&self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Outcome {
         self.exercise(ebpf, btf, false)
     }
 
@@ -315,13 +315,13 @@ fn kprobes_built_in() -> bool {
 }
 
 /// The rungs of a ladder that were tried, with what came of each.
-pub struct Climb<T: 'static> {
+pub(crate) struct Climb<T: 'static> {
     pub tried: Vec<(&'static Rung<T>, Outcome)>,
 }
 
 impl<T> Climb<T> {
     /// The rung used: the first that works.
-    pub fn chosen(&self) -> Option<&'static Rung<T>> {
+    pub(crate) fn chosen(&self) -> Option<&'static Rung<T>> {
         self.tried
             .iter()
             .find(|(_, o)| o.works())
@@ -332,7 +332,7 @@ impl<T> Climb<T> {
 impl<T> Ladder<T> {
     /// What `cinch record` does: attaches the first rung that works and leaves it attached.
     /// `skip` gives the reason a rung is not to be tried at all.
-    pub fn climb(
+    pub(crate) fn climb(
         &'static self,
         ebpf: &mut Ebpf,
         btf: Option<&aya::Btf>,
@@ -355,7 +355,7 @@ impl<T> Ladder<T> {
 
     /// What `cinch doctor` does: tries every rung and detaches it again. The first that works
     /// is the one [`Ladder::climb`] keeps.
-    pub fn survey(&'static self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Climb<T> {
+    pub(crate) fn survey(&'static self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Climb<T> {
         let tried = self
             .rungs
             .iter()

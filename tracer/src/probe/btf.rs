@@ -9,10 +9,10 @@
 use std::path::Path;
 
 /// Where the running kernel publishes its BTF (CONFIG_DEBUG_INFO_BTF=y, Linux 5.8+).
-pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+pub(crate) const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 #[derive(Debug, thiserror::Error)]
-pub enum BtfError {
+pub(crate) enum BtfError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -60,7 +60,7 @@ struct Type {
     extra: usize,
 }
 
-pub struct Btf {
+pub(crate) struct Btf {
     data: Vec<u8>,
     types: Vec<Type>,
     str_start: usize,
@@ -68,11 +68,11 @@ pub struct Btf {
 }
 
 impl Btf {
-    pub fn from_sys_fs() -> Result<Btf, BtfError> {
+    pub(crate) fn from_sys_fs() -> Result<Btf, BtfError> {
         Btf::from_file(Path::new(VMLINUX))
     }
 
-    pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Btf, BtfError> {
         let data = std::fs::read(path).map_err(|source| BtfError::Read {
             path: path.display().to_string(),
             source,
@@ -80,7 +80,7 @@ impl Btf {
         Btf::parse(data)
     }
 
-    pub fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
+    pub(crate) fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
         let u16_at = |d: &[u8], o: usize| d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         if u16_at(&data, 0) != Some(MAGIC) {
             return Err(BtfError::Malformed(
@@ -208,7 +208,7 @@ impl Btf {
 
     /// Byte offset of a dotted member path inside `struct strukt`, e.g.
     /// `member_offset("task_struct", "thread_info.status")`.
-    pub fn member_offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
+    pub(crate) fn member_offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
         let mut t = self
             .find_struct(strukt)
             .ok_or_else(|| BtfError::NoStruct(strukt.to_owned()))?;
@@ -238,7 +238,7 @@ impl Btf {
 
     /// Whether a struct has a member (used to detect kernel features, e.g. `group_dead` in the
     /// sched_process_exit trace event record).
-    pub fn has_member(&self, strukt: &str, member: &str) -> bool {
+    pub(crate) fn has_member(&self, strukt: &str, member: &str) -> bool {
         self.member_offset(strukt, member).is_ok()
     }
 }

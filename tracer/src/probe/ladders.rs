@@ -11,14 +11,14 @@ use crate::error::kernel;
 
 /// Which program serves `raw_syscalls:sys_enter` (the rung of [`SYS_ENTER`] that attached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyscallAttach {
+pub(crate) enum SyscallAttach {
     TpBtf,
     RawTp,
     Tracepoint,
 }
 
 impl SyscallAttach {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SyscallAttach::TpBtf => "tp_btf",
             SyscallAttach::RawTp => "raw_tp",
@@ -30,7 +30,7 @@ impl SyscallAttach {
 /// Where capability checks come from on this kernel (the rung of [`CAP_CAPABLE`] that
 /// attached).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CapabilitySource {
+pub(crate) enum CapabilitySource {
     /// `capability:cap_capable` (Linux 6.14+), through tp_btf.
     Tracepoint,
     /// fexit on `cap_capable()`, for kernels without the tracepoint (BPF trampolines, 5.5+).
@@ -40,7 +40,7 @@ pub enum CapabilitySource {
 }
 
 impl CapabilitySource {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             CapabilitySource::Tracepoint => "tracepoint",
             CapabilitySource::Fexit => "fexit",
@@ -67,7 +67,7 @@ const CAP_CAPABLE_EVENT: TraceEvent = TraceEvent {
 /// `raw_syscalls:sys_enter`: tp_btf reads the tgid and `thread_info.status` through the BTF task
 /// pointer (one helper call per traced syscall instead of two); raw_tp and the classic
 /// tracepoint are there for kernels that refuse it.
-pub static SYS_ENTER: Ladder<SyscallAttach> = Ladder {
+pub(crate) static SYS_ENTER: Ladder<SyscallAttach> = Ladder {
     rungs: &[
         rung(
             Hook::TpBtf {
@@ -99,7 +99,7 @@ pub static SYS_ENTER: Ladder<SyscallAttach> = Ladder {
 /// Capability checks: the `capability:cap_capable` tracepoint, else fexit on `cap_capable()`.
 /// kprobes are not used: a kprobe sees neither the result nor, portably, the audit flag, and a
 /// kretprobe would have to pair entries with returns.
-pub static CAP_CAPABLE: Ladder<CapabilitySource> = Ladder {
+pub(crate) static CAP_CAPABLE: Ladder<CapabilitySource> = Ladder {
     rungs: &[
         Rung {
             hook: Hook::TpBtf {
@@ -122,7 +122,7 @@ pub static CAP_CAPABLE: Ladder<CapabilitySource> = Ladder {
 
 /// Other ways to hook `cap_capable` that `cinch record` does not use; `cinch doctor` says which
 /// this kernel allows. Their programs are empty (ebpf/src/probes/doctor.rs).
-pub static CAP_CAPABLE_OTHERS: &[Rung<()>] = &[
+pub(crate) static CAP_CAPABLE_OTHERS: &[Rung<()>] = &[
     Rung {
         hook: Hook::Tracepoint {
             program: "doctor_tracepoint",
@@ -150,7 +150,7 @@ pub static CAP_CAPABLE_OTHERS: &[Rung<()>] = &[
 
 /// The process lifecycle, one way each, all needed: forks, exits and execs of tracked
 /// processes.
-pub static PROCESS_EVENTS: &[Rung<()>] = &[
+pub(crate) static PROCESS_EVENTS: &[Rung<()>] = &[
     rung(
         Hook::RawTp {
             program: names::FORK,
@@ -178,7 +178,7 @@ pub static PROCESS_EVENTS: &[Rung<()>] = &[
 ];
 
 /// A BPF LSM program, which cinch does not need; `cinch doctor` reports whether it loads.
-pub static LSM_PROBE: Rung<()> = rung(
+pub(crate) static LSM_PROBE: Rung<()> = rung(
     Hook::Lsm {
         program: "doctor_lsm",
         hook: "file_open",
@@ -188,7 +188,7 @@ pub static LSM_PROBE: Rung<()> = rung(
 
 /// The floor every syscall recorder pays: an empty program attached like the first rung of
 /// [`SYS_ENTER`] (`cinch bench-floor`).
-pub static FLOOR: Rung<()> = rung(
+pub(super) static FLOOR: Rung<()> = rung(
     Hook::TpBtf {
         program: names::FLOOR,
         category: SYS_ENTER_EVENT.0,
@@ -275,7 +275,7 @@ fn attach_sys_enter(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> anyhow::Result<S
 
 /// Loads the object and attaches only [`FLOOR`], the empty `sys_enter` program (the benchmark
 /// floor). Dropping the returned value detaches it.
-pub fn attach_floor() -> anyhow::Result<Ebpf> {
+pub(crate) fn attach_floor() -> anyhow::Result<Ebpf> {
     if !super::object_present() {
         return Err(kernel(
             "this cinch was built without its eBPF object (AYA_BUILD_SKIP)",

@@ -27,7 +27,7 @@ pub(super) struct KernelLayout {
 
 /// How the exit probe tells a process's exit from the exit of one of its threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitDetection {
+pub(crate) enum ExitDetection {
     /// `sched_process_exit` says so itself (its `group_dead` field, Linux 6.16+).
     GroupDead,
     /// The probe reads `signal_struct.live` through `task_struct.signal`, at these offsets.
@@ -39,7 +39,10 @@ pub enum ExitDetection {
 
 /// Which [`ExitDetection`] this kernel allows, `group_dead` first unless `prefer_signal_live`.
 /// An error when it has neither: then a process exit cannot be told from a thread exit.
-pub fn exit_detection(btf: &Btf, prefer_signal_live: bool) -> Result<ExitDetection, BtfError> {
+pub(crate) fn exit_detection(
+    btf: &Btf,
+    prefer_signal_live: bool,
+) -> Result<ExitDetection, BtfError> {
     if !prefer_signal_live && btf.has_member("trace_event_raw_sched_process_exit", "group_dead") {
         return Ok(ExitDetection::GroupDead);
     }

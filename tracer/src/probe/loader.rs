@@ -20,14 +20,14 @@ use crate::error::kernel;
 
 /// The eBPF object `build.rs` built (empty when built with AYA_BUILD_SKIP=1). `record`,
 /// `doctor` and `bench-floor` all load these bytes.
-pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cinch"));
+pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cinch"));
 
 /// Whether this build carries a real eBPF object (not the AYA_BUILD_SKIP stub).
-pub fn object_present() -> bool {
+pub(crate) fn object_present() -> bool {
     !OBJECT.is_empty()
 }
 
-pub fn pid_max() -> anyhow::Result<u32> {
+pub(crate) fn pid_max() -> anyhow::Result<u32> {
     let s = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .context("reading /proc/sys/kernel/pid_max")?;
     s.trim()
@@ -103,7 +103,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
 
 /// Loads the object with its globals left as built, for trying attach points
 /// (`cinch doctor`): the one map sized by pid_max is shrunk, since nothing is tracked.
-pub fn load_for_trial() -> Result<Ebpf, EbpfError> {
+pub(crate) fn load_for_trial() -> Result<Ebpf, EbpfError> {
     EbpfLoader::new()
         .map_max_entries(names::TASK_TARGET, 1)
         .load(OBJECT)
@@ -161,7 +161,7 @@ impl ArgTable {
 }
 
 /// The architecture a counter table holds on this machine.
-pub fn table_arch(native: Arch, table: u32) -> Option<Arch> {
+pub(crate) fn table_arch(native: Arch, table: u32) -> Option<Arch> {
     if table == ARCH_COMPAT {
         native.compat()
     } else {
@@ -207,14 +207,14 @@ fn missing_privileges_hint() -> String {
 /// The capabilities that loading and attaching tracing programs takes, as this process has
 /// them in its effective set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Privileges {
+pub(crate) struct Privileges {
     pub bpf: bool,
     pub perfmon: bool,
     pub sys_admin: bool,
 }
 
 impl Privileges {
-    pub fn of_this_process() -> Result<Privileges, caps::errors::CapsError> {
+    pub(crate) fn of_this_process() -> Result<Privileges, caps::errors::CapsError> {
         use caps::{CapSet, Capability};
         let effective = caps::read(None, CapSet::Effective)?;
         Ok(Privileges {
@@ -225,12 +225,12 @@ impl Privileges {
     }
 
     /// CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (which covers both).
-    pub fn suffice(&self) -> bool {
+    pub(crate) fn suffice(&self) -> bool {
         (self.bpf && self.perfmon) || self.sys_admin
     }
 
     /// Of CAP_BPF and CAP_PERFMON, the ones missing.
-    pub fn missing(&self) -> Vec<&'static str> {
+    pub(crate) fn missing(&self) -> Vec<&'static str> {
         [(self.bpf, "CAP_BPF"), (self.perfmon, "CAP_PERFMON")]
             .into_iter()
             .filter(|(has, _)| !has)

@@ -15,7 +15,7 @@ use super::Probe;
 /// Counters from the kernel side that say whether a recording is complete (`STATS`, one per
 /// [`Stat`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub syscall_out_of_range: u64,
     pub counter_miss: u64,
     pub track_miss: u64,
@@ -59,7 +59,7 @@ impl Stats {
 
 /// The values recorded for one argument-sensitive syscall of a target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ArgValues {
+pub(crate) struct ArgValues {
     /// Masked value → calls.
     pub values: BTreeMap<u64, u64>,
     /// Masked value → the processes (comm) that used it first, as far as the ring buffer told.
@@ -69,14 +69,14 @@ pub struct ArgValues {
 }
 
 impl Probe {
-    pub fn target(&self, slot: u32) -> anyhow::Result<TargetState> {
+    pub(crate) fn target(&self, slot: u32) -> anyhow::Result<TargetState> {
         self.targets
             .get(&slot, 0)
             .context("reading the target state")
     }
 
     /// Summed syscall counts of a target: (architecture table, number) → count.
-    pub fn counts(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), u64>> {
+    pub(crate) fn counts(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), u64>> {
         let per_cpu = self
             .counts
             .get(&slot, 0)
@@ -95,7 +95,7 @@ impl Probe {
     }
 
     /// The kernel side's loss and error counters, summed over CPUs.
-    pub fn stats(&self) -> anyhow::Result<Stats> {
+    pub(crate) fn stats(&self) -> anyhow::Result<Stats> {
         let mut stats = Stats::default();
         for stat in ALL_STATS {
             *stats.counter_mut(stat) = self
@@ -109,7 +109,7 @@ impl Probe {
     }
 
     /// Recorded argument values of a target: (architecture table, number) → values.
-    pub fn arg_values(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), ArgValues>> {
+    pub(crate) fn arg_values(&self, slot: u32) -> anyhow::Result<BTreeMap<(u32, u32), ArgValues>> {
         let mut out: BTreeMap<(u32, u32), ArgValues> = BTreeMap::new();
         for item in self.arg_values.iter() {
             let (key, count) = item.context("reading argument values")?;
@@ -146,7 +146,7 @@ impl Probe {
     }
 
     /// The keys of every capability check so far, of all targets (for the live status).
-    pub fn all_cap_checks(&self) -> anyhow::Result<Vec<CapKey>> {
+    pub(crate) fn all_cap_checks(&self) -> anyhow::Result<Vec<CapKey>> {
         self.cap_checks
             .keys()
             .map(|k| k.context("reading capability checks"))
@@ -154,7 +154,7 @@ impl Probe {
     }
 
     /// Capability checks of a target with their counts.
-    pub fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
+    pub(crate) fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
         let mut out = Vec::new();
         for item in self.cap_checks.iter() {
             let (key, count) = item.context("reading capability checks")?;
@@ -168,7 +168,7 @@ impl Probe {
 
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
     /// for [`Probe::arg_values`], and passed on like the others.
-    pub fn drain_events(&mut self, mut f: impl FnMut(Event)) {
+    pub(crate) fn drain_events(&mut self, mut f: impl FnMut(Event)) {
         while let Some(item) = self.events.next() {
             if item.len() < size_of::<Event>() {
                 continue;

@@ -13,13 +13,13 @@
 //!
 //! Dropping [`Probe`] detaches every program.
 
-pub mod attach;
+pub(crate) mod attach;
 mod btf;
 mod ladders;
 mod layout;
 mod loader;
 mod maps;
-pub mod outcome;
+pub(crate) mod outcome;
 mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,18 +31,18 @@ use aya::{
 };
 use cinch_common::{ArgKey, CapKey, MAX_TARGETS, TargetCounts, TargetState, names};
 
-pub use btf::{Btf, VMLINUX};
-pub use ladders::{
+pub(crate) use btf::{Btf, VMLINUX};
+pub(crate) use ladders::{
     CAP_CAPABLE, CAP_CAPABLE_OTHERS, CapabilitySource, LSM_PROBE, PROCESS_EVENTS, SYS_ENTER,
     SyscallAttach, attach_floor,
 };
-pub use layout::{ExitDetection, exit_detection};
-pub use loader::{OBJECT, Privileges, load_for_trial, object_present, pid_max, table_arch};
-pub use maps::{ArgValues, Stats};
+pub(crate) use layout::{ExitDetection, exit_detection};
+pub(crate) use loader::{OBJECT, Privileges, load_for_trial, object_present, pid_max, table_arch};
+pub(crate) use maps::{ArgValues, Stats};
 
 use crate::error::kernel;
 
-pub struct Probe {
+pub(crate) struct Probe {
     // Owns the programs and their links: dropping it detaches everything.
     _ebpf: Ebpf,
     pub syscall_attach: SyscallAttach,
@@ -69,7 +69,7 @@ pub struct Probe {
 
 /// What to load the probes for.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// Target slots to size the counters for (1..=MAX_TARGETS).
     pub slots: u32,
     /// Slots below this are handed out by the tracer; the rest by the kernel side, to new
@@ -83,7 +83,7 @@ pub struct Config {
 
 impl Config {
     /// One process tree.
-    pub fn process_tree() -> Config {
+    pub(crate) fn process_tree() -> Config {
         Config {
             slots: 1,
             reserved_slots: 1,
@@ -94,7 +94,7 @@ impl Config {
 
 impl Probe {
     /// Loads and attaches the probes, with room for `config.slots` targets.
-    pub fn load(config: &Config) -> anyhow::Result<Probe> {
+    pub(crate) fn load(config: &Config) -> anyhow::Result<Probe> {
         let slots = config.slots;
         if !object_present() {
             return Err(kernel(

@@ -7,7 +7,7 @@ use aya::programs::ProgramError;
 
 /// What trying a rung came to.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Works,
     /// Not tried, on purpose.
     Skipped(String),
@@ -19,12 +19,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn works(&self) -> bool {
+    pub(crate) fn works(&self) -> bool {
         matches!(self, Outcome::Works)
     }
 
     /// Why it does not work: None when it does.
-    pub fn reason(&self) -> Option<&str> {
+    pub(crate) fn reason(&self) -> Option<&str> {
         match self {
             Outcome::Works => None,
             Outcome::Skipped(e)
@@ -35,7 +35,7 @@ impl Outcome {
     }
 
     /// "works", "refused (EPERM: ...)", ...
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Outcome::Works => "works".to_owned(),
             Outcome::Skipped(e) => format!("skipped ({e})"),
@@ -46,7 +46,7 @@ impl Outcome {
     }
 
     /// Classifies a load or attach result by the OS error in it.
-    pub fn of(result: Result<(), ProgramError>) -> Outcome {
+    pub(crate) fn of(result: Result<(), ProgramError>) -> Outcome {
         let err = match result {
             Ok(()) => return Outcome::Works,
             Err(e) => e,
@@ -81,7 +81,7 @@ impl Outcome {
 const ENOTSUPP: i32 = 524;
 
 /// The error and its causes on one line, with a verifier log cut to its first lines.
-pub fn error_text(err: &(dyn StdError + 'static)) -> String {
+pub(crate) fn error_text(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {

@@ -13,7 +13,12 @@ use super::Probe;
 impl Probe {
     /// Starts target `slot` with its first thread group. `pending_exec`: count nothing until
     /// the process calls execve (a child we forked and hold until it is registered).
-    pub fn start_target(&mut self, slot: u32, tgid: u32, pending_exec: bool) -> anyhow::Result<()> {
+    pub(crate) fn start_target(
+        &mut self,
+        slot: u32,
+        tgid: u32,
+        pending_exec: bool,
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(
             slot < self.slots,
             "target slot {slot} beyond {}",
@@ -37,7 +42,7 @@ impl Probe {
 
     /// Starts target `slot` for a container's mount namespace: every process that enters it
     /// from now on is followed. Running processes are added with [`Probe::attach_process`].
-    pub fn start_container_target(
+    pub(crate) fn start_container_target(
         &mut self,
         slot: u32,
         mntns: u32,
@@ -52,7 +57,7 @@ impl Probe {
     /// Starts an attach-mode target (`--pid`, `--container`): `live` starts at 0 and counts
     /// only processes the kernel side sees forked; running processes are added with
     /// [`Probe::attach_process`] and watched here.
-    pub fn start_attached_target(
+    pub(crate) fn start_attached_target(
         &mut self,
         slot: u32,
         mntns: u32,
@@ -80,14 +85,14 @@ impl Probe {
     /// the kernel side tracks already (forked by a tracked parent while the tracer was
     /// enumerating) is left as it is: marking it attached would hide its exit from `live` and
     /// drop its pending start-up flags.
-    pub fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+    pub(crate) fn attach_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
         self.attach_with(slot, tgid, 0)
     }
 
     /// [`Probe::attach_process`] for a process that is entering a container (a runtime between
     /// `setns` and its seccomp install): counted from its seccomp install or its next execve,
     /// as the kernel side does for such a process it sees forked.
-    pub fn attach_entering_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
+    pub(crate) fn attach_entering_process(&mut self, slot: u32, tgid: u32) -> anyhow::Result<()> {
         self.attach_with(slot, tgid, TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING)
     }
 
@@ -133,7 +138,7 @@ impl Probe {
     /// process must still be tracked in the slot (the kernel side clears a process's cell when
     /// its thread group dies). The last process found is asked first, so a long-lived target
     /// costs two lookups a tick, not a scan of /proc.
-    pub fn target_alive(&mut self, slot: u32) -> anyhow::Result<bool> {
+    pub(crate) fn target_alive(&mut self, slot: u32) -> anyhow::Result<bool> {
         let running = crate::procfs::running;
         if self
             .attached
@@ -163,7 +168,7 @@ impl Probe {
     }
 
     /// Thread groups seen in a target: those the kernel side followed plus the attached ones.
-    pub fn processes_seen(&self, slot: u32) -> anyhow::Result<u64> {
+    pub(crate) fn processes_seen(&self, slot: u32) -> anyhow::Result<u64> {
         let attached = self.attached.get(&slot).map_or(0, |s| s.len() as u64);
         Ok(self.target(slot)?.processes_seen + attached)
     }

@@ -30,7 +30,7 @@ const DOCKER_DEFAULT_CAPS: &str = "CHOWN,DAC_OVERRIDE,FSETID,FOWNER,MKNOD,NET_RA
 const DOCKER_PROFILE: &str = "profile-gen/data/moby-default-29.7.2.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
+pub(super) enum Filter {
     /// No seccomp filter.
     None,
     /// `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}`: a filter that allows everything.
@@ -42,14 +42,14 @@ pub enum Filter {
 }
 
 impl Filter {
-    pub const ALL: [Filter; 4] = [
+    pub(super) const ALL: [Filter; 4] = [
         Filter::None,
         Filter::AllowAll,
         Filter::Generated,
         Filter::DockerDefault,
     ];
 
-    pub fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Filter::None => "no_filter",
             Filter::AllowAll => "allow_all",
@@ -58,7 +58,7 @@ impl Filter {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Filter::None => "no filter",
             Filter::AllowAll => "allow-all",
@@ -70,7 +70,7 @@ impl Filter {
 
 /// One workload under each filter.
 #[derive(Debug, Clone)]
-pub struct WorkloadFilters {
+pub(super) struct WorkloadFilters {
     pub workload: Workload,
     /// ns per call under each filter.
     pub filters: Vec<(Filter, Samples)>,
@@ -79,17 +79,17 @@ pub struct WorkloadFilters {
 }
 
 #[derive(Debug, Clone)]
-pub struct EnforceResult {
+pub(super) struct EnforceResult {
     pub workloads: Vec<WorkloadFilters>,
 }
 
 impl EnforceResult {
-    pub fn median(&self, w: Workload, f: Filter) -> Option<f64> {
+    pub(super) fn median(&self, w: Workload, f: Filter) -> Option<f64> {
         let wf = self.workloads.iter().find(|x| x.workload == w)?;
         wf.filters.iter().find(|(x, _)| *x == f)?.1.median()
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let mut out = Map::new();
         for WorkloadFilters {
             workload: w,
@@ -122,11 +122,11 @@ impl EnforceResult {
 }
 
 /// Whether this cinch has `cinch run`.
-pub fn available(b: &Bench) -> bool {
+pub(super) fn available(b: &Bench) -> bool {
     output(Command::new(&b.cinch).args(["run", "--help"])).is_ok_and(|o| o.status.success())
 }
 
-pub fn run(b: &mut Bench) -> anyhow::Result<EnforceResult> {
+pub(super) fn run(b: &mut Bench) -> anyhow::Result<EnforceResult> {
     let mut workloads = Vec::new();
     let mut profiles = Vec::new();
     for w in [Workload::Getppid, Workload::Write] {

@@ -8,7 +8,7 @@ use crate::util::output;
 
 /// `comm(pid)` of every process that holds a BPF program attached to `sys_enter` (tp_btf,
 /// raw_tp or classic tracepoint: `bpftool perf list` shows all three), except `own`.
-pub fn sys_enter_holders(own: &[u32]) -> Vec<String> {
+pub(super) fn sys_enter_holders(own: &[u32]) -> Vec<String> {
     let Ok(out) = output(Command::new("bpftool").args(["-j", "perf", "list"])) else {
         return Vec::new();
     };

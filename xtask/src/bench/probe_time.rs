@@ -29,7 +29,7 @@ const BPF_ENABLE_STATS: libc::c_long = 32;
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Default)]
-pub struct ProbeTime {
+pub(super) struct ProbeTime {
     /// ns per run of each program.
     pub floor: Samples,
     pub untraced: Samples,
@@ -42,16 +42,16 @@ pub struct ProbeTime {
 }
 
 impl ProbeTime {
-    pub fn body(&self, s: &Samples) -> Option<f64> {
+    pub(super) fn body(&self, s: &Samples) -> Option<f64> {
         Some(s.median()? - self.floor.median()?)
     }
 
     /// The program's run time with many targets over with one (medians).
-    pub fn scale_ratio(&self) -> Option<f64> {
+    pub(super) fn scale_ratio(&self) -> Option<f64> {
         Some(self.traced_many.median()? / self.traced_one.median()?)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "unit": "ns per run of the sys_enter program (kernel BPF statistics, incl. their clock reads)",
             "empty_program_floor": self.floor.to_json(),
@@ -79,7 +79,7 @@ fn stats_on() -> anyhow::Result<StatsOn> {
             libc::SYS_bpf,
             BPF_ENABLE_STATS,
             attr.as_ptr(),
-            std::mem::size_of_val(&attr),
+            size_of_val(&attr),
         )
     };
     if fd < 0 {
@@ -138,7 +138,7 @@ fn run_loop(b: &Bench, n: u64, tag: &str) -> anyhow::Result<()> {
 
 /// `idle`: idle targets next to the measured one for the many-targets case (as in the scale
 /// section).
-pub fn run(b: &mut Bench, idle: usize) -> anyhow::Result<ProbeTime> {
+pub(super) fn run(b: &mut Bench, idle: usize) -> anyhow::Result<ProbeTime> {
     let n = super::workloads::Workload::Getppid.iterations(false, b.quick);
     let _on = stats_on()?;
     let mut r = ProbeTime {

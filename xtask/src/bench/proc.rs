@@ -11,7 +11,7 @@ use crate::util::show;
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy)]
-pub struct Exit {
+pub(super) struct Exit {
     /// The exit code, or 128 + the signal that killed it (as a shell says it).
     pub code: i32,
     /// Peak resident set size in KiB, from wait4(): the larger of the process's own and that of
@@ -22,7 +22,7 @@ pub struct Exit {
 }
 
 /// A started process; stopped (SIGTERM, then SIGKILL) on drop if it is still running.
-pub struct Running {
+pub(super) struct Running {
     child: Child,
     shown: String,
     started: Instant,
@@ -30,7 +30,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn spawn(cmd: &mut Command) -> anyhow::Result<Running> {
+    pub(super) fn spawn(cmd: &mut Command) -> anyhow::Result<Running> {
         let shown = show(cmd);
         let started = Instant::now();
         let child = cmd
@@ -45,7 +45,7 @@ impl Running {
     }
 
     /// Starts `cmd` with stdin closed, stdout into `stdout` and stderr into `stderr`.
-    pub fn spawn_logged(
+    pub(super) fn spawn_logged(
         cmd: &mut Command,
         stdout: &Path,
         stderr: &Path,
@@ -58,20 +58,20 @@ impl Running {
         Running::spawn(cmd)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The write end of the process's stdin, when it was piped.
-    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+    pub(super) fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
         self.child.stdin.take()
     }
 
-    pub fn shown(&self) -> &str {
+    pub(super) fn shown(&self) -> &str {
         &self.shown
     }
 
-    pub fn signal(&self, signal: i32) {
+    pub(super) fn signal(&self, signal: i32) {
         if self.exit.is_none() {
             // SAFETY: kill(2) on the pid of a child we have not reaped: it cannot name another
             // process.
@@ -127,7 +127,7 @@ impl Running {
     /// Waits for the process to exit, at most `limit`; an error naming it when it does not.
     /// Polls every millisecond at first (start-up times are measured this way) and every 10 ms
     /// after half a second, so a long wait does not keep a core busy waking up.
-    pub fn wait(&mut self, limit: Duration) -> anyhow::Result<Exit> {
+    pub(super) fn wait(&mut self, limit: Duration) -> anyhow::Result<Exit> {
         loop {
             if let Some(exit) = self.try_reap()? {
                 return Ok(exit);
@@ -150,7 +150,7 @@ impl Running {
     }
 
     /// Waits and requires exit status 0.
-    pub fn wait_ok(&mut self, limit: Duration) -> anyhow::Result<Exit> {
+    pub(super) fn wait_ok(&mut self, limit: Duration) -> anyhow::Result<Exit> {
         let exit = self.wait(limit)?;
         if exit.code != 0 {
             bail!("`{}` failed (exit {})", self.shown, exit.code);
@@ -159,7 +159,7 @@ impl Running {
     }
 
     /// SIGTERM, then SIGKILL if it is still running two seconds later; reaps it.
-    pub fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         if self.exit.is_some() {
             return;
         }
@@ -189,7 +189,7 @@ impl Drop for Running {
 
 /// Waits until `path` contains `needle` (a tracer saying it is attached), or the process
 /// exits, or `limit` passes.
-pub fn wait_for_text(
+pub(super) fn wait_for_text(
     running: &mut Running,
     path: &Path,
     needle: &str,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// What one recording says about completeness.
 #[derive(Debug, Clone)]
-pub struct RecordingCheck {
+pub(crate) struct RecordingCheck {
     pub what: String,
     pub path: PathBuf,
     pub lost_syscalls: u64,
@@ -23,7 +23,7 @@ pub struct RecordingCheck {
 
 impl RecordingCheck {
     /// Reads `path` and looks up how often `syscall` (x86_64 / native table) was counted.
-    pub fn read(
+    pub(crate) fn read(
         what: String,
         path: &Path,
         syscall: &str,
@@ -59,14 +59,14 @@ impl RecordingCheck {
 
     /// Nothing lost: no observation dropped, no process untracked, every call counted. Ring
     /// buffer drops only lose live-status events, never counts, so they do not fail the check.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.lost_syscalls == 0
             && self.map_full == 0
             && self.counted >= self.expected_at_least
             && self.processes_seen >= self.expected_processes
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "what": self.what,
             "path": self.path.display().to_string(),

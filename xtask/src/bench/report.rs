@@ -17,7 +17,7 @@ use super::workloads::Workload;
 use super::{Bench, RssSample};
 
 /// Everything one run measured.
-pub struct Results {
+pub(super) struct Results {
     pub cost: Vec<WorkloadResult>,
     pub server: Option<ServerResult>,
     pub startup: StartupResult,
@@ -39,7 +39,7 @@ impl Results {
         self.rss.iter().max_by_key(|r| r.kib)
     }
 
-    pub fn targets(&self) -> Vec<Target> {
+    pub(super) fn targets(&self) -> Vec<Target> {
         let mut t = Vec::new();
         for w in [Workload::Getppid, Workload::Write] {
             let r = self.cost(w);
@@ -230,7 +230,7 @@ impl Results {
         t
     }
 
-    pub fn tables(&self, rounds: usize) -> Vec<Table> {
+    pub(super) fn tables(&self, rounds: usize) -> Vec<Table> {
         let mut tables = Vec::new();
         let cost_modes = [
             Mode::None,
@@ -419,7 +419,7 @@ impl Results {
 
     /// What a reader of the tables must know about this run: runs taken while another program
     /// was attached to sys_enter (another session's cinch, bpftrace...), wrk errors.
-    pub fn notes(&self) -> Vec<String> {
+    pub(super) fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         for r in &self.cost {
             let unclean: usize = r.modes.iter().map(|m| m.runs.len() - m.clean_runs()).sum();
@@ -465,7 +465,7 @@ impl Results {
         notes
     }
 
-    pub fn targets_table(targets: &[Target]) -> Table {
+    pub(super) fn targets_table(targets: &[Target]) -> Table {
         let mut t = Table::new("Targets", &["target", "measured", "limit", "verdict"]);
         for x in targets {
             t.row(vec![
@@ -478,7 +478,7 @@ impl Results {
         t
     }
 
-    pub fn to_json(&self, b: &Bench, targets: &[Target]) -> Value {
+    pub(super) fn to_json(&self, b: &Bench, targets: &[Target]) -> Value {
         let rss_max = self.rss_max();
         json!({
             "cost_per_operation": super::syscall_cost::to_json(&self.cost, b.quick),

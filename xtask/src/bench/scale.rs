@@ -31,7 +31,7 @@ const FALLBACK_IDLE: usize = 60;
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Default)]
-pub struct ScaleResult {
+pub(super) struct ScaleResult {
     /// Targets in the "many" runs (idle ones + the measured loop).
     pub targets: usize,
     /// Why that is not WANTED_TARGETS, if it is not.
@@ -50,11 +50,11 @@ pub struct ScaleResult {
 
 impl ScaleResult {
     /// Median cost with many targets over the median with one.
-    pub fn ratio(&self) -> Option<f64> {
+    pub(super) fn ratio(&self) -> Option<f64> {
         Some(self.many.median()? / self.one.median()?)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "unit": "ns per getppid",
             "targets_wanted": WANTED_TARGETS,
@@ -71,7 +71,7 @@ impl ScaleResult {
     }
 }
 
-pub fn run(b: &mut Bench) -> anyhow::Result<ScaleResult> {
+pub(super) fn run(b: &mut Bench) -> anyhow::Result<ScaleResult> {
     let n = Workload::Getppid.iterations(false, b.quick);
     let mut r = ScaleResult::default();
     println!("==> bench: scale, can {WANTED_TARGETS} targets be created?");

@@ -34,7 +34,7 @@ const MODES: [Mode; 5] = [
 const START_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
-pub struct ModeResult {
+pub(super) struct ModeResult {
     pub mode: Mode,
     pub rps: Samples,
     /// nginx's CPU time per request, in µs.
@@ -46,13 +46,13 @@ pub struct ModeResult {
 }
 
 #[derive(Debug, Clone)]
-pub struct ServerResult {
+pub(super) struct ServerResult {
     pub modes: Vec<ModeResult>,
     pub seconds: u64,
 }
 
 impl ServerResult {
-    pub fn median(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn median(&self, mode: Mode) -> Option<f64> {
         self.modes
             .iter()
             .find(|m| m.mode == mode)
@@ -60,11 +60,11 @@ impl ServerResult {
     }
 
     /// Throughput lost under `mode`, in percent of the untraced median.
-    pub fn loss_percent(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn loss_percent(&self, mode: Mode) -> Option<f64> {
         Some((1.0 - self.median(mode)? / self.median(Mode::None)?) * 100.0)
     }
 
-    pub fn cpu_median(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn cpu_median(&self, mode: Mode) -> Option<f64> {
         self.modes
             .iter()
             .find(|m| m.mode == mode)
@@ -73,11 +73,11 @@ impl ServerResult {
 
     /// The throughput a CPU-bound nginx would lose, from its CPU time per request: 1 -
     /// untraced / traced.
-    pub fn cpu_loss_percent(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn cpu_loss_percent(&self, mode: Mode) -> Option<f64> {
         Some((1.0 - self.cpu_median(Mode::None)? / self.cpu_median(mode)?) * 100.0)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let mut modes = Map::new();
         for m in &self.modes {
             let mut v = m.rps.to_json();
@@ -99,7 +99,7 @@ impl ServerResult {
     }
 }
 
-pub fn run(b: &mut Bench) -> anyhow::Result<ServerResult> {
+pub(super) fn run(b: &mut Bench) -> anyhow::Result<ServerResult> {
     let dir = b.tmp.join("nginx");
     let port = free_port()?;
     let conf = prepare(&b.assets, &dir, port)?;

@@ -14,7 +14,7 @@ use super::{Bench, RssSample};
 const LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default)]
-pub struct StartupResult {
+pub(super) struct StartupResult {
     /// Milliseconds.
     pub bare: Samples,
     /// Milliseconds.
@@ -23,11 +23,11 @@ pub struct StartupResult {
 
 impl StartupResult {
     /// Median milliseconds cinch adds.
-    pub fn added_ms(&self) -> Option<f64> {
+    pub(super) fn added_ms(&self) -> Option<f64> {
         Some(self.cinch.median()? - self.bare.median()?)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "unit": "ms, from spawn to reap",
             "bare_true": self.bare.to_json(),
@@ -37,7 +37,7 @@ impl StartupResult {
     }
 }
 
-pub fn run(b: &mut Bench) -> anyhow::Result<StartupResult> {
+pub(super) fn run(b: &mut Bench) -> anyhow::Result<StartupResult> {
     let reps = if b.quick { 3 } else { 10 };
     println!("==> bench: start-up, {reps} repetitions");
     let mut r = StartupResult::default();

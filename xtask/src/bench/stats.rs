@@ -4,12 +4,12 @@ use serde_json::{Value, json};
 
 /// Several measurements of one thing.
 #[derive(Debug, Clone, Default)]
-pub struct Samples {
+pub(super) struct Samples {
     pub values: Vec<f64>,
 }
 
 impl Samples {
-    pub fn push(&mut self, v: f64) {
+    pub(super) fn push(&mut self, v: f64) {
         self.values.push(v);
     }
 
@@ -19,16 +19,16 @@ impl Samples {
         v
     }
 
-    pub fn min(&self) -> Option<f64> {
+    pub(super) fn min(&self) -> Option<f64> {
         self.sorted().first().copied()
     }
 
-    pub fn max(&self) -> Option<f64> {
+    pub(super) fn max(&self) -> Option<f64> {
         self.sorted().last().copied()
     }
 
     /// The middle value; the mean of the two middle ones for an even count.
-    pub fn median(&self) -> Option<f64> {
+    pub(super) fn median(&self) -> Option<f64> {
         let v = self.sorted();
         let n = v.len();
         match n {
@@ -38,7 +38,7 @@ impl Samples {
         }
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "n": self.values.len(),
             "min": self.min().map(round2),
@@ -49,20 +49,20 @@ impl Samples {
     }
 }
 
-pub fn round2(v: f64) -> f64 {
+pub(super) fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
 /// Which side of the limit a target wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
+pub(super) enum Bound {
     AtMost,
     AtLeast,
 }
 
 /// One target of docs/DESIGN.md's "Performance targets", judged on this run's figures.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(super) struct Target {
     pub key: &'static str,
     pub what: String,
     pub value: Option<f64>,
@@ -74,7 +74,7 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn met(&self) -> Option<bool> {
+    pub(super) fn met(&self) -> Option<bool> {
         let v = self.value?;
         Some(match self.bound {
             Bound::AtMost => v <= self.limit,
@@ -84,7 +84,7 @@ impl Target {
 
     /// By how much the figure misses the limit, in percent of the limit (None when met or not
     /// measured).
-    pub fn missed_by_percent(&self) -> Option<f64> {
+    pub(super) fn missed_by_percent(&self) -> Option<f64> {
         let v = self.value?;
         match self.bound {
             Bound::AtMost if v > self.limit => Some((v / self.limit - 1.0) * 100.0),
@@ -93,7 +93,7 @@ impl Target {
         }
     }
 
-    pub fn verdict(&self) -> String {
+    pub(super) fn verdict(&self) -> String {
         match (self.met(), self.missed_by_percent()) {
             (None, _) => "not measured".to_owned(),
             (Some(true), _) => "met".to_owned(),
@@ -102,7 +102,7 @@ impl Target {
         }
     }
 
-    pub fn limit_text(&self) -> String {
+    pub(super) fn limit_text(&self) -> String {
         let op = match self.bound {
             Bound::AtMost => "<=",
             Bound::AtLeast => ">=",
@@ -110,14 +110,14 @@ impl Target {
         format!("{op} {}{}", fmt_num(self.limit), self.unit)
     }
 
-    pub fn value_text(&self) -> String {
+    pub(super) fn value_text(&self) -> String {
         match self.value {
             Some(v) => format!("{}{}", fmt_num(v), self.unit),
             None => "-".to_owned(),
         }
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "key": self.key,
             "what": self.what,
@@ -133,7 +133,7 @@ impl Target {
 }
 
 /// A number as a table shows it: no decimals from 100 up, thousands separated.
-pub fn fmt_num(v: f64) -> String {
+pub(super) fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return format!("{v}");
     }

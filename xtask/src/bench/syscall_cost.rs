@@ -22,7 +22,7 @@ const FORK_ROUNDS: usize = 3;
 
 /// Which time a figure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
+pub(super) enum Metric {
     Wall,
     Cpu,
 }
@@ -31,7 +31,7 @@ impl Metric {
     /// CPU time for in-kernel costs (a BPF program, like a seccomp filter, runs in the calling
     /// thread, so it is in that thread's CPU time, and time spent preempted by other processes
     /// is not); wall time for strace, whose cost is mostly the thread waiting while stopped.
-    pub fn primary(mode: Mode) -> Metric {
+    pub(super) fn primary(mode: Mode) -> Metric {
         if mode == Mode::Strace {
             Metric::Wall
         } else {
@@ -39,7 +39,7 @@ impl Metric {
         }
     }
 
-    pub fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Metric::Wall => "wall",
             Metric::Cpu => "cpu",
@@ -50,7 +50,7 @@ impl Metric {
 /// One run: ns per operation, wall and CPU, and whether another sys_enter program was
 /// attached around it.
 #[derive(Debug, Clone, Copy)]
-pub struct Run {
+pub(super) struct Run {
     pub wall: f64,
     pub cpu: f64,
     pub clean: bool,
@@ -58,7 +58,7 @@ pub struct Run {
 
 /// The runs of one workload under one mode.
 #[derive(Debug, Clone)]
-pub struct ModeResult {
+pub(super) struct ModeResult {
     pub mode: Mode,
     pub runs: Vec<Run>,
     /// Other sys_enter programs seen around runs, by holder.
@@ -67,7 +67,7 @@ pub struct ModeResult {
 
 impl ModeResult {
     /// Figures of `metric`: only the clean runs' when `clean_only`.
-    pub fn samples(&self, metric: Metric, clean_only: bool) -> Samples {
+    pub(super) fn samples(&self, metric: Metric, clean_only: bool) -> Samples {
         let mut s = Samples::default();
         for r in self.runs.iter().filter(|r| r.clean || !clean_only) {
             s.push(match metric {
@@ -78,33 +78,33 @@ impl ModeResult {
         s
     }
 
-    pub fn clean_runs(&self) -> usize {
+    pub(super) fn clean_runs(&self) -> usize {
         self.runs.iter().filter(|r| r.clean).count()
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct WorkloadResult {
+pub(super) struct WorkloadResult {
     pub workload: Workload,
     pub modes: Vec<ModeResult>,
 }
 
 impl WorkloadResult {
-    pub fn get(&self, mode: Mode) -> Option<&ModeResult> {
+    pub(super) fn get(&self, mode: Mode) -> Option<&ModeResult> {
         self.modes.iter().find(|m| m.mode == mode)
     }
 
     /// Whether runs taken while another sys_enter program was attached are set aside: only
     /// when every mode keeps at least two clean runs (or all its runs), so that all modes are
     /// compared on the same footing.
-    pub fn clean_only(&self) -> bool {
+    pub(super) fn clean_only(&self) -> bool {
         self.modes
             .iter()
             .all(|m| m.clean_runs() >= 2.min(m.runs.len()))
     }
 
     /// The figures `mode` is judged on (its primary metric, runs chosen by `clean_only`).
-    pub fn samples(&self, mode: Mode) -> Option<Samples> {
+    pub(super) fn samples(&self, mode: Mode) -> Option<Samples> {
         self.samples_of(mode, Metric::primary(mode))
     }
 
@@ -112,12 +112,12 @@ impl WorkloadResult {
         Some(self.get(mode)?.samples(metric, self.clean_only()))
     }
 
-    pub fn median(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn median(&self, mode: Mode) -> Option<f64> {
         self.samples(mode)?.median()
     }
 
     /// Median cost over the untraced baseline, in the mode's own metric.
-    pub fn added(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn added(&self, mode: Mode) -> Option<f64> {
         let metric = Metric::primary(mode);
         Some(
             self.samples_of(mode, metric)?.median()?
@@ -126,13 +126,13 @@ impl WorkloadResult {
     }
 
     /// Same, from the minima (the least disturbed run of each).
-    pub fn added_min(&self, mode: Mode) -> Option<f64> {
+    pub(super) fn added_min(&self, mode: Mode) -> Option<f64> {
         let metric = Metric::primary(mode);
         Some(self.samples_of(mode, metric)?.min()? - self.samples_of(Mode::None, metric)?.min()?)
     }
 
     /// Runs set aside under `mode`.
-    pub fn set_aside(&self, mode: Mode) -> usize {
+    pub(super) fn set_aside(&self, mode: Mode) -> usize {
         match self.get(mode) {
             Some(m) if self.clean_only() => m.runs.len() - m.clean_runs(),
             _ => 0,
@@ -168,7 +168,7 @@ fn bpftrace_script(w: Workload) -> &'static str {
     }
 }
 
-pub fn run(b: &mut Bench) -> anyhow::Result<Vec<WorkloadResult>> {
+pub(super) fn run(b: &mut Bench) -> anyhow::Result<Vec<WorkloadResult>> {
     let mut results: Vec<WorkloadResult> = Workload::ALL
         .iter()
         .map(|&w| WorkloadResult {
@@ -281,7 +281,7 @@ fn sample(b: &mut Bench, w: Workload, mode: Mode, round: usize) -> anyhow::Resul
     Ok(report)
 }
 
-pub fn to_json(results: &[WorkloadResult], quick: bool) -> Value {
+pub(super) fn to_json(results: &[WorkloadResult], quick: bool) -> Value {
     let mut out = Map::new();
     for r in results {
         let mut modes = Map::new();

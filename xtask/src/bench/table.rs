@@ -1,13 +1,13 @@
 //! A table printed aligned on the terminal and as Markdown for the README.
 
-pub struct Table {
+pub(super) struct Table {
     pub title: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(title: impl Into<String>, headers: &[&str]) -> Table {
+    pub(super) fn new(title: impl Into<String>, headers: &[&str]) -> Table {
         Table {
             title: title.into(),
             headers: headers.iter().map(|h| (*h).to_owned()).collect(),
@@ -15,7 +15,7 @@ impl Table {
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(super) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
@@ -32,7 +32,7 @@ impl Table {
     }
 
     /// Aligned text: the first column left-aligned, the others right-aligned.
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         let w = self.widths();
         let line = |cells: &[String]| {
             cells
@@ -63,7 +63,7 @@ impl Table {
         out
     }
 
-    pub fn markdown(&self) -> String {
+    pub(super) fn markdown(&self) -> String {
         let mut out = format!("{}\n\n", self.title);
         out.push_str(&format!("| {} |\n", self.headers.join(" | ")));
         let align: Vec<&str> = (0..self.headers.len())

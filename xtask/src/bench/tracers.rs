@@ -14,7 +14,7 @@ use super::proc::{Running, wait_for_text};
 const ATTACH_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     /// No tracer: the baseline.
     None,
     /// `cinch bench-floor`: an empty program on `raw_syscalls:sys_enter`, what any recorder
@@ -31,7 +31,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Mode::None => "none",
             Mode::Floor => "floor",
@@ -43,7 +43,7 @@ impl Mode {
     }
 
     /// Column heading.
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Mode::None => "none",
             Mode::Floor => "floor",
@@ -56,10 +56,10 @@ impl Mode {
 }
 
 /// `cinch bench-floor`, attached.
-pub struct Floor(Running);
+pub(super) struct Floor(Running);
 
 impl Floor {
-    pub fn attach(b: &Bench, tag: &str) -> anyhow::Result<Floor> {
+    pub(super) fn attach(b: &Bench, tag: &str) -> anyhow::Result<Floor> {
         let out = b.tmp.join(format!("{tag}-floor.out"));
         let mut running = Running::spawn_logged(
             Command::new(&b.cinch).arg("bench-floor"),
@@ -70,11 +70,11 @@ impl Floor {
         Ok(Floor(running))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.0.pid()
     }
 
-    pub fn detach(mut self) -> anyhow::Result<()> {
+    pub(super) fn detach(mut self) -> anyhow::Result<()> {
         self.0.signal(libc::SIGINT);
         self.0.wait_ok(Duration::from_secs(10))?;
         Ok(())
@@ -82,10 +82,10 @@ impl Floor {
 }
 
 /// `cinch record` of an idle shell, attached: other processes run untraced while it records.
-pub struct Untraced(Running);
+pub(super) struct Untraced(Running);
 
 impl Untraced {
-    pub fn attach(b: &Bench, tag: &str) -> anyhow::Result<Untraced> {
+    pub(super) fn attach(b: &Bench, tag: &str) -> anyhow::Result<Untraced> {
         let out = b.tmp.join(format!("{tag}-untraced.out"));
         let mut cmd = Command::new(&b.cinch);
         cmd.args(["record", "-q", "-o"])
@@ -98,11 +98,11 @@ impl Untraced {
         Ok(Untraced(running))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.0.pid()
     }
 
-    pub fn max_rss_kib(mut self) -> anyhow::Result<u64> {
+    pub(super) fn max_rss_kib(mut self) -> anyhow::Result<u64> {
         // Forwarded to the sleep; cinch then writes the recording and exits.
         self.0.signal(libc::SIGTERM);
         Ok(self.0.wait(Duration::from_secs(15))?.max_rss_kib)
@@ -112,7 +112,7 @@ impl Untraced {
 /// The command that runs `argv` under `mode`, for the modes that wrap the workload (none,
 /// cinch, bpftrace, strace). `recording` is where cinch writes; `script` is the bpftrace
 /// program.
-pub fn wrap(
+pub(super) fn wrap(
     b: &Bench,
     mode: Mode,
     argv: &[OsString],

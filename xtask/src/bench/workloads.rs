@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use crate::util::run as run_cmd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
+pub(super) enum Workload {
     Getppid,
     Write,
     Ioctl,
@@ -19,7 +19,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub(super) const ALL: [Workload; 6] = [
         Workload::Getppid,
         Workload::Write,
         Workload::Ioctl,
@@ -29,7 +29,7 @@ impl Workload {
     ];
 
     /// The mode argument of `loops`, and the key in results.json.
-    pub fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Workload::Getppid => "getppid",
             Workload::Write => "write",
@@ -40,7 +40,7 @@ impl Workload {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub(super) fn describe(self) -> &'static str {
         match self {
             Workload::Getppid => "getppid() loop",
             Workload::Write => "1-byte write() to /dev/null loop",
@@ -54,7 +54,7 @@ impl Workload {
     /// Iterations: about half a second to a second each untraced on this machine (a getppid
     /// costs 100-250 ns here, a fork+exec about 1 ms, a fork+exit about 0.15 ms); strace stops the process twice per
     /// syscall, so it gets far fewer and the result is normalised per operation all the same.
-    pub fn iterations(self, under_strace: bool, quick: bool) -> u64 {
+    pub(super) fn iterations(self, under_strace: bool, quick: bool) -> u64 {
         let n = match (self, under_strace) {
             (Workload::Getppid | Workload::Write | Workload::Ioctl, false) => 3_000_000,
             (Workload::Storm, false) => 2_000_000,
@@ -69,7 +69,7 @@ impl Workload {
     }
 
     /// The syscall a recording must have counted at least `calls` times.
-    pub fn counted_syscall(self) -> &'static str {
+    pub(super) fn counted_syscall(self) -> &'static str {
         match self {
             Workload::Getppid | Workload::Storm | Workload::Fork => "getppid",
             Workload::Write => "write",
@@ -79,7 +79,7 @@ impl Workload {
     }
 
     /// Processes a recording must have seen (the loop, plus one per fork).
-    pub fn processes(self, n: u64) -> u64 {
+    pub(super) fn processes(self, n: u64) -> u64 {
         match self {
             Workload::ForkExec | Workload::Fork => n + 1,
             _ => 1,
@@ -87,7 +87,7 @@ impl Workload {
     }
 
     /// What one operation is, for tables.
-    pub fn unit(self) -> &'static str {
+    pub(super) fn unit(self) -> &'static str {
         match self {
             Workload::ForkExec => "ns per fork+exec",
             Workload::Fork => "ns per fork+exit",
@@ -98,8 +98,8 @@ impl Workload {
 }
 
 /// What `loops` printed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LoopReport {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LoopReport {
     pub ops: u64,
     /// Wall time of the loop.
     pub ns: u64,
@@ -110,17 +110,17 @@ pub struct LoopReport {
 }
 
 impl LoopReport {
-    pub fn ns_per_op(&self) -> f64 {
+    pub(super) fn ns_per_op(&self) -> f64 {
         self.ns as f64 / self.ops as f64
     }
 
-    pub fn cpu_ns_per_op(&self) -> f64 {
+    pub(super) fn cpu_ns_per_op(&self) -> f64 {
         self.cpu_ns as f64 / self.ops as f64
     }
 }
 
 /// Builds `bench/loops.c` into `<out>/bin/loops`.
-pub fn build(assets: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn build(assets: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let bin_dir = out.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
     let bin = bin_dir.join("loops");
@@ -134,7 +134,7 @@ pub fn build(assets: &Path, out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The `cinch-bench:` line in a workload's output (a tracer may print around it).
-pub fn parse(text: &str, workload: Workload) -> anyhow::Result<LoopReport> {
+pub(super) fn parse(text: &str, workload: Workload) -> anyhow::Result<LoopReport> {
     let Some(line) = text
         .lines()
         .find_map(|l| l.split_once("cinch-bench: ").map(|(_, rest)| rest))
