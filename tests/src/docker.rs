@@ -22,7 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::require;
+use crate::{on_path, require};
 
 /// The test image [`busybox_image`] builds.
 pub const BUSYBOX_IMAGE: &str = "cinch-test/busybox:latest";
@@ -122,11 +122,6 @@ fn docker_answers() -> bool {
             }
         }
     }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn log_path() -> PathBuf {
@@ -264,16 +259,22 @@ extern "C" fn stop_started_daemon() {
 /// The test image `cinch-test/busybox:latest`, built once (and not again while
 /// `docker image inspect` finds it) by `docker import` of a rootfs holding Debian's static
 /// busybox with every applet linked into /bin, and a minimal /etc/passwd, /etc/group and /tmp.
+/// Panics with the reason when it cannot be had.
 pub fn busybox_image() -> String {
-    static IMAGE: OnceLock<String> = OnceLock::new();
+    try_busybox_image().unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// [`busybox_image`], or why it cannot be had (for `cargo xtask`).
+pub fn try_busybox_image() -> Result<String, String> {
+    static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            let docker = Docker::ensure();
+            let docker = Docker::try_ensure()?;
             let inspect = docker.cmd(&["image", "inspect", "--format", "{{.Id}}", BUSYBOX_IMAGE]);
             if !inspect.status.success() {
-                build_busybox_image(&docker);
+                build_busybox_image(&docker)?;
             }
-            BUSYBOX_IMAGE.to_owned()
+            Ok(BUSYBOX_IMAGE.to_owned())
         })
         .clone()
 }
@@ -281,46 +282,55 @@ pub fn busybox_image() -> String {
 /// Debian's busybox-static installs a statically linked /bin/busybox.
 const BUSYBOX: &str = "/bin/busybox";
 
-fn build_busybox_image(docker: &Docker) {
+fn build_busybox_image(docker: &Docker) -> Result<(), String> {
     let busybox = Path::new(BUSYBOX);
-    assert!(
-        is_static_elf(busybox),
-        "{BUSYBOX} is missing or not statically linked: install Debian's busybox-static (cargo xtask setup)"
-    );
-    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    if !is_static_elf(busybox) {
+        return Err(format!(
+            "{BUSYBOX} is missing or not statically linked: install Debian's busybox-static (cargo xtask setup)"
+        ));
+    }
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |e: std::io::Error| format!("{what}: {e}")
+    };
+    let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
     let root = dir.path().join("rootfs");
     for sub in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(sub)).expect("creating the rootfs");
+        std::fs::create_dir_all(root.join(sub)).map_err(io("creating the rootfs"))?;
     }
     {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
-            .expect("chmod /tmp");
+            .map_err(io("chmod /tmp"))?;
     }
-    std::fs::copy(busybox, root.join("bin/busybox")).expect("copying busybox");
+    std::fs::copy(busybox, root.join("bin/busybox")).map_err(io("copying busybox"))?;
     let list = Command::new(busybox)
         .arg("--list")
         .output()
-        .expect("running busybox --list");
-    assert!(list.status.success(), "busybox --list failed");
-    let applets = String::from_utf8(list.stdout).expect("busybox --list is text");
+        .map_err(io("running busybox --list"))?;
+    if !list.status.success() {
+        return Err("busybox --list failed".to_owned());
+    }
+    let applets = String::from_utf8_lossy(&list.stdout);
     let mut linked = 0;
     for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty()) {
         if applet == "busybox" || applet.contains('/') {
             continue;
         }
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
-            .unwrap_or_else(|e| panic!("linking applet {applet}: {e}"));
+            .map_err(io(&format!("linking applet {applet}")))?;
         linked += 1;
     }
-    assert!(linked > 100, "busybox --list gave only {linked} applets");
+    if linked <= 100 {
+        return Err(format!("busybox --list gave only {linked} applets"));
+    }
     std::fs::write(
         root.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     )
-    .expect("writing /etc/passwd");
+    .map_err(io("writing /etc/passwd"))?;
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
-        .expect("writing /etc/group");
+        .map_err(io("writing /etc/group"))?;
 
     let tarball = dir.path().join("rootfs.tar");
     let tar = Command::new("tar")
@@ -330,15 +340,19 @@ fn build_busybox_image(docker: &Docker) {
         .arg(&tarball)
         .arg(".")
         .status()
-        .expect("running tar");
-    assert!(tar.success(), "tar of the busybox rootfs failed");
-    let tarball = tarball.to_str().expect("temporary paths are UTF-8");
-    let import = docker.cmd(&["import", tarball, BUSYBOX_IMAGE]);
-    assert!(
-        import.status.success(),
-        "docker import {BUSYBOX_IMAGE} failed: {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+        .map_err(io("running tar"))?;
+    if !tar.success() {
+        return Err("tar of the busybox rootfs failed".to_owned());
+    }
+    let tarball = tarball.to_string_lossy();
+    let import = docker.cmd(&["import", &tarball, BUSYBOX_IMAGE]);
+    if !import.status.success() {
+        return Err(format!(
+            "docker import {BUSYBOX_IMAGE} failed: {}",
+            String::from_utf8_lossy(&import.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// An ELF file without a PT_INTERP program header (no dynamic loader needed).

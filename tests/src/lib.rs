@@ -348,6 +348,20 @@ pub fn profile_without(profile: &Path, name: &str, dir: &Path) -> PathBuf {
     out
 }
 
+/// Whether `program` is an executable file on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
 /// The name recordings give this machine's own architecture (`x86_64`, `aarch64`...).
 pub const NATIVE: &str = std::env::consts::ARCH;
 

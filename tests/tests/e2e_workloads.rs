@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
 use cinch_tests::{
-    Ready, cinch_bin, profile_without, require, require_bpf, require_root, workspace_root,
+    Ready, cinch_bin, free_port, on_path, profile_without, require, require_bpf, require_root,
+    workspace_root,
 };
 
 fn text(out: &Output) -> String {
@@ -40,18 +41,6 @@ fn text(out: &Output) -> String {
 
 fn examples() -> PathBuf {
     workspace_root().join("examples/workloads")
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// Whether something listens on 127.0.0.1:`port` in the network namespace of `pid`.

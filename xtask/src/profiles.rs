@@ -34,7 +34,6 @@ use crate::util::{build_cinch, is_root, on_path, output, show, target_dir, works
 const RUNS: u32 = 3;
 /// One run of record.sh bounds each of its own steps; this only stops a run that hangs anyway.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-const DOCKERD_LOG: &str = "/var/log/cinch-test-dockerd.log";
 
 struct Workload {
     /// Directory under profiles/, and record.sh's workload name.
@@ -108,7 +107,7 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
     if let Some(why) = missing_prerequisites() {
         bail!("cannot record the workloads: {why}");
     }
-    let _dockerd = Dockerd::ensure()?;
+    cinch_tests::docker::Docker::try_ensure().map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     for w in WORKLOADS {
         regenerate(&cinch, w, &out)?;
@@ -155,7 +154,7 @@ pub(crate) fn missing_prerequisites() -> Option<String> {
     if !Path::new("/bin/busybox").is_file() {
         missing.push("/bin/busybox");
     }
-    if !on_path("dockerd") && !docker_answers() {
+    if !on_path("dockerd") {
         missing.push("dockerd");
     }
     (!missing.is_empty()).then(|| {
@@ -284,7 +283,7 @@ fn record_run(cinch: &Path, w: &Workload, k: u32, dir: &Path) -> anyhow::Result<
     }
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let port = free_port()?;
+    let port = cinch_tests::free_port();
     let mut cmd = Command::new("sh");
     cmd.arg(&script)
         .arg(w.name)
@@ -353,11 +352,6 @@ fn wait_or_stop(
     Ok(None)
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 fn json_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
@@ -397,7 +391,7 @@ pub(crate) fn drift(cinch: &Path) -> anyhow::Result<Vec<Gate>> {
     let scratch = target_dir()?.join("profiles-check");
     remove_dir(&scratch)?;
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let _dockerd = Dockerd::ensure()?;
+    cinch_tests::docker::Docker::try_ensure().map_err(anyhow::Error::msg)?;
     let mut gates = Vec::new();
     for w in WORKLOADS {
         let old = committed.join(w.name);
@@ -483,90 +477,6 @@ fn append_step_summary(workload: &str, markdown: &str) {
     };
     if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
         let _ = writeln!(f, "#### profiles/{workload}\n\n{}\n", markdown.trim_end());
-    }
-}
-
-fn docker_answers() -> bool {
-    let Ok(mut child) = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
-}
-
-/// A dockerd that answers: the running one, or one started here as the test harness starts it
-/// (`--iptables=false --bridge=none`) and stopped on drop.
-struct Dockerd {
-    started: Option<Child>,
-}
-
-impl Dockerd {
-    fn ensure() -> anyhow::Result<Dockerd> {
-        if docker_answers() {
-            return Ok(Dockerd { started: None });
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(DOCKERD_LOG)
-            .with_context(|| format!("opening {DOCKERD_LOG}"))?;
-        let mut cmd = Command::new("dockerd");
-        cmd.args(["--iptables=false", "--bridge=none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        println!("==> {} (log in {DOCKERD_LOG})", show(&cmd));
-        let mut child = cmd.spawn().context("starting dockerd")?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !docker_answers() {
-            if let Some(status) = child.try_wait()? {
-                bail!("dockerd exited ({status}) before answering; see {DOCKERD_LOG}");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("dockerd did not answer within 60 s; see {DOCKERD_LOG}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        Ok(Dockerd {
-            started: Some(child),
-        })
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let Some(mut child) = self.started.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on the pid of a child we started and have not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 

@@ -17,8 +17,7 @@
 //! answers (`--iptables=false --bridge=none`) and stopped again at the end.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,9 +26,6 @@ use serde_json::Value;
 
 use crate::util::{build_cinch, is_root, on_path, output, show, target_dir, workspace_root};
 
-const IMAGE: &str = "cinch-test/busybox:latest";
-const BUSYBOX: &str = "/bin/busybox";
-const DOCKERD_LOG: &str = "/var/log/cinch-test-dockerd.log";
 /// How often the tracer is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Growth of VmRSS over the warm-up level that counts as noise.
@@ -116,8 +112,10 @@ pub(crate) fn soak(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
             bail!("{tool} is not installed (cargo xtask setup installs it)");
         }
     }
-    let daemon = Dockerd::ensure()?;
-    ensure_image()?;
+    // The test harness's daemon (started when none answers, stopped when this process exits)
+    // and its busybox image.
+    cinch_tests::docker::Docker::try_ensure().map_err(anyhow::Error::msg)?;
+    cinch_tests::docker::try_busybox_image().map_err(anyhow::Error::msg)?;
 
     let out_dir = target_dir()?.join("soak");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -177,7 +175,6 @@ pub(crate) fn soak(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
     };
     let elapsed = started.elapsed();
     drop(container);
-    drop(daemon);
 
     let mut lines = Vec::new();
     if !status.success() {
@@ -445,7 +442,14 @@ impl Container {
         cmd.args(["run", "-d", "--rm", "--pull", "never", "--network", "none"])
             .arg("--security-opt")
             .arg(format!("seccomp={}", seccomp.display()))
-            .args(["--name", name, IMAGE, "sh", "-c", WORKLOAD]);
+            .args([
+                "--name",
+                name,
+                cinch_tests::docker::BUSYBOX_IMAGE,
+                "sh",
+                "-c",
+                WORKLOAD,
+            ]);
         let out = output(&mut cmd)?;
         if !out.status.success() {
             bail!(
@@ -483,161 +487,6 @@ impl Drop for Container {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn docker_answers() -> bool {
-    let Ok(mut child) = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
-}
-
-/// A dockerd that answers: the running one, or one started here (and stopped on drop), as the
-/// test harness starts it.
-struct Dockerd {
-    started: Option<Child>,
-}
-
-impl Dockerd {
-    fn ensure() -> anyhow::Result<Dockerd> {
-        if docker_answers() {
-            return Ok(Dockerd { started: None });
-        }
-        if !on_path("dockerd") {
-            bail!("docker does not answer and dockerd is not installed (cargo xtask setup)");
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(DOCKERD_LOG)
-            .with_context(|| format!("opening {DOCKERD_LOG}"))?;
-        let mut cmd = Command::new("dockerd");
-        cmd.args(["--iptables=false", "--bridge=none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        println!("==> {} (log in {DOCKERD_LOG})", show(&cmd));
-        let mut child = cmd.spawn().context("starting dockerd")?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !docker_answers() {
-            if let Some(status) = child.try_wait()? {
-                bail!("dockerd exited ({status}) before answering; see {DOCKERD_LOG}");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("dockerd did not answer within 60 s; see {DOCKERD_LOG}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        Ok(Dockerd {
-            started: Some(child),
-        })
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let Some(mut child) = self.started.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on the pid of a child we have not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// The harness's busybox image, imported the way `cinch_tests::docker::busybox_image` does when
-/// `docker image inspect` does not find it.
-fn ensure_image() -> anyhow::Result<()> {
-    let inspect =
-        output(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", IMAGE]))?;
-    if inspect.status.success() {
-        return Ok(());
-    }
-    if !Path::new(BUSYBOX).is_file() {
-        bail!("{BUSYBOX} is missing: install Debian's busybox-static (cargo xtask setup)");
-    }
-    let dir = target_dir()?.join("soak").join("rootfs-build");
-    let _ = std::fs::remove_dir_all(&dir);
-    let root: PathBuf = dir.join("rootfs");
-    for sub in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(sub)).context("creating the rootfs")?;
-    }
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
-    }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).context("copying busybox")?;
-    let list = output(Command::new(BUSYBOX).arg("--list"))?;
-    if !list.status.success() {
-        bail!("busybox --list failed");
-    }
-    for applet in String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|a| !a.is_empty() && *a != "busybox" && !a.contains('/'))
-    {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
-            .with_context(|| format!("linking applet {applet}"))?;
-    }
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )?;
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
-    let tarball = dir.join("rootfs.tar");
-    let tar = Command::new("tar")
-        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .context("running tar")?;
-    if !tar.success() {
-        bail!("tar of the busybox rootfs failed");
-    }
-    let import = output(
-        Command::new("docker")
-            .arg("import")
-            .arg(&tarball)
-            .arg(IMAGE),
-    )?;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !import.status.success() {
-        bail!(
-            "docker import {IMAGE} failed: {}",
-            String::from_utf8_lossy(&import.stderr).trim()
-        );
-    }
-    let _ = std::io::stdout().flush();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -25,10 +25,7 @@ pub(crate) fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-pub(crate) fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
+pub(crate) use cinch_tests::on_path;
 
 /// A command that needs root: itself when we are root, else through sudo.
 pub(crate) fn as_root(program: &str) -> anyhow::Result<Command> {
