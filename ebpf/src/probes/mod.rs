@@ -1,4 +1,4 @@
 pub mod caps;
-pub mod doctor;
+pub mod empty;
 pub mod lifecycle;
 pub mod syscalls;

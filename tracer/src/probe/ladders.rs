@@ -121,7 +121,7 @@ pub(crate) static CAP_CAPABLE: Ladder<CapabilitySource> = Ladder {
 };
 
 /// Other ways to hook `cap_capable` that `cinch record` does not use; `cinch doctor` says which
-/// this kernel allows. Their programs are empty (ebpf/src/probes/doctor.rs).
+/// this kernel allows. Their programs are empty (ebpf/src/probes/empty.rs).
 pub(crate) static CAP_CAPABLE_OTHERS: &[Rung<()>] = &[
     Rung {
         hook: Hook::Tracepoint {

@@ -1,5 +1,6 @@
-//! Empty programs that `cinch doctor` loads (and attaches, then detaches) to find out which hook
-//! types this kernel really allows, instead of guessing from its version.
+//! Empty programs: the hook types `cinch doctor` tries (it loads, attaches and detaches them to
+//! find out which this kernel really allows, instead of guessing from its version), and the
+//! cost floor `cargo xtask bench` measures cinch against.
 
 use aya_ebpf::{
     macros::{btf_tracepoint, fentry, kprobe, lsm, tracepoint},
