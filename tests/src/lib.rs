@@ -269,6 +269,15 @@ pub fn outcome_lines(stdout: &[u8]) -> std::collections::BTreeMap<String, String
 }
 
 /// A command's status and both outputs, for assertion messages.
+/// `cinch ARGS...` with no input, run to the end; its output.
+pub fn cinch(args: &[&str]) -> std::process::Output {
+    Command::new(cinch_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cinch")
+}
+
 pub fn output_text(out: &std::process::Output) -> String {
     format!(
         "{}\nstdout:\n{}\nstderr:\n{}",

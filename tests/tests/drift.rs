@@ -8,17 +8,10 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use cinch_tests::cinch;
 use cinch_tests::guard;
-use cinch_tests::{cinch_bin, workload};
-
-fn cinch(args: &[&str]) -> Output {
-    Command::new(cinch_bin())
-        .args(args)
-        .output()
-        .expect("running cinch")
-}
+use cinch_tests::workload;
 
 fn record(dir: &Path, name: &str, cmd: &[&str]) -> PathBuf {
     let rec = dir.join(name);

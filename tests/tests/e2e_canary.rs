@@ -9,9 +9,10 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cinch_tests::cinch;
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
 use cinch_tests::{ChildGuard, Ready, cinch_bin, output_text as text};
@@ -29,14 +30,6 @@ const LOOP: &str = "while [ ! -f /w/stop ]; do \
 done";
 
 const NAME: &str = "cinch-e2e-canary";
-
-fn cinch(args: &[&str]) -> Output {
-    Command::new(cinch_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running cinch")
-}
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cinch_tests::cinch;
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
 use cinch_tests::{ChildGuard, Ready, cinch_bin, require};
@@ -19,14 +20,6 @@ use profile_gen::Recording;
 
 fn recording_profile() -> String {
     cinch_tests::recording_profile().display().to_string()
-}
-
-fn cinch(args: &[&str]) -> Output {
-    Command::new(cinch_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running cinch")
 }
 
 fn ok(out: &Output, what: &str) {

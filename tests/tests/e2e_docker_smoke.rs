@@ -7,21 +7,12 @@
 )]
 
 use std::path::Path;
-use std::process::Output;
 
 use cinch_tests::docker::{Docker, busybox_image};
+use cinch_tests::output_text as text;
 use cinch_tests::require_root;
 
 const WORKLOAD: &[&str] = &["sh", "-c", "ls / >/dev/null; cat /etc/passwd"];
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Writes `json` to a profile file in `dir` and returns the `--security-opt` value.
 fn profile(dir: &Path, name: &str, json: &str) -> String {

@@ -25,19 +25,11 @@ use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
+use cinch_tests::output_text as text;
 use cinch_tests::{
     Ready, cinch_bin, free_port, on_path, profile_without, require, require_bpf, require_root,
     workspace_root,
 };
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn examples() -> PathBuf {
     workspace_root().join("examples/workloads")

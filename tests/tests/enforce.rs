@@ -16,24 +16,10 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cinch_tests::cinch;
 use cinch_tests::guard;
+use cinch_tests::output_text as text;
 use cinch_tests::{cinch_bin, profile_without, require, workspace_root};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn cinch(args: &[&str]) -> Output {
-    Command::new(cinch_bin())
-        .args(args)
-        .output()
-        .expect("running cinch")
-}
 
 fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
