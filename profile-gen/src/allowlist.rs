@@ -38,9 +38,14 @@ pub struct CapSettings {
     /// Why each added capability is needed.
     #[serde(default)]
     pub reasons: BTreeMap<Capability, Vec<CapReason>>,
-    /// Things to know about an added capability on some runtime.
+    /// Things to know about an added capability: on some runtime, or what re-running the
+    /// command without it showed (`record --prove-caps`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<Capability, String>,
+    /// Capabilities the command was granted but ran the same without (`record --prove-caps`),
+    /// with the evidence: left out of `cap_add`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_needed: BTreeMap<Capability, String>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -146,6 +151,57 @@ fn syscall_label(
     }
 }
 
+/// What `record --prove-caps` showed of a capability.
+enum Proven {
+    Needed(String),
+    NotNeeded(String),
+}
+
+/// The proofs' verdict on each candidate. A capability is left out only when every recording
+/// that proves anything about it ran the same without it; one that ran otherwise keeps it.
+fn proven(
+    obs: &Observed,
+    candidates: impl Iterator<Item = Capability>,
+) -> Vec<(Capability, Proven)> {
+    let mut out = Vec::new();
+    for cap in candidates {
+        let verdicts: Vec<(bool, String)> = obs
+            .capability_proofs
+            .iter()
+            .filter_map(|(path, proof)| {
+                let needed = proof.needed(cap)?;
+                let without = proof.exit_without.get(&cap)?;
+                Some((
+                    needed,
+                    format!(
+                        "{}: exit {without} without it, {} with it (re-run by record --prove-caps, {})",
+                        if needed { "needed" } else { "not needed" },
+                        proof.exit_with_all,
+                        path.display()
+                    ),
+                ))
+            })
+            .collect();
+        if verdicts.is_empty() {
+            continue;
+        }
+        let texts = |needed: bool| {
+            verdicts
+                .iter()
+                .filter(|(n, _)| *n == needed)
+                .map(|(_, t)| t.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if verdicts.iter().any(|(needed, _)| *needed) {
+            out.push((cap, Proven::Needed(texts(true))));
+        } else {
+            out.push((cap, Proven::NotNeeded(texts(false))));
+        }
+    }
+    out
+}
+
 pub fn analyze(obs: &Observed) -> CapAnalysis {
     let mut granted: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>> =
         BTreeMap::new();
@@ -184,16 +240,29 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
     let flatten = |m: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>>| -> BTreeMap<Capability, Vec<CapReason>> {
         m.into_iter().map(|(cap, rs)| (cap, rs.into_values().collect())).collect()
     };
-    let reasons = flatten(granted);
+    let mut reasons = flatten(granted);
     let mut denied = flatten(denied);
     denied.retain(|cap, _| !reasons.contains_key(cap));
-    let cap_add: BTreeSet<Capability> = reasons.keys().copied().collect();
     let mut notes = BTreeMap::new();
+    let mut unneeded = BTreeMap::new();
+    for (cap, verdict) in proven(obs, reasons.keys().copied()) {
+        match verdict {
+            Proven::Needed(text) => {
+                notes.insert(cap, text);
+            }
+            Proven::NotNeeded(text) => {
+                reasons.remove(&cap);
+                unneeded.insert(cap, text);
+            }
+        }
+    }
+    let cap_add: BTreeSet<Capability> = reasons.keys().copied().collect();
     if cap_add.contains(&Capability::NET_BIND_SERVICE) {
-        notes.insert(
-            Capability::NET_BIND_SERVICE,
-            NET_BIND_SERVICE_NOTE.to_owned(),
-        );
+        let note = notes.entry(Capability::NET_BIND_SERVICE).or_default();
+        if !note.is_empty() {
+            note.push_str("; ");
+        }
+        note.push_str(NET_BIND_SERVICE_NOTE);
     }
     CapAnalysis {
         settings: CapSettings {
@@ -201,6 +270,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             cap_add,
             reasons,
             notes,
+            not_needed: unneeded,
         },
         denied,
         noise,
@@ -211,6 +281,58 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A proof leaves out what the command ran the same without, and says why for both.
+    #[test]
+    fn a_proof_keeps_only_what_changed_the_outcome() {
+        use crate::recording::CapabilityProof;
+        let key = |cap: u32| CapCheckKey {
+            cap,
+            granted: true,
+            syscall: None,
+            caller: "some_caller".to_owned(),
+            noise: None,
+        };
+        let mut obs = Observed::default();
+        for cap in [Capability::CHOWN, Capability::DAC_READ_SEARCH] {
+            obs.capabilities
+                .insert(key(cap.number()), CapEvidence::default());
+        }
+        let proof = CapabilityProof {
+            exit_with_all: 0,
+            exit_without: [(Capability::CHOWN, 1), (Capability::DAC_READ_SEARCH, 0)].into(),
+            inconclusive: None,
+        };
+        obs.capability_proofs
+            .insert(PathBuf::from("a.json"), proof.clone());
+        let s = analyze(&obs).settings;
+        assert_eq!(s.cap_add, [Capability::CHOWN].into());
+        assert!(s.notes[&Capability::CHOWN].starts_with("needed: exit 1 without it, 0 with it"));
+        assert!(
+            s.not_needed[&Capability::DAC_READ_SEARCH]
+                .starts_with("not needed: exit 0 without it, 0 with it")
+        );
+        // Another recording that needed it keeps it.
+        let mut other = proof.clone();
+        other.exit_without.insert(Capability::DAC_READ_SEARCH, 2);
+        obs.capability_proofs.insert(PathBuf::from("b.json"), other);
+        assert!(
+            analyze(&obs)
+                .settings
+                .cap_add
+                .contains(&Capability::DAC_READ_SEARCH)
+        );
+        // An inconclusive proof proves nothing.
+        let mut obs2 = obs.clone();
+        obs2.capability_proofs.clear();
+        let mut flaky = proof;
+        flaky.inconclusive = Some("flaky".to_owned());
+        obs2.capability_proofs
+            .insert(PathBuf::from("c.json"), flaky);
+        let s = analyze(&obs2).settings;
+        assert_eq!(s.cap_add.len(), 2);
+        assert!(s.not_needed.is_empty());
+    }
     use crate::observed::{CapCheckKey, CapEvidence};
 
     fn check(

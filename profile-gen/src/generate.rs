@@ -610,6 +610,9 @@ impl Generated {
                 out.push(format!("  note: {cap} is {note}"));
             }
         }
+        for (cap, why) in &settings.not_needed {
+            out.push(format!("  granted, not added: {cap} is {why}"));
+        }
         for (cap, reasons) in &self.caps.denied {
             let why: Vec<String> = reasons.iter().map(reason_text).collect();
             out.push(format!(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::arch::Arch;
 use crate::arguments;
 use crate::naming;
-use crate::recording::{Recording, Target};
+use crate::recording::{CapabilityProof, Recording, Target};
 
 /// One kind of capability check: the same capability, result, syscall and kernel caller.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +94,8 @@ pub struct Observed {
     pub lost_syscalls: BTreeMap<PathBuf, u64>,
     /// Warnings the recordings carry, by file.
     pub warnings: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// `record --prove-caps` results, by recording.
+    pub capability_proofs: BTreeMap<PathBuf, CapabilityProof>,
 }
 
 impl Observed {
@@ -204,6 +206,9 @@ impl Observed {
             }
             _ => {}
         }
+        if let Some(proof) = &rec.capability_proof {
+            out.capability_proofs.insert(path.clone(), proof.clone());
+        }
         if rec.lost.syscalls > 0 {
             out.lost_syscalls.insert(path.clone(), rec.lost.syscalls);
         }
@@ -260,6 +265,11 @@ impl Observed {
                 .entry(path.clone())
                 .or_default()
                 .extend(warnings.iter().cloned());
+        }
+        for (path, proof) in &other.capability_proofs {
+            self.capability_proofs
+                .entry(path.clone())
+                .or_insert_with(|| proof.clone());
         }
     }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::capability::Capability;
 use crate::files::io_message;
 
 /// The schema version this build writes. Bump on any incompatible change.
@@ -56,6 +57,37 @@ pub struct Recording {
     /// Anything the user should know about how complete this recording is.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// `record --prove-caps`: the command run again without each capability it was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability_proof: Option<CapabilityProof>,
+}
+
+/// The command re-run under its own generated profile: with every candidate capability, then
+/// without each in turn. A capability whose removal leaves the exit status unchanged is not
+/// needed by this command (as far as its exit status tells).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityProof {
+    /// The exit status with every candidate kept (run twice; both agreed, or `inconclusive`).
+    pub exit_with_all: u8,
+    /// The exit status with each candidate removed.
+    pub exit_without: BTreeMap<Capability, u8>,
+    /// Why the runs prove nothing, when they do not (the command does not exit as it did while
+    /// recorded, or not the same way twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<String>,
+}
+
+impl CapabilityProof {
+    /// Whether the runs show `cap` is needed: `Some(true)` when the command exits otherwise
+    /// without it, `Some(false)` when it exits the same, `None` when not proven.
+    pub fn needed(&self, cap: Capability) -> Option<bool> {
+        if self.inconclusive.is_some() {
+            return None;
+        }
+        self.exit_without
+            .get(&cap)
+            .map(|&without| without != self.exit_with_all)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

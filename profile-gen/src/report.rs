@@ -741,6 +741,7 @@ mod tests {
                 .collect(),
             reasons: BTreeMap::new(),
             notes: BTreeMap::new(),
+            not_needed: BTreeMap::new(),
         };
         let r = build(&p, Some((Path::new("s.json"), &settings)));
         let names: Vec<&str> = r
@@ -801,6 +802,7 @@ mod tests {
             cap_add: [Capability::SYS_ADMIN].into_iter().collect(),
             reasons: BTreeMap::new(),
             notes: BTreeMap::new(),
+            not_needed: BTreeMap::new(),
         };
         let target = Target::new("6.18.0", Some(&settings));
         let loaded = crate::profile::parse_profile(moby, Path::new("default.json"), &target)

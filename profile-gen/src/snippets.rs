@@ -105,6 +105,7 @@ mod tests {
                 .collect(),
             reasons: BTreeMap::new(),
             notes: BTreeMap::new(),
+            not_needed: BTreeMap::new(),
         }
     }
 

@@ -369,3 +369,80 @@ fn fexit_fallback_agrees_with_doctor() {
         );
     }
 }
+
+/// `record --prove-caps`: a command that looks up `chown` through a PATH whose first entry it
+/// cannot search is granted DAC_READ_SEARCH for that failed lookup (the exec there ends in
+/// ENOENT anyway) and CHOWN for the chown. Re-run without each, it fails only without CHOWN:
+/// `cap_add` is exactly CHOWN, and the settings say why for both.
+#[test]
+fn proving_capabilities_keeps_only_what_the_command_cannot_do_without() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = "d=$(mktemp -d); mkdir \"$d/locked\"; chmod 000 \"$d/locked\"; touch \"$d/f\"; \
+                  PATH=\"$d/locked:/usr/bin:/bin\"; export PATH; chown 65534 \"$d/f\"; rc=$?; \
+                  chmod 700 \"$d/locked\"; rm -rf \"$d\"; exit $rc";
+    let cmd = sh(script);
+    // Without the proof, both checks count as needs.
+    let plain = recorded_cap_add(dir.path(), &cmd, false);
+    assert!(
+        plain.contains("CHOWN") && plain.contains("DAC_READ_SEARCH"),
+        "{plain:?}"
+    );
+    let rec = dir.path().join("proved.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "--prove-caps", "-o"])
+        .arg(&rec)
+        .arg("--")
+        .args(&cmd)
+        .output()
+        .expect("running cinch record --prove-caps");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording")).expect("JSON");
+    let proof = &recording["capability_proof"];
+    assert_eq!(proof["exit_with_all"], 0, "{proof}");
+    assert_eq!(proof["exit_without"]["CHOWN"], 1, "{proof}");
+    assert_eq!(proof["exit_without"]["DAC_READ_SEARCH"], 0, "{proof}");
+    assert!(proof.get("inconclusive").is_none(), "{proof}");
+    let settings = dir.path().join("proved-settings.json");
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(dir.path().join("proved-seccomp.json"))
+        .arg("--caps-out")
+        .arg(&settings)
+        .arg(&rec)
+        .output()
+        .expect("running cinch generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("granted, not added: DAC_READ_SEARCH is not needed: exit 0 without it"),
+        "{summary}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
+    let kept: BTreeSet<String> = s["cap_add"]
+        .as_array()
+        .expect("cap_add")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(kept, BTreeSet::from(["CHOWN".to_owned()]), "{s}");
+    assert!(
+        s["notes"]["CHOWN"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("needed: exit 1 without it")),
+        "{s}"
+    );
+    // And the kernel agrees: with CHOWN alone the command works.
+    let (code, stderr) = run_with_only(&cmd, &kept, false);
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -116,11 +116,18 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 
-    #[command(flatten)]
-    pub containers: ContainerTargets,
+    /// After recording COMMAND, prove each capability it was granted: run it again under its
+    /// own generated profile with every candidate, then without each; one whose removal leaves
+    /// the exit status unchanged is marked not needed (`generate` leaves it out, with the
+    /// evidence). For deterministic test runs whose exit status says whether they worked.
+    #[arg(long, conflicts_with_all = ["pid", "container", "new_containers"])]
+    pub(crate) prove_caps: bool,
 
     #[command(flatten)]
-    pub live: LiveArgs,
+    pub(crate) containers: ContainerTargets,
+
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
 
     /// The command to run and record, with its arguments (after `--`).
     #[arg(last = true, value_name = "COMMAND")]

@@ -11,6 +11,7 @@ mod error;
 mod output;
 mod probe;
 mod procfs;
+mod prove;
 mod ready;
 mod signals;
 mod spawn;

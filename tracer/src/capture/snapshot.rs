@@ -95,6 +95,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             capability_checks: stats.cap_miss,
         },
         warnings: Vec::new(),
+        capability_proof: None,
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {

@@ -38,12 +38,33 @@ pub(super) fn run(args: RecordArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let user = args.user.as_deref().map(User::parse).transpose()?;
+    let started = std::time::Instant::now();
     match capture::capture_command(&args.command, user, args.live.quiet)? {
         Captured::NotStarted(message) => {
             eprintln!("cinch: {message}");
             Ok(127)
         }
-        Captured::Recorded { recording, exit } => {
+        Captured::Recorded {
+            mut recording,
+            exit,
+        } => {
+            if args.prove_caps {
+                recording.capability_proof = crate::prove::prove(
+                    &args.command,
+                    args.user.as_deref(),
+                    &recording,
+                    exit,
+                    started.elapsed(),
+                    args.live.quiet,
+                )?;
+                if let Some(why) = recording
+                    .capability_proof
+                    .as_ref()
+                    .and_then(|p| p.inconclusive.as_ref())
+                {
+                    recording.warnings.push(format!("--prove-caps: {why}"));
+                }
+            }
             write(&output, &recording)?;
             Ok(exit)
         }

@@ -624,6 +624,7 @@ mod tests {
             }],
             lost: Lost::default(),
             warnings: vec![],
+            capability_proof: None,
         }
     }
 
