@@ -142,7 +142,9 @@ impl Side {
         // What the workload needs includes what the kernel can make it issue, whatever the
         // recording saw (as `cinch generate` allows them).
         let mut syscalls = named.by_arch.clone();
-        for (arch, names) in kernel_issued::required(&architectures, &named.by_arch) {
+        for (arch, names) in
+            kernel_issued::required(&architectures, &named.by_arch, &obs.inherited_handlers)
+        {
             syscalls
                 .entry(arch)
                 .or_default()

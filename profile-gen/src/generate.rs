@@ -263,7 +263,9 @@ pub fn generate_observed(
         .chain(by_arch.keys().copied())
         .collect();
     let observed_or_baseline: BTreeSet<String> = by_arch.values().flatten().cloned().collect();
-    for (arch, names) in kernel_issued::required(&architectures, &by_arch) {
+    for (arch, names) in
+        kernel_issued::required(&architectures, &by_arch, &observed.inherited_handlers)
+    {
         let have = by_arch.entry(arch).or_default();
         have.extend(names.into_iter().map(str::to_owned));
     }

@@ -33,7 +33,10 @@ pub enum When {
     /// Always: nothing a recording can show tells whether the kernel will need it.
     Always,
     /// When the workload installed a signal handler on that architecture (one of
-    /// [`HANDLER_INSTALLERS`] was recorded): returning from a handler needs it.
+    /// [`HANDLER_INSTALLERS`] was recorded), or may have handlers installed before the recording
+    /// began (a container's runtime: runc's Go runtime installs its handlers before the seccomp
+    /// filter and can take its preemption signals after it; a process cinch attached to):
+    /// returning from a handler needs it.
     HandlerInstalled,
 }
 
@@ -128,18 +131,22 @@ pub fn rule(name: &str) -> Option<&'static KernelIssued> {
 }
 
 /// The names the rules add on each of `architectures`, given what the recordings observed there
-/// (`observed`, by architecture): every rule whose condition holds and whose syscall exists on
-/// that architecture. Names already observed are included; the caller decides what is new.
+/// (`observed`, by architecture) and the architectures on which handlers may have been installed
+/// before a recording began (`inherited_handlers`: [`crate::observed::Observed::inherited_handlers`]):
+/// every rule whose condition holds and whose syscall exists on that architecture. Names already
+/// observed are included; the caller decides what is new.
 pub fn required(
     architectures: &BTreeSet<Arch>,
     observed: &BTreeMap<Arch, BTreeSet<String>>,
+    inherited_handlers: &BTreeSet<Arch>,
 ) -> BTreeMap<Arch, BTreeSet<&'static str>> {
     let empty = BTreeSet::new();
     architectures
         .iter()
         .map(|arch| {
             let seen = observed.get(arch).unwrap_or(&empty);
-            let handler = HANDLER_INSTALLERS.iter().any(|n| seen.contains(*n));
+            let handler = inherited_handlers.contains(arch)
+                || HANDLER_INSTALLERS.iter().any(|n| seen.contains(*n));
             let names = RULES
                 .iter()
                 .filter(|r| match r.when {
@@ -214,7 +221,8 @@ mod tests {
             [(Arch::X86_64, set(&["read", "exit_group"]))]
                 .into_iter()
                 .collect();
-        let got = &required(&arches, &no_handler)[&Arch::X86_64];
+        let none = BTreeSet::new();
+        let got = &required(&arches, &no_handler, &none)[&Arch::X86_64];
         assert!(got.contains("restart_syscall"));
         assert!(got.contains("clock_gettime") && got.contains("time"));
         assert!(!got.contains("rt_sigreturn"), "{got:?}");
@@ -224,7 +232,12 @@ mod tests {
         let handler: BTreeMap<Arch, BTreeSet<String>> = [(Arch::X86_64, set(&["rt_sigaction"]))]
             .into_iter()
             .collect();
-        assert!(required(&arches, &handler)[&Arch::X86_64].contains("rt_sigreturn"));
+        assert!(required(&arches, &handler, &none)[&Arch::X86_64].contains("rt_sigreturn"));
+        // A container's runtime (or a process cinch attached to) may have installed handlers
+        // before the recording began: runc's Go runtime takes its preemption signals after the
+        // seccomp install, and a denied rt_sigreturn is a SIGSEGV.
+        let inherited: BTreeSet<Arch> = [Arch::X86_64].into_iter().collect();
+        assert!(required(&arches, &no_handler, &inherited)[&Arch::X86_64].contains("rt_sigreturn"));
     }
 
     #[test]
@@ -238,7 +251,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let got = required(&arches, &observed);
+        let got = required(&arches, &observed, &BTreeSet::new());
         assert!(!got[&Arch::X86_64].contains("rt_sigreturn"));
         assert!(got[&Arch::X86].contains("rt_sigreturn"));
         assert!(got[&Arch::X86].contains("sigreturn"));

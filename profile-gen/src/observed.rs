@@ -96,6 +96,10 @@ pub struct Observed {
     pub warnings: BTreeMap<PathBuf, BTreeSet<String>>,
     /// `record --prove-caps` results, by recording.
     pub capability_proofs: BTreeMap<PathBuf, CapabilityProof>,
+    /// Host architectures on which the recorded processes may run signal handlers installed
+    /// before the recording began: a container recording (its runtime ran first) or an attach.
+    /// Only a `-- COMMAND` recording sees every handler installed (execve resets them).
+    pub inherited_handlers: BTreeSet<Arch>,
 }
 
 impl Observed {
@@ -206,6 +210,9 @@ impl Observed {
             }
             _ => {}
         }
+        if !matches!(rec.target, Target::Command { .. }) {
+            out.inherited_handlers.insert(rec.host.arch);
+        }
         if let Some(proof) = &rec.capability_proof {
             out.capability_proofs.insert(path.clone(), proof.clone());
         }
@@ -266,6 +273,8 @@ impl Observed {
                 .or_default()
                 .extend(warnings.iter().cloned());
         }
+        self.inherited_handlers
+            .extend(other.inherited_handlers.iter().copied());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

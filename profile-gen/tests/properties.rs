@@ -130,7 +130,7 @@ prop_compose! {
         lost_syscalls in proptest::collection::btree_map(file(), 1u64..10, 0..2),
         warnings in proptest::collection::btree_map(file(), proptest::collection::btree_set("[a-z]{1,5}", 1..3), 0..2),
     ) -> Observed {
-        Observed { hosts, syscalls, capabilities, arguments, argument_comms: Default::default(), capability_proofs: Default::default(), container_starts, lost_syscalls, warnings }
+        Observed { hosts, syscalls, capabilities, arguments, argument_comms: Default::default(), capability_proofs: Default::default(), inherited_handlers: Default::default(), container_starts, lost_syscalls, warnings }
     }
 }
 
@@ -213,7 +213,7 @@ proptest! {
                 }
                 // The syscalls the kernel makes a process issue, only where a rule asks for them,
                 // and always restart_syscall.
-                let required = kernel_issued::required(&generated.profile.architectures, &named.by_arch);
+                let required = kernel_issued::required(&generated.profile.architectures, &named.by_arch, &obs.inherited_handlers);
                 let kernel: BTreeSet<String> = required.values().flatten().map(|n| (*n).to_owned()).collect();
                 prop_assert!(generated.profile.allow.contains("restart_syscall"));
                 prop_assert!(generated.profile.kernel_issued.iter().all(|n| kernel.contains(n) && !permitted.contains(n)));

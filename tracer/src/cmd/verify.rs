@@ -270,8 +270,9 @@ fn kernel_issued_denials(plan: &LoadPlan, rec: &Recording) -> Vec<String> {
         .copied()
         .chain(std::iter::once(rec.host.arch))
         .collect();
+    let inherited = Observed::from_recording(PathBuf::new(), rec).inherited_handlers;
     let mut out = Vec::new();
-    for (arch, names) in kernel_issued::required(&arches, &observed) {
+    for (arch, names) in kernel_issued::required(&arches, &observed, &inherited) {
         for name in names {
             if observed.get(&arch).is_some_and(|s| s.contains(name)) {
                 continue;
