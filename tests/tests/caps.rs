@@ -378,7 +378,7 @@ fn fexit_fallback_agrees_with_doctor() {
 fn proving_capabilities_keeps_only_what_the_command_cannot_do_without() {
     guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = "d=$(mktemp -d); mkdir \"$d/locked\"; chmod 000 \"$d/locked\"; touch \"$d/f\"; \
+    let script = "d=$(mktemp -d /tmp/cinch-prove-test.XXXXXX); mkdir \"$d/locked\"; chmod 000 \"$d/locked\"; touch \"$d/f\"; \
                   PATH=\"$d/locked:/usr/bin:/bin\"; export PATH; chown 65534 \"$d/f\"; rc=$?; \
                   chmod 700 \"$d/locked\"; rm -rf \"$d\"; exit $rc";
     let cmd = sh(script);
@@ -445,4 +445,33 @@ fn proving_capabilities_keeps_only_what_the_command_cannot_do_without() {
     // And the kernel agrees: with CHOWN alone the command works.
     let (code, stderr) = run_with_only(&cmd, &kept, false);
     assert_eq!(code, 0, "{stderr}");
+    // A proof that cannot run (no temporary directory for its profile) costs no recording: it
+    // is written, with the reason as a warning and no proof.
+    let rec = dir.path().join("unproved.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "--prove-caps", "-o"])
+        .arg(&rec)
+        .arg("--")
+        .args(&cmd)
+        .env("TMPDIR", dir.path().join("no-such-dir"))
+        .output()
+        .expect("running cinch record --prove-caps");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording")).expect("JSON");
+    assert!(recording.get("capability_proof").is_none(), "{recording}");
+    assert!(
+        recording["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w
+                .as_str()
+                .is_some_and(|w| w.contains("--prove-caps could not run"))),
+        "{recording}"
+    );
 }

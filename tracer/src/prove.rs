@@ -131,7 +131,7 @@ fn run_under(
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok(crate::capture::exit_status(status));
+            return Ok(crate::capture::exit_code(status));
         }
         if start.elapsed() > limit {
             let _ = child.kill();

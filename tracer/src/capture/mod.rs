@@ -16,4 +16,4 @@ mod snapshot;
 pub(crate) use attach::{capture_container, capture_pid};
 pub(crate) use command::{Captured, capture_command};
 pub(crate) use new_containers::{NewContainers, SLOTS, capture_new_containers};
-pub(crate) use poll::exit_code as exit_status;
+pub(crate) use poll::exit_code;

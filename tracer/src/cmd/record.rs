@@ -49,14 +49,22 @@ pub(super) fn run(args: RecordArgs) -> anyhow::Result<u8> {
             exit,
         } => {
             if args.prove_caps {
-                recording.capability_proof = crate::prove::prove(
+                // The recording is written whatever becomes of the proof: a proof that cannot
+                // run is a warning in it, never a lost recording.
+                match crate::prove::prove(
                     &args.command,
                     args.user.as_deref(),
                     &recording,
                     exit,
                     started.elapsed(),
                     args.live.quiet,
-                )?;
+                ) {
+                    Ok(proof) => recording.capability_proof = proof,
+                    Err(e) => recording.warnings.push(format!(
+                        "--prove-caps could not run, nothing proven: {}",
+                        crate::error::sentence(&e)
+                    )),
+                }
                 if let Some(why) = recording
                     .capability_proof
                     .as_ref()
