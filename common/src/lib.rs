@@ -117,8 +117,11 @@ pub enum Stat {
     /// An argument value could not be stored (ARG_VALUES full): that syscall's values are
     /// incomplete for its target, and `ARG_LOST` says which.
     ArgMiss = 8,
+    /// A capability check inside a syscall could not wait for the syscall's result (the pending
+    /// table was full): it is counted with the result unknown, so it counts as a need.
+    PendingMiss = 9,
 }
-pub const STAT_COUNT: u32 = 9;
+pub const STAT_COUNT: u32 = 10;
 
 /// Argument recording (never wider than Docker's default): for a syscall whose `ARG_SPEC` byte
 /// is not 0, the kernel side stores `args[index] & ARG_MASKS[mask]` for its target. The byte is
@@ -159,6 +162,8 @@ pub struct ArgKey {
     pub value: u64,
 }
 const _: () = assert!(size_of::<ArgKey>() == 16);
+const _: () =
+    assert!(size_of::<PendingChecks>() == 8 + MAX_PENDING_CHECKS * (size_of::<CapKey>() + 8));
 
 /// Distinct (target, syscall, value) triples kept per tracer.
 pub const MAX_ARG_KEYS: u32 = 16_384;
@@ -191,11 +196,39 @@ pub struct CapKey {
     /// 1 when the kernel asked without auditing (`CAP_OPT_NOAUDIT`): a probe, not a need. Only
     /// the fexit source sees the flag; the tracepoint has no such field.
     pub noaudit: u32,
+    /// What the syscall in progress returned: 0 when it succeeded, `-errno` when it failed,
+    /// [`RESULT_UNKNOWN`] outside a syscall or when its return was not seen.
+    pub result: i32,
+    pub reserved: u32,
     /// The checking task's comm (NUL-padded), i.e. which program needed it.
     pub comm: [u8; 16],
     pub stack: [u64; CAP_STACK_DEPTH],
 }
-const _: () = assert!(size_of::<CapKey>() == 48 + 8 * CAP_STACK_DEPTH);
+const _: () = assert!(size_of::<CapKey>() == 56 + 8 * CAP_STACK_DEPTH);
+
+/// [`CapKey::result`] when the syscall's return is not known.
+pub const RESULT_UNKNOWN: i32 = 1;
+
+/// Checks one thread can have waiting for its syscall's return; more in one syscall are counted
+/// at once with [`RESULT_UNKNOWN`].
+pub const MAX_PENDING_CHECKS: usize = 8;
+
+/// Capability checks made inside a syscall that has not returned yet, per thread
+/// (`PENDING_CHECKS[tid]`): `raw_syscalls:sys_exit` adds the result and counts them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingChecks {
+    /// Keys in use at the start of `keys`.
+    pub len: u32,
+    pub reserved: u32,
+    pub keys: [CapKey; MAX_PENDING_CHECKS],
+    /// How many times each key was checked in this syscall (an exec asks the overcommit
+    /// heuristic once per mapping).
+    pub counts: [u64; MAX_PENDING_CHECKS],
+}
+
+/// Threads that can be inside a syscall with a capability check pending at the same time.
+pub const MAX_PENDING_THREADS: u32 = 1024;
 
 pub const NO_SYSCALL: u32 = u32::MAX;
 /// Distinct capability-check keys kept per tracer.
@@ -252,10 +285,15 @@ pub mod names {
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const ARG_VALUES: &str = "ARG_VALUES";
     pub const ARG_LOST: &str = "ARG_LOST";
+    pub const PENDING_CHECKS: &str = "PENDING_CHECKS";
+    pub const PENDING_TEMPLATE: &str = "PENDING_TEMPLATE";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
     pub const SYS_ENTER_TRACEPOINT: &str = "sys_enter_tp";
+    pub const SYS_EXIT_TP_BTF: &str = "sys_exit_btf";
+    pub const SYS_EXIT_RAW_TP: &str = "sys_exit_raw";
+    pub const SYS_EXIT_TRACEPOINT: &str = "sys_exit_tp";
     pub const FORK: &str = "sched_fork";
     pub const EXIT: &str = "sched_exit";
     pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";
@@ -308,4 +346,6 @@ mod pod {
     unsafe impl aya::Pod for super::CapKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ArgKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PendingChecks {}
 }

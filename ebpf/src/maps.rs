@@ -10,8 +10,8 @@ use core::mem::MaybeUninit;
 
 use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CapKey, MAX_ARG_KEYS, MAX_ARGS,
-    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, STAT_COUNT, Stat,
-    TargetCounts, TargetState,
+    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET,
+    PendingChecks, STAT_COUNT, Stat, TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -46,6 +46,17 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 /// here.
 #[map]
 pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_KEYS, 0);
+
+/// Capability checks waiting for the result of the syscall they happened in, by thread id:
+/// `raw_syscalls:sys_exit` counts them with the result, the thread's exit counts them as unknown.
+#[map]
+pub static PENDING_CHECKS: HashMap<u32, PendingChecks> =
+    HashMap::with_max_entries(MAX_PENDING_THREADS, 0);
+
+/// One zeroed [`PendingChecks`], never written: what a new `PENDING_CHECKS` entry starts from
+/// (too large for the BPF stack).
+#[map]
+pub static PENDING_TEMPLATE: Array<PendingChecks> = Array::with_max_entries(1, 0);
 
 /// Mount namespace inode → target slot: containers. Processes entering one are followed.
 #[map]

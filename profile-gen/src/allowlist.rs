@@ -42,8 +42,10 @@ pub struct CapSettings {
     /// command without it showed (`record --prove-caps`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<Capability, String>,
-    /// Capabilities the command was granted but ran the same without (`record --prove-caps`),
-    /// with the evidence: left out of `cap_add`.
+    /// Capabilities the workload was granted but does not need, with the evidence: the rule
+    /// that says why (a query, a syscall that failed anyway; docs/capability-checks.md), or
+    /// what re-running the command without it showed (`record --prove-caps`). Left out of
+    /// `cap_add`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_needed: BTreeMap<Capability, String>,
 }
@@ -129,8 +131,8 @@ pub struct CapAnalysis {
     /// Checks the kernel refused (and that were not noise) for capabilities that are not in
     /// `cap_add`: the workload ran without them, so they are not added; listed for the user.
     pub denied: BTreeMap<Capability, Vec<CapReason>>,
-    /// Checks matched by a noise rule, by capability, with the rule names.
-    pub noise: BTreeMap<Capability, BTreeSet<String>>,
+    /// Checks a rule says are not needs (granted or not), by capability, with the reasons.
+    pub ruled_out: BTreeMap<Capability, BTreeSet<String>>,
     /// Capability numbers this build cannot name.
     pub unknown: BTreeSet<u32>,
 }
@@ -202,28 +204,34 @@ fn proven(
     out
 }
 
+/// Reasons by capability, one per (syscall, caller).
+type ReasonMap = BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>>;
+
 pub fn analyze(obs: &Observed) -> CapAnalysis {
-    let mut granted: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>> =
-        BTreeMap::new();
-    let mut denied: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>> =
-        BTreeMap::new();
-    let mut noise: BTreeMap<Capability, BTreeSet<String>> = BTreeMap::new();
+    let mut granted = ReasonMap::new();
+    let mut denied = ReasonMap::new();
+    // Granted checks a rule says are not needs: their reasons, kept in case a proof shows the
+    // capability was needed after all.
+    let mut granted_ruled_out = ReasonMap::new();
+    let mut ruled_out: BTreeMap<Capability, BTreeSet<String>> = BTreeMap::new();
     let mut unknown = BTreeSet::new();
     for (key, ev) in &obs.capabilities {
         let Some(cap) = Capability::from_number(key.cap) else {
             unknown.insert(key.cap);
             continue;
         };
-        if let Some(rule) = &key.noise {
-            noise.entry(cap).or_default().insert(rule.clone());
-            continue;
-        }
-        let syscall = syscall_label(obs, key.syscall, &ev.syscall_names);
-        let target = if key.granted {
-            &mut granted
-        } else {
-            &mut denied
+        let target = match (&key.not_a_need, key.granted) {
+            (Some(why), granted) => {
+                ruled_out.entry(cap).or_default().insert(why.clone());
+                if !granted {
+                    continue;
+                }
+                &mut granted_ruled_out
+            }
+            (None, true) => &mut granted,
+            (None, false) => &mut denied,
         };
+        let syscall = syscall_label(obs, key.syscall, &ev.syscall_names);
         let reason = target
             .entry(cap)
             .or_default()
@@ -237,24 +245,57 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
         reason.count = reason.count.max(ev.count);
         reason.comms.extend(ev.comms.iter().cloned());
     }
-    let flatten = |m: BTreeMap<Capability, BTreeMap<(Option<String>, String), CapReason>>| -> BTreeMap<Capability, Vec<CapReason>> {
-        m.into_iter().map(|(cap, rs)| (cap, rs.into_values().collect())).collect()
+    let flatten = |m: ReasonMap| -> BTreeMap<Capability, Vec<CapReason>> {
+        m.into_iter()
+            .map(|(cap, rs)| (cap, rs.into_values().collect()))
+            .collect()
     };
     let mut reasons = flatten(granted);
+    let mut granted_ruled_out = flatten(granted_ruled_out);
+    granted_ruled_out.retain(|cap, _| !reasons.contains_key(cap));
     let mut denied = flatten(denied);
-    denied.retain(|cap, _| !reasons.contains_key(cap));
+    denied.retain(|cap, _| !reasons.contains_key(cap) && !granted_ruled_out.contains_key(cap));
+    // What the rules said of a capability granted only in checks they rule out.
+    let rules_said = |cap: &Capability| -> String {
+        ruled_out
+            .get(cap)
+            .map(|w| w.iter().cloned().collect::<Vec<_>>().join("; "))
+            .unwrap_or_default()
+    };
     let mut notes = BTreeMap::new();
     let mut unneeded = BTreeMap::new();
-    for (cap, verdict) in proven(obs, reasons.keys().copied()) {
-        match verdict {
-            Proven::Needed(text) => {
+    // A proof is the ground truth: it removes a capability the rules kept, and keeps one they
+    // ruled out when the command ran otherwise without it.
+    let candidates: Vec<Capability> = reasons
+        .keys()
+        .chain(granted_ruled_out.keys())
+        .copied()
+        .collect();
+    for (cap, verdict) in proven(obs, candidates.into_iter()) {
+        let ruled = granted_ruled_out.remove(&cap);
+        match (verdict, ruled) {
+            (Proven::Needed(text), None) => {
                 notes.insert(cap, text);
             }
-            Proven::NotNeeded(text) => {
+            (Proven::Needed(text), Some(rs)) => {
+                notes.insert(
+                    cap,
+                    format!("{text}; kept although the rules said: {}", rules_said(&cap)),
+                );
+                reasons.insert(cap, rs);
+            }
+            (Proven::NotNeeded(text), None) => {
                 reasons.remove(&cap);
                 unneeded.insert(cap, text);
             }
+            (Proven::NotNeeded(text), Some(_)) => {
+                let text = text.strip_prefix("not needed: ").unwrap_or(&text);
+                unneeded.insert(cap, format!("not needed: {}; {text}", rules_said(&cap)));
+            }
         }
+    }
+    for cap in granted_ruled_out.keys() {
+        unneeded.insert(*cap, format!("not needed: {}", rules_said(cap)));
     }
     let cap_add: BTreeSet<Capability> = reasons.keys().copied().collect();
     if cap_add.contains(&Capability::NET_BIND_SERVICE) {
@@ -273,7 +314,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             not_needed: unneeded,
         },
         denied,
-        noise,
+        ruled_out,
         unknown,
     }
 }
@@ -291,7 +332,7 @@ mod tests {
             granted: true,
             syscall: None,
             caller: "some_caller".to_owned(),
-            noise: None,
+            not_a_need: None,
         };
         let mut obs = Observed::default();
         for cap in [Capability::CHOWN, Capability::DAC_READ_SEARCH] {
@@ -339,7 +380,7 @@ mod tests {
         cap: u32,
         granted: bool,
         caller: &str,
-        noise: Option<&str>,
+        not_a_need: Option<&str>,
         count: u64,
     ) -> (CapCheckKey, CapEvidence) {
         (
@@ -348,7 +389,7 @@ mod tests {
                 granted,
                 syscall: Some((Arch::X86_64, 49)),
                 caller: caller.to_owned(),
-                noise: noise.map(str::to_owned),
+                not_a_need: not_a_need.map(str::to_owned),
             },
             CapEvidence {
                 count,
@@ -390,7 +431,11 @@ mod tests {
         );
         assert!(a.settings.notes.contains_key(&Capability::NET_BIND_SERVICE));
         assert!(a.denied.contains_key(&Capability::NET_ADMIN));
-        assert!(a.noise.contains_key(&Capability::SYS_ADMIN));
+        assert!(a.ruled_out.contains_key(&Capability::SYS_ADMIN));
+        assert_eq!(
+            a.settings.not_needed[&Capability::SYS_ADMIN],
+            "not needed: vm-overcommit"
+        );
         assert_eq!(a.unknown, [55].into_iter().collect());
         let json = String::from_utf8(a.settings.to_json()).expect("utf-8");
         assert!(json.starts_with("{\n  \"cap_drop\": [\n    \"ALL\"\n  ],\n  \"cap_add\": [\n    \"NET_BIND_SERVICE\"\n  ]"), "{json}");

@@ -104,8 +104,8 @@ impl Capability {
         (nr <= Self::LAST).then_some(Capability(nr as u8))
     }
 
-    pub fn number(self) -> u32 {
-        u32::from(self.0)
+    pub const fn number(self) -> u32 {
+        self.0 as u32
     }
 
     /// Docker spelling: `NET_BIND_SERVICE`.

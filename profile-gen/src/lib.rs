@@ -10,6 +10,7 @@ pub mod arch;
 pub mod arg_rules;
 pub mod arguments;
 pub mod baseline;
+pub mod cap_rules;
 pub mod capability;
 pub mod diff;
 pub mod docker_default;

@@ -22,8 +22,8 @@ pub struct CapCheckKey {
     /// The syscall in progress: architecture and number.
     pub syscall: Option<(Arch, u32)>,
     pub caller: String,
-    /// The noise rule that matched, when the check is not a real need.
-    pub noise: Option<String>,
+    /// Why the check is not a need ([`crate::cap_rules`]); `None` when it is one (if granted).
+    pub not_a_need: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -176,7 +176,7 @@ impl Observed {
                 granted: check.granted,
                 syscall: check.syscall.as_ref().map(|s| (s.arch, s.nr)),
                 caller: check.caller.clone(),
-                noise: check.noise.clone(),
+                not_a_need: crate::cap_rules::not_a_need(check),
             };
             let ev = out.capabilities.entry(key).or_default();
             ev.count = ev.count.max(check.count);
@@ -215,6 +215,17 @@ impl Observed {
         }
         if let Some(proof) = &rec.capability_proof {
             out.capability_proofs.insert(path.clone(), proof.clone());
+        }
+        if rec.schema_version < 3
+            && rec
+                .capabilities
+                .iter()
+                .any(|c| c.granted && c.syscall.is_some())
+        {
+            out.warnings.entry(path.clone()).or_default().insert(format!(
+                "recorded with schema {}, which has no syscall results: a capability granted in a syscall that failed anyway counts as a need; record again to tell them apart",
+                rec.schema_version
+            ));
         }
         if rec.lost.syscalls > 0 {
             out.lost_syscalls.insert(path.clone(), rec.lost.syscalls);

@@ -17,7 +17,10 @@ use crate::files::io_message;
 /// The schema version this build writes. Bump on any incompatible change.
 ///
 /// - 2: `arguments` (argument values of the argument-sensitive syscalls).
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: capability checks carry what the rules need (`result`, `helpers`, `own_cred`,
+///   `noaudit`, the whole stack) instead of a verdict (`noise`): the generator classifies them,
+///   so a recording is re-classified when the rules improve.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest schema this build reads. A version 1 recording has no argument values: the
 /// generator gives its argument-sensitive syscalls Docker's default conditions, and says so.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -108,6 +111,10 @@ pub struct AttachPoints {
     pub capabilities: String,
     /// How process fork/exec/exit are followed.
     pub lifecycle: String,
+    /// `tp_btf`, `raw_tp` or `tracepoint` on `raw_syscalls:sys_exit`, which gives the result of
+    /// a syscall in which a capability was checked; `none`; empty before schema 3.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub results: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,17 +187,46 @@ pub struct CapabilityCheck {
     /// The kernel function that asked (first frame above the capability helpers), e.g.
     /// `chown_common` or `security_vm_enough_memory_mm`.
     pub caller: String,
-    /// A short symbolized kernel stack, innermost first.
+    /// The symbolized kernel stack from the caller down, innermost first (schema 2 kept six
+    /// frames).
     #[serde(default)]
     pub stack: Vec<String>,
+    /// The capability helpers between the check and the caller, innermost first
+    /// (`cap_capable`, `security_capable`, `ns_capable_noaudit`...). Schema 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub helpers: Vec<String>,
+    /// False when the kernel checked credentials it borrowed with override_creds() (overlayfs
+    /// acting as its mounter), not the task's own. Schema 3; true when absent.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub own_cred: bool,
+    /// The kernel asked without auditing (`CAP_OPT_NOAUDIT`); only the fexit source sees it.
+    /// Schema 3.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub noaudit: bool,
+    /// What the syscall in progress returned: 0 when it succeeded, `-errno` when it failed;
+    /// absent when not known (outside a syscall, the thread died in it, schema 2 and older).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<i32>,
     pub count: u64,
     /// Process names (comm) that made the check.
     #[serde(default)]
     pub comms: Vec<String>,
-    /// Set when the check is noise for an allowlist (a non-audited probe such as the
-    /// vm-overcommit heuristic); names the rule that matched.
+    /// Schema 2 and older: the rule that made the check noise when it was recorded. Schema 3
+    /// stores the rules' inputs instead; the generator classifies ([`crate::cap_rules`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -378,18 +414,18 @@ mod tests {
 
     #[test]
     fn newer_schema_names_both_versions() {
-        let err = parse(r#"{"schema_version": 3, "something_new": true}"#).expect_err("v3");
+        let err = parse(r#"{"schema_version": 4, "something_new": true}"#).expect_err("v4");
         assert!(matches!(
             err,
             RecordingError::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             }
         ));
         assert!(
             err.to_string()
-                .contains("schema version 3, this cinch reads 1 to 2"),
+                .contains("schema version 4, this cinch reads 1 to 3"),
             "{err}"
         );
     }

@@ -36,12 +36,12 @@ fn cap_key() -> impl Strategy<Value = CapCheckKey> {
         prop_oneof![Just("chown_ok".to_owned()), Just("__inet_bind".to_owned())],
         proptest::option::of(Just("vm-overcommit".to_owned())),
     )
-        .prop_map(|(cap, granted, syscall, caller, noise)| CapCheckKey {
+        .prop_map(|(cap, granted, syscall, caller, not_a_need)| CapCheckKey {
             cap,
             granted,
             syscall,
             caller,
-            noise,
+            not_a_need,
         })
 }
 

@@ -99,6 +99,64 @@ fn run_with_only(cmd: &[String], caps: &BTreeSet<String>, netns: bool) -> (i32, 
     )
 }
 
+/// What `record --prove-caps` then `generate` made of a command.
+struct Proved {
+    recording: serde_json::Value,
+    settings: serde_json::Value,
+    /// What generate printed.
+    summary: String,
+}
+
+impl Proved {
+    fn cap_add(&self) -> BTreeSet<String> {
+        self.settings["cap_add"]
+            .as_array()
+            .expect("cap_add")
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Records `cmd` with `--prove-caps` and generates its settings.
+fn prove(dir: &Path, cmd: &[String]) -> Proved {
+    let rec = dir.join("proved.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "--prove-caps", "-o"])
+        .arg(&rec)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("running cinch record --prove-caps");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settings = dir.join("proved-settings.json");
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(dir.join("proved-seccomp.json"))
+        .arg("--caps-out")
+        .arg(&settings)
+        .arg(&rec)
+        .output()
+        .expect("running cinch generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("written")).expect("JSON")
+    };
+    Proved {
+        recording: json(&rec),
+        settings: json(&settings),
+        summary: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// How the step that needs a dropped capability shows its failure.
 enum Fails {
     /// Any non-zero exit.
@@ -276,6 +334,88 @@ fn dropping_to_nobody_needs_setgid_and_setuid() {
     });
 }
 
+/// A launcher in the gosu/setpriv style, found through a `PATH` whose first entry it cannot
+/// search: the shell's exec there is granted DAC_READ_SEARCH and still fails (ENOENT), and
+/// setpriv's capset asks for SETPCAP, which keeping its own sets does not need
+/// (docs/capability-checks.md). Only SETGID and SETUID are needed, and the kernel agrees.
+fn launcher() -> Vec<String> {
+    sh(
+        "d=$(mktemp -d /tmp/cinch-launcher.XXXXXX); mkdir \"$d/locked\"; chmod 000 \"$d/locked\"; \
+         PATH=\"$d/locked:/usr/bin:/bin\" setpriv --reuid=65534 --regid=65534 --clear-groups -- id -u; rc=$?; \
+         chmod 700 \"$d/locked\"; rm -rf \"$d\"; exit $rc",
+    )
+}
+
+#[test]
+fn a_launcher_needs_setgid_and_setuid_only() {
+    guard!(bpf);
+    check(Case {
+        name: "setpriv launcher through a PATH it cannot search",
+        cmd: launcher(),
+        netns: false,
+        expect: &["SETGID", "SETUID"],
+        fails_with: &[
+            Fails::Says("setresgid failed"),
+            Fails::Says("setresuid failed"),
+        ],
+    });
+    // The proof re-runs it without each capability it was granted and agrees.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = prove(dir.path(), &launcher());
+    assert_eq!(
+        p.cap_add(),
+        BTreeSet::from(["SETGID".to_owned(), "SETUID".to_owned()]),
+        "{}",
+        p.settings
+    );
+    for cap in ["SETPCAP", "DAC_READ_SEARCH"] {
+        assert!(
+            p.settings["not_needed"][cap]
+                .as_str()
+                .is_some_and(|n| n.contains("exit 0 without it")),
+            "{cap}: {}",
+            p.settings
+        );
+    }
+}
+
+/// chmod of a root-owned file whose group root is not in, setting the set-group-ID bit: the
+/// kernel asks for FSETID only to decide whether the bit stays (in_group_or_capable); the
+/// chmod succeeds without it. A query only: nothing is added, and it runs with nothing.
+#[test]
+fn a_query_only_check_adds_nothing() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("tool");
+    std::fs::write(&f, "x").expect("write");
+    let ok = Command::new("chgrp")
+        .arg("65534")
+        .arg(&f)
+        .status()
+        .expect("chgrp");
+    assert!(ok.success());
+    let cmd = vec![
+        "chmod".to_owned(),
+        "2755".to_owned(),
+        f.display().to_string(),
+    ];
+    let got = recorded_cap_add(dir.path(), &cmd, false);
+    assert!(got.is_empty(), "{got:?}");
+    // Not vacuous: FSETID was asked for and granted, and the settings say why it is left out.
+    let settings: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("settings.json")).expect("settings"),
+    )
+    .expect("JSON");
+    assert!(
+        settings["not_needed"]["FSETID"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("not needed: CAP_FSETID only keeps")),
+        "{settings}"
+    );
+    let (code, stderr) = run_with_only(&cmd, &BTreeSet::new(), false);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 #[test]
 fn allocation_and_proc_reads_need_nothing() {
     guard!(bpf);
@@ -370,77 +510,53 @@ fn fexit_fallback_agrees_with_doctor() {
     }
 }
 
-/// `record --prove-caps`: a command that looks up `chown` through a PATH whose first entry it
-/// cannot search is granted DAC_READ_SEARCH for that failed lookup (the exec there ends in
-/// ENOENT anyway) and CHOWN for the chown. Re-run without each, it fails only without CHOWN:
-/// `cap_add` is exactly CHOWN, and the settings say why for both.
+/// `record --prove-caps` on a command that needs CHOWN (chgrp to a group root is not in) and
+/// is granted FSETID only as a query (chmod g+s keeps the bit with it, clears it without), and
+/// DAC_READ_SEARCH inside an exec that fails anyway (the first `PATH` entry, which it cannot
+/// search). Re-run without each, it fails only without CHOWN: `cap_add` is exactly CHOWN, and
+/// the settings carry both verdicts: the rule's and the re-run's.
 #[test]
 fn proving_capabilities_keeps_only_what_the_command_cannot_do_without() {
     guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let script = "d=$(mktemp -d /tmp/cinch-prove-test.XXXXXX); mkdir \"$d/locked\"; chmod 000 \"$d/locked\"; touch \"$d/f\"; \
-                  PATH=\"$d/locked:/usr/bin:/bin\"; export PATH; chown 65534 \"$d/f\"; rc=$?; \
+                  PATH=\"$d/locked:/usr/bin:/bin\"; export PATH; chgrp 65534 \"$d/f\" && chmod 2755 \"$d/f\"; rc=$?; \
                   chmod 700 \"$d/locked\"; rm -rf \"$d\"; exit $rc";
     let cmd = sh(script);
-    // Without the proof, both checks count as needs.
+    // Without the proof, the rules already leave out FSETID and DAC_READ_SEARCH.
     let plain = recorded_cap_add(dir.path(), &cmd, false);
-    assert!(
-        plain.contains("CHOWN") && plain.contains("DAC_READ_SEARCH"),
-        "{plain:?}"
-    );
-    let rec = dir.path().join("proved.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "--prove-caps", "-o"])
-        .arg(&rec)
-        .arg("--")
-        .args(&cmd)
-        .output()
-        .expect("running cinch record --prove-caps");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let recording: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&rec).expect("recording")).expect("JSON");
-    let proof = &recording["capability_proof"];
+    assert_eq!(plain, BTreeSet::from(["CHOWN".to_owned()]));
+    let p = prove(dir.path(), &cmd);
+    let proof = &p.recording["capability_proof"];
     assert_eq!(proof["exit_with_all"], 0, "{proof}");
     assert_eq!(proof["exit_without"]["CHOWN"], 1, "{proof}");
+    assert_eq!(proof["exit_without"]["FSETID"], 0, "{proof}");
     assert_eq!(proof["exit_without"]["DAC_READ_SEARCH"], 0, "{proof}");
     assert!(proof.get("inconclusive").is_none(), "{proof}");
-    let settings = dir.path().join("proved-settings.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(dir.path().join("proved-seccomp.json"))
-        .arg("--caps-out")
-        .arg(&settings)
-        .arg(&rec)
-        .output()
-        .expect("running cinch generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        summary.contains("granted, not added: DAC_READ_SEARCH is not needed: exit 0 without it"),
-        "{summary}"
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
-    let kept: BTreeSet<String> = s["cap_add"]
-        .as_array()
-        .expect("cap_add")
-        .iter()
-        .filter_map(|c| c.as_str().map(str::to_owned))
-        .collect();
+    for (cap, rule) in [
+        ("FSETID", "CAP_FSETID only keeps"),
+        (
+            "DAC_READ_SEARCH",
+            "granted inside a syscall that failed anyway",
+        ),
+    ] {
+        let line = format!("granted, not added: {cap} is not needed: {rule}");
+        assert!(p.summary.contains(&line), "{line:?} in {}", p.summary);
+    }
+    let s = &p.settings;
+    let kept = p.cap_add();
     assert_eq!(kept, BTreeSet::from(["CHOWN".to_owned()]), "{s}");
     assert!(
         s["notes"]["CHOWN"]
             .as_str()
             .is_some_and(|n| n.starts_with("needed: exit 1 without it")),
         "{s}"
+    );
+    let fsetid = s["not_needed"]["FSETID"].as_str().unwrap_or_default();
+    assert!(
+        fsetid.starts_with("not needed: CAP_FSETID only keeps")
+            && fsetid.contains("exit 0 without it"),
+        "both verdicts for FSETID: {s}"
     );
     // And the kernel agrees: with CHOWN alone the command works.
     let (code, stderr) = run_with_only(&cmd, &kept, false);

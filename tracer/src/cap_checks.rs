@@ -1,15 +1,14 @@
 //! Turning the kernel's raw capability checks into the Recording's `capabilities`: symbolized
-//! stacks, the kernel function that asked, and whether the check is noise for an allowlist.
+//! stacks split into the capability helpers and the kernel function that asked, with the
+//! syscall, its result and the credential and audit flags.
 //!
-//! The `capability:cap_capable` tracepoint fires for every check, including the non-audited
-//! probes the kernel makes to choose a behaviour (not to decide whether an operation may
-//! proceed). Those must stay out of `cap_add`: keeping CAP_SYS_ADMIN because glibc's malloc
-//! made the overcommit heuristic ask for it would undo the point of the allowlist. The rules are
-//! in [`NOISE_RULES`], each naming the kernel function it matches.
+//! Whether a check is a need is not decided here: the Recording keeps what the rules read, and
+//! the generator applies them (`profile_gen::cap_rules`), so an old recording is classified by
+//! newer rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cinch_common::{ARCH_COMPAT, CapKey, NO_SYSCALL};
+use cinch_common::{ARCH_COMPAT, CapKey, NO_SYSCALL, RESULT_UNKNOWN};
 use profile_gen::Arch;
 use profile_gen::capability::Capability;
 use profile_gen::recording::{CapabilityCheck, SyscallRef};
@@ -49,92 +48,6 @@ fn is_tracing_frame(f: &str) -> bool {
         || f.starts_with("trace_call_bpf")
         || f.starts_with("perf_trace_")
 }
-
-/// Syscalls whose ptrace-mode access check is the operation itself.
-const PTRACE_SYSCALLS: &[&str] = &[
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "kcmp",
-    "pidfd_getfd",
-    "process_madvise",
-];
-
-/// A noise rule: when it matches, the check is recorded (marked) but never enters `cap_add`.
-struct NoiseRule {
-    /// What the rule says about the check, stored in the recording.
-    reason: &'static str,
-    matches: fn(&Check<'_>) -> bool,
-}
-
-struct Check<'a> {
-    cap: u32,
-    /// The kernel checked the task's own credentials (not ones borrowed with override_creds).
-    own_cred: bool,
-    /// The kernel said it was not auditing the check (CAP_OPT_NOAUDIT); only the fexit
-    /// source sees this flag, the tracepoint leaves the plumbing frames to tell.
-    noaudit: bool,
-    /// Plumbing frames between the tracepoint and the caller.
-    plumbing: &'a [String],
-    caller: &'a str,
-    /// The caller and the frames below it.
-    context: &'a [String],
-    syscall: Option<&'a str>,
-}
-
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_SYS_PTRACE: u32 = 19;
-
-const NOISE_RULES: &[NoiseRule] = &[
-    // include/linux/security.h, CAP_OPT_NOAUDIT: passed by every *_noaudit helper and by
-    // cap_vm_enough_memory(): the kernel asks to choose a behaviour, not to allow an operation.
-    NoiseRule {
-        reason: "non-audited capability probe (CAP_OPT_NOAUDIT): the kernel asks to choose a behaviour, not to allow the operation",
-        matches: |c| c.noaudit,
-    },
-    // include/linux/cred.h, override_creds(): overlayfs (reading its trusted.overlay.* xattrs as
-    // the mounter), cachefiles and others check capabilities against credentials they
-    // borrowed, not the task's: dropping the capability from the task changes nothing. Not
-    // access(2)/faccessat(2) (fs/open.c, do_faccessat -> access_override_creds): those
-    // credentials are the task's own with its real ids, and its capabilities decide the answer.
-    NoiseRule {
-        reason: "checked against credentials the kernel borrowed (override_creds, e.g. overlayfs as its mounter), not the task's",
-        matches: |c| !c.own_cred && !c.context.iter().any(|f| f == "do_faccessat"),
-    },
-    // security/commoncap.c, cap_vm_enough_memory(): asks for CAP_SYS_ADMIN with
-    // CAP_OPT_NOAUDIT on every mmap/brk/exec to decide how much memory to reserve for root;
-    // the allocation succeeds either way.
-    NoiseRule {
-        reason: "overcommit heuristic (cap_vm_enough_memory): asked on every allocation, never required",
-        matches: |c| {
-            c.cap == CAP_SYS_ADMIN
-                && (c.caller == "cap_vm_enough_memory"
-                    || c.caller == "security_vm_enough_memory_mm"
-                    || c.caller == "__vm_enough_memory")
-        },
-    },
-    // kernel/ptrace.c, ptrace_may_access(): __ptrace_may_access() -> ptrace_has_cap() and
-    // security/commoncap.c cap_ptrace_access_check(). Called with PTRACE_MODE_NOAUDIT by fs/proc
-    // (do_task_stat, proc_pid_status, ...) only to decide how much of another process's
-    // /proc entry to show; the read works without CAP_SYS_PTRACE. From ptrace(2) and
-    // process_vm_readv(2) it is the operation itself.
-    NoiseRule {
-        reason: "ptrace-mode access check while reading /proc (ptrace_may_access): /proc reads work without it",
-        matches: |c| {
-            c.cap == CAP_SYS_PTRACE
-                && c.context
-                    .iter()
-                    .any(|f| f == "ptrace_may_access" || f == "__ptrace_may_access")
-                && !c.syscall.is_some_and(|s| PTRACE_SYSCALLS.contains(&s))
-        },
-    },
-    // include/linux/capability.h: ns_capable_noaudit(), has_ns_capability_noaudit(),
-    // has_capability_noaudit(): the kernel's own marker for "asking, not requiring".
-    NoiseRule {
-        reason: "non-audited capability probe (*_noaudit): the kernel asks to choose a behaviour, not to allow the operation",
-        matches: |c| c.plumbing.iter().any(|f| f.ends_with("_noaudit")),
-    },
-];
 
 /// Symbolizes return addresses with /proc/kallsyms.
 pub(crate) struct Symbols {
@@ -206,10 +119,21 @@ impl Symbols {
     }
 }
 
-/// (capability, granted, syscall in progress, caller): what one recording entry stands for.
-type MergeKey = (u32, bool, Option<(Arch, u32)>, String);
+/// What one recording entry stands for: capability, granted, syscall in progress, its result,
+/// the helpers and the stack from the caller down, own credentials, not audited.
+type MergeKey = (
+    u32,
+    bool,
+    Option<(Arch, u32)>,
+    Option<i32>,
+    Vec<String>,
+    Vec<String>,
+    bool,
+    bool,
+);
 
-/// Raw checks → recording entries, merged by (capability, result, syscall, caller).
+/// Raw checks → recording entries, merged when they differ only in the process or in stack
+/// frames the recording does not keep.
 pub(crate) fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<CapabilityCheck> {
     let native = Arch::native();
     let mut merged: BTreeMap<MergeKey, CapabilityCheck> = BTreeMap::new();
@@ -251,26 +175,20 @@ pub(crate) fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<Capabili
             nr: key.nr,
             name: profile_gen::naming::syscall_name(arch, key.nr),
         });
-        let check = Check {
-            cap: key.cap,
-            own_cred: key.own_cred == 1,
-            noaudit: key.noaudit == 1,
-            plumbing,
-            caller: &caller,
-            context: rest,
-            syscall: syscall.as_ref().and_then(|s| s.name.as_deref()),
-        };
-        let noise = NOISE_RULES
-            .iter()
-            .find(|r| (r.matches)(&check))
-            .map(|r| r.reason.to_owned());
         let granted = key.granted == 1;
+        let result = (key.nr != NO_SYSCALL && key.result != RESULT_UNKNOWN).then_some(key.result);
+        let own_cred = key.own_cred == 1;
+        let noaudit = key.noaudit == 1;
         let entry = merged
             .entry((
                 key.cap,
                 granted,
                 syscall.as_ref().map(|s| (s.arch, s.nr)),
-                caller.clone(),
+                result,
+                plumbing.to_vec(),
+                rest.to_vec(),
+                own_cred,
+                noaudit,
             ))
             .or_insert_with(|| CapabilityCheck {
                 cap: key.cap,
@@ -278,10 +196,14 @@ pub(crate) fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<Capabili
                 granted,
                 syscall: syscall.clone(),
                 caller: caller.clone(),
-                stack: rest.iter().take(6).cloned().collect(),
+                stack: rest.to_vec(),
+                helpers: plumbing.to_vec(),
+                own_cred,
+                noaudit,
+                result,
                 count: 0,
                 comms: Vec::new(),
-                noise: noise.clone(),
+                noise: None,
             });
         entry.count += count;
         let len = key
@@ -302,36 +224,6 @@ pub(crate) fn build(checks: &[(CapKey, u64)], symbols: &Symbols) -> Vec<Capabili
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn classify(cap: u32, stack: &[&str], syscall: Option<&str>) -> Option<&'static str> {
-        classify_with(cap, stack, syscall, true)
-    }
-
-    fn classify_with(
-        cap: u32,
-        stack: &[&str],
-        syscall: Option<&str>,
-        own_cred: bool,
-    ) -> Option<&'static str> {
-        let frames: Vec<String> = stack.iter().map(|s| (*s).to_owned()).collect();
-        let split = frames
-            .iter()
-            .position(|f| !PLUMBING.contains(&f.as_str()))
-            .unwrap_or(frames.len());
-        let check = Check {
-            cap,
-            own_cred,
-            noaudit: false,
-            plumbing: &frames[..split],
-            caller: &frames[split],
-            context: &frames[split..],
-            syscall,
-        };
-        NOISE_RULES
-            .iter()
-            .find(|r| (r.matches)(&check))
-            .map(|r| r.reason)
-    }
 
     /// A BPF program loaded after /proc/kallsyms was read has no name there: its frame, at the
     /// top of every stack, must not become the caller.
@@ -366,96 +258,10 @@ mod tests {
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].caller, "__inet_bind");
         assert_eq!(checks[0].stack, ["__inet_bind", "inet_bind_sk"]);
-        assert_eq!(checks[0].noise, None);
-    }
-
-    #[test]
-    fn overcommit_probe_is_noise() {
-        let stack = [
-            "cap_capable",
-            "cap_vm_enough_memory",
-            "security_vm_enough_memory_mm",
-            "do_brk_flags",
-        ];
-        assert!(classify(CAP_SYS_ADMIN, &stack, Some("brk")).is_some());
-    }
-
-    #[test]
-    fn proc_reads_are_noise_but_ptrace_is_not() {
-        let stack = [
-            "cap_capable",
-            "security_capable",
-            "has_ns_capability",
-            "__ptrace_may_access",
-            "ptrace_may_access",
-        ];
-        assert!(classify(CAP_SYS_PTRACE, &stack, Some("openat")).is_some());
-        assert!(classify(CAP_SYS_PTRACE, &stack, Some("ptrace")).is_none());
-        let lsm = [
-            "cap_capable",
-            "cap_ptrace_access_check",
-            "security_ptrace_access_check",
-            "ptrace_may_access",
-            "do_task_stat",
-        ];
-        assert!(classify(CAP_SYS_PTRACE, &lsm, Some("read")).is_some());
-    }
-
-    #[test]
-    fn real_needs_are_not_noise() {
-        let chown = [
-            "cap_capable",
-            "security_capable",
-            "ns_capable",
-            "capable_wrt_inode_uidgid",
-            "chown_ok",
-            "notify_change",
-        ];
-        assert_eq!(classify(0, &chown, Some("fchownat")), None);
-        let bind = [
-            "cap_capable",
-            "security_capable",
-            "ns_capable",
-            "inet_bind_common",
-        ];
-        assert_eq!(classify(10, &bind, Some("bind")), None);
-    }
-
-    #[test]
-    fn borrowed_credentials_are_noise_except_for_access() {
-        let ovl = [
-            "cap_capable",
-            "security_capable",
-            "ns_capable",
-            "xattr_permission",
-            "vfs_getxattr",
-            "ovl_path_check_origin_xattr",
-        ];
-        assert!(classify_with(CAP_SYS_ADMIN, &ovl, Some("newfstatat"), false).is_some());
         assert_eq!(
-            classify_with(CAP_SYS_ADMIN, &ovl, Some("newfstatat"), true),
-            None
+            checks[0].helpers,
+            ["cap_capable", "security_capable", "ns_capable"]
         );
-        let access = [
-            "cap_capable",
-            "security_capable",
-            "ns_capable",
-            "capable_wrt_inode_uidgid",
-            "generic_permission",
-            "inode_permission",
-            "do_faccessat",
-        ];
-        assert_eq!(classify_with(1, &access, Some("faccessat2"), false), None);
-    }
-
-    #[test]
-    fn noaudit_plumbing_is_noise() {
-        let stack = [
-            "cap_capable",
-            "security_capable",
-            "ns_capable_noaudit",
-            "some_caller",
-        ];
-        assert!(classify(CAP_SYS_ADMIN, &stack, Some("openat")).is_some());
+        assert_eq!(checks[0].result, None, "outside a syscall");
     }
 }

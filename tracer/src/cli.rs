@@ -117,9 +117,11 @@ pub(crate) struct RecordArgs {
     pub duration: Option<std::time::Duration>,
 
     /// After recording COMMAND, prove each capability it was granted: run it again under its
-    /// own generated profile with every candidate, then without each; one whose removal leaves
+    /// own generated profile with all of them, then without each; one whose removal leaves
     /// the exit status unchanged is marked not needed (`generate` leaves it out, with the
-    /// evidence). For deterministic test runs whose exit status says whether they worked.
+    /// evidence), one that changes it is kept even where a rule says it is only a query. For
+    /// deterministic test runs whose exit status says whether they worked; it cannot see a
+    /// need the exit status does not show, or one on a path this run did not take.
     #[arg(long, conflicts_with_all = ["pid", "container", "new_containers"])]
     pub(crate) prove_caps: bool,
 
@@ -340,7 +342,7 @@ pub(crate) enum VerifyFormat {
 #[derive(Debug, Args)]
 #[command(
     group(ArgGroup::new("target").required(true).multiple(true).args(["command", "container", "new_containers"])),
-    after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks that are not noise) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start.\n\nCanary loop: run verify attached to a staging container with --record-out FILE for as long\nas it takes, then `cinch generate OLD-RECORDINGS... FILE` and `cinch diff OLD NEW` to see\nwhat the tests missed."
+    after_help = "Examples:\n  sudo cinch verify --profile seccomp.json --caps settings.json -- ./run-tests.sh\n  sudo cinch verify --profile seccomp.json --caps settings.json --container web --duration 5m\n  sudo cinch verify --profile web.json --caps web-caps.json --new-containers -- docker compose up\n\nHow: the workload runs unrestricted (no profile, all its capabilities) and is recorded as\n`cinch record` records it; then every syscall it made is checked against what the filter\n`cinch run` and runc would load does with it (per architecture, with its count), and every\ncapability it needed (granted checks no rule leaves out) against the kept capabilities.\nNothing depends on the audit log. Exit 0 when nothing would be denied, 1 otherwise.\nWith --container, what the container did before cinch attached is not checked; use\n--new-containers -- COMMAND to observe containers from their start.\n\nCanary loop: run verify attached to a staging container with --record-out FILE for as long\nas it takes, then `cinch generate OLD-RECORDINGS... FILE` and `cinch diff OLD NEW` to see\nwhat the tests missed."
 )]
 pub(crate) struct VerifyArgs {
     /// The seccomp profile to check against: Docker / OCI JSON, or an SPO SeccompProfile.

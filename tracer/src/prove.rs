@@ -1,8 +1,9 @@
-//! `record --prove-caps`: whether each capability the recording says a command needs really is
-//! needed, by running the command again under its own generated profile (as `cinch run` loads
-//! it): twice with every candidate kept, then once without each. A capability whose removal
+//! `record --prove-caps`: whether each capability the command was granted really is needed, by
+//! running the command again under its own generated profile (as `cinch run` loads it): twice
+//! with every granted capability kept, then once without each. A capability whose removal
 //! leaves the exit status unchanged is not needed by this command; `generate` then leaves it out
-//! of `cap_add` and says why ([`profile_gen::allowlist`]).
+//! of `cap_add` and says why ([`profile_gen::allowlist`]). Capabilities the rules already rule
+//! out (`profile_gen::cap_rules`) are tried too: the proof confirms the rule, or overturns it.
 //!
 //! What it cannot prove: a need the command's exit status does not show (a server that logs
 //! an error and serves anyway), or one on a path this run did not take. Use it on deterministic
@@ -33,7 +34,11 @@ pub(crate) fn prove(
     quiet: bool,
 ) -> anyhow::Result<Option<CapabilityProof>> {
     let observed = Observed::from_recording(PathBuf::from("recording"), recording);
-    let candidates = allowlist::analyze(&observed).settings.cap_add;
+    // Every capability it was granted: those the rules count as needs, and those they rule out
+    // (a query, a syscall that failed anyway), whose verdict the proof confirms or overturns.
+    let settings = allowlist::analyze(&observed).settings;
+    let mut candidates = settings.cap_add;
+    candidates.extend(settings.not_needed.into_keys());
     if candidates.is_empty() {
         return Ok(None);
     }

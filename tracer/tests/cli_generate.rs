@@ -99,7 +99,7 @@ fn bad_input_table() {
     let mut unknown = web_recording();
     unknown["syscalls"] = serde_json::json!({"x86_64": [{"nr": 999, "name": null, "count": 3}, {"nr": 1000, "name": null, "count": 1}]});
     let malformed = scratch.write("malformed.json", "{\n  \"schema_version\": 1,\n  oops\n}\n");
-    let v3 = scratch.write("v3.json", "{\"schema_version\": 3, \"whatever\": []}\n");
+    let v4 = scratch.write("v4.json", "{\"schema_version\": 4, \"whatever\": []}\n");
     let empty = scratch.write("empty.json", &empty.to_string());
     let unknown = scratch.write("unknown.json", &unknown.to_string());
     let good = scratch.write("good.json", &web_recording().to_string());
@@ -132,8 +132,8 @@ fn bad_input_table() {
         ),
         (
             "wrong schema version",
-            vec!["-o".into(), out_str.clone(), path(&v3)],
-            "schema version 3, this cinch reads 1 to 2",
+            vec!["-o".into(), out_str.clone(), path(&v4)],
+            "schema version 4, this cinch reads 1 to 3",
         ),
         (
             "empty recording",
@@ -883,4 +883,47 @@ fn ready_fd_is_checked_before_anything_runs() {
             stderr(&o)
         );
     }
+}
+
+/// A schema 2 recording (verdicts made when it was recorded, no syscall results) is classified
+/// by this cinch's rules: its capset check, a query the rules of its day counted as a need,
+/// is left out now; its DAC_READ_SEARCH, granted in an exec that failed, stays a need because
+/// the recording cannot say the exec failed, and generate says so.
+#[test]
+fn an_old_recording_is_classified_by_the_current_rules() {
+    let scratch = Scratch::new();
+    let caps = scratch.path("caps.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        scratch.path("p.json").as_os_str(),
+        "--caps-out".as_ref(),
+        caps.as_os_str(),
+        testdata("launcher-schema2.json").as_os_str(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&caps).expect("settings")).expect("JSON");
+    assert_eq!(
+        settings["cap_add"],
+        serde_json::json!(["DAC_READ_SEARCH", "SETGID", "SETUID"]),
+        "{settings}"
+    );
+    assert!(
+        settings["not_needed"]["SETPCAP"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("not needed: capset asks for CAP_SETPCAP")),
+        "{settings}"
+    );
+    assert!(
+        settings["not_needed"]["SYS_ADMIN"]
+            .as_str()
+            .is_some_and(|n| n.contains("overcommit")),
+        "{settings}"
+    );
+    assert!(
+        err.contains("recorded with schema 2, which has no syscall results"),
+        "{err}"
+    );
 }

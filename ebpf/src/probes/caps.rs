@@ -8,6 +8,13 @@
 //! (include/trace/events/capability.h); `ret` is 0 when granted. The tracepoint fires inside
 //! cap_capable() in the context of the task being checked.
 //!
+//! A check made inside a syscall waits in `PENDING_CHECKS` (per thread) for that syscall's
+//! return: `raw_syscalls:sys_exit` then counts it with the result, so a capability granted in a
+//! syscall that failed anyway (an exec's walk through a `PATH` entry that ends in ENOENT) is
+//! told apart from one the syscall needed. Its raw arguments are `(struct pt_regs *regs, long
+//! ret)`; the classic record has `long ret` at offset 16 (events/raw_syscalls/sys_exit/format).
+//! Untracked processes leave sys_exit after the same one array lookup as sys_enter.
+//!
 //! Kernels before 6.14 have no such tracepoint: the fallback is fexit on cap_capable itself,
 //! `int cap_capable(const struct cred *cred, struct user_namespace *targ_ns, int cap,
 //! unsigned int opts)` (security/commoncap.c), whose return value follows the arguments and whose
@@ -17,20 +24,24 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_get_stack, bpf_task_pt_regs},
     },
-    macros::{btf_tracepoint, fexit},
-    programs::{BtfTracePointContext, FExitContext},
+    macros::{btf_tracepoint, fexit, raw_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, FExitContext, RawTracePointContext, TracePointContext},
 };
 use cinch_common::{
-    CAP_STACK_DEPTH, CapKey, NO_OFFSET, NO_SYSCALL, Stat, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
+    CAP_STACK_DEPTH, CapKey, MAX_PENDING_CHECKS, NO_OFFSET, NO_SYSCALL, RESULT_UNKNOWN, Stat,
+    TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
 };
 
-use crate::maps::{CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, TASK_TARGET, bump};
+use crate::maps::{
+    CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, OFF_TASK_TGID, PENDING_CHECKS,
+    PENDING_TEMPLATE, TASK_TARGET, bump,
+};
 use crate::probes::syscalls::current_arch;
 
 #[btf_tracepoint(function = "cap_capable")]
@@ -57,8 +68,8 @@ pub fn cap_capable_fexit(ctx: FExitContext) -> i32 {
 
 #[inline(always)]
 fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudit: u32) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(track) = TASK_TARGET.get(tgid) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(track) = TASK_TARGET.get((pid_tgid >> 32) as u32) else {
         return;
     };
     let track = *track;
@@ -76,6 +87,8 @@ fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudi
         depth: 0,
         own_cred: u32::from(is_own_cred(cred)),
         noaudit,
+        result: RESULT_UNKNOWN,
+        reserved: 0,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
         stack: [0; CAP_STACK_DEPTH],
     };
@@ -87,20 +100,159 @@ fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudi
     } else {
         bump(Stat::StackMiss);
     }
-    count(&key);
+    if key.nr == NO_SYSCALL || !pend(pid_tgid as u32, &key) {
+        count(&key, 1);
+    }
 }
 
-/// Adds one to the key's count, inserting it the first time.
+/// Keeps `key` until the thread's syscall returns; false when it cannot wait (it is then
+/// counted now, with the result unknown).
+#[inline(always)]
+fn pend(tid: u32, key: &CapKey) -> bool {
+    let pending = match PENDING_CHECKS.get_ptr_mut(tid) {
+        Some(p) => p,
+        None => {
+            let Some(empty) = PENDING_TEMPLATE.get(0) else {
+                return false;
+            };
+            if PENDING_CHECKS
+                .insert(tid, empty, BPF_NOEXIST.into())
+                .is_err()
+            {
+                bump(Stat::PendingMiss);
+                return false;
+            }
+            let Some(p) = PENDING_CHECKS.get_ptr_mut(tid) else {
+                return false;
+            };
+            p
+        }
+    };
+    // SAFETY: a valid map value, touched only by this thread (the key is its thread id). Every
+    // index is the loop's counter, which the verifier bounds (an index computed from `len`
+    // loses its bound on the way).
+    unsafe {
+        let len = (*pending).len as usize;
+        for i in 0..MAX_PENDING_CHECKS {
+            if i == len {
+                // Opaque and checked again, or the compiler writes at `len`, whose bound the
+                // verifier does not know.
+                let i = core::hint::black_box(i);
+                if i >= MAX_PENDING_CHECKS {
+                    break;
+                }
+                (*pending).keys[i] = *key;
+                (*pending).counts[i] = 1;
+                (*pending).len = i as u32 + 1;
+                return true;
+            }
+            if same(&(*pending).keys[i], key) {
+                (*pending).counts[i] += 1;
+                return true;
+            }
+        }
+    }
+    bump(Stat::PendingMiss);
+    false
+}
+
+/// Whether two keys are the same check: compared as words (keys are zero-filled, so the unused
+/// part of the stack compares equal).
+#[inline(always)]
+fn same(a: &CapKey, b: &CapKey) -> bool {
+    const WORDS: usize = size_of::<CapKey>() / 8;
+    let a = (a as *const CapKey).cast::<u64>();
+    let b = (b as *const CapKey).cast::<u64>();
+    for i in 0..WORDS {
+        // SAFETY: both point to whole keys, 8-byte aligned (the key holds u64s).
+        if unsafe { *a.add(i) != *b.add(i) } {
+            return false;
+        }
+    }
+    true
+}
+
+/// Counts the thread's pending checks with `result` and forgets them.
+#[inline(always)]
+pub fn flush_pending(tid: u32, result: i32) {
+    let Some(pending) = PENDING_CHECKS.get_ptr_mut(tid) else {
+        return;
+    };
+    // SAFETY: as in `pend`.
+    let len = unsafe { (*pending).len } as usize;
+    for i in 0..MAX_PENDING_CHECKS {
+        if i >= len {
+            break;
+        }
+        // SAFETY: `i` is in bounds; the key is counted from the map value, not the stack.
+        unsafe {
+            let key = &mut (*pending).keys[i];
+            key.result = result;
+            count(key, (*pending).counts[i]);
+        }
+    }
+    let _ = PENDING_CHECKS.remove(tid);
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    let ret = ctx.arg::<i64>(1);
+    let off_tgid = OFF_TASK_TGID.load();
+    if off_tgid == NO_OFFSET {
+        on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ret);
+        return 0;
+    }
+    // SAFETY: a trusted BTF pointer to the current task, as in sys_enter_btf.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let tgid = unsafe { core::ptr::read_volatile(task.add(off_tgid as usize) as *const u32) };
+    on_sys_exit(tgid, ret);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
+    on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ctx.arg::<i64>(1));
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_tp(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset 16 is `long ret` in the sys_exit record (see the module comment).
+    if let Ok(ret) = unsafe { ctx.read_at::<i64>(16) } {
+        on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ret);
+    }
+    0
+}
+
+/// Untracked processes leave after the lookup; a tracked thread's pending checks, if any, get
+/// the syscall's result: 0 for success, `-errno` for failure (the kernel's `-MAX_ERRNO..0`).
+#[inline(always)]
+fn on_sys_exit(tgid: u32, ret: i64) {
+    let Some(track) = TASK_TARGET.get(tgid) else {
+        return;
+    };
+    if *track == 0 {
+        return;
+    }
+    let result = if (-4095..0).contains(&ret) {
+        ret as i32
+    } else {
+        0
+    };
+    flush_pending(bpf_get_current_pid_tgid() as u32, result);
+}
+
+/// Adds `n` to the key's count, inserting it the first time.
 #[inline(always)]
 #[expect(
     clippy::needless_borrows_for_generic_args,
     reason = "the 168-byte key stays on the 512-byte BPF stack once; by value it would be copied"
 )]
-fn count(key: &CapKey) {
+fn count(key: &CapKey, n: u64) {
     if let Some(count) = CAP_CHECKS.get_ptr_mut(key) {
         // SAFETY: a valid value; atomic because threads of a target race on several CPUs.
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(count, 1) };
-    } else if CAP_CHECKS.insert(key, &1, 0).is_err() {
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(count, n) };
+    } else if CAP_CHECKS.insert(key, &n, 0).is_err() {
         bump(Stat::CapMiss);
     }
 }

@@ -17,8 +17,8 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use cinch_common::{
-    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, Stat, TARGET_ACTIVE, TRACK_ATTACHED,
-    TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
+    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, RESULT_UNKNOWN, Stat, TARGET_ACTIVE,
+    TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
 };
 
 use crate::maps::{
@@ -70,8 +70,16 @@ fn signal_live_is_zero() -> bool {
 /// `sched_process_exec` raw arguments are `(struct task_struct *p, pid_t old_pid, struct
 /// linux_binprm *bprm)`: a process that entered a target container's mount namespace with
 /// setns(2) and exec'd without forking (nsenter, some exec probes) joins it here.
+///
+/// A thread other than the leader that execs takes the leader's pid (de_thread()): the checks
+/// its execve made wait under its old thread id, which sys_exit will not look up. The exec has
+/// succeeded by now, so they are counted here, with success.
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
-pub fn sched_exec(_ctx: RawTracePointContext) -> i32 {
+pub fn sched_exec(ctx: RawTracePointContext) -> i32 {
+    let old_pid = ctx.arg::<u32>(1);
+    if old_pid != bpf_get_current_pid_tgid() as u32 {
+        crate::probes::caps::flush_pending(old_pid, 0);
+    }
     on_exec();
     0
 }
@@ -227,11 +235,8 @@ fn join(slot: u32, tgid: u32) {
 
 #[inline(always)]
 fn on_exit(group_dead: bool) {
-    if !group_dead {
-        return;
-    }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(cell) = TASK_TARGET.get_ptr_mut(tgid) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(cell) = TASK_TARGET.get_ptr_mut((pid_tgid >> 32) as u32) else {
         return;
     };
     // SAFETY: a valid array cell.
@@ -239,6 +244,13 @@ fn on_exit(group_dead: bool) {
     if track == 0 {
         return;
     }
+    // A thread that dies inside a syscall (exit, exit_group, a fatal signal) never returns from
+    // it: its pending capability checks are counted without a result.
+    crate::probes::caps::flush_pending(pid_tgid as u32, RESULT_UNKNOWN);
+    if !group_dead {
+        return;
+    }
+    let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: as above; the group is dead, so no syscall of it reads this cell again.
     unsafe { *cell = 0 };
     let slot = (track & TRACK_SLOT_MASK) - 1;

@@ -24,6 +24,8 @@ pub(super) struct Snapshot {
     /// The attach points that worked (`tp_btf`, `tracepoint`...).
     pub syscall_attach: &'static str,
     pub capability_source: CapabilitySource,
+    /// How syscall results were attached (`tp_btf`...), or why they were not.
+    pub results: Result<&'static str, String>,
     pub processes_seen: u64,
     /// (syscall table, number) → calls.
     pub counts: BTreeMap<(u32, u32), u64>,
@@ -44,6 +46,11 @@ impl Snapshot {
             kernel: crate::procfs::kernel_release(),
             syscall_attach: probe.syscall_attach.as_str(),
             capability_source: probe.capability_source.clone(),
+            results: probe
+                .results
+                .as_ref()
+                .map(|r| r.as_str())
+                .map_err(Clone::clone),
             processes_seen: probe.processes_seen(slot)?,
             counts: probe.counts(slot)?,
             arg_values: probe.arg_values(slot)?,
@@ -78,6 +85,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             syscalls: s.syscall_attach.to_owned(),
             capabilities: s.capability_source.as_str().to_owned(),
             lifecycle: "raw_tp".to_owned(),
+            results: s.results.as_ref().map_or("none", |r| r).to_owned(),
         },
         target: span.target,
         startup_observed: span.startup_observed,
@@ -180,6 +188,20 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             ),
         ),
         (
+            s.results.is_err(),
+            format!(
+                "syscall results were not recorded ({}): a capability granted in a syscall that failed anyway counts as a need",
+                s.results.as_ref().err().cloned().unwrap_or_default()
+            ),
+        ),
+        (
+            stats.pending_miss > 0,
+            format!(
+                "{} capability checks were counted before their syscall returned (too many at once): they count as needs even if the syscall failed",
+                stats.pending_miss
+            ),
+        ),
+        (
             stats.stack_miss > 0,
             format!(
                 "{} capability checks have no kernel stack (caller unknown)",
@@ -228,6 +250,7 @@ mod tests {
             kernel: "6.18.0".to_owned(),
             syscall_attach: "tp_btf",
             capability_source: CapabilitySource::Tracepoint,
+            results: Ok("tp_btf"),
             processes_seen: 3,
             counts: BTreeMap::new(),
             arg_values: BTreeMap::new(),
@@ -311,6 +334,7 @@ mod tests {
             stack_miss: 7,
             slots_exhausted: 0,
             arg_miss: 8,
+            pending_miss: 9,
         };
         s.capability_source = CapabilitySource::None("no BTF".to_owned());
         let r = recording(s, span());
@@ -324,6 +348,7 @@ mod tests {
             "capabilities were not recorded: no BTF",
             "6 capability checks",
             "7 capability checks have no kernel stack",
+            "9 capability checks were counted before their syscall returned",
             "5 kernel reads failed",
             "3 syscall observations",
             "3 new processes",

@@ -193,6 +193,7 @@ fn check_probes(out: &mut Checks, btf_ok: bool, privileged: bool) -> bool {
 
     let syscalls_ok = check_syscall_attach(out, &mut ebpf, btf.as_ref());
     let lifecycle_ok = check_lifecycle(out, &mut ebpf);
+    check_syscall_results(out, &mut ebpf, btf.as_ref());
     check_capability_source(out, &mut ebpf, btf.as_ref());
     btf_ok && exit_ok && syscalls_ok && lifecycle_ok
 }
@@ -278,6 +279,14 @@ fn check_syscall_attach(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf
         ));
     }
     chosen.is_some()
+}
+
+/// Syscall results are optional: without them a capability granted in a syscall that failed
+/// anyway counts as a need.
+fn check_syscall_results(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) {
+    if report_ladder(out, "syscall results", &probe::SYS_EXIT, ebpf, btf).is_none() {
+        out.warn("syscall results: no way to attach to raw_syscalls:sys_exit works; a capability granted in a syscall that failed anyway will count as a need");
+    }
 }
 
 fn check_lifecycle(out: &mut Checks, ebpf: &mut Ebpf) -> bool {

@@ -145,7 +145,7 @@ pub(super) fn write(path: &Path, recording: &Recording) -> anyhow::Result<()> {
     let needed: BTreeSet<&str> = recording
         .capabilities
         .iter()
-        .filter(|c| c.granted && c.noise.is_none())
+        .filter(|c| c.granted && profile_gen::cap_rules::not_a_need(c).is_none())
         .filter_map(|c| c.name.as_deref())
         .collect();
     let caps = if needed.is_empty() {

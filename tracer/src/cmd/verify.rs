@@ -7,7 +7,7 @@
 //! syscall (per architecture, with its count) is then put to the filter `cinch run` and runc would
 //! load ([`profile_gen::seccomp::load::LoadPlan::verdict`]: Docker's conditions, skipped names,
 //! the ENOSYS stub, the architectures), and each capability the workload needed (a granted check
-//! that is not noise, as `cinch generate --caps-out` decides) to the kept capabilities.
+//! that no rule leaves out, as `cinch generate --caps-out` decides) to the kept capabilities.
 //!
 //! Why not load the profile with a logging action instead: `SCMP_ACT_LOG` reports through the
 //! audit log, which is often not configured (and not readable in containers), and a modified
@@ -187,7 +187,7 @@ struct TargetReport {
     denied_syscalls: Vec<DeniedSyscall>,
     /// Allowed only by rules with argument conditions: not checkable from a recording.
     depends_on_arguments: Vec<String>,
-    /// Needed (granted, not noise) and not kept; `null` when no settings were given.
+    /// Needed (granted, no rule leaves it out) and not kept; `null` when no settings were given.
     missing_capabilities: Option<Vec<MissingCapability>>,
     needed_capabilities: BTreeSet<Capability>,
     notes: Vec<String>,
@@ -586,6 +586,7 @@ mod tests {
                 syscalls: "tp_btf".to_owned(),
                 capabilities: "tracepoint".to_owned(),
                 lifecycle: "raw_tp".to_owned(),
+                results: "tp_btf".to_owned(),
             },
             target: Target::Command {
                 argv: vec!["srv".to_owned()],
@@ -619,6 +620,10 @@ mod tests {
                 }),
                 caller: "__sys_setuid".to_owned(),
                 stack: vec![],
+                helpers: vec![],
+                own_cred: true,
+                noaudit: false,
+                result: Some(0),
                 count: 2,
                 comms: vec!["srv".to_owned()],
                 noise: None,

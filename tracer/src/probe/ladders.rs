@@ -59,6 +59,7 @@ const fn rung<T>(hook: Hook, gives: T) -> Rung<T> {
 }
 
 const SYS_ENTER_EVENT: (&str, &str) = ("raw_syscalls", "sys_enter");
+const SYS_EXIT_EVENT: (&str, &str) = ("raw_syscalls", "sys_exit");
 const CAP_CAPABLE_EVENT: TraceEvent = TraceEvent {
     path: "capability/cap_capable",
     since: "Linux 6.14",
@@ -90,6 +91,37 @@ pub(crate) static SYS_ENTER: Ladder<SyscallAttach> = Ladder {
                 program: names::SYS_ENTER_TRACEPOINT,
                 category: SYS_ENTER_EVENT.0,
                 event: SYS_ENTER_EVENT.1,
+            },
+            SyscallAttach::Tracepoint,
+        ),
+    ],
+};
+
+/// `raw_syscalls:sys_exit`, for the result of a syscall in which a capability was checked: the
+/// same three ways as [`SYS_ENTER`].
+pub(crate) static SYS_EXIT: Ladder<SyscallAttach> = Ladder {
+    rungs: &[
+        rung(
+            Hook::TpBtf {
+                program: names::SYS_EXIT_TP_BTF,
+                category: SYS_EXIT_EVENT.0,
+                event: SYS_EXIT_EVENT.1,
+            },
+            SyscallAttach::TpBtf,
+        ),
+        rung(
+            Hook::RawTp {
+                program: names::SYS_EXIT_RAW_TP,
+                category: SYS_EXIT_EVENT.0,
+                event: SYS_EXIT_EVENT.1,
+            },
+            SyscallAttach::RawTp,
+        ),
+        rung(
+            Hook::Tracepoint {
+                program: names::SYS_EXIT_TRACEPOINT,
+                category: SYS_EXIT_EVENT.0,
+                event: SYS_EXIT_EVENT.1,
             },
             SyscallAttach::Tracepoint,
         ),
@@ -197,12 +229,19 @@ pub(super) static FLOOR: Rung<()> = rung(
     (),
 );
 
+/// What [`attach_recorder`] attached.
+pub(super) struct Attached {
+    pub syscalls: SyscallAttach,
+    pub capabilities: CapabilitySource,
+    /// Where syscall results come from, or why none could be attached (capability checks are
+    /// then counted without the result of their syscall).
+    pub results: Result<SyscallAttach, String>,
+}
+
 /// Attaches what a recording needs: the process lifecycle first, so that a fork between
-/// attaching sys_enter and registering the target is followed, then the capability source,
-/// then sys_enter.
-pub(super) fn attach_recorder(
-    ebpf: &mut Ebpf,
-) -> anyhow::Result<(SyscallAttach, CapabilitySource)> {
+/// attaching sys_enter and registering the target is followed, then sys_exit (so that no check
+/// waits for a result nothing will deliver), the capability source, and sys_enter.
+pub(super) fn attach_recorder(ebpf: &mut Ebpf) -> anyhow::Result<Attached> {
     for rung in PROCESS_EVENTS {
         let outcome = rung.attach(ebpf, None);
         if let Some(why) = outcome.reason() {
@@ -216,10 +255,29 @@ pub(super) fn attach_recorder(
     // loader, which keeps its copy private, and here, once for all the BTF programs. One after
     // the other, so that only one copy is in memory at a time.
     let btf = aya::Btf::from_sys_fs().ok();
-    let capability_source = attach_capability_source(ebpf, btf.as_ref());
-    let syscall_attach = attach_sys_enter(ebpf, btf.as_ref())?;
+    let results = attach_sys_exit(ebpf, btf.as_ref());
+    let capabilities = attach_capability_source(ebpf, btf.as_ref());
+    let syscalls = attach_sys_enter(ebpf, btf.as_ref())?;
     drop(btf);
-    Ok((syscall_attach, capability_source))
+    Ok(Attached {
+        syscalls,
+        capabilities,
+        results,
+    })
+}
+
+/// The first rung of [`SYS_EXIT`] that attaches, or why none did (reported, not fatal).
+fn attach_sys_exit(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Result<SyscallAttach, String> {
+    let climb = SYS_EXIT.climb(ebpf, btf, |_| None);
+    if let Some(rung) = climb.chosen() {
+        return Ok(rung.gives);
+    }
+    Err(climb
+        .tried
+        .iter()
+        .map(|(rung, outcome)| format!("{rung}: {}", outcome.reason().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
 /// The first rung of [`CAP_CAPABLE`] that attaches. Its absence is reported, not fatal

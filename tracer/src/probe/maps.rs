@@ -25,6 +25,7 @@ pub(crate) struct Stats {
     pub stack_miss: u64,
     pub slots_exhausted: u64,
     pub arg_miss: u64,
+    pub pending_miss: u64,
 }
 
 /// Every counter of `STATS`: one more [`Stat`] does not compile until it is listed here and
@@ -39,6 +40,7 @@ const ALL_STATS: [Stat; STAT_COUNT as usize] = [
     Stat::StackMiss,
     Stat::SlotsExhausted,
     Stat::ArgMiss,
+    Stat::PendingMiss,
 ];
 
 impl Stats {
@@ -53,6 +55,7 @@ impl Stats {
             Stat::StackMiss => &mut self.stack_miss,
             Stat::SlotsExhausted => &mut self.slots_exhausted,
             Stat::ArgMiss => &mut self.arg_miss,
+            Stat::PendingMiss => &mut self.pending_miss,
         }
     }
 }
@@ -153,17 +156,27 @@ impl Probe {
             .collect()
     }
 
-    /// Capability checks of a target with their counts.
+    /// Capability checks of a target with their counts, including those still waiting for
+    /// their syscall to return (a thread blocked in it when the recording ends), whose result
+    /// is unknown.
     pub(crate) fn cap_checks(&self, slot: u32) -> anyhow::Result<Vec<(CapKey, u64)>> {
-        let mut out = Vec::new();
+        let mut out: BTreeMap<CapKey, u64> = BTreeMap::new();
         for item in self.cap_checks.iter() {
             let (key, count) = item.context("reading capability checks")?;
             if key.slot == slot {
-                out.push((key, count));
+                *out.entry(key).or_default() += count;
             }
         }
-        out.sort();
-        Ok(out)
+        for item in self.pending_checks.iter() {
+            let (_, pending) = item.context("reading pending capability checks")?;
+            let len = (pending.len as usize).min(pending.keys.len());
+            for (key, count) in pending.keys[..len].iter().zip(pending.counts) {
+                if key.slot == slot {
+                    *out.entry(*key).or_default() += count;
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
@@ -215,6 +228,7 @@ mod tests {
                 stack_miss: 7,
                 slots_exhausted: 8,
                 arg_miss: 9,
+                pending_miss: 10,
             }
         );
     }

@@ -29,12 +29,12 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use cinch_common::{ArgKey, CapKey, MAX_TARGETS, TargetCounts, TargetState, names};
+use cinch_common::{ArgKey, CapKey, MAX_TARGETS, PendingChecks, TargetCounts, TargetState, names};
 
 pub(crate) use btf::{Btf, VMLINUX};
 pub(crate) use ladders::{
     CAP_CAPABLE, CAP_CAPABLE_OTHERS, CapabilitySource, LSM_PROBE, PROCESS_EVENTS, SYS_ENTER,
-    SyscallAttach, attach_floor,
+    SYS_EXIT, SyscallAttach, attach_floor,
 };
 pub(crate) use layout::{ExitDetection, exit_detection};
 pub(crate) use loader::{OBJECT, Privileges, load_for_trial, object_present, pid_max, table_arch};
@@ -47,7 +47,10 @@ pub(crate) struct Probe {
     _ebpf: Ebpf,
     pub syscall_attach: SyscallAttach,
     pub capability_source: CapabilitySource,
+    /// How syscall results reach pending capability checks, or why they do not.
+    pub results: Result<SyscallAttach, String>,
     cap_checks: HashMap<MapData, CapKey, u64>,
+    pending_checks: HashMap<MapData, u32, PendingChecks>,
     mntns_slot: HashMap<MapData, u32, u32>,
     /// Processes registered when attaching, per slot (see [`cinch_common::TRACK_ATTACHED`]).
     attached: BTreeMap<u32, BTreeSet<u32>>,
@@ -113,10 +116,11 @@ impl Probe {
         tracing::debug!(?layout, "kernel struct offsets from BTF");
         let pid_max = pid_max()?;
         let mut ebpf = loader::load(config, &layout, pid_max)?;
-        let (syscall_attach, capability_source) = ladders::attach_recorder(&mut ebpf)?;
+        let attached = ladders::attach_recorder(&mut ebpf)?;
         tracing::info!(
-            syscalls = syscall_attach.as_str(),
-            capabilities = capability_source.as_str(),
+            syscalls = attached.syscalls.as_str(),
+            capabilities = attached.capabilities.as_str(),
+            results = attached.results.as_ref().map_or("none", |r| r.as_str()),
             slots,
             pid_max,
             known_mount_namespaces = config.known_mntns.len(),
@@ -133,6 +137,7 @@ impl Probe {
         let stats = PerCpuArray::try_from(take(names::STATS)?)?;
         let events = RingBuf::try_from(take(names::EVENTS)?)?;
         let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
+        let pending_checks = HashMap::try_from(take(names::PENDING_CHECKS)?)?;
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
         let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
         let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
@@ -144,9 +149,11 @@ impl Probe {
             attached: BTreeMap::new(),
             witness: BTreeMap::new(),
             _ebpf: ebpf,
-            syscall_attach,
-            capability_source,
+            syscall_attach: attached.syscalls,
+            capability_source: attached.capabilities,
+            results: attached.results,
             cap_checks,
+            pending_checks,
             task_target,
             targets,
             counts,

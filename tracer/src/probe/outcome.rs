@@ -53,13 +53,21 @@ impl Outcome {
         };
         let text = match &err {
             // The verifier log is empty for a refused load and long for a rejected program:
-            // keep its last line, where the verifier says why.
+            // keep the line where the verifier says why (the last one, before its statistics);
+            // the whole log goes to -vv.
             ProgramError::LoadError {
                 io_error,
                 verifier_log,
             } => {
                 let log = verifier_log.to_string();
-                match log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+                tracing::debug!(log = %log, "verifier log");
+                let why = log
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| !l.starts_with("verification time"))
+                    .filter(|l| !l.is_empty())
+                    .last();
+                match why {
                     Some(last) => format!("BPF_PROG_LOAD: {io_error}; verifier: {last}"),
                     None => format!("BPF_PROG_LOAD: {io_error}"),
                 }

@@ -1,6 +1,7 @@
 //! The probe's own run time, as the kernel measures it: with BPF run-time statistics on
 //! (BPF_ENABLE_STATS; off again when the bench closes the descriptor), each program's
-//! `run_time_ns / run_cnt` while the getppid loop runs. The figure includes the statistics'
+//! `run_time_ns / run_cnt` while the getppid loop runs; for cinch, its sys_enter and sys_exit
+//! programs together per syscall (both run for every syscall on the machine). The figure includes the statistics'
 //! own clock reads, which an empty program (the floor) shows; cinch's program minus the empty
 //! one is the cost of its body, untraced (the filter says "not a target") and traced (filter,
 //! architecture, count), and traced with 1 and with many `--new-containers` targets (scale).
@@ -53,7 +54,7 @@ impl ProbeTime {
 
     pub(super) fn to_json(&self) -> Value {
         json!({
-            "unit": "ns per run of the sys_enter program (kernel BPF statistics, incl. their clock reads)",
+            "unit": "ns per syscall of the programs on sys_enter and sys_exit (kernel BPF statistics, incl. their clock reads)",
             "empty_program_floor": self.floor.to_json(),
             "cinch_untraced_process": self.untraced.to_json(),
             "cinch_traced_process": self.traced.to_json(),
@@ -89,31 +90,45 @@ fn stats_on() -> anyhow::Result<StatsOn> {
     Ok(StatsOn(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
-/// The id of the sys_enter program `pid` holds.
-fn sys_enter_prog(pid: u32) -> anyhow::Result<u64> {
+/// The ids of the programs `pid` holds on sys_enter and sys_exit, sys_enter's first: each
+/// runs once per syscall, so together they are what a syscall pays. Err until one is on
+/// sys_enter.
+fn syscall_progs(pid: u32) -> anyhow::Result<Vec<u64>> {
     let out = output(Command::new("bpftool").args(["-j", "perf", "list"]))?;
     let entries: Value = serde_json::from_slice(&out.stdout).context("parsing bpftool output")?;
-    entries
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| {
-            e["pid"].as_u64() == Some(u64::from(pid))
-                && e["tracepoint"].as_str() == Some("sys_enter")
-        })
-        .and_then(|e| e["prog_id"].as_u64())
-        .with_context(|| format!("process {pid} holds no sys_enter program"))
+    let held = |tracepoint: &str| -> Vec<u64> {
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["pid"].as_u64() == Some(u64::from(pid))
+                    && e["tracepoint"].as_str() == Some(tracepoint)
+            })
+            .filter_map(|e| e["prog_id"].as_u64())
+            .collect()
+    };
+    let mut progs = held("sys_enter");
+    if progs.is_empty() {
+        bail!("process {pid} holds no sys_enter program");
+    }
+    progs.extend(held("sys_exit"));
+    Ok(progs)
 }
 
-/// (run_time_ns, run_cnt) of a program.
-fn run_stats(prog: u64) -> anyhow::Result<(u64, u64)> {
-    let out =
-        output(Command::new("bpftool").args(["-j", "prog", "show", "id", &prog.to_string()]))?;
-    let v: Value = serde_json::from_slice(&out.stdout).context("parsing bpftool output")?;
-    Ok((
-        v["run_time_ns"].as_u64().unwrap_or(0),
-        v["run_cnt"].as_u64().unwrap_or(0),
-    ))
+/// (run_time_ns summed, run_cnt of the first) of programs that run once per syscall each.
+fn run_stats(progs: &[u64]) -> anyhow::Result<(u64, u64)> {
+    let mut total = (0, 0);
+    for (i, prog) in progs.iter().enumerate() {
+        let out =
+            output(Command::new("bpftool").args(["-j", "prog", "show", "id", &prog.to_string()]))?;
+        let v: Value = serde_json::from_slice(&out.stdout).context("parsing bpftool output")?;
+        total.0 += v["run_time_ns"].as_u64().unwrap_or(0);
+        if i == 0 {
+            total.1 = v["run_cnt"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(total)
 }
 
 fn per_run(before: (u64, u64), after: (u64, u64)) -> anyhow::Result<f64> {
@@ -152,18 +167,18 @@ pub(super) fn run(b: &mut Bench, idle: usize) -> anyhow::Result<ProbeTime> {
             b.rounds.min(5)
         );
         let floor = Floor::attach(b, "probe-time")?;
-        let prog = sys_enter_prog(floor.pid())?;
-        let before = run_stats(prog)?;
+        let progs = syscall_progs(floor.pid())?;
+        let before = run_stats(&progs)?;
         run_loop(b, n, "probe-time-floor")?;
-        let f = per_run(before, run_stats(prog)?)?;
+        let f = per_run(before, run_stats(&progs)?)?;
         floor.detach()?;
         r.floor.push(f);
 
         let untraced = Untraced::attach(b, "probe-time")?;
-        let prog = sys_enter_prog(untraced.pid())?;
-        let before = run_stats(prog)?;
+        let progs = syscall_progs(untraced.pid())?;
+        let before = run_stats(&progs)?;
         run_loop(b, n, "probe-time-untraced")?;
-        let u = per_run(before, run_stats(prog)?)?;
+        let u = per_run(before, run_stats(&progs)?)?;
         untraced.max_rss_kib()?;
         r.untraced.push(u);
 
@@ -253,15 +268,15 @@ fn traced(
         .take_stdin()
         .context("no stdin to the recorded shell")?;
     // The program is attached before the shell starts; wait until bpftool lists it.
-    let mut prog = None;
+    let mut progs = None;
     for _ in 0..200 {
-        if let Ok(p) = sys_enter_prog(running.pid()) {
-            prog = Some(p);
+        if let Ok(p) = syscall_progs(running.pid()) {
+            progs = Some(p);
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let prog = prog.context("cinch record attached no sys_enter program")?;
+    let progs = progs.context("cinch record attached no sys_enter program")?;
     if let Some((file, lines)) = ready {
         let deadline = std::time::Instant::now() + LIMIT;
         while std::fs::read_to_string(&file).map_or(0, |t| t.lines().count()) < lines {
@@ -273,10 +288,10 @@ fn traced(
     }
     // Let what started settle: the program runs for every syscall on the machine.
     std::thread::sleep(Duration::from_millis(200));
-    let before = run_stats(prog)?;
+    let before = run_stats(&progs)?;
     stdin.write_all(b"go\n")?;
     wait_for_text(&mut running, &out, "cinch-bench:", LIMIT)?;
-    let t = per_run(before, run_stats(prog)?)?;
+    let t = per_run(before, run_stats(&progs)?)?;
     stdin.write_all(b"done\n")?;
     drop(stdin);
     running.wait_ok(LIMIT)?;

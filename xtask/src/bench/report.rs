@@ -370,7 +370,7 @@ impl Results {
         tables.push(t);
 
         let mut t = Table::new(
-            "The sys_enter program's own run time (kernel BPF statistics, getppid loop): ns per run, median [min]",
+            "The probe's own run time per syscall, sys_enter and sys_exit programs together (kernel BPF statistics, getppid loop): ns, median [min]",
             &["program", "ns per run", "over the empty program"],
         );
         let p = &self.probe;
