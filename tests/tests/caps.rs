@@ -177,7 +177,8 @@ struct Case {
     fails_with: &'static [Fails],
 }
 
-fn check(case: Case) {
+/// Checks `case` and returns its settings file.
+fn check(case: Case) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let got = recorded_cap_add(dir.path(), &case.cmd, case.netns);
     let want: BTreeSet<String> = case.expect.iter().map(|s| (*s).to_owned()).collect();
@@ -218,6 +219,10 @@ fn check(case: Case) {
             ),
         }
     }
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("settings.json")).expect("settings written"),
+    )
+    .expect("settings are JSON")
 }
 
 fn sh(script: &str) -> Vec<String> {
@@ -427,13 +432,90 @@ fn allocation_and_proc_reads_need_nothing() {
         return;
     }
     let w = workload("memproc");
-    check(Case {
+    let settings = check(Case {
         name: "mmap/brk + /proc reads",
-        cmd: sh(&format!("{} && cat /proc/1/stat >/dev/null", w.display())),
+        cmd: sh(&format!(
+            "{} && cat /proc/1/stat /proc/sys/net/core/somaxconn >/dev/null",
+            w.display()
+        )),
         netns: false,
         expect: &[],
         fails_with: &[],
     });
+    // Granted, and each left out by the rule that covers it (docs/capability-checks.md Q1-Q3):
+    // the overcommit heuristic, ptrace-mode access while reading another process's /proc
+    // entry, and the non-audited CAP_NET_ADMIN probe of /proc/sys/net.
+    for (cap, rule) in [
+        ("SYS_ADMIN", "overcommit heuristic"),
+        ("SYS_PTRACE", "ptrace-mode access check while reading /proc"),
+        ("NET_ADMIN", "non-audited capability probe (*_noaudit)"),
+    ] {
+        assert!(
+            settings["not_needed"][cap]
+                .as_str()
+                .is_some_and(|n| n.contains(rule)),
+            "{cap}: {rule}: {settings}"
+        );
+    }
+}
+
+/// Unmounts on drop.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Lookups in an overlayfs mount read its trusted.overlay.* xattrs with the mounter's
+/// credentials (override_creds): CAP_SYS_ADMIN is granted to those, not to the workload, which
+/// needs nothing (docs/capability-checks.md Q4).
+#[test]
+fn checks_on_borrowed_credentials_add_nothing() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for sub in ["lower/data", "upper/logs", "work", "merged"] {
+        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+    }
+    std::fs::write(d.join("upper/logs/app.log"), "x").expect("write");
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        d.join("lower").display(),
+        d.join("upper").display(),
+        d.join("work").display()
+    );
+    let merged = d.join("merged");
+    let ok = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &options])
+        .arg(&merged)
+        .status()
+        .expect("mount");
+    if !require(
+        "checks_on_borrowed_credentials_add_nothing",
+        ok.success(),
+        "an overlayfs mount",
+    ) {
+        return;
+    }
+    let _mounted = Mounted(merged.clone());
+    let m = merged.display();
+    let settings = check(Case {
+        name: "lookups in an overlayfs mount",
+        cmd: sh(&format!(
+            "ls {m}/data {m}/logs >/dev/null && cat {m}/logs/app.log >/dev/null"
+        )),
+        netns: false,
+        expect: &[],
+        fails_with: &[],
+    });
+    assert!(
+        settings["not_needed"]["SYS_ADMIN"]
+            .as_str()
+            .is_some_and(|n| n.contains("credentials the kernel borrowed")),
+        "{settings}"
+    );
 }
 
 /// The fallback for kernels without the cap_capable tracepoint (fexit on cap_capable), forced
