@@ -204,6 +204,8 @@ pub struct CapsSection {
     pub outside_docker_default: BTreeSet<Capability>,
     pub dangerous: Vec<DangerousCapability>,
     pub notes: BTreeMap<Capability, String>,
+    /// Granted but left out, with why (the settings file's `not_needed`).
+    pub not_needed: BTreeMap<Capability, String>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -370,6 +372,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
                 .filter_map(|c| c.danger().map(|why| DangerousCapability { name: *c, why }))
                 .collect(),
             notes: settings.notes.clone(),
+            not_needed: settings.not_needed.clone(),
         }
     });
     if capabilities.is_none() {
@@ -588,6 +591,9 @@ impl Report {
             for (cap, note) in &c.notes {
                 out.push_str(&format!("  note: {cap} is {note}\n"));
             }
+            for (cap, why) in &c.not_needed {
+                out.push_str(&format!("  granted, not added: {cap} is {why}\n"));
+            }
         }
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
@@ -693,6 +699,9 @@ impl Report {
             }
             for (cap, note) in &c.notes {
                 out.push_str(&format!("> `{cap}` is {note}\n\n"));
+            }
+            for (cap, why) in &c.not_needed {
+                out.push_str(&format!("> `{cap}` was granted and left out: {why}\n\n"));
             }
         }
         for note in &self.notes {

@@ -498,6 +498,16 @@ fn report_formats() {
         ]);
         assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
         assert!(!stdout(&o).is_empty(), "{format}");
+        // What was granted and left out is explained with the rest.
+        let left_out = match format {
+            "text" => Some("granted, not added: SYS_ADMIN is not needed: overcommit heuristic"),
+            "markdown" => Some("`SYS_ADMIN` was granted and left out: not needed: overcommit"),
+            "json" => Some("\"not_needed\""),
+            _ => None,
+        };
+        if let Some(text) = left_out {
+            assert!(stdout(&o).contains(text), "{format}: {}", stdout(&o));
+        }
     }
     let o = cinch(&[
         "report".as_ref(),
