@@ -287,13 +287,12 @@ pub mod names {
     pub const ARG_LOST: &str = "ARG_LOST";
     pub const PENDING_CHECKS: &str = "PENDING_CHECKS";
     pub const PENDING_TEMPLATE: &str = "PENDING_TEMPLATE";
+    pub const RESULT_TRACKED: &str = "RESULT_TRACKED";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
     pub const SYS_ENTER_TRACEPOINT: &str = "sys_enter_tp";
-    pub const SYS_EXIT_TP_BTF: &str = "sys_exit_btf";
-    pub const SYS_EXIT_RAW_TP: &str = "sys_exit_raw";
-    pub const SYS_EXIT_TRACEPOINT: &str = "sys_exit_tp";
+    pub const SYS_EXIT_SYSCALL: &str = "sys_exit_syscall";
     pub const FORK: &str = "sched_fork";
     pub const EXIT: &str = "sched_exit";
     pub const CAP_CAPABLE_TP_BTF: &str = "cap_capable_btf";

@@ -10,8 +10,8 @@ use core::mem::MaybeUninit;
 
 use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CapKey, MAX_ARG_KEYS, MAX_ARGS,
-    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET,
-    PendingChecks, STAT_COUNT, Stat, TargetCounts, TargetState,
+    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
+    NO_OFFSET, PendingChecks, STAT_COUNT, Stat, TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -52,6 +52,11 @@ pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_
 #[map]
 pub static PENDING_CHECKS: HashMap<u32, PendingChecks> =
     HashMap::with_max_entries(MAX_PENDING_THREADS, 0);
+
+/// Per native syscall number: 1 when its exit event is attached, so a check made in it can wait
+/// for its result. Filled by the tracer after each attach.
+#[map]
+pub static RESULT_TRACKED: Array<u32> = Array::with_max_entries(MAX_SYSCALLS, 0);
 
 /// One zeroed [`PendingChecks`], never written: what a new `PENDING_CHECKS` entry starts from
 /// (too large for the BPF stack).

@@ -8,12 +8,15 @@
 //! (include/trace/events/capability.h); `ret` is 0 when granted. The tracepoint fires inside
 //! cap_capable() in the context of the task being checked.
 //!
-//! A check made inside a syscall waits in `PENDING_CHECKS` (per thread) for that syscall's
-//! return: `raw_syscalls:sys_exit` then counts it with the result, so a capability granted in a
-//! syscall that failed anyway (an exec's walk through a `PATH` entry that ends in ENOENT) is
-//! told apart from one the syscall needed. Its raw arguments are `(struct pt_regs *regs, long
-//! ret)`; the classic record has `long ret` at offset 16 (events/raw_syscalls/sys_exit/format).
-//! Untracked processes leave sys_exit after the same one array lookup as sys_enter.
+//! A check made inside a syscall whose result is tracked (`RESULT_TRACKED`: the syscalls a
+//! search walks, each with its `syscalls:sys_exit_<name>` event attached) waits in
+//! `PENDING_CHECKS` (per thread) for that syscall's return, which counts it with the result: a
+//! capability granted in a syscall that failed anyway (an exec's walk through a `PATH` entry
+//! that ends in ENOENT) is told apart from one the syscall needed. Per-syscall events, not
+//! `raw_syscalls:sys_exit`: the kernel tests a bitmap before running anything, so the other
+//! syscalls of every process pay no BPF program. The record has `long ret` at offset 16
+//! (events/syscalls/sys_exit_*/format). Checks in other syscalls are counted at once, without
+//! a result.
 //!
 //! Kernels before 6.14 have no such tracepoint: the fallback is fexit on cap_capable itself,
 //! `int cap_capable(const struct cred *cred, struct user_namespace *targ_ns, int cap,
@@ -30,17 +33,18 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_get_stack, bpf_task_pt_regs},
     },
-    macros::{btf_tracepoint, fexit, raw_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, FExitContext, RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, fexit, tracepoint},
+    programs::{BtfTracePointContext, FExitContext, TracePointContext},
 };
 use cinch_common::{
-    CAP_STACK_DEPTH, CapKey, MAX_PENDING_CHECKS, NO_OFFSET, NO_SYSCALL, RESULT_UNKNOWN, Stat,
-    TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
+    ARCH_NATIVE, CAP_STACK_DEPTH, CapKey, MAX_PENDING_CHECKS, NO_OFFSET, NO_SYSCALL,
+    RESULT_UNKNOWN, Stat, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
+    TRACK_SLOT_MASK,
 };
 
 use crate::maps::{
-    CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, OFF_TASK_TGID, PENDING_CHECKS,
-    PENDING_TEMPLATE, TASK_TARGET, bump,
+    CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, PENDING_CHECKS, PENDING_TEMPLATE,
+    RESULT_TRACKED, TASK_TARGET, bump,
 };
 use crate::probes::syscalls::current_arch;
 
@@ -100,9 +104,18 @@ fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudi
     } else {
         bump(Stat::StackMiss);
     }
-    if key.nr == NO_SYSCALL || !pend(pid_tgid as u32, &key) {
+    if !result_tracked(&key) || !pend(pid_tgid as u32, &key) {
         count(&key, 1);
     }
+}
+
+/// Whether the syscall the check happened in reports its result (native syscalls only: the
+/// syscall trace events do not cover compat ones).
+#[inline(always)]
+fn result_tracked(key: &CapKey) -> bool {
+    key.arch == ARCH_NATIVE
+        && key.nr != NO_SYSCALL
+        && RESULT_TRACKED.get(key.nr).is_some_and(|&on| on != 0)
 }
 
 /// Keeps `key` until the thread's syscall returns; false when it cannot wait (it is then
@@ -194,30 +207,11 @@ pub fn flush_pending(tid: u32, result: i32) {
     let _ = PENDING_CHECKS.remove(tid);
 }
 
-#[btf_tracepoint(function = "sys_exit")]
-pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    let ret = ctx.arg::<i64>(1);
-    let off_tgid = OFF_TASK_TGID.load();
-    if off_tgid == NO_OFFSET {
-        on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ret);
-        return 0;
-    }
-    // SAFETY: a trusted BTF pointer to the current task, as in sys_enter_btf.
-    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
-    let tgid = unsafe { core::ptr::read_volatile(task.add(off_tgid as usize) as *const u32) };
-    on_sys_exit(tgid, ret);
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
-    on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ctx.arg::<i64>(1));
-    0
-}
-
+/// `syscalls:sys_exit_<name>`, attached to the syscalls a search walks (the tracer's list):
+/// the kernel calls it only for those, so other syscalls pay nothing here.
 #[tracepoint]
-pub fn sys_exit_tp(ctx: TracePointContext) -> u32 {
-    // SAFETY: offset 16 is `long ret` in the sys_exit record (see the module comment).
+pub fn sys_exit_syscall(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset 16 is `long ret` in every syscall exit record (see the module comment).
     if let Ok(ret) = unsafe { ctx.read_at::<i64>(16) } {
         on_sys_exit((bpf_get_current_pid_tgid() >> 32) as u32, ret);
     }

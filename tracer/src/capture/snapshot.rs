@@ -24,8 +24,8 @@ pub(super) struct Snapshot {
     /// The attach points that worked (`tp_btf`, `tracepoint`...).
     pub syscall_attach: &'static str,
     pub capability_source: CapabilitySource,
-    /// How syscall results were attached (`tp_btf`...), or why they were not.
-    pub results: Result<&'static str, String>,
+    /// How many syscalls report their result to capability checks, or why none do.
+    pub results: Result<usize, String>,
     pub processes_seen: u64,
     /// (syscall table, number) → calls.
     pub counts: BTreeMap<(u32, u32), u64>,
@@ -46,11 +46,7 @@ impl Snapshot {
             kernel: crate::procfs::kernel_release(),
             syscall_attach: probe.syscall_attach.as_str(),
             capability_source: probe.capability_source.clone(),
-            results: probe
-                .results
-                .as_ref()
-                .map(|r| r.as_str())
-                .map_err(Clone::clone),
+            results: probe.results.clone(),
             processes_seen: probe.processes_seen(slot)?,
             counts: probe.counts(slot)?,
             arg_values: probe.arg_values(slot)?,
@@ -85,7 +81,11 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             syscalls: s.syscall_attach.to_owned(),
             capabilities: s.capability_source.as_str().to_owned(),
             lifecycle: "raw_tp".to_owned(),
-            results: s.results.as_ref().map_or("none", |r| r).to_owned(),
+            results: if s.results.is_ok() {
+                "tracepoint".to_owned()
+            } else {
+                "none".to_owned()
+            },
         },
         target: span.target,
         startup_observed: span.startup_observed,
@@ -250,7 +250,7 @@ mod tests {
             kernel: "6.18.0".to_owned(),
             syscall_attach: "tp_btf",
             capability_source: CapabilitySource::Tracepoint,
-            results: Ok("tp_btf"),
+            results: Ok(70),
             processes_seen: 3,
             counts: BTreeMap::new(),
             arg_values: BTreeMap::new(),

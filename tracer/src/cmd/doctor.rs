@@ -285,7 +285,7 @@ fn check_syscall_attach(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf
 /// anyway counts as a need.
 fn check_syscall_results(out: &mut Checks, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) {
     if report_ladder(out, "syscall results", &probe::SYS_EXIT, ebpf, btf).is_none() {
-        out.warn("syscall results: no way to attach to raw_syscalls:sys_exit works; a capability granted in a syscall that failed anyway will count as a need");
+        out.warn("syscall results: the syscall exit events cannot be attached to; a capability granted in a syscall that failed anyway will count as a need");
     }
 }
 

@@ -586,7 +586,7 @@ mod tests {
                 syscalls: "tp_btf".to_owned(),
                 capabilities: "tracepoint".to_owned(),
                 lifecycle: "raw_tp".to_owned(),
-                results: "tp_btf".to_owned(),
+                results: "tracepoint".to_owned(),
             },
             target: Target::Command {
                 argv: vec!["srv".to_owned()],

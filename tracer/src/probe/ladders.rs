@@ -59,7 +59,6 @@ const fn rung<T>(hook: Hook, gives: T) -> Rung<T> {
 }
 
 const SYS_ENTER_EVENT: (&str, &str) = ("raw_syscalls", "sys_enter");
-const SYS_EXIT_EVENT: (&str, &str) = ("raw_syscalls", "sys_exit");
 const CAP_CAPABLE_EVENT: TraceEvent = TraceEvent {
     path: "capability/cap_capable",
     since: "Linux 6.14",
@@ -97,35 +96,21 @@ pub(crate) static SYS_ENTER: Ladder<SyscallAttach> = Ladder {
     ],
 };
 
-/// `raw_syscalls:sys_exit`, for the result of a syscall in which a capability was checked: the
-/// same three ways as [`SYS_ENTER`].
-pub(crate) static SYS_EXIT: Ladder<SyscallAttach> = Ladder {
-    rungs: &[
-        rung(
-            Hook::TpBtf {
-                program: names::SYS_EXIT_TP_BTF,
-                category: SYS_EXIT_EVENT.0,
-                event: SYS_EXIT_EVENT.1,
-            },
-            SyscallAttach::TpBtf,
-        ),
-        rung(
-            Hook::RawTp {
-                program: names::SYS_EXIT_RAW_TP,
-                category: SYS_EXIT_EVENT.0,
-                event: SYS_EXIT_EVENT.1,
-            },
-            SyscallAttach::RawTp,
-        ),
-        rung(
-            Hook::Tracepoint {
-                program: names::SYS_EXIT_TRACEPOINT,
-                category: SYS_EXIT_EVENT.0,
-                event: SYS_EXIT_EVENT.1,
-            },
-            SyscallAttach::Tracepoint,
-        ),
-    ],
+/// Syscall results for capability checks: the program on one syscall's exit event, as
+/// `cinch doctor` tries it; `record` attaches it to every syscall of [`super::results`].
+pub(crate) static SYS_EXIT: Ladder<()> = Ladder {
+    rungs: &[Rung {
+        hook: Hook::Tracepoint {
+            program: names::SYS_EXIT_SYSCALL,
+            category: "syscalls",
+            event: "sys_exit_execve",
+        },
+        gives: (),
+        event: Some(TraceEvent {
+            path: "syscalls/sys_exit_execve",
+            since: "kernels built with CONFIG_FTRACE_SYSCALLS",
+        }),
+    }],
 };
 
 /// Capability checks: the `capability:cap_capable` tracepoint, else fexit on `cap_capable()`.
@@ -233,14 +218,15 @@ pub(super) static FLOOR: Rung<()> = rung(
 pub(super) struct Attached {
     pub syscalls: SyscallAttach,
     pub capabilities: CapabilitySource,
-    /// Where syscall results come from, or why none could be attached (capability checks are
+    /// The syscall exit events attached for capability checks, or why none are (checks are
     /// then counted without the result of their syscall).
-    pub results: Result<SyscallAttach, String>,
+    pub results: Result<super::results::Links, String>,
 }
 
 /// Attaches what a recording needs: the process lifecycle first, so that a fork between
-/// attaching sys_enter and registering the target is followed, then sys_exit (so that no check
-/// waits for a result nothing will deliver), the capability source, and sys_enter.
+/// attaching sys_enter and registering the target is followed, then the syscall exit events (so
+/// that no check waits for a result nothing will deliver), the capability source, and
+/// sys_enter.
 pub(super) fn attach_recorder(ebpf: &mut Ebpf) -> anyhow::Result<Attached> {
     for rung in PROCESS_EVENTS {
         let outcome = rung.attach(ebpf, None);
@@ -255,7 +241,7 @@ pub(super) fn attach_recorder(ebpf: &mut Ebpf) -> anyhow::Result<Attached> {
     // loader, which keeps its copy private, and here, once for all the BTF programs. One after
     // the other, so that only one copy is in memory at a time.
     let btf = aya::Btf::from_sys_fs().ok();
-    let results = attach_sys_exit(ebpf, btf.as_ref());
+    let results = super::results::attach(ebpf);
     let capabilities = attach_capability_source(ebpf, btf.as_ref());
     let syscalls = attach_sys_enter(ebpf, btf.as_ref())?;
     drop(btf);
@@ -264,20 +250,6 @@ pub(super) fn attach_recorder(ebpf: &mut Ebpf) -> anyhow::Result<Attached> {
         capabilities,
         results,
     })
-}
-
-/// The first rung of [`SYS_EXIT`] that attaches, or why none did (reported, not fatal).
-fn attach_sys_exit(ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Result<SyscallAttach, String> {
-    let climb = SYS_EXIT.climb(ebpf, btf, |_| None);
-    if let Some(rung) = climb.chosen() {
-        return Ok(rung.gives);
-    }
-    Err(climb
-        .tried
-        .iter()
-        .map(|(rung, outcome)| format!("{rung}: {}", outcome.reason().unwrap_or_default()))
-        .collect::<Vec<_>>()
-        .join("; "))
 }
 
 /// The first rung of [`CAP_CAPABLE`] that attaches. Its absence is reported, not fatal

@@ -20,6 +20,7 @@ mod layout;
 mod loader;
 mod maps;
 pub(crate) mod outcome;
+mod results;
 mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,8 +48,10 @@ pub(crate) struct Probe {
     _ebpf: Ebpf,
     pub syscall_attach: SyscallAttach,
     pub capability_source: CapabilitySource,
-    /// How syscall results reach pending capability checks, or why they do not.
-    pub results: Result<SyscallAttach, String>,
+    /// How many syscalls report their result to capability checks, or why none do.
+    pub results: Result<usize, String>,
+    /// Their attachments, detached together when the probe is dropped (before `_ebpf`).
+    _result_links: results::Links,
     cap_checks: HashMap<MapData, CapKey, u64>,
     pending_checks: HashMap<MapData, u32, PendingChecks>,
     mntns_slot: HashMap<MapData, u32, u32>,
@@ -120,7 +123,7 @@ impl Probe {
         tracing::info!(
             syscalls = attached.syscalls.as_str(),
             capabilities = attached.capabilities.as_str(),
-            results = attached.results.as_ref().map_or("none", |r| r.as_str()),
+            results = ?attached.results.as_ref().map(results::Links::len),
             slots,
             pid_max,
             known_mount_namespaces = config.known_mntns.len(),
@@ -151,7 +154,12 @@ impl Probe {
             _ebpf: ebpf,
             syscall_attach: attached.syscalls,
             capability_source: attached.capabilities,
-            results: attached.results,
+            results: attached
+                .results
+                .as_ref()
+                .map(results::Links::len)
+                .map_err(Clone::clone),
+            _result_links: attached.results.unwrap_or_default(),
             cap_checks,
             pending_checks,
             task_target,
