@@ -15,9 +15,29 @@ use std::process::Command;
 use cinch_tests::guard;
 use cinch_tests::{cinch_bin, require, workload};
 
-/// Runs `cmd` under `cinch record` (inside a fresh network namespace when `netns`), generates
-/// the settings, and returns `cap_add`.
-fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String> {
+/// What `cinch record` then `generate` made of a command.
+struct Generated {
+    recording: serde_json::Value,
+    settings: serde_json::Value,
+    /// What generate printed.
+    summary: String,
+}
+
+impl Generated {
+    fn cap_add(&self) -> BTreeSet<String> {
+        self.settings["cap_add"]
+            .as_array()
+            .expect("cap_add is a list")
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Runs `cmd` under `cinch record` (with `--prove-caps` when `prove`; inside a fresh network
+/// namespace when `netns`) and generates `rec.json`, `seccomp.json` and `settings.json` in
+/// `dir`.
+fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, prove: bool) -> Generated {
     let rec = dir.join("rec.json");
     let settings = dir.join("settings.json");
     let mut record = if netns {
@@ -27,8 +47,12 @@ fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String>
     } else {
         Command::new(cinch_bin())
     };
+    record.args(["record", "-q"]);
+    if prove {
+        record.arg("--prove-caps");
+    }
     let out = record
-        .args(["record", "-q", "-o"])
+        .arg("-o")
         .arg(&rec)
         .arg("--")
         .args(cmd)
@@ -52,24 +76,35 @@ fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String>
         "generate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let settings: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings written"))
-            .expect("settings are JSON");
-    assert_eq!(settings["cap_drop"], serde_json::json!(["ALL"]));
-    let reasons = &settings["reasons"];
-    settings["cap_add"]
-        .as_array()
-        .expect("cap_add is a list")
-        .iter()
-        .map(|c| {
-            let c = c.as_str().expect("names").to_owned();
-            assert!(
-                reasons.get(&c).is_some(),
-                "{c} comes with a reason: {settings}"
-            );
-            c
-        })
-        .collect()
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("written")).expect("JSON")
+    };
+    Generated {
+        recording: json(&rec),
+        settings: json(&settings),
+        summary: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `cmd` under `cinch record` (inside a fresh network namespace when `netns`), generates
+/// the settings, and returns `cap_add`, each with a reason.
+fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String> {
+    let g = record_and_generate(dir, cmd, netns, false);
+    assert_eq!(g.settings["cap_drop"], serde_json::json!(["ALL"]));
+    let cap_add = g.cap_add();
+    for c in &cap_add {
+        assert!(
+            g.settings["reasons"].get(c).is_some(),
+            "{c} comes with a reason: {}",
+            g.settings
+        );
+    }
+    cap_add
+}
+
+/// Records `cmd` with `--prove-caps` and generates its settings.
+fn prove(dir: &Path, cmd: &[String]) -> Generated {
+    record_and_generate(dir, cmd, false, true)
 }
 
 /// Runs `cmd` as root with only `caps` (bounding and inheritable sets cut to them, so exec
@@ -97,64 +132,6 @@ fn run_with_only(cmd: &[String], caps: &BTreeSet<String>, netns: bool) -> (i32, 
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// What `record --prove-caps` then `generate` made of a command.
-struct Proved {
-    recording: serde_json::Value,
-    settings: serde_json::Value,
-    /// What generate printed.
-    summary: String,
-}
-
-impl Proved {
-    fn cap_add(&self) -> BTreeSet<String> {
-        self.settings["cap_add"]
-            .as_array()
-            .expect("cap_add")
-            .iter()
-            .filter_map(|c| c.as_str().map(str::to_owned))
-            .collect()
-    }
-}
-
-/// Records `cmd` with `--prove-caps` and generates its settings.
-fn prove(dir: &Path, cmd: &[String]) -> Proved {
-    let rec = dir.join("proved.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "--prove-caps", "-o"])
-        .arg(&rec)
-        .arg("--")
-        .args(cmd)
-        .output()
-        .expect("running cinch record --prove-caps");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let settings = dir.join("proved-settings.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(dir.join("proved-seccomp.json"))
-        .arg("--caps-out")
-        .arg(&settings)
-        .arg(&rec)
-        .output()
-        .expect("running cinch generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = |p: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(p).expect("written")).expect("JSON")
-    };
-    Proved {
-        recording: json(&rec),
-        settings: json(&settings),
-        summary: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// How the step that needs a dropped capability shows its failure.
@@ -671,5 +648,56 @@ fn proving_capabilities_keeps_only_what_the_command_cannot_do_without() {
                 .as_str()
                 .is_some_and(|w| w.contains("--prove-caps could not run"))),
         "{recording}"
+    );
+}
+
+/// `verify --prove-caps`: `setuid(getuid())` as root asks for SETUID first (__sys_setuid) and,
+/// refused, succeeds anyway because the id is already the real one: no rule can see that, a
+/// re-run can. Without the proof verify finds SETUID needed and not kept; with it, not needed.
+#[test]
+fn verify_proves_capabilities_too() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cmd = vec![workload("setuid_self").display().to_string()];
+    let g = record_and_generate(dir.path(), &cmd, false, false);
+    assert_eq!(g.cap_add(), BTreeSet::from(["SETUID".to_owned()]));
+    let verify = |prove: bool| {
+        let mut c = Command::new(cinch_bin());
+        c.args(["verify", "-q", "--format", "json", "--profile"])
+            .arg(dir.path().join("seccomp.json"));
+        if prove {
+            c.arg("--prove-caps");
+        }
+        c.arg("--").args(&cmd);
+        c.output().expect("running cinch verify")
+    };
+    let out = verify(false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        v["targets"][0]["needed_capabilities"],
+        serde_json::json!(["SETUID"])
+    );
+    let out = verify(true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let t = &v["targets"][0];
+    assert_eq!(t["needed_capabilities"], serde_json::json!([]), "{t}");
+    assert!(
+        t["notes"].as_array().expect("notes").iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.starts_with("granted SETUID, which it does not need")
+                && n.contains("exit 0 without it"))),
+        "{t}"
     );
 }

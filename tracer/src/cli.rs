@@ -381,6 +381,11 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "PATH")]
     pub record_out: Option<PathBuf>,
 
+    /// After checking COMMAND, prove each capability it was granted, as `record --prove-caps`
+    /// does: one it runs the same without is not counted as needed, and the verdict says why.
+    #[arg(long, conflicts_with_all = ["container", "new_containers"])]
+    pub(crate) prove_caps: bool,
+
     #[command(flatten)]
     pub containers: ContainerTargets,
 

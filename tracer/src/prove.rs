@@ -23,9 +23,36 @@ use profile_gen::recording::{CapabilityProof, Recording};
 
 use crate::error::input;
 
+/// Proves the capabilities `recording` (of `argv`, which exited with `exit` after running for
+/// `took`) was granted, into its `capability_proof`. Whatever becomes of the proof the recording
+/// is kept: a proof that cannot run, or proves nothing, is a warning in it.
+pub(crate) fn attach_proof(
+    recording: &mut Recording,
+    argv: &[String],
+    user: Option<&str>,
+    exit: u8,
+    took: Duration,
+    quiet: bool,
+) {
+    match prove(argv, user, recording, exit, took, quiet) {
+        Ok(proof) => recording.capability_proof = proof,
+        Err(e) => recording.warnings.push(format!(
+            "--prove-caps could not run, nothing proven: {}",
+            crate::error::sentence(&e)
+        )),
+    }
+    if let Some(why) = recording
+        .capability_proof
+        .as_ref()
+        .and_then(|p| p.inconclusive.as_ref())
+    {
+        recording.warnings.push(format!("--prove-caps: {why}"));
+    }
+}
+
 /// Proves the capabilities `recording` (of `argv`, which exited with `recorded_exit` after
 /// running for `took`) was granted. `None` when it was granted none.
-pub(crate) fn prove(
+fn prove(
     argv: &[String],
     user: Option<&str>,
     recording: &Recording,

@@ -49,29 +49,14 @@ pub(super) fn run(args: RecordArgs) -> anyhow::Result<u8> {
             exit,
         } => {
             if args.prove_caps {
-                // The recording is written whatever becomes of the proof: a proof that cannot
-                // run is a warning in it, never a lost recording.
-                match crate::prove::prove(
+                crate::prove::attach_proof(
+                    &mut recording,
                     &args.command,
                     args.user.as_deref(),
-                    &recording,
                     exit,
                     started.elapsed(),
                     args.live.quiet,
-                ) {
-                    Ok(proof) => recording.capability_proof = proof,
-                    Err(e) => recording.warnings.push(format!(
-                        "--prove-caps could not run, nothing proven: {}",
-                        crate::error::sentence(&e)
-                    )),
-                }
-                if let Some(why) = recording
-                    .capability_proof
-                    .as_ref()
-                    .and_then(|p| p.inconclusive.as_ref())
-                {
-                    recording.warnings.push(format!("--prove-caps: {why}"));
-                }
+                );
             }
             write(&output, &recording)?;
             Ok(exit)

@@ -119,12 +119,28 @@ fn observe(args: &VerifyArgs) -> anyhow::Result<Vec<Observation>> {
         return observe_new_containers(args);
     }
     let user = args.user.as_deref().map(User::parse).transpose()?;
+    let started = std::time::Instant::now();
     match capture::capture_command(&args.command, user, args.live.quiet)? {
         Captured::NotStarted(message) => Err(input(message)),
-        Captured::Recorded { recording, exit } => Ok(vec![Observation {
-            recording,
-            exit: Some(exit),
-        }]),
+        Captured::Recorded {
+            mut recording,
+            exit,
+        } => {
+            if args.prove_caps {
+                crate::prove::attach_proof(
+                    &mut recording,
+                    &args.command,
+                    args.user.as_deref(),
+                    exit,
+                    started.elapsed(),
+                    args.live.quiet,
+                );
+            }
+            Ok(vec![Observation {
+                recording,
+                exit: Some(exit),
+            }])
+        }
     }
 }
 
@@ -430,6 +446,9 @@ impl Report {
                 "{} syscall observations were lost; the check is incomplete",
                 rec.lost.syscalls
             ));
+        }
+        for (cap, why) in &analysis.settings.not_needed {
+            notes.push(format!("granted {cap}, which it does not need: {why}"));
         }
         let refused: BTreeMap<Capability, Vec<CapReason>> = analysis.denied;
         for (cap, reasons) in &refused {
