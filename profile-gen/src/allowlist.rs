@@ -11,6 +11,7 @@ use crate::arch::Arch;
 use crate::capability::Capability;
 use crate::files::io_message;
 use crate::naming;
+use crate::network::{NetworkMode, NetworkSetting};
 use crate::observed::Observed;
 use crate::recording::serde_detail;
 
@@ -28,9 +29,22 @@ pub struct CapReason {
     pub comms: BTreeSet<String>,
 }
 
-/// The settings file (`--caps-out`).
+/// The settings file's schema this build writes. Bump on any incompatible change.
+///
+/// - 1 (no `schema_version`): capabilities.
+/// - 2: `network`.
+pub const SETTINGS_VERSION: u32 = 2;
+
+fn settings_version_1() -> u32 {
+    1
+}
+
+/// The settings file (`--caps-out`): the runtime settings besides the seccomp profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapSettings {
+    /// [`SETTINGS_VERSION`] when cinch writes it; 1 when absent.
+    #[serde(default = "settings_version_1")]
+    pub schema_version: u32,
     /// Always `["ALL"]` when cinch writes it.
     pub cap_drop: Vec<String>,
     /// Sorted Docker names.
@@ -48,11 +62,34 @@ pub struct CapSettings {
     /// `cap_add`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_needed: BTreeMap<Capability, String>,
+    /// The network the workload needs, with the evidence (`network::analyze`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSetting>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
 
 impl CapSettings {
+    /// `cap_drop: [ALL]` plus `cap_add`, nothing else known.
+    pub fn drop_all(cap_add: BTreeSet<Capability>) -> CapSettings {
+        CapSettings {
+            schema_version: SETTINGS_VERSION,
+            cap_drop: vec!["ALL".to_owned()],
+            cap_add,
+            reasons: BTreeMap::new(),
+            notes: BTreeMap::new(),
+            not_needed: BTreeMap::new(),
+            network: None,
+        }
+    }
+
+    /// Whether the network setting says the workload needs none.
+    pub fn no_network(&self) -> bool {
+        self.network
+            .as_ref()
+            .is_some_and(|n| n.mode == NetworkMode::None)
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
         out.push(b'\n');
@@ -109,6 +146,8 @@ pub enum SettingsError {
         column: usize,
         detail: String,
     },
+    #[error("settings {} have schema version {found}, this cinch reads 1 to {SETTINGS_VERSION}; use the cinch that wrote them, or generate them again with this one", path.display())]
+    UnsupportedVersion { path: PathBuf, found: u32 },
 }
 
 pub fn read_cap_settings(path: &Path) -> Result<CapSettings, SettingsError> {
@@ -116,12 +155,20 @@ pub fn read_cap_settings(path: &Path) -> Result<CapSettings, SettingsError> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| SettingsError::Invalid {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        detail: serde_detail(&e),
-    })
+    let settings: CapSettings =
+        serde_json::from_slice(&bytes).map_err(|e| SettingsError::Invalid {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            detail: serde_detail(&e),
+        })?;
+    if settings.schema_version > SETTINGS_VERSION {
+        return Err(SettingsError::UnsupportedVersion {
+            path: path.to_owned(),
+            found: settings.schema_version,
+        });
+    }
+    Ok(settings)
 }
 
 /// Everything the recordings say about capabilities.
@@ -307,11 +354,13 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
     }
     CapAnalysis {
         settings: CapSettings {
+            schema_version: SETTINGS_VERSION,
             cap_drop: vec!["ALL".to_owned()],
             cap_add,
             reasons,
             notes,
             not_needed: unneeded,
+            network: None,
         },
         denied,
         ruled_out,
@@ -438,7 +487,11 @@ mod tests {
         );
         assert_eq!(a.unknown, [55].into_iter().collect());
         let json = String::from_utf8(a.settings.to_json()).expect("utf-8");
-        assert!(json.starts_with("{\n  \"cap_drop\": [\n    \"ALL\"\n  ],\n  \"cap_add\": [\n    \"NET_BIND_SERVICE\"\n  ]"), "{json}");
+        assert!(json.starts_with("{\n  \"schema_version\": 2,\n  \"cap_drop\": [\n    \"ALL\"\n  ],\n  \"cap_add\": [\n    \"NET_BIND_SERVICE\"\n  ]"), "{json}");
+        // A file from before the schema version reads as version 1; a newer one is refused.
+        let old: CapSettings =
+            serde_json::from_str(r#"{"cap_drop":["ALL"],"cap_add":["CHOWN"]}"#).expect("v1");
+        assert_eq!(old.schema_version, 1);
         let back: CapSettings = serde_json::from_str(&json).expect("reads back");
         assert_eq!(back, a.settings);
     }

@@ -269,7 +269,8 @@ pub fn generate_observed(
         let have = by_arch.entry(arch).or_default();
         have.extend(names.into_iter().map(str::to_owned));
     }
-    let caps = allowlist::analyze(&observed);
+    let mut caps = allowlist::analyze(&observed);
+    caps.settings.network = Some(crate::network::analyze(&observed));
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
@@ -614,6 +615,9 @@ impl Generated {
         }
         for (cap, why) in &settings.not_needed {
             out.push(format!("  granted, not added: {cap} is {why}"));
+        }
+        if let Some(network) = &settings.network {
+            out.push(format!("network: {}: {}", network.label(), network.why));
         }
         for (cap, reasons) in &self.caps.denied {
             let why: Vec<String> = reasons.iter().map(reason_text).collect();

@@ -19,6 +19,7 @@ pub mod formats;
 pub mod generate;
 pub mod kernel_issued;
 pub mod naming;
+pub mod network;
 pub mod observed;
 pub mod profile;
 pub mod recording;

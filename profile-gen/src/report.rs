@@ -206,6 +206,8 @@ pub struct CapsSection {
     pub notes: BTreeMap<Capability, String>,
     /// Granted but left out, with why (the settings file's `not_needed`).
     pub not_needed: BTreeMap<Capability, String>,
+    /// The network the workload needs, with the evidence.
+    pub network: Option<crate::network::NetworkSetting>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -373,6 +375,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
                 .collect(),
             notes: settings.notes.clone(),
             not_needed: settings.not_needed.clone(),
+            network: settings.network.clone(),
         }
     });
     if capabilities.is_none() {
@@ -594,6 +597,9 @@ impl Report {
             for (cap, why) in &c.not_needed {
                 out.push_str(&format!("  granted, not added: {cap} is {why}\n"));
             }
+            if let Some(n) = &c.network {
+                out.push_str(&format!("network: {}: {}\n", n.label(), n.why));
+            }
         }
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
@@ -703,6 +709,9 @@ impl Report {
             for (cap, why) in &c.not_needed {
                 out.push_str(&format!("> `{cap}` was granted and left out: {why}\n\n"));
             }
+            if let Some(n) = &c.network {
+                out.push_str(&format!("**Network**: {}: {}\n\n", n.label(), n.why));
+            }
         }
         for note in &self.notes {
             out.push_str(&format!("> {note}\n\n"));
@@ -743,15 +752,11 @@ mod tests {
             Path::new("p.json"),
         )
         .expect("parses");
-        let settings = CapSettings {
-            cap_drop: vec!["ALL".into()],
-            cap_add: [Capability::SYS_ADMIN, Capability::NET_BIND_SERVICE]
+        let settings = CapSettings::drop_all(
+            [Capability::SYS_ADMIN, Capability::NET_BIND_SERVICE]
                 .into_iter()
                 .collect(),
-            reasons: BTreeMap::new(),
-            notes: BTreeMap::new(),
-            not_needed: BTreeMap::new(),
-        };
+        );
         let r = build(&p, Some((Path::new("s.json"), &settings)));
         let names: Vec<&str> = r
             .dangerous_syscalls
@@ -806,13 +811,7 @@ mod tests {
             r.arguments
         );
         // With SYS_ADMIN kept, the rules that need it apply, and say so.
-        let settings = CapSettings {
-            cap_drop: vec!["ALL".into()],
-            cap_add: [Capability::SYS_ADMIN].into_iter().collect(),
-            reasons: BTreeMap::new(),
-            notes: BTreeMap::new(),
-            not_needed: BTreeMap::new(),
-        };
+        let settings = CapSettings::drop_all([Capability::SYS_ADMIN].into_iter().collect());
         let target = Target::new("6.18.0", Some(&settings));
         let loaded = crate::profile::parse_profile(moby, Path::new("default.json"), &target)
             .expect("parses");

@@ -1,5 +1,6 @@
-//! Ready-to-paste settings that apply a profile and a capability allowlist: `docker run` flags, a
-//! compose service block and a Kubernetes container `securityContext`.
+//! Ready-to-paste settings that apply a profile and the settings file (capabilities, network):
+//! `docker run` flags, a compose service block, and a Kubernetes container `securityContext`
+//! with, for a workload that needs no network, a NetworkPolicy.
 
 use std::path::Path;
 
@@ -25,8 +26,9 @@ fn cap_list(caps: &CapSettings) -> Vec<&'static str> {
     caps.cap_add.iter().map(|c| c.docker_name()).collect()
 }
 
-/// `--security-opt seccomp=PATH --security-opt no-new-privileges:true --cap-drop ALL --cap-add X`.
-/// Without settings the capability flags are left out (cinch does not know what to add).
+/// `--security-opt seccomp=PATH --security-opt no-new-privileges:true --cap-drop ALL --cap-add X`,
+/// and `--network none` when the workload needs no network. Without settings the capability and
+/// network flags are left out (cinch does not know them).
 pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
     let mut flags = vec![
         "--security-opt".to_owned(),
@@ -40,6 +42,10 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
         for cap in cap_list(caps) {
             flags.push("--cap-add".to_owned());
             flags.push(cap.to_owned());
+        }
+        if caps.no_network() {
+            flags.push("--network".to_owned());
+            flags.push("none".to_owned());
         }
     }
     flags.join(" ")
@@ -62,6 +68,9 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
         }
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("    # NET_BIND_SERVICE: Docker sets net.ipv4.ip_unprivileged_port_start=0 in containers with their own network namespace; it may not be needed here\n");
+        }
+        if caps.no_network() {
+            out.push_str("    network_mode: \"none\"\n");
         }
     }
     out
@@ -88,6 +97,12 @@ pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("# NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
         }
+        if let Some(network) = caps.network.as_ref().filter(|_| caps.no_network()) {
+            out.push_str(&format!(
+                "---\n# the workload needs no network ({}): this NetworkPolicy lets no traffic in or out of\n# the pods it selects (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-no-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n  policyTypes: [\"Ingress\", \"Egress\"]\n",
+                network.why
+            ));
+        }
     }
     out
 }
@@ -95,18 +110,14 @@ pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use serde::Deserialize as _;
 
     fn caps() -> CapSettings {
-        CapSettings {
-            cap_drop: vec!["ALL".into()],
-            cap_add: [Capability::NET_BIND_SERVICE, Capability::CHOWN]
+        CapSettings::drop_all(
+            [Capability::NET_BIND_SERVICE, Capability::CHOWN]
                 .into_iter()
                 .collect(),
-            reasons: BTreeMap::new(),
-            notes: BTreeMap::new(),
-            not_needed: BTreeMap::new(),
-        }
+        )
     }
 
     #[test]
@@ -146,5 +157,44 @@ mod tests {
         );
         assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
         assert_eq!(sc["capabilities"]["add"][0].as_str(), Some("CHOWN"));
+    }
+
+    /// A workload that needs no network gets `--network none`, `network_mode: none` and a
+    /// NetworkPolicy that allows nothing, as a second YAML document.
+    #[test]
+    fn no_network() {
+        use crate::network::{NetworkMode, NetworkSetting};
+        let mut c = caps();
+        c.network = Some(NetworkSetting {
+            mode: NetworkMode::None,
+            families: ["AF_UNIX".to_owned()].into(),
+            why: "it created AF_UNIX sockets only, which need no network".to_owned(),
+        });
+        assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" --network none"));
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&c))).expect("yaml");
+        assert_eq!(
+            compose["services"]["app"]["network_mode"].as_str(),
+            Some("none")
+        );
+        let k8s = kubernetes_security_context(Path::new("p.json"), Some(&c));
+        let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&k8s)
+            .map(|d| serde_norway::Value::deserialize(d).expect("yaml"))
+            .collect();
+        assert_eq!(docs.len(), 2, "{k8s}");
+        assert_eq!(docs[1]["kind"].as_str(), Some("NetworkPolicy"));
+        assert_eq!(
+            docs[1]["spec"]["policyTypes"],
+            serde_norway::from_str::<serde_norway::Value>("[Ingress, Egress]").expect("yaml")
+        );
+        assert!(
+            docs[1]["spec"].get("ingress").is_none() && docs[1]["spec"].get("egress").is_none()
+        );
+        // The default network: nothing added.
+        c.network.as_mut().expect("set").mode = NetworkMode::Default;
+        assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
+        assert!(
+            !kubernetes_security_context(Path::new("p.json"), Some(&c)).contains("NetworkPolicy")
+        );
     }
 }

@@ -1177,6 +1177,12 @@ fn busybox_httpd_in_docker() {
             .collect(),
         "httpd -u drops to nobody (SETGID, SETUID); root's shell then signals it (KILL)"
     );
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&g.caps).expect("settings")).expect("JSON");
+    assert_eq!(
+        settings["network"]["mode"], "default",
+        "httpd listens on AF_INET: {settings}"
+    );
 
     // Enforce with Docker itself.
     let enforced = h.run_argv(&Httpd::enforced(&g.profile, &g.cap_add), &h.name);
@@ -1299,5 +1305,73 @@ fn busybox_httpd_in_docker() {
         &[],
         &["SETUID"],
         "verify --new-containers without SETUID",
+    );
+}
+
+/// A container that never touches the network gets `network: none` in its settings, and runs
+/// with the full `docker run` line `cinch report` gives (seccomp, no-new-privileges, cap_drop
+/// ALL, `--network none`). busybox httpd, which listens on AF_INET, keeps the default network
+/// (busybox_httpd_in_docker).
+#[test]
+fn a_container_without_network_runs_with_network_none() {
+    let name = "a_container_without_network_runs_with_network_none";
+    guard!(bpf);
+    let Some(_docker) = Docker::require(name) else {
+        return;
+    };
+    let image = busybox_image();
+    let container = format!("cinch-e2e-nonet-{}", std::process::id());
+    let _guard = ContainerGuard(container.clone());
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    let script = "echo cinch > /tmp/note && cat /tmp/note && ls / >/dev/null";
+    let docker_run = |flags: &[String]| -> Vec<String> {
+        let mut argv: Vec<String> = ["docker", "run", "--rm", "--pull", "never", "--name"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        argv.push(container.clone());
+        argv.extend(flags.iter().cloned());
+        argv.extend([image.clone(), "sh".into(), "-c".into(), script.into()]);
+        argv
+    };
+    let recs = w.join("recs");
+    let mut record: Vec<String> = vec![
+        cinch_bin().display().to_string(),
+        "record".into(),
+        "--new-containers".into(),
+        "-q".into(),
+        "-o".into(),
+        recs.display().to_string(),
+        "--".into(),
+    ];
+    // Recorded on the host's network: what it does decides, not what it was given.
+    let mut flags = Httpd::recording_profile();
+    flags.extend(["--network".into(), "host".into()]);
+    record.extend(docker_run(&flags));
+    let out = run(&record);
+    assert!(out.status.success(), "recording: {}", text(&out));
+    let recording = recs.join(format!("{container}.json"));
+    assert!(recording.is_file(), "no recording: {}", text(&out));
+    let g = Generated::new(w, "nonet", &[recording]);
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&g.caps).expect("settings")).expect("JSON");
+    assert_eq!(settings["network"]["mode"], "none", "{settings}");
+    let out = Command::new(cinch_bin())
+        .args(["report", "--format", "docker-run"])
+        .arg(&g.profile)
+        .arg("--caps")
+        .arg(&g.caps)
+        .output()
+        .expect("running cinch report");
+    assert!(out.status.success(), "report: {}", text(&out));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(line.ends_with("--network none"), "{line}");
+    let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    let out = run(&docker_run(&flags));
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cinch"),
+        "under {line}: {}",
+        text(&out)
     );
 }

@@ -84,13 +84,7 @@ fn prove(
     let limit = took * 3 + Duration::from_secs(10);
     let run = |kept: &BTreeSet<Capability>, what: &str| -> anyhow::Result<u8> {
         let settings = work.0.join("caps.json");
-        let caps = CapSettings {
-            cap_drop: vec!["ALL".to_owned()],
-            cap_add: kept.clone(),
-            reasons: Default::default(),
-            notes: Default::default(),
-            not_needed: Default::default(),
-        };
+        let caps = CapSettings::drop_all(kept.clone());
         crate::output::write_file(&settings, &caps.to_json())?;
         let exit = run_under(&profile, &settings, user, argv, limit)?;
         if !quiet {

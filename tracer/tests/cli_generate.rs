@@ -937,3 +937,33 @@ fn an_old_recording_is_classified_by_the_current_rules() {
         "{err}"
     );
 }
+
+/// A settings file from a newer cinch is refused with both versions named, not half-read.
+#[test]
+fn newer_settings_are_refused() {
+    let scratch = Scratch::new();
+    let profile = scratch.path("p.json");
+    let o = cinch(&[
+        "generate".as_ref(),
+        "-o".as_ref(),
+        profile.as_os_str(),
+        testdata("web.json").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let caps = scratch.write(
+        "caps.json",
+        r#"{"schema_version": 3, "cap_drop": ["ALL"], "cap_add": []}"#,
+    );
+    let o = cinch(&[
+        "report".as_ref(),
+        profile.as_os_str(),
+        "--caps".as_ref(),
+        caps.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("have schema version 3, this cinch reads 1 to 2"),
+        "{}",
+        stderr(&o)
+    );
+}
