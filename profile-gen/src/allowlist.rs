@@ -14,6 +14,7 @@ use crate::naming;
 use crate::network::{NetworkMode, NetworkSetting};
 use crate::observed::Observed;
 use crate::recording::serde_detail;
+use crate::secrets::SecretFinding;
 
 /// Why a capability is in (or was kept out of) the allowlist: one kind of check.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -32,7 +33,7 @@ pub struct CapReason {
 /// The settings file's schema this build writes. Bump on any incompatible change.
 ///
 /// - 1 (no `schema_version`): capabilities.
-/// - 2: `network`.
+/// - 2: `network`, `secrets`.
 pub const SETTINGS_VERSION: u32 = 2;
 
 fn settings_version_1() -> u32 {
@@ -65,6 +66,9 @@ pub struct CapSettings {
     /// The network the workload needs, with the evidence (`network::analyze`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSetting>,
+    /// Container environment variables that look like secrets (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretFinding>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -80,6 +84,7 @@ impl CapSettings {
             notes: BTreeMap::new(),
             not_needed: BTreeMap::new(),
             network: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -361,6 +366,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             notes,
             not_needed: unneeded,
             network: None,
+            secrets: Vec::new(),
         },
         denied,
         ruled_out,

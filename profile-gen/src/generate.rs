@@ -271,6 +271,7 @@ pub fn generate_observed(
     }
     let mut caps = allowlist::analyze(&observed);
     caps.settings.network = Some(crate::network::analyze(&observed));
+    caps.settings.secrets = observed.secrets.iter().cloned().collect();
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
@@ -618,6 +619,9 @@ impl Generated {
         }
         if let Some(network) = &settings.network {
             out.push(format!("network: {}: {}", network.label(), network.why));
+        }
+        for secret in &settings.secrets {
+            out.push(format!("warning: {}", secret.warning()));
         }
         for (cap, reasons) in &self.caps.denied {
             let why: Vec<String> = reasons.iter().map(reason_text).collect();

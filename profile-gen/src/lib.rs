@@ -25,6 +25,7 @@ pub mod profile;
 pub mod recording;
 pub mod report;
 pub mod seccomp;
+pub mod secrets;
 pub mod snippets;
 pub mod validate;
 

@@ -100,6 +100,8 @@ pub struct Observed {
     /// before the recording began: a container recording (its runtime ran first) or an attach.
     /// Only a `-- COMMAND` recording sees every handler installed (execve resets them).
     pub inherited_handlers: BTreeSet<Arch>,
+    /// Environment variables of the recorded containers that look like secrets.
+    pub secrets: BTreeSet<crate::secrets::SecretFinding>,
 }
 
 impl Observed {
@@ -191,8 +193,15 @@ impl Observed {
                 name,
                 image,
                 command,
+                secret_env,
                 ..
             } => {
+                out.secrets
+                    .extend(secret_env.iter().map(|s| crate::secrets::SecretFinding {
+                        container: name.clone(),
+                        variable: s.name.clone(),
+                        why: s.why.clone(),
+                    }));
                 out.container_starts.insert(ContainerStart {
                     recording: path.clone(),
                     engine: engine.clone(),
@@ -286,6 +295,7 @@ impl Observed {
         }
         self.inherited_handlers
             .extend(other.inherited_handlers.iter().copied());
+        self.secrets.extend(other.secrets.iter().cloned());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

@@ -135,6 +135,9 @@ pub enum Target {
         /// the container's start-up again needs.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         command: Vec<String>,
+        /// Environment variables that look like secrets (names and why; never the values).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_env: Vec<crate::secrets::SecretEnv>,
     },
 }
 

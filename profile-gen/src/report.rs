@@ -208,6 +208,8 @@ pub struct CapsSection {
     pub not_needed: BTreeMap<Capability, String>,
     /// The network the workload needs, with the evidence.
     pub network: Option<crate::network::NetworkSetting>,
+    /// Container environment variables that look like secrets.
+    pub secrets: Vec<crate::secrets::SecretFinding>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -376,6 +378,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             notes: settings.notes.clone(),
             not_needed: settings.not_needed.clone(),
             network: settings.network.clone(),
+            secrets: settings.secrets.clone(),
         }
     });
     if capabilities.is_none() {
@@ -600,6 +603,9 @@ impl Report {
             if let Some(n) = &c.network {
                 out.push_str(&format!("network: {}: {}\n", n.label(), n.why));
             }
+            for s in &c.secrets {
+                out.push_str(&format!("warning: {}\n", s.warning()));
+            }
         }
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
@@ -711,6 +717,12 @@ impl Report {
             }
             if let Some(n) = &c.network {
                 out.push_str(&format!("**Network**: {}: {}\n\n", n.label(), n.why));
+            }
+            for s in &c.secrets {
+                out.push_str(&format!(
+                    "> **Secret in the environment**: {}\n\n",
+                    s.warning()
+                ));
             }
         }
         for note in &self.notes {

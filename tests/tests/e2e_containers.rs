@@ -743,3 +743,95 @@ fn unconfined_and_default_profiles_are_reported() {
         rec.warnings
     );
 }
+
+/// A container started with secrets in its environment: the recording, the settings,
+/// `generate`'s summary and `report` name each variable and say how to move it, and the values
+/// appear in none of them.
+#[test]
+fn secrets_in_the_environment_are_named_never_shown() {
+    guard!(bpf);
+    let _docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = dir.path().join("recs");
+    let password = "correct-horse-battery-staple-7731";
+    let token = "ghp_cinchTestTokenThatIsNotReal0123456789";
+    let env_password = format!("DB_PASSWORD={password}");
+    let env_token = format!("UPSTREAM_AUTH={token}");
+    let seccomp = format!("seccomp={}", recording_profile());
+    // Long enough for the engine to be asked about it while it runs.
+    let run = [
+        "--security-opt",
+        seccomp.as_str(),
+        "-e",
+        env_password.as_str(),
+        "-e",
+        env_token.as_str(),
+        "-e",
+        "LOG_LEVEL=debug",
+        image.as_str(),
+        "sleep",
+        "1",
+    ];
+    let files = record_new(&recs, &run);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let profile = dir.path().join("p.json");
+    let settings = dir.path().join("s.json");
+    let generate = cinch(&[
+        "generate",
+        "-o",
+        profile.to_str().expect("utf-8"),
+        "--caps-out",
+        settings.to_str().expect("utf-8"),
+        files[0].to_str().expect("utf-8"),
+    ]);
+    ok(&generate, "cinch generate");
+    let report = cinch(&[
+        "report",
+        profile.to_str().expect("utf-8"),
+        "--caps",
+        settings.to_str().expect("utf-8"),
+    ]);
+    ok(&report, "cinch report");
+    let outputs = [
+        (
+            "recording",
+            std::fs::read_to_string(&files[0]).expect("recording"),
+        ),
+        (
+            "settings",
+            std::fs::read_to_string(&settings).expect("settings"),
+        ),
+        (
+            "generate",
+            String::from_utf8_lossy(&generate.stderr).into_owned(),
+        ),
+        (
+            "report",
+            String::from_utf8_lossy(&report.stdout).into_owned(),
+        ),
+    ];
+    for (what, text) in &outputs {
+        assert!(
+            !text.contains(password) && !text.contains(token),
+            "a secret's value is in the {what}"
+        );
+    }
+    for (what, text) in &outputs[1..] {
+        for (var, why) in [
+            ("DB_PASSWORD", "its name"),
+            ("UPSTREAM_AUTH", "its value looks like a GitHub token"),
+        ] {
+            assert!(
+                text.contains(var) && text.contains(why),
+                "{what} names {var} ({why}): {text}"
+            );
+        }
+        assert!(!text.contains("LOG_LEVEL"), "{what}: {text}");
+    }
+    assert!(
+        outputs[3].1.contains("/run/secrets"),
+        "report says how to move it: {}",
+        outputs[3].1
+    );
+}

@@ -138,6 +138,7 @@ pub(crate) fn container_target(c: &Container) -> Target {
         image: c.image.clone(),
         engine: c.engine.as_str().to_owned(),
         command: c.command.clone(),
+        secret_env: c.secret_env.clone(),
     }
 }
 

@@ -162,6 +162,7 @@ pub(crate) fn capture_new_containers(
                     service: None,
                     seccomp: containers::SeccompInForce::Unknown,
                     command: Vec::new(),
+                    secret_env: Vec::new(),
                 };
                 &unidentified
             }
@@ -237,6 +238,7 @@ fn identify(tgid: u32) -> Slot {
         service: None,
         seccomp: containers::SeccompInForce::Unknown,
         command: Vec::new(),
+        secret_env: Vec::new(),
         engine,
         id,
     });

@@ -2,6 +2,7 @@
 //! `crictl inspect`, and, for containerd without nerdctl, `ctr` on containerd's socket (Docker's
 //! own containerd, namespace `moby`, included).
 
+use profile_gen::secrets::{SecretEnv, secret_env};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,8 @@ pub(crate) struct Container {
     pub seccomp: SeccompInForce,
     /// The command the engine ran (entrypoint and arguments), when it says.
     pub command: Vec<String>,
+    /// Environment variables that look like secrets: names and why, the values dropped.
+    pub secret_env: Vec<SecretEnv>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,6 +150,7 @@ pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
             .into_iter()
             .chain(strings_at(c, "/Args"))
             .collect(),
+        secret_env: secret_env(&strings_at(c, "/Config/Env")),
     })
 }
 
@@ -220,6 +224,7 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
         service: None,
         seccomp: SeccompInForce::Unknown,
         command: strings_at(&v, "/info/runtimeSpec/process/args"),
+        secret_env: secret_env(&strings_at(&v, "/info/runtimeSpec/process/env")),
     })
 }
 
@@ -315,6 +320,7 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
         service: label("com.docker.compose.service"),
         seccomp,
         command: strings_at(info, "/Spec/process/args"),
+        secret_env: secret_env(&strings_at(info, "/Spec/process/env")),
     }
 }
 
