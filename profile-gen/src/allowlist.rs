@@ -378,6 +378,44 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
 mod tests {
     use super::*;
 
+    /// A proof overturns a rule: a capability ruled a query is kept when the command ran
+    /// otherwise without it, and the note gives both.
+    #[test]
+    fn a_proof_overturns_a_rule() {
+        use crate::recording::CapabilityProof;
+        let mut obs = Observed::default();
+        obs.capabilities.insert(
+            CapCheckKey {
+                cap: Capability::FSETID.number(),
+                granted: true,
+                syscall: None,
+                caller: "setattr_prepare".to_owned(),
+                not_a_need: Some("CAP_FSETID only keeps set-id bits".to_owned()),
+            },
+            CapEvidence::default(),
+        );
+        assert!(analyze(&obs).settings.cap_add.is_empty());
+        obs.capability_proofs.insert(
+            PathBuf::from("a.json"),
+            CapabilityProof {
+                exit_with_all: 0,
+                exit_without: [(Capability::FSETID, 3)].into(),
+                inconclusive: None,
+            },
+        );
+        let s = analyze(&obs).settings;
+        assert_eq!(s.cap_add, [Capability::FSETID].into());
+        let note = &s.notes[&Capability::FSETID];
+        assert!(
+            note.starts_with("needed: exit 3 without it")
+                && note
+                    .ends_with("kept although the rules said: CAP_FSETID only keeps set-id bits"),
+            "{note}"
+        );
+        assert!(s.not_needed.is_empty());
+        assert_eq!(s.reasons[&Capability::FSETID][0].caller, "setattr_prepare");
+    }
+
     /// A proof leaves out what the command ran the same without, and says why for both.
     #[test]
     fn a_proof_keeps_only_what_changed_the_outcome() {

@@ -240,7 +240,7 @@ fn on_sys_exit(tgid: u32, ret: i64) {
 #[inline(always)]
 #[expect(
     clippy::needless_borrows_for_generic_args,
-    reason = "the 168-byte key stays on the 512-byte BPF stack once; by value it would be copied"
+    reason = "the 184-byte key stays on the 512-byte BPF stack once; by value it would be copied"
 )]
 fn count(key: &CapKey, n: u64) {
     if let Some(count) = CAP_CHECKS.get_ptr_mut(key) {
