@@ -206,6 +206,20 @@ pub struct CapKey {
 }
 const _: () = assert!(size_of::<CapKey>() == 56 + 8 * CAP_STACK_DEPTH);
 
+/// An exec of a target that gained privileges (`linux_binprm.secureexec`: a set-user-ID or
+/// set-group-ID file, file capabilities, an LSM transition): what no-new-privileges would stop.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrivExecKey {
+    pub slot: u32,
+    /// The new program's comm (the file's name, NUL-padded).
+    pub comm: [u8; 16],
+}
+const _: () = assert!(size_of::<PrivExecKey>() == 20);
+
+/// Distinct (target, program) privilege-gaining execs kept per tracer.
+pub const MAX_PRIV_EXECS: u32 = 256;
+
 /// [`CapKey::result`] when the syscall's return is not known.
 pub const RESULT_UNKNOWN: i32 = 1;
 
@@ -288,6 +302,7 @@ pub mod names {
     pub const PENDING_CHECKS: &str = "PENDING_CHECKS";
     pub const PENDING_TEMPLATE: &str = "PENDING_TEMPLATE";
     pub const RESULT_TRACKED: &str = "RESULT_TRACKED";
+    pub const PRIV_EXECS: &str = "PRIV_EXECS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -315,6 +330,7 @@ pub mod names {
     pub const G_MNTNS_MODE: &str = "MNTNS_MODE";
     pub const G_OFF_TASK_SIGNAL: &str = "OFF_TASK_SIGNAL";
     pub const G_OFF_TASK_CRED: &str = "OFF_TASK_CRED";
+    pub const G_OFF_BPRM_SECUREEXEC: &str = "OFF_BPRM_SECUREEXEC";
     pub const G_OFF_SIGNAL_LIVE: &str = "OFF_SIGNAL_LIVE";
     pub const G_ARG_SPEC: &str = "ARG_SPEC";
     pub const G_ARG_MASKS: &str = "ARG_MASKS";
@@ -347,4 +363,6 @@ mod pod {
     unsafe impl aya::Pod for super::ArgKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PendingChecks {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PrivExecKey {}
 }

@@ -10,8 +10,8 @@ use core::mem::MaybeUninit;
 
 use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CapKey, MAX_ARG_KEYS, MAX_ARGS,
-    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
-    NO_OFFSET, PendingChecks, STAT_COUNT, Stat, TargetCounts, TargetState,
+    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_SYSCALLS, MAX_TARGETS,
+    MNTNS_OFF, NO_OFFSET, PendingChecks, PrivExecKey, STAT_COUNT, Stat, TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -52,6 +52,10 @@ pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_
 #[map]
 pub static PENDING_CHECKS: HashMap<u32, PendingChecks> =
     HashMap::with_max_entries(MAX_PENDING_THREADS, 0);
+
+/// Execs of targets that gained privileges, counted by (target, program).
+#[map]
+pub static PRIV_EXECS: HashMap<PrivExecKey, u64> = HashMap::with_max_entries(MAX_PRIV_EXECS, 0);
 
 /// Per native syscall number: 1 when its exit event is attached, so a check made in it can wait
 /// for its result. Filled by the tracer after each attach.
@@ -170,6 +174,10 @@ pub static OFF_SIGNAL_LIVE: Global<u32> = Global::new(NO_OFFSET);
 /// Offset of `task_struct.real_cred`: override_creds() swaps `cred` but never `real_cred`.
 #[unsafe(no_mangle)]
 pub static OFF_TASK_CRED: Global<u32> = Global::new(NO_OFFSET);
+/// Bit offset of `linux_binprm.secureexec` (a bitfield); NO_OFFSET when the kernel's BTF does
+/// not have it (privilege-gaining execs are then not recorded).
+#[unsafe(no_mangle)]
+pub static OFF_BPRM_SECUREEXEC: Global<u32> = Global::new(NO_OFFSET);
 /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
 #[unsafe(no_mangle)]
 pub static MNTNS_MODE: Global<u32> = Global::new(MNTNS_OFF);

@@ -12,6 +12,7 @@ use crate::capability::Capability;
 use crate::files::io_message;
 use crate::naming;
 use crate::network::{NetworkMode, NetworkSetting};
+use crate::no_new_privs::NoNewPrivileges;
 use crate::observed::Observed;
 use crate::recording::serde_detail;
 use crate::secrets::SecretFinding;
@@ -33,7 +34,7 @@ pub struct CapReason {
 /// The settings file's schema this build writes. Bump on any incompatible change.
 ///
 /// - 1 (no `schema_version`): capabilities.
-/// - 2: `network`, `secrets`.
+/// - 2: `network`, `secrets`, `no_new_privileges`.
 pub const SETTINGS_VERSION: u32 = 2;
 
 fn settings_version_1() -> u32 {
@@ -69,6 +70,10 @@ pub struct CapSettings {
     /// Container environment variables that look like secrets (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretFinding>,
+    /// Whether to set no-new-privileges, with the evidence (`no_new_privs::analyze`); absent
+    /// in files before it (the snippets then set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_new_privileges: Option<NoNewPrivileges>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -85,7 +90,14 @@ impl CapSettings {
             not_needed: BTreeMap::new(),
             network: None,
             secrets: Vec::new(),
+            no_new_privileges: None,
         }
+    }
+
+    /// Whether the snippets set no-new-privileges: unless the settings say an exec needed to
+    /// gain privileges.
+    pub fn sets_no_new_privileges(&self) -> bool {
+        self.no_new_privileges.as_ref().is_none_or(|n| n.set)
     }
 
     /// Whether the network setting says the workload needs none.
@@ -367,6 +379,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             not_needed: unneeded,
             network: None,
             secrets: Vec::new(),
+            no_new_privileges: None,
         },
         denied,
         ruled_out,

@@ -272,6 +272,7 @@ pub fn generate_observed(
     let mut caps = allowlist::analyze(&observed);
     caps.settings.network = Some(crate::network::analyze(&observed));
     caps.settings.secrets = observed.secrets.iter().cloned().collect();
+    caps.settings.no_new_privileges = Some(crate::no_new_privs::analyze(&observed));
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
@@ -619,6 +620,13 @@ impl Generated {
         }
         if let Some(network) = &settings.network {
             out.push(format!("network: {}: {}", network.label(), network.why));
+        }
+        if let Some(n) = &settings.no_new_privileges {
+            out.push(format!(
+                "no-new-privileges: {}: {}",
+                if n.set { "set" } else { "not set" },
+                n.why
+            ));
         }
         for secret in &settings.secrets {
             out.push(format!("warning: {}", secret.warning()));

@@ -20,6 +20,7 @@ pub mod generate;
 pub mod kernel_issued;
 pub mod naming;
 pub mod network;
+pub mod no_new_privs;
 pub mod observed;
 pub mod profile;
 pub mod recording;

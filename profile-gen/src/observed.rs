@@ -102,6 +102,10 @@ pub struct Observed {
     pub inherited_handlers: BTreeSet<Arch>,
     /// Environment variables of the recorded containers that look like secrets.
     pub secrets: BTreeSet<crate::secrets::SecretFinding>,
+    /// Programs exec'd that gained privileges, with the most seen in one recording.
+    pub privileged_execs: BTreeMap<String, u64>,
+    /// Recordings that cannot say whether an exec gained privileges.
+    pub privileged_execs_unknown: BTreeSet<PathBuf>,
 }
 
 impl Observed {
@@ -225,6 +229,12 @@ impl Observed {
         if let Some(proof) = &rec.capability_proof {
             out.capability_proofs.insert(path.clone(), proof.clone());
         }
+        match &rec.privileged_execs {
+            Some(execs) => out.privileged_execs.extend(execs.clone()),
+            None => {
+                out.privileged_execs_unknown.insert(path.clone());
+            }
+        }
         if rec.schema_version < 3
             && rec
                 .capabilities
@@ -296,6 +306,12 @@ impl Observed {
         self.inherited_handlers
             .extend(other.inherited_handlers.iter().copied());
         self.secrets.extend(other.secrets.iter().cloned());
+        for (program, n) in &other.privileged_execs {
+            let mine = self.privileged_execs.entry(program.clone()).or_default();
+            *mine = (*mine).max(*n);
+        }
+        self.privileged_execs_unknown
+            .extend(other.privileged_execs_unknown.iter().cloned());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

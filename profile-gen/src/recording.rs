@@ -63,6 +63,12 @@ pub struct Recording {
     /// `record --prove-caps`: the command run again without each capability it was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capability_proof: Option<CapabilityProof>,
+    /// Programs the workload exec'd that gained privileges (set-user-ID, set-group-ID, file
+    /// capabilities, an LSM transition: the kernel's `secureexec`), by name, with how often:
+    /// what no-new-privileges would stop. Absent when the recording cannot say (schema 2, or a
+    /// kernel whose BTF lacks the flag); empty when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged_execs: Option<BTreeMap<String, u64>>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then

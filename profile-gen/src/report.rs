@@ -210,6 +210,8 @@ pub struct CapsSection {
     pub network: Option<crate::network::NetworkSetting>,
     /// Container environment variables that look like secrets.
     pub secrets: Vec<crate::secrets::SecretFinding>,
+    /// Whether to set no-new-privileges, and why.
+    pub no_new_privileges: Option<crate::no_new_privs::NoNewPrivileges>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -379,6 +381,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             not_needed: settings.not_needed.clone(),
             network: settings.network.clone(),
             secrets: settings.secrets.clone(),
+            no_new_privileges: settings.no_new_privileges.clone(),
         }
     });
     if capabilities.is_none() {
@@ -603,6 +606,13 @@ impl Report {
             if let Some(n) = &c.network {
                 out.push_str(&format!("network: {}: {}\n", n.label(), n.why));
             }
+            if let Some(n) = &c.no_new_privileges {
+                out.push_str(&format!(
+                    "no-new-privileges: {}: {}\n",
+                    if n.set { "set" } else { "not set" },
+                    n.why
+                ));
+            }
             for s in &c.secrets {
                 out.push_str(&format!("warning: {}\n", s.warning()));
             }
@@ -717,6 +727,13 @@ impl Report {
             }
             if let Some(n) = &c.network {
                 out.push_str(&format!("**Network**: {}: {}\n\n", n.label(), n.why));
+            }
+            if let Some(n) = &c.no_new_privileges {
+                out.push_str(&format!(
+                    "**no-new-privileges**: {}: {}\n\n",
+                    if n.set { "set" } else { "not set" },
+                    n.why
+                ));
             }
             for s in &c.secrets {
                 out.push_str(&format!(

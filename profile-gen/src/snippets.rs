@@ -33,9 +33,11 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
     let mut flags = vec![
         "--security-opt".to_owned(),
         shell_quote(&format!("seccomp={}", profile.display())),
-        "--security-opt".to_owned(),
-        "no-new-privileges:true".to_owned(),
     ];
+    if no_new_privileges(caps) {
+        flags.push("--security-opt".to_owned());
+        flags.push("no-new-privileges:true".to_owned());
+    }
     if let Some(caps) = caps {
         flags.push("--cap-drop".to_owned());
         flags.push("ALL".to_owned());
@@ -51,15 +53,34 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
     flags.join(" ")
 }
 
+/// Whether the snippets set no-new-privileges: unless the settings say an exec of the workload
+/// needed to gain privileges.
+fn no_new_privileges(caps: Option<&CapSettings>) -> bool {
+    caps.is_none_or(CapSettings::sets_no_new_privileges)
+}
+
+/// Why no-new-privileges is left out, as a comment line, when it is.
+fn no_new_privileges_comment(caps: Option<&CapSettings>, indent: &str) -> String {
+    caps.and_then(|c| c.no_new_privileges.as_ref())
+        .filter(|n| !n.set)
+        .map(|n| format!("{indent}# no-new-privileges is not set: {}\n", n.why))
+        .unwrap_or_default()
+}
+
 /// A compose service block.
 pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
     let mut out = String::from(
         "# merge into your service in compose.yaml (rename \"app\")\nservices:\n  app:\n",
     );
-    out.push_str(&format!(
-        "    security_opt: [{}, \"no-new-privileges:true\"]\n",
-        quoted(&format!("seccomp:{}", profile.display()))
-    ));
+    let seccomp = quoted(&format!("seccomp:{}", profile.display()));
+    if no_new_privileges(caps) {
+        out.push_str(&format!(
+            "    security_opt: [{seccomp}, \"no-new-privileges:true\"]\n"
+        ));
+    } else {
+        out.push_str(&no_new_privileges_comment(caps, "    "));
+        out.push_str(&format!("    security_opt: [{seccomp}]\n"));
+    }
     if let Some(caps) = caps {
         out.push_str("    cap_drop: [\"ALL\"]\n");
         let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
@@ -84,10 +105,16 @@ pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "seccomp.json".to_owned());
     let mut out = format!(
-        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set this securityContext on the container:\nsecurityContext:\n  seccompProfile:\n    type: Localhost\n    localhostProfile: {}\n  allowPrivilegeEscalation: false\n",
+        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set this securityContext on the container:\nsecurityContext:\n  seccompProfile:\n    type: Localhost\n    localhostProfile: {}\n",
         profile.display(),
         quoted(&format!("cinch/{file}")),
     );
+    if no_new_privileges(caps) {
+        out.push_str("  allowPrivilegeEscalation: false\n");
+    } else {
+        out.push_str(&no_new_privileges_comment(caps, "  "));
+        out.push_str("  allowPrivilegeEscalation: true\n");
+    }
     if let Some(caps) = caps {
         out.push_str("  capabilities:\n    drop: [\"ALL\"]\n");
         let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
@@ -195,6 +222,38 @@ mod tests {
         assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
         assert!(
             !kubernetes_security_context(Path::new("p.json"), Some(&c)).contains("NetworkPolicy")
+        );
+    }
+
+    /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.
+    #[test]
+    fn no_new_privileges_left_out_when_an_exec_needs_it() {
+        let mut c = caps();
+        assert!(docker_run_flags(Path::new("p.json"), Some(&c)).contains("no-new-privileges:true"));
+        c.no_new_privileges = Some(crate::no_new_privs::NoNewPrivileges {
+            set: false,
+            why: "sudo (1x) gained privileges at exec".to_owned(),
+        });
+        assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("no-new-privileges"));
+        let compose = compose_block(Path::new("p.json"), Some(&c));
+        assert!(!compose.contains("no-new-privileges:true"), "{compose}");
+        assert!(
+            compose.contains("# no-new-privileges is not set: sudo"),
+            "{compose}"
+        );
+        let v: serde_norway::Value = serde_norway::from_str(&compose).expect("yaml");
+        assert_eq!(
+            v["services"]["app"]["security_opt"]
+                .as_sequence()
+                .map(Vec::len),
+            Some(1)
+        );
+        let k8s: serde_norway::Value =
+            serde_norway::from_str(&kubernetes_security_context(Path::new("p.json"), Some(&c)))
+                .expect("yaml");
+        assert_eq!(
+            k8s["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+            Some(true)
         );
     }
 }

@@ -701,3 +701,98 @@ fn verify_proves_capabilities_too() {
         "{t}"
     );
 }
+
+/// no-new-privileges from evidence: a set-user-ID-root copy of `id`, run as nobody, gains
+/// privileges at exec (euid 0): the settings do not set no-new-privileges and name it, and the
+/// kernel agrees (with the flag it prints nobody's uid). A workload whose execs gain nothing
+/// gets it set.
+#[test]
+fn no_new_privileges_is_set_unless_an_exec_gains_privileges() {
+    guard!(bpf);
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let suid = dir.path().join("suid-id");
+    std::fs::copy("/usr/bin/id", &suid).expect("copy id");
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let rec = dir.path().join("rec.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "--user", "65534:65534", "-o"])
+        .arg(&rec)
+        .arg("--")
+        .arg(&suid)
+        .arg("-u")
+        .output()
+        .expect("running cinch record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "set-user-ID root"
+    );
+    let settings = dir.path().join("settings.json");
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(dir.path().join("seccomp.json"))
+        .arg("--caps-out")
+        .arg(&settings)
+        .arg(&rec)
+        .output()
+        .expect("running cinch generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
+    let nnp = &s["no_new_privileges"];
+    assert_eq!(nnp["set"], false, "{s}");
+    assert!(
+        nnp["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("suid-id (1x) gained privileges")),
+        "{s}"
+    );
+    let out = Command::new(cinch_bin())
+        .args(["report", "--format", "docker-run"])
+        .arg(dir.path().join("seccomp.json"))
+        .arg("--caps")
+        .arg(&settings)
+        .output()
+        .expect("running cinch report");
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("no-new-privileges"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The kernel agrees: with the flag, the exec gains nothing.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--no-new-privs",
+        ])
+        .arg(&suid)
+        .arg("-u")
+        .output()
+        .expect("setpriv");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+    // Execs that gain nothing: set.
+    let g = record_and_generate(dir.path(), &sh("id -u >/dev/null; true"), false, false);
+    assert_eq!(
+        g.settings["no_new_privileges"]["set"], true,
+        "{}",
+        g.settings
+    );
+    assert_eq!(
+        g.settings["no_new_privileges"]["why"],
+        "no exec of the workload gained privileges"
+    );
+}

@@ -12,19 +12,22 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+    },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use cinch_common::{
-    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, RESULT_UNKNOWN, Stat, TARGET_ACTIVE,
-    TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
+    Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, PrivExecKey, RESULT_UNKNOWN, Stat,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
+    TargetState,
 };
 
 use crate::maps::{
-    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS,
-    OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL, OFF_TASK_TGID, TARGETS,
-    TASK_TARGET, TRACER_TGID, bump,
+    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_INUM,
+    OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL,
+    OFF_TASK_TGID, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
 };
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -81,7 +84,43 @@ pub fn sched_exec(ctx: RawTracePointContext) -> i32 {
         crate::probes::caps::flush_pending(old_pid, 0);
     }
     on_exec();
+    count_privileged_exec(ctx.arg::<*const u8>(2));
     0
+}
+
+/// Counts the exec of a target that gained privileges: `bprm->secureexec`, set by
+/// cap_bprm_creds_from_file() (security/commoncap.c) when the new credentials differ from the
+/// old (set-user-ID, set-group-ID, file capabilities) and by LSMs on a transition. Read at
+/// sched_process_exec, after the credentials are computed.
+#[inline(always)]
+fn count_privileged_exec(bprm: *const u8) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let Some(&track) = TASK_TARGET.get(tgid) else {
+        return;
+    };
+    let bit = OFF_BPRM_SECUREEXEC.load();
+    if track == 0 || bit == NO_OFFSET {
+        return;
+    }
+    // SAFETY: a fault-safe read of the binprm the tracepoint passes, at an offset from BTF.
+    let Ok(byte) = (unsafe { bpf_probe_read_kernel(bprm.add((bit / 8) as usize)) }) else {
+        bump(Stat::ReadFailed);
+        return;
+    };
+    let byte: u8 = byte;
+    if byte & (1 << (bit % 8)) == 0 {
+        return;
+    }
+    let key = PrivExecKey {
+        slot: (track & TRACK_SLOT_MASK) - 1,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    };
+    if let Some(count) = PRIV_EXECS.get_ptr_mut(key) {
+        // SAFETY: a valid value; atomic because several CPUs may exec at once.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(count, 1) };
+    } else if PRIV_EXECS.insert(key, 1, 0).is_err() {
+        bump(Stat::CapMiss);
+    }
 }
 
 #[inline(always)]

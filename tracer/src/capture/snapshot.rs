@@ -32,6 +32,8 @@ pub(super) struct Snapshot {
     /// (syscall table, number) → the values of its recorded argument.
     pub arg_values: BTreeMap<(u32, u32), ArgValues>,
     pub capabilities: Vec<CapabilityCheck>,
+    /// Programs exec'd that gained privileges, when the kernel says.
+    pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub stats: Stats,
 }
 
@@ -51,6 +53,7 @@ impl Snapshot {
             counts: probe.counts(slot)?,
             arg_values: probe.arg_values(slot)?,
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
+            privileged_execs: probe.privileged_execs(slot)?,
             stats,
         })
     }
@@ -104,6 +107,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         },
         warnings: Vec::new(),
         capability_proof: None,
+        privileged_execs: s.privileged_execs,
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -255,6 +259,7 @@ mod tests {
             counts: BTreeMap::new(),
             arg_values: BTreeMap::new(),
             capabilities: Vec::new(),
+            privileged_execs: Some(BTreeMap::new()),
             stats: Stats::default(),
         }
     }

@@ -650,6 +650,7 @@ mod tests {
             lost: Lost::default(),
             warnings: vec![],
             capability_proof: None,
+            privileged_execs: Some(BTreeMap::new()),
         }
     }
 

@@ -209,6 +209,16 @@ impl Btf {
     /// Byte offset of a dotted member path inside `struct strukt`, e.g.
     /// `member_offset("task_struct", "thread_info.status")`.
     pub(crate) fn member_offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
+        let bits = self.member_bit_offset(strukt, path)?;
+        if !bits.is_multiple_of(8) {
+            return Err(BtfError::Bitfield(path.to_owned()));
+        }
+        Ok(bits / 8)
+    }
+
+    /// Bit offset of a dotted member path inside `struct strukt`: a bitfield's too
+    /// (`linux_binprm.secureexec`).
+    pub(crate) fn member_bit_offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
         let mut t = self
             .find_struct(strukt)
             .ok_or_else(|| BtfError::NoStruct(strukt.to_owned()))?;
@@ -230,10 +240,7 @@ impl Btf {
                     })?;
             }
         }
-        if !bits.is_multiple_of(8) {
-            return Err(BtfError::Bitfield(path.to_owned()));
-        }
-        Ok(bits / 8)
+        Ok(bits)
     }
 
     /// Whether a struct has a member (used to detect kernel features, e.g. `group_dead` in the

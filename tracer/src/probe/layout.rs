@@ -21,6 +21,8 @@ pub(super) struct KernelLayout {
     pub(super) off_nsproxy_mnt_ns: u32,
     pub(super) off_mnt_ns_inum: u32,
     pub(super) off_task_seccomp_mode: u32,
+    /// Bit offset of `linux_binprm.secureexec`; NO_OFFSET when unknown.
+    pub(super) off_bprm_secureexec: u32,
     /// Offsets in `struct pt_regs` of the syscall arguments, native table then compat.
     pub(super) off_regs_args: [u32; 2 * MAX_ARGS as usize],
 }
@@ -113,6 +115,9 @@ pub(super) fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
         off_mnt_ns_inum: off("mnt_namespace", "ns.inum")?,
         off_task_seccomp_mode: off("task_struct", "seccomp.mode")?,
+        off_bprm_secureexec: btf
+            .member_bit_offset("linux_binprm", "secureexec")
+            .unwrap_or(NO_OFFSET),
         off_task_pid: off("task_struct", "pid")?,
         off_task_tgid: off("task_struct", "tgid")?,
         off_compat_status,

@@ -72,6 +72,11 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
         .override_global(names::G_MNTNS_MODE, &config.mntns_mode, true)
         .override_global(names::G_OFF_TASK_SIGNAL, &layout.off_task_signal, true)
         .override_global(names::G_OFF_TASK_CRED, &layout.off_task_cred, true)
+        .override_global(
+            names::G_OFF_BPRM_SECUREEXEC,
+            &layout.off_bprm_secureexec,
+            true,
+        )
         .override_global(names::G_OFF_SIGNAL_LIVE, &layout.off_signal_live, true)
         .override_global(names::G_ARG_SPEC, &arg_table.spec, true)
         .override_global(names::G_ARG_MASKS, &arg_table.masks, true)

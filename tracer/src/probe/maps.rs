@@ -179,6 +179,31 @@ impl Probe {
         Ok(out.into_iter().collect())
     }
 
+    /// The programs a target exec'd that gained privileges, with how often; `None` when this
+    /// kernel does not say (no `linux_binprm.secureexec` in its BTF).
+    pub(crate) fn privileged_execs(
+        &self,
+        slot: u32,
+    ) -> anyhow::Result<Option<BTreeMap<String, u64>>> {
+        if !self.sees_privileged_execs {
+            return Ok(None);
+        }
+        let mut out = BTreeMap::new();
+        for item in self.priv_execs.iter() {
+            let (key, count) = item.context("reading privilege-gaining execs")?;
+            if key.slot == slot {
+                let len = key
+                    .comm
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(key.comm.len());
+                *out.entry(String::from_utf8_lossy(&key.comm[..len]).into_owned())
+                    .or_default() += count;
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
     /// for [`Probe::arg_values`], and passed on like the others.
     pub(crate) fn drain_events(&mut self, mut f: impl FnMut(Event)) {

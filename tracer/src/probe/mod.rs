@@ -30,7 +30,9 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
 };
-use cinch_common::{ArgKey, CapKey, MAX_TARGETS, PendingChecks, TargetCounts, TargetState, names};
+use cinch_common::{
+    ArgKey, CapKey, MAX_TARGETS, PendingChecks, PrivExecKey, TargetCounts, TargetState, names,
+};
 
 pub(crate) use btf::{Btf, VMLINUX};
 pub(crate) use ladders::{
@@ -71,6 +73,10 @@ pub(crate) struct Probe {
     events: RingBuf<MapData>,
     slots: u32,
     pid_max: u32,
+    priv_execs: HashMap<MapData, PrivExecKey, u64>,
+    /// Whether the kernel side can tell a privilege-gaining exec (`linux_binprm.secureexec` is
+    /// in the kernel's BTF).
+    sees_privileged_execs: bool,
 }
 
 /// What to load the probes for.
@@ -144,6 +150,7 @@ impl Probe {
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
         let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
         let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
+        let priv_execs = HashMap::try_from(take(names::PRIV_EXECS)?)?;
         Ok(Probe {
             arg_values,
             arg_lost,
@@ -169,6 +176,8 @@ impl Probe {
             events,
             slots,
             pid_max,
+            priv_execs,
+            sees_privileged_execs: layout.off_bprm_secureexec != cinch_common::NO_OFFSET,
         })
     }
 }
