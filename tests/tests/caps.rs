@@ -21,6 +21,8 @@ struct Generated {
     settings: serde_json::Value,
     /// What generate printed.
     summary: String,
+    /// What the command printed while recorded.
+    stdout: String,
 }
 
 impl Generated {
@@ -34,10 +36,9 @@ impl Generated {
     }
 }
 
-/// Runs `cmd` under `cinch record` (with `--prove-caps` when `prove`; inside a fresh network
-/// namespace when `netns`) and generates `rec.json`, `seccomp.json` and `settings.json` in
-/// `dir`.
-fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, prove: bool) -> Generated {
+/// Runs `cmd` under `cinch record OPTIONS` (inside a fresh network namespace when `netns`) and
+/// generates `rec.json`, `seccomp.json` and `settings.json` in `dir`.
+fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, options: &[&str]) -> Generated {
     let rec = dir.join("rec.json");
     let settings = dir.join("settings.json");
     let mut record = if netns {
@@ -47,11 +48,9 @@ fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, prove: bool) -> 
     } else {
         Command::new(cinch_bin())
     };
-    record.args(["record", "-q"]);
-    if prove {
-        record.arg("--prove-caps");
-    }
     let out = record
+        .args(["record", "-q"])
+        .args(options)
         .arg("-o")
         .arg(&rec)
         .arg("--")
@@ -63,6 +62,7 @@ fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, prove: bool) -> 
         "{cmd:?} failed while recorded: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let out = Command::new(cinch_bin())
         .args(["generate", "-o"])
         .arg(dir.join("seccomp.json"))
@@ -83,13 +83,14 @@ fn record_and_generate(dir: &Path, cmd: &[String], netns: bool, prove: bool) -> 
         recording: json(&rec),
         settings: json(&settings),
         summary: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout,
     }
 }
 
 /// Runs `cmd` under `cinch record` (inside a fresh network namespace when `netns`), generates
 /// the settings, and returns `cap_add`, each with a reason.
 fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String> {
-    let g = record_and_generate(dir, cmd, netns, false);
+    let g = record_and_generate(dir, cmd, netns, &[]);
     assert_eq!(g.settings["cap_drop"], serde_json::json!(["ALL"]));
     let cap_add = g.cap_add();
     for c in &cap_add {
@@ -104,7 +105,7 @@ fn recorded_cap_add(dir: &Path, cmd: &[String], netns: bool) -> BTreeSet<String>
 
 /// Records `cmd` with `--prove-caps` and generates its settings.
 fn prove(dir: &Path, cmd: &[String]) -> Generated {
-    record_and_generate(dir, cmd, false, true)
+    record_and_generate(dir, cmd, false, &["--prove-caps"])
 }
 
 /// Runs `cmd` as root with only `caps` (bounding and inheritable sets cut to them, so exec
@@ -659,7 +660,7 @@ fn verify_proves_capabilities_too() {
     guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let cmd = vec![workload("setuid_self").display().to_string()];
-    let g = record_and_generate(dir.path(), &cmd, false, false);
+    let g = record_and_generate(dir.path(), &cmd, false, &[]);
     assert_eq!(g.cap_add(), BTreeSet::from(["SETUID".to_owned()]));
     let verify = |prove: bool| {
         let mut c = Command::new(cinch_bin());
@@ -715,41 +716,14 @@ fn no_new_privileges_is_set_unless_an_exec_gains_privileges() {
     let suid = dir.path().join("suid-id");
     std::fs::copy("/usr/bin/id", &suid).expect("copy id");
     std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
-    let rec = dir.path().join("rec.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "--user", "65534:65534", "-o"])
-        .arg(&rec)
-        .arg("--")
-        .arg(&suid)
-        .arg("-u")
-        .output()
-        .expect("running cinch record");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let g = record_and_generate(
+        dir.path(),
+        &[suid.display().to_string(), "-u".to_owned()],
+        false,
+        &["--user", "65534:65534"],
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "set-user-ID root"
-    );
-    let settings = dir.path().join("settings.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(dir.path().join("seccomp.json"))
-        .arg("--caps-out")
-        .arg(&settings)
-        .arg(&rec)
-        .output()
-        .expect("running cinch generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
+    assert_eq!(g.stdout.trim(), "0", "set-user-ID root");
+    let s = &g.settings;
     let nnp = &s["no_new_privileges"];
     assert_eq!(nnp["set"], false, "{s}");
     assert!(
@@ -762,7 +736,7 @@ fn no_new_privileges_is_set_unless_an_exec_gains_privileges() {
         .args(["report", "--format", "docker-run"])
         .arg(dir.path().join("seccomp.json"))
         .arg("--caps")
-        .arg(&settings)
+        .arg(dir.path().join("settings.json"))
         .output()
         .expect("running cinch report");
     assert!(out.status.success());
@@ -785,7 +759,7 @@ fn no_new_privileges_is_set_unless_an_exec_gains_privileges() {
         .expect("setpriv");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
     // Execs that gain nothing: set.
-    let g = record_and_generate(dir.path(), &sh("id -u >/dev/null; true"), false, false);
+    let g = record_and_generate(dir.path(), &sh("id -u >/dev/null; true"), false, &[]);
     assert_eq!(
         g.settings["no_new_privileges"]["set"], true,
         "{}",

@@ -8,6 +8,7 @@
 //! - `loader`: the load-time globals and the maps filled before anything is attached;
 //! - `attach`, `outcome`, `ladders`: the attach ladders as data, the walker that `record`
 //!   climbs and `doctor` surveys, and how a failed attempt is classified;
+//! - `results`: the syscall exit events that give a capability check its syscall's result;
 //! - `targets`: the tracer's side of target slots;
 //! - `maps`: reading counts, argument values, capability checks, loss counters and events.
 //!
@@ -52,7 +53,7 @@ pub(crate) struct Probe {
     pub capability_source: CapabilitySource,
     /// How many syscalls report their result to capability checks, or why none do.
     pub results: Result<usize, String>,
-    /// Their attachments, detached together when the probe is dropped (before `_ebpf`).
+    /// Their attachments, detached together (from parallel threads) when the probe is dropped.
     _result_links: results::Links,
     cap_checks: HashMap<MapData, CapKey, u64>,
     pending_checks: HashMap<MapData, u32, PendingChecks>,
