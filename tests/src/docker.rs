@@ -256,6 +256,31 @@ extern "C" fn stop_started_daemon() {
     let _ = child.wait();
 }
 
+/// Waits until no container is named `name`, for at most `timeout`; true when the name is free.
+///
+/// `docker run --rm` returns when the container has been removed, but the daemon may still hold
+/// its name for a moment (moby/moby#37698): a `docker run --name` with the same name right after
+/// can fail with "Conflict. The container name … is already in use".
+pub fn wait_until_name_is_free(name: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let taken = Command::new("docker")
+            .args(["container", "inspect", "--format", "{{.Id}}", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !taken {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The test image `cinch-test/busybox:latest`, built once (and not again while
 /// `docker image inspect` finds it) by `docker import` of a rootfs holding Debian's static
 /// busybox with every applet linked into /bin, and a minimal /etc/passwd, /etc/group and /tmp.

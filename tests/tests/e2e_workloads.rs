@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::docker::{Docker, busybox_image};
+use cinch_tests::docker::{Docker, busybox_image, wait_until_name_is_free};
 use cinch_tests::guard;
 use cinch_tests::output_text as text;
 use cinch_tests::{
@@ -1095,7 +1095,20 @@ impl Httpd {
     }
 }
 
+/// Runs `argv`. A command that names a container (`--name NAME`, also inside `cinch record --
+/// docker run …`) first waits until the name is free: a test reuses a name right after the
+/// `--rm` run that held it.
 fn run(argv: &[String]) -> Output {
+    if let Some(name) = argv
+        .iter()
+        .position(|a| a == "--name")
+        .and_then(|i| argv.get(i + 1))
+    {
+        assert!(
+            wait_until_name_is_free(name, Duration::from_secs(30)),
+            "container {name} still exists 30 s after its run"
+        );
+    }
     Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
