@@ -44,6 +44,33 @@ pub struct Baseline {
     /// Why the runtime's calls must be in the profile.
     pub why: String,
     pub syscalls: BTreeSet<String>,
+    /// The part of `syscalls` a start makes or not depending on scheduling (a Go runtime's
+    /// threads): one observed start does not show them all, so they are added for every
+    /// container recording, observed start or not.
+    #[serde(default)]
+    pub varies: BTreeSet<String>,
+    /// Why `varies` holds what it does, and how it was measured.
+    #[serde(default)]
+    pub varies_why: String,
+}
+
+/// How much of a baseline went into a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every call: a recording did not observe the container start.
+    Whole,
+    /// Only the calls that vary between starts: every start was observed, each once.
+    Varies,
+}
+
+impl Baseline {
+    /// The calls of `scope`.
+    pub fn calls(&self, scope: Scope) -> &BTreeSet<String> {
+        match scope {
+            Scope::Whole => &self.syscalls,
+            Scope::Varies => &self.varies,
+        }
+    }
 }
 
 const RUNC: &str = include_str!("../data/baseline-runc.json");
@@ -99,6 +126,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn what_varies_is_part_of_the_list_and_said_why() {
+        for runtime in [Runtime::Runc, Runtime::Crun] {
+            let b = baseline(runtime);
+            assert!(b.varies.is_subset(&b.syscalls), "{runtime}");
+            assert_eq!(b.varies.is_empty(), b.varies_why.is_empty(), "{runtime}");
+        }
+        // runc's Go runtime: a thread woken in one start and not the next.
+        assert!(baseline(Runtime::Runc).varies.contains("futex"));
     }
 
     #[test]

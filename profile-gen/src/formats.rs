@@ -24,6 +24,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::allowlist::CapSettings;
+use crate::baseline::Scope;
 use crate::profile::{ENOSYS, Profile, STEADY_STATE_ONLY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,8 +120,12 @@ fn rules(profile: &Profile, comments: bool) -> Vec<JsonRule<'_>> {
                     names.join(", ")
                 ));
             }
-            if let Some(rt) = profile.baseline {
-                c.push_str(&format!(", plus the {rt} runtime baseline"));
+            match profile.baseline {
+                Some((rt, Scope::Whole)) => c.push_str(&format!(", plus the {rt} runtime baseline")),
+                Some((rt, Scope::Varies)) => {
+                    c.push_str(&format!(", plus the {rt} runtime's calls that vary between starts"))
+                }
+                None => {}
             }
             c
         }),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::allowlist::{self, CapAnalysis};
 use crate::arch::Arch;
 use crate::arg_rules::{self, ArgDecision};
-use crate::baseline::{self, Runtime};
+use crate::baseline::{self, Runtime, Scope};
 use crate::capability::Capability;
 use crate::docker_default::docker_default;
 use crate::formats::{self, Format, RenderError, Rendered};
@@ -29,7 +29,8 @@ use crate::validate::{self, Validated, ValidationError};
 /// `--runtime-baseline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BaselineChoice {
-    /// Flag absent: runc's baseline, only when a recording did not observe the start.
+    /// Flag absent: runc's baseline when a recording did not observe the start; when every
+    /// start was observed, the part of it that varies between starts.
     #[default]
     Auto,
     Use(Runtime),
@@ -136,8 +137,11 @@ pub fn name_observations(obs: &Observed) -> NamedObservations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedBaseline {
     pub runtime: Runtime,
-    /// Added because these recordings did not observe the start (flag absent); empty when the
-    /// user asked for it.
+    /// The whole baseline, or only its calls that vary between starts.
+    pub scope: Scope,
+    /// Added because these recordings did not observe the start (flag absent, whole scope), or
+    /// because these container recordings each observed one start (varying scope); empty when
+    /// the user asked for it.
     pub because: BTreeSet<PathBuf>,
     /// Baseline syscalls the recordings had not observed themselves.
     pub added: BTreeSet<String>,
@@ -223,27 +227,36 @@ pub fn generate_observed(
     let mut by_arch = named.by_arch.clone();
     by_arch.retain(|_, names| !names.is_empty());
 
-    let (runtime, because) = match opts.baseline {
-        BaselineChoice::None => (None, BTreeSet::new()),
-        BaselineChoice::Use(rt) => (Some(rt), BTreeSet::new()),
+    let chosen = match opts.baseline {
+        BaselineChoice::None => None,
+        BaselineChoice::Use(rt) => Some((rt, Scope::Whole, BTreeSet::new())),
         // A recording that observed the same image's start has the runtime's start-up calls:
         // merged with attach recordings of it (the canary loop), it covers their start too.
+        // But one start shows only the calls that start happened to make: those that vary
+        // between starts are added for every container.
         BaselineChoice::Auto => {
             let uncovered = observed.uncovered_starts();
-            if uncovered.is_empty() {
-                (None, BTreeSet::new())
+            let starts: BTreeSet<PathBuf> = observed
+                .container_starts
+                .iter()
+                .map(|c| c.recording.clone())
+                .collect();
+            if !uncovered.is_empty() {
+                Some((Runtime::Runc, Scope::Whole, uncovered))
+            } else if !starts.is_empty() {
+                Some((Runtime::Runc, Scope::Varies, starts))
             } else {
-                (Some(Runtime::Runc), uncovered)
+                None
             }
         }
     };
     let mut applied = None;
-    if let Some(rt) = runtime {
+    if let Some((rt, scope, because)) = chosen {
         let mut added = BTreeSet::new();
         // The runtime runs natively: its calls belong to the host architectures.
         for host in &observed.hosts {
             let names = by_arch.entry(*host).or_default();
-            for name in &baseline::baseline(rt).syscalls {
+            for name in baseline::baseline(rt).calls(scope) {
                 if naming::syscall_number(*host, name).is_some() && names.insert(name.clone()) {
                     added.insert(name.clone());
                 }
@@ -251,6 +264,7 @@ pub fn generate_observed(
         }
         applied = Some(AppliedBaseline {
             runtime: rt,
+            scope,
             because,
             added,
         });
@@ -305,7 +319,7 @@ pub fn generate_observed(
     };
     if let Some(b) = &applied {
         // The baseline lists names, not values: runc's own prctl options are not the workload's.
-        for name in &baseline::baseline(b.runtime).syscalls {
+        for name in baseline::baseline(b.runtime).calls(b.scope) {
             extra.insert(
                 name.clone(),
                 ArgEvidence::Unknown(
@@ -331,7 +345,7 @@ pub fn generate_observed(
         kernel_issued: kernel_only,
         conditions,
         enosys,
-        baseline: applied.as_ref().map(|b| b.runtime),
+        baseline: applied.as_ref().map(|b| (b.runtime, b.scope)),
         steady_state_only: observed
             .container_starts
             .iter()
@@ -541,7 +555,10 @@ impl Generated {
             out.extend(startup_advice(start, &self.recordings));
         }
         let attached = self.observed.startup_unobserved();
-        if self.baseline.is_none()
+        if self
+            .baseline
+            .as_ref()
+            .is_none_or(|b| b.scope != Scope::Whole)
             && !attached.is_empty()
             && self.observed.uncovered_starts().is_empty()
         {
@@ -554,7 +571,7 @@ impl Generated {
                 .collect();
             let attached: Vec<String> = attached.iter().map(|p| p.display().to_string()).collect();
             out.push(format!(
-                "runtime baseline: not added: {} observed the start of the same image that {} attached to",
+                "runtime baseline: not added whole: {} observed the start of the same image that {} attached to",
                 observed.join(", "),
                 attached.join(", ")
             ));
@@ -570,7 +587,12 @@ impl Generated {
                     b.added.iter().cloned().collect::<Vec<_>>().join(", ")
                 )
             };
-            if b.because.is_empty() {
+            if b.scope == Scope::Varies {
+                out.push(format!(
+                    "runtime baseline: {} {} ({}) calls that vary between starts added {added}: a recording shows the calls of the one start it observed, and {}'s own calls differ from start to start; --runtime-baseline none leaves them out",
+                    b.runtime, data.version, data.status, b.runtime
+                ));
+            } else if b.because.is_empty() {
                 out.push(format!(
                     "runtime baseline: {} {} ({}) added {added}",
                     b.runtime, data.version, data.status

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::allowlist::CapSettings;
 use crate::arch::Arch;
 use crate::arg_rules::Allowance;
-use crate::baseline::Runtime;
+use crate::baseline::{Runtime, Scope};
 use crate::capability::Capability;
 use crate::files::io_message;
 use crate::naming;
@@ -35,8 +35,9 @@ pub struct Profile {
     pub conditions: BTreeMap<String, Vec<Vec<ArgCondition>>>,
     /// Denied with ENOSYS instead of the default errno.
     pub enosys: BTreeSet<String>,
-    /// The runtime baseline folded into `allow`, if any (said in the Docker format's comment).
-    pub baseline: Option<Runtime>,
+    /// The runtime baseline folded into `allow`, if any, and how much of it (said in the Docker
+    /// format's comment).
+    pub baseline: Option<(Runtime, Scope)>,
     /// Containers whose start no recording observed (attached to while running): the profile
     /// covers their steady state only (said in the Docker format's comment, which `report`
     /// reads back).

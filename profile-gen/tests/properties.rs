@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 
 use profile_gen::Arch;
-use profile_gen::baseline::{self, Runtime};
+use profile_gen::baseline::{self, Runtime, Scope};
 use profile_gen::formats::Format;
 use profile_gen::generate::{
     BaselineChoice, DefaultErrno, GenerateError, GenerateOptions, generate_observed,
@@ -200,12 +200,13 @@ proptest! {
                 prop_assert_eq!(&generated.validated.compiled, &generated.profile.architectures);
                 let mut permitted: BTreeSet<String> = named.by_arch.values().flatten().cloned().collect();
                 let chosen = match opts.baseline {
-                    BaselineChoice::Use(rt) => Some(rt),
-                    BaselineChoice::Auto if !obs.uncovered_starts().is_empty() => Some(Runtime::Runc),
+                    BaselineChoice::Use(rt) => Some((rt, Scope::Whole)),
+                    BaselineChoice::Auto if !obs.uncovered_starts().is_empty() => Some((Runtime::Runc, Scope::Whole)),
+                    BaselineChoice::Auto if !obs.container_starts.is_empty() => Some((Runtime::Runc, Scope::Varies)),
                     _ => None,
                 };
-                if let Some(rt) = chosen {
-                    permitted.extend(baseline::baseline(rt).syscalls.iter().cloned());
+                if let Some((rt, scope)) = chosen {
+                    permitted.extend(baseline::baseline(rt).calls(scope).iter().cloned());
                 }
                 // A recorded clone3 is answered with ENOSYS; glibc's fallback clone is allowed.
                 if permitted.contains("clone3") {

@@ -6,6 +6,8 @@
     reason = "an integration test links every dependency of its package, used or not"
 )]
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -60,7 +62,7 @@ impl Drop for Scratch {
     }
 }
 
-fn cinch<I: AsRef<std::ffi::OsStr>>(args: &[I]) -> Output {
+fn cinch<I: AsRef<OsStr>>(args: &[I]) -> Output {
     Command::new(CINCH)
         .args(args)
         .env("RUST_BACKTRACE", "1")
@@ -764,7 +766,7 @@ fn verbosity_adds_what_was_read_and_decided() {
     let out = scratch.path("p.json");
     let rec = testdata("web.json");
     let run = |flag: Option<&str>| {
-        let mut args: Vec<&std::ffi::OsStr> = flag.into_iter().map(|f| f.as_ref()).collect();
+        let mut args: Vec<&OsStr> = flag.into_iter().map(|f| f.as_ref()).collect();
         args.extend([
             "generate".as_ref(),
             "-o".as_ref(),
@@ -867,6 +869,74 @@ fn an_attach_recording_says_the_profile_covers_the_steady_state_only() {
     assert!(!stderr(&o).contains("steady state only"), "{}", stderr(&o));
     let o = cinch(&["report".as_ref(), profile.as_os_str()]);
     assert!(!stdout(&o).contains("steady state only"), "{}", stdout(&o));
+}
+
+/// A container recording that observed its start holds runc's calls of that one start only:
+/// the calls runc's Go runtime makes in some starts and not others are added (and said), a
+/// process recording gets none, and `--runtime-baseline none` leaves them out.
+#[test]
+fn the_runtime_calls_that_vary_between_starts_are_added_to_every_container() {
+    let scratch = Scratch::new();
+    let profile = scratch.path("p.json");
+    let allowed = |recording: &Path, extra: &[&str]| -> (BTreeSet<String>, String) {
+        let mut args: Vec<&OsStr> = vec!["generate".as_ref(), "-o".as_ref(), profile.as_os_str()];
+        args.extend(extra.iter().map(OsStr::new));
+        args.push(recording.as_os_str());
+        let o = cinch(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&profile).expect("profile")).expect("JSON");
+        let names = json["syscalls"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .flat_map(|r| r["names"].as_array().expect("names").iter())
+            .map(|n| n.as_str().expect("name").to_owned())
+            .collect();
+        (names, stderr(&o))
+    };
+    let mut container = web_recording();
+    let varying = [
+        "epoll_pwait",
+        "futex",
+        "getpid",
+        "nanosleep",
+        "sched_yield",
+        "tgkill",
+    ];
+    for arch in container["syscalls"]
+        .as_object_mut()
+        .expect("by arch")
+        .values_mut()
+    {
+        arch.as_array_mut()
+            .expect("list")
+            .retain(|s| !varying.contains(&s["name"].as_str().expect("name")));
+    }
+    let recorded = scratch.write("container.json", &container.to_string());
+    let (names, err) = allowed(&recorded, &[]);
+    for name in varying {
+        assert!(names.contains(name), "{name} missing: {err}");
+    }
+    assert!(
+        err.contains("runtime baseline: runc 1.1.5 (measured) calls that vary between starts added 6 syscalls not recorded (epoll_pwait, futex, getpid, nanosleep, sched_yield, tgkill)"),
+        "{err}"
+    );
+    // Only what varies: runc's set-up calls of every start (capset, chdir) are the recording's
+    // to show.
+    assert!(
+        !names.contains("capset") && !names.contains("chdir"),
+        "{names:?}"
+    );
+    let (names, err) = allowed(&recorded, &["--runtime-baseline", "none"]);
+    assert!(varying.iter().all(|n| !names.contains(*n)), "{names:?}");
+    assert!(!err.contains("runtime baseline"), "{err}");
+    let mut process = container.clone();
+    process["target"] = serde_json::json!({"kind": "command", "argv": ["nginx"], "pid": 4242});
+    let process = scratch.write("process.json", &process.to_string());
+    let (names, err) = allowed(&process, &[]);
+    assert!(varying.iter().all(|n| !names.contains(*n)), "{names:?}");
+    assert!(!err.contains("runtime baseline"), "{err}");
 }
 
 /// `--ready-fd` must name an open descriptor other than stdin, stdout and stderr; refused before
