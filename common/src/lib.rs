@@ -120,8 +120,11 @@ pub enum Stat {
     /// A capability check inside a syscall could not wait for the syscall's result (the pending
     /// table was full): it is counted with the result unknown, so it counts as a need.
     PendingMiss = 9,
+    /// A filesystem write did not fit in the `PATHS` ring: the recording's writes are
+    /// incomplete, and the generator does not suggest a read-only root from them.
+    PathDrop = 10,
 }
-pub const STAT_COUNT: u32 = 10;
+pub const STAT_COUNT: u32 = 11;
 
 /// Argument recording (never wider than Docker's default): for a syscall whose `ARG_SPEC` byte
 /// is not 0, the kernel side stores `args[index] & ARG_MASKS[mask]` for its target. The byte is
@@ -220,6 +223,128 @@ const _: () = assert!(size_of::<PrivExecKey>() == 20);
 /// Distinct (target, program) privilege-gaining execs kept per tracer.
 pub const MAX_PRIV_EXECS: u32 = 256;
 
+/// Filesystem writes: for a syscall whose `PATH_SPEC` entry is not 0, the kernel side sends
+/// its path (and, for rename and link, the second path) with the directory descriptor it is
+/// relative to, as a [`PathEvent`] on the `PATHS` ring. Open-like syscalls count only with a
+/// write intent in their flags ([`OPEN_WRITE_FLAGS`]). The entry packs argument indexes plus one
+/// (0: none) in 3-bit fields; the tracer fills the table per architecture table, indexed like
+/// a target's counters ([`counter`]).
+pub const PATH_LEN: usize = 256;
+
+/// Directory names a [`PathEvent`] carries, from the leaf up.
+pub const DIR_COMPONENTS: usize = 12;
+/// Bytes per directory name (longer names are cut, and the directory is then not placed).
+pub const COMPONENT_LEN: usize = 64;
+
+/// A path-writing syscall of a target, as the kernel saw it: paths are the caller's strings,
+/// relative to `dirfd` (`AT_FDCWD`: the working directory) unless absolute. For a relative
+/// first path the kernel side also walks the directory it is relative to up to the process's
+/// root, and sends the names it passed ([`DIR_COMPLETE`]): the process may be gone before the
+/// tracer could ask where it was.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PathEvent {
+    pub slot: u32,
+    pub tgid: u32,
+    pub nr: u32,
+    pub arch: u32,
+    pub dirfd: i32,
+    pub dirfd2: i32,
+    /// The open flags for open-like syscalls, else 0.
+    pub flags: u64,
+    pub comm: [u8; 16],
+    /// `DIR_*`: what `dir` holds.
+    pub dir_state: u32,
+    /// Names in `dir`.
+    pub dir_depth: u32,
+    /// NUL-terminated; empty when it could not be read.
+    pub path: [u8; PATH_LEN],
+    /// The second path (rename, link, symlink's link name); empty for the others.
+    pub path2: [u8; PATH_LEN],
+    /// The directory `path` is relative to, leaf first, each name NUL-terminated.
+    pub dir: [[u8; COMPONENT_LEN]; DIR_COMPONENTS],
+}
+const _: () = assert!(size_of::<PathEvent>() == 56 + 2 * PATH_LEN + DIR_COMPONENTS * COMPONENT_LEN);
+
+/// [`PathEvent::dir_state`]: not walked (the path is absolute, or there is no path).
+pub const DIR_NONE: u32 = 0;
+/// The walk reached the process's root (or its mount namespace's): `dir` is the whole way.
+pub const DIR_COMPLETE: u32 = 1;
+/// Deeper than [`DIR_COMPONENTS`], a name could not be read, or the descriptor was not a
+/// directory the kernel side could follow.
+pub const DIR_FAILED: u32 = 2;
+
+/// `OFF_PATH_WALK` entries: offsets the directory walk reads, from the kernel's BTF.
+pub mod walk {
+    pub const TASK_FS: usize = 0;
+    pub const FS_PWD_DENTRY: usize = 1;
+    pub const FS_PWD_MNT: usize = 2;
+    pub const FS_ROOT_DENTRY: usize = 3;
+    pub const FS_ROOT_MNT: usize = 4;
+    pub const DENTRY_PARENT: usize = 5;
+    pub const DENTRY_NAME: usize = 6;
+    pub const VFSMOUNT_ROOT: usize = 7;
+    pub const MOUNT_MNT: usize = 8;
+    pub const MOUNT_PARENT: usize = 9;
+    pub const MOUNT_MOUNTPOINT: usize = 10;
+    pub const TASK_FILES: usize = 11;
+    pub const FILES_FDT: usize = 12;
+    pub const FDT_FD: usize = 13;
+    pub const FDT_MAX_FDS: usize = 14;
+    pub const FILE_PATH_DENTRY: usize = 15;
+    pub const FILE_PATH_MNT: usize = 16;
+    pub const LEN: usize = 17;
+}
+
+/// `AT_FDCWD`: a path relative to the working directory.
+pub const AT_FDCWD: i32 = -100;
+/// `O_WRONLY | O_RDWR | O_CREAT | O_TRUNC` (the same on every architecture cinch supports):
+/// an open with none of them does not write.
+pub const OPEN_WRITE_FLAGS: u64 = 0o3 | 0o100 | 0o1000;
+
+/// Fields of a `PATH_SPEC` entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathSpec {
+    pub path: Option<u32>,
+    pub dirfd: Option<u32>,
+    /// The open flags argument; `how` when it points to a `struct open_how` (openat2).
+    pub flags: Option<u32>,
+    pub how: bool,
+    pub path2: Option<u32>,
+    pub dirfd2: Option<u32>,
+}
+
+impl PathSpec {
+    pub const fn encode(self) -> u16 {
+        const fn field(v: Option<u32>, shift: u32) -> u16 {
+            match v {
+                Some(i) => ((i + 1) << shift) as u16,
+                None => 0,
+            }
+        }
+        field(self.path, 0)
+            | field(self.dirfd, 3)
+            | field(self.flags, 6)
+            | field(self.path2, 9)
+            | field(self.dirfd2, 12)
+            | if self.how { 1 << 15 } else { 0 }
+    }
+}
+
+/// Field `n` (0: path, 1: dirfd, 2: flags, 3: path2, 4: dirfd2) of a `PATH_SPEC` entry: the
+/// argument index, `None` when absent.
+#[inline(always)]
+pub const fn path_spec_field(spec: u16, n: u32) -> Option<u32> {
+    let v = ((spec >> (3 * n)) & 7) as u32;
+    if v == 0 { None } else { Some(v - 1) }
+}
+
+/// Whether the flags argument of a `PATH_SPEC` entry points to a `struct open_how`.
+#[inline(always)]
+pub const fn path_spec_how(spec: u16) -> bool {
+    spec & (1 << 15) != 0
+}
+
 /// [`CapKey::result`] when the syscall's return is not known.
 pub const RESULT_UNKNOWN: i32 = 1;
 
@@ -303,6 +428,7 @@ pub mod names {
     pub const PENDING_TEMPLATE: &str = "PENDING_TEMPLATE";
     pub const RESULT_TRACKED: &str = "RESULT_TRACKED";
     pub const PRIV_EXECS: &str = "PRIV_EXECS";
+    pub const PATHS: &str = "PATHS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -334,6 +460,8 @@ pub mod names {
     pub const G_OFF_SIGNAL_LIVE: &str = "OFF_SIGNAL_LIVE";
     pub const G_ARG_SPEC: &str = "ARG_SPEC";
     pub const G_ARG_MASKS: &str = "ARG_MASKS";
+    pub const G_PATH_SPEC: &str = "PATH_SPEC";
+    pub const G_OFF_PATH_WALK: &str = "OFF_PATH_WALK";
     pub const G_OFF_REGS_ARGS: &str = "OFF_REGS_ARGS";
 }
 
@@ -365,4 +493,6 @@ mod pod {
     unsafe impl aya::Pod for super::PendingChecks {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PrivExecKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PathEvent {}
 }

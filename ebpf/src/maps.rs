@@ -41,6 +41,11 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
+/// Filesystem writes of targets ([`cinch_common::PathEvent`], 560 bytes each): drained every
+/// tick; a full ring loses the write, which `Stat::PathDrop` reports.
+#[map]
+pub static PATHS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
+
 /// Capability checks of tracked processes, counted by (target, capability, result, syscall,
 /// program, kernel stack). Capability checks are rare next to syscalls, so a shared hash is fine
 /// here.
@@ -121,6 +126,15 @@ impl<T: Copy, const N: usize> GlobalArray<T, N> {
 /// arguments are recorded, 0 for the rest.
 #[unsafe(no_mangle)]
 pub static ARG_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// Per (architecture table, syscall number): the [`cinch_common::PathSpec`] of the syscalls
+/// that write a path, 0 for the rest.
+#[unsafe(no_mangle)]
+pub static PATH_SPEC: GlobalArray<u16, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// Offsets the directory walk of a relative path reads ([`cinch_common::walk`]); NO_OFFSET
+/// when unknown (relative paths are then placed by the tracer from /proc, while it can).
+#[unsafe(no_mangle)]
+pub static OFF_PATH_WALK: GlobalArray<u32, { cinch_common::walk::LEN }> =
+    GlobalArray::new([NO_OFFSET; cinch_common::walk::LEN]);
 /// The masks spec bytes name.
 #[unsafe(no_mangle)]
 pub static ARG_MASKS: GlobalArray<u64, ARG_MASKS_LEN> = GlobalArray::new([0; ARG_MASKS_LEN]);

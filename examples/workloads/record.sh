@@ -81,12 +81,21 @@ finish() {
     [ "$status" -eq 0 ] || fail "$workload: $2 exited with status $status"
 }
 
+# A fresh scratch directory for WORKLOAD in $tmp, at the same path on every machine and run:
+# the paths a workload writes are evidence in its settings (filesystem), which must not change
+# from run to run. Under /run, which only root can write, so the fixed name is safe.
+scratch() {
+    tmp=/run/cinch-workloads/$1
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+}
+
 # nginx (Debian's nginx-light) as a process: the master as root, two workers as www-data. A
 # page, a 404, `nginx -s reload` (new workers, the old ones quit), the page again, `nginx -s
 # quit`. The control commands are recorded too: they are part of running nginx.
 nginx_run() {
     command -v nginx >/dev/null || fail "nginx is not installed (apt-get install nginx-light)"
-    tmp=$(mktemp -d /tmp/cinch-nginx.XXXXXX)
+    scratch nginx
     prefix=$tmp
     mkdir -p "$prefix/www" "$prefix/tmp"
     chmod 755 "$prefix" "$prefix/www"
@@ -118,7 +127,7 @@ nginx_run() {
 redis_run() {
     command -v redis-server >/dev/null ||
         fail "redis-server is not installed (apt-get install redis-server redis-tools)"
-    tmp=$(mktemp -d /tmp/cinch-redis.XXXXXX)
+    scratch redis
     dir=$tmp
     # The working directory is where redis would write a dump: a private, empty one.
     (cd "$dir" && exec "$cinch" record -q -o "$out/redis-server.json" -- \

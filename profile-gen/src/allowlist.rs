@@ -74,6 +74,10 @@ pub struct CapSettings {
     /// in files before it (the snippets then set it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_new_privileges: Option<NoNewPrivileges>,
+    /// Read-only root and where to mount writable, with the evidence (`filesystem::analyze`);
+    /// absent in files before it (the snippets then leave the root as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<crate::filesystem::FilesystemSetting>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -91,6 +95,7 @@ impl CapSettings {
             network: None,
             secrets: Vec::new(),
             no_new_privileges: None,
+            filesystem: None,
         }
     }
 
@@ -380,6 +385,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             network: None,
             secrets: Vec::new(),
             no_new_privileges: None,
+            filesystem: None,
         },
         denied,
         ruled_out,

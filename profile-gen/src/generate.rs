@@ -287,6 +287,11 @@ pub fn generate_observed(
     caps.settings.network = Some(crate::network::analyze(&observed));
     caps.settings.secrets = observed.secrets.iter().cloned().collect();
     caps.settings.no_new_privileges = Some(crate::no_new_privs::analyze(&observed));
+    caps.settings.filesystem = Some(crate::filesystem::analyze(
+        Some(&observed.writes),
+        &observed.writes_unknown,
+        &observed.volumes,
+    ));
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;
@@ -642,6 +647,9 @@ impl Generated {
         }
         if let Some(network) = &settings.network {
             out.push(format!("network: {}: {}", network.label(), network.why));
+        }
+        if let Some(fs) = &settings.filesystem {
+            out.push(format!("filesystem: {}: {}", fs.label(), fs.why));
         }
         if let Some(n) = &settings.no_new_privileges {
             out.push(format!(

@@ -15,6 +15,7 @@ pub mod capability;
 pub mod diff;
 pub mod docker_default;
 pub mod files;
+pub mod filesystem;
 pub mod formats;
 pub mod generate;
 pub mod kernel_issued;

@@ -106,6 +106,12 @@ pub struct Observed {
     pub privileged_execs: BTreeMap<String, u64>,
     /// Recordings that cannot say whether an exec gained privileges.
     pub privileged_execs_unknown: BTreeSet<PathBuf>,
+    /// The paths written, all recordings joined.
+    pub writes: crate::filesystem::FileWrites,
+    /// Recordings that cannot say what they wrote.
+    pub writes_unknown: BTreeSet<PathBuf>,
+    /// Writable volume destinations of the recorded containers.
+    pub volumes: BTreeSet<String>,
 }
 
 impl Observed {
@@ -198,8 +204,10 @@ impl Observed {
                 image,
                 command,
                 secret_env,
+                volumes,
                 ..
             } => {
+                out.volumes.extend(volumes.iter().cloned());
                 out.secrets
                     .extend(secret_env.iter().map(|s| crate::secrets::SecretFinding {
                         container: name.clone(),
@@ -233,6 +241,12 @@ impl Observed {
             Some(execs) => out.privileged_execs.extend(execs.clone()),
             None => {
                 out.privileged_execs_unknown.insert(path.clone());
+            }
+        }
+        match &rec.writes {
+            Some(writes) => out.writes.merge_in(writes),
+            None => {
+                out.writes_unknown.insert(path.clone());
             }
         }
         if rec.schema_version < 3
@@ -312,6 +326,10 @@ impl Observed {
         }
         self.privileged_execs_unknown
             .extend(other.privileged_execs_unknown.iter().cloned());
+        self.writes.merge_in(&other.writes);
+        self.writes_unknown
+            .extend(other.writes_unknown.iter().cloned());
+        self.volumes.extend(other.volumes.iter().cloned());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

@@ -69,6 +69,10 @@ pub struct Recording {
     /// kernel whose BTF lacks the flag); empty when none did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged_execs: Option<BTreeMap<String, u64>>,
+    /// The paths the workload wrote (`filesystem::analyze`). Absent when the recording cannot
+    /// say (before schema 3 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<crate::filesystem::FileWrites>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then
@@ -144,6 +148,10 @@ pub enum Target {
         /// Environment variables that look like secrets (names and why; never the values).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         secret_env: Vec<crate::secrets::SecretEnv>,
+        /// Where the container could write whatever its root: its writable volumes and bind
+        /// mounts (destinations), as the engine reported them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        volumes: Vec<String>,
     },
 }
 

@@ -212,6 +212,8 @@ pub struct CapsSection {
     pub secrets: Vec<crate::secrets::SecretFinding>,
     /// Whether to set no-new-privileges, and why.
     pub no_new_privileges: Option<crate::no_new_privs::NoNewPrivileges>,
+    /// Read-only root and where to mount writable, and why.
+    pub filesystem: Option<crate::filesystem::FilesystemSetting>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -382,6 +384,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             network: settings.network.clone(),
             secrets: settings.secrets.clone(),
             no_new_privileges: settings.no_new_privileges.clone(),
+            filesystem: settings.filesystem.clone(),
         }
     });
     if capabilities.is_none() {
@@ -606,6 +609,12 @@ impl Report {
             if let Some(n) = &c.network {
                 out.push_str(&format!("network: {}: {}\n", n.label(), n.why));
             }
+            if let Some(fs) = &c.filesystem {
+                out.push_str(&format!("filesystem: {}: {}\n", fs.label(), fs.why));
+                for m in &fs.mounts {
+                    out.push_str(&format!("  {}: {}\n", m.path, m.why));
+                }
+            }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(
                     "no-new-privileges: {}: {}\n",
@@ -727,6 +736,15 @@ impl Report {
             }
             if let Some(n) = &c.network {
                 out.push_str(&format!("**Network**: {}: {}\n\n", n.label(), n.why));
+            }
+            if let Some(fs) = &c.filesystem {
+                out.push_str(&format!("**Filesystem**: {}: {}\n\n", fs.label(), fs.why));
+                for m in &fs.mounts {
+                    out.push_str(&format!("- `{}`: {}\n", m.path, m.why));
+                }
+                if !fs.mounts.is_empty() {
+                    out.push('\n');
+                }
             }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(

@@ -6,6 +6,30 @@ use std::path::Path;
 
 use crate::allowlist::CapSettings;
 use crate::capability::Capability;
+use crate::filesystem::{FilesystemSetting, MountKind};
+
+/// The filesystem setting when it asks for a read-only root.
+fn read_only(caps: &CapSettings) -> Option<&FilesystemSetting> {
+    caps.filesystem.as_ref().filter(|f| f.read_only)
+}
+
+/// A Kubernetes volume name for a mount path: `cinch-var-lib-redis`.
+fn volume_name(path: &str) -> String {
+    let mut name = String::from("cinch");
+    for c in path.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            name.push(c);
+        } else if !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let mut name: String = name.trim_end_matches('-').chars().take(63).collect();
+    while name.ends_with('-') {
+        name.pop();
+    }
+    name
+}
 
 /// Quotes `s` for a POSIX shell when it needs it.
 pub(crate) fn shell_quote(s: &str) -> String {
@@ -44,6 +68,17 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
         for cap in cap_list(caps) {
             flags.push("--cap-add".to_owned());
             flags.push(cap.to_owned());
+        }
+        if let Some(fs) = read_only(caps) {
+            flags.push("--read-only".to_owned());
+            for m in fs.mounts_of(MountKind::Tmpfs) {
+                flags.push("--tmpfs".to_owned());
+                flags.push(shell_quote(&m.path));
+            }
+            for m in fs.mounts_of(MountKind::Volume) {
+                flags.push("--mount".to_owned());
+                flags.push(shell_quote(&format!("type=volume,dst={}", m.path)));
+            }
         }
         if caps.no_network() {
             flags.push("--network".to_owned());
@@ -90,6 +125,24 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("    # NET_BIND_SERVICE: Docker sets net.ipv4.ip_unprivileged_port_start=0 in containers with their own network namespace; it may not be needed here\n");
         }
+        if let Some(fs) = read_only(caps) {
+            out.push_str("    read_only: true\n");
+            let list = |kind| {
+                fs.mounts_of(kind)
+                    .map(|m| quoted(&m.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if fs.mounts_of(MountKind::Tmpfs).next().is_some() {
+                out.push_str(&format!("    tmpfs: [{}]\n", list(MountKind::Tmpfs)));
+            }
+            if fs.mounts_of(MountKind::Volume).next().is_some() {
+                out.push_str(
+                    "    # anonymous volumes: each starts as a copy of the image's directory\n",
+                );
+                out.push_str(&format!("    volumes: [{}]\n", list(MountKind::Volume)));
+            }
+        }
         if caps.no_network() {
             out.push_str("    network_mode: \"none\"\n");
         }
@@ -123,6 +176,30 @@ pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -
         }
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("# NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
+        }
+        if let Some(fs) = read_only(caps) {
+            out.push_str("  readOnlyRootFilesystem: true\n");
+            if !fs.mounts.is_empty() {
+                out.push_str("volumeMounts:\n");
+                for m in &fs.mounts {
+                    out.push_str(&format!(
+                        "- name: {}\n  mountPath: {}\n",
+                        volume_name(&m.path),
+                        quoted(&m.path)
+                    ));
+                }
+                out.push_str("# and in the pod spec (an emptyDir starts empty: copy what the image keeps in a\n# volume's directory with an init container, or use a persistent volume for data):\n# volumes:\n");
+                for m in &fs.mounts {
+                    out.push_str(&format!(
+                        "# - name: {}\n#   emptyDir: {}\n",
+                        volume_name(&m.path),
+                        match m.kind {
+                            MountKind::Tmpfs => "{medium: Memory}",
+                            MountKind::Volume => "{}",
+                        }
+                    ));
+                }
+            }
         }
         if let Some(network) = caps.network.as_ref().filter(|_| caps.no_network()) {
             out.push_str(&format!(
@@ -184,6 +261,51 @@ mod tests {
         );
         assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
         assert_eq!(sc["capabilities"]["add"][0].as_str(), Some("CHOWN"));
+    }
+
+    /// A read-only root with its tmpfs and volumes, in every snippet.
+    #[test]
+    fn read_only_root() {
+        use crate::filesystem::WritableMount;
+        let mut c = caps();
+        let mount = |path: &str, kind| WritableMount {
+            path: path.to_owned(),
+            kind,
+            why: "wrote it".to_owned(),
+        };
+        c.filesystem = Some(FilesystemSetting {
+            read_only: true,
+            mounts: vec![
+                mount("/tmp", MountKind::Tmpfs),
+                mount("/var/lib/redis", MountKind::Volume),
+            ],
+            why: "it wrote only under tmpfs /tmp, volume /var/lib/redis".to_owned(),
+        });
+        assert!(
+            docker_run_flags(Path::new("p.json"), Some(&c))
+                .ends_with(" --read-only --tmpfs /tmp --mount type=volume,dst=/var/lib/redis")
+        );
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&c))).expect("yaml");
+        let app = &compose["services"]["app"];
+        assert_eq!(app["read_only"].as_bool(), Some(true));
+        assert_eq!(app["tmpfs"][0].as_str(), Some("/tmp"));
+        assert_eq!(app["volumes"][0].as_str(), Some("/var/lib/redis"));
+        let k8s: serde_norway::Value =
+            serde_norway::from_str(&kubernetes_security_context(Path::new("p.json"), Some(&c)))
+                .expect("yaml");
+        assert_eq!(
+            k8s["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            k8s["volumeMounts"][1]["name"].as_str(),
+            Some("cinch-var-lib-redis")
+        );
+        // A writable root: nothing added.
+        c.filesystem.as_mut().expect("set").read_only = false;
+        assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--read-only"));
+        assert_eq!(volume_name("/"), "cinch");
     }
 
     /// A workload that needs no network gets `--network none`, `network_mode: none` and a

@@ -91,6 +91,54 @@ fn assert_matches_strace(cmd: &[&str]) -> Recording {
     r.recording
 }
 
+/// Every path the workload wrote, and nothing it only read, each as its process saw it: absolute
+/// paths, paths relative to the working directory of processes that were gone long before the
+/// tracer looked (the kernel walks the directory), relative to a directory descriptor (`mkdir
+/// -p`, `rm -r` use `*at` calls), renamed, linked, chmod'ed and removed. The ground truth is the
+/// script's own list.
+#[test]
+fn the_paths_written_are_recorded_where_they_are() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().canonicalize().expect("canonical");
+    std::fs::write(d.join("read-only-input"), "x").expect("write");
+    let script = format!(
+        "cd {d} && echo a > a && mkdir -p b/c && mv a b/c/a2 && ln -s a2 b/c/l && chmod 600 b/c/a2 \\
+         && cat read-only-input > /dev/null && (cd b && touch ../t) && touch {d}/abs && rm -r b",
+        d = d.display()
+    );
+    let r = record(&["sh", "-c", &script]);
+    assert!(
+        r.output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.output.stderr)
+    );
+    let writes = r.recording.writes.expect("writes recorded");
+    assert!(writes.unresolved.is_empty(), "{:?}", writes.unresolved);
+    assert_eq!(writes.lost, 0);
+    let got: BTreeSet<String> = writes.paths.keys().cloned().collect();
+    let d = d.display().to_string();
+    let expected: BTreeSet<String> = ["a", "b", "b/c", "b/c/a2", "b/c/l", "t", "abs"]
+        .iter()
+        .map(|p| format!("{d}/{p}"))
+        .chain(["/dev/null".to_owned()])
+        .collect();
+    assert_eq!(got, expected);
+    let ops = |p: &str| writes.paths[&format!("{d}/{p}")].ops.clone();
+    assert!(
+        ops("a").contains("renameat2") || ops("a").contains("rename"),
+        "{:?}",
+        ops("a")
+    );
+    assert!(
+        ops("b/c/a2")
+            .iter()
+            .any(|o| o.starts_with("fchmodat") || o == "chmod")
+    );
+    assert!(ops("b/c/a2").contains("unlinkat"), "{:?}", ops("b/c/a2"));
+    assert!(writes.paths[&format!("{d}/t")].comms.contains("touch"));
+}
+
 #[test]
 fn true_matches_strace() {
     guard!(bpf);

@@ -11,22 +11,24 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_probe_read_kernel, generated::bpf_get_current_task_btf,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
+        bpf_probe_read_user_str_bytes, generated::bpf_get_current_task_btf,
     },
     macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use cinch_common::{
-    ARCH_COMPAT, ARCH_NATIVE, ArgKey, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET,
-    SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING,
-    TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask,
-    cell, counter,
+    ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, DIR_COMPLETE, DIR_COMPONENTS,
+    DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET, OPEN_WRITE_FLAGS,
+    PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
+    TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index,
+    arg_spec_mask, cell, counter, path_spec_field, path_spec_how, walk,
 };
 
 use crate::maps::{
     ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT,
-    OFF_COMPAT_STATUS, OFF_REGS_ARGS, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, SEEN, TARGETS,
-    TASK_TARGET, bump,
+    OFF_COMPAT_STATUS, OFF_PATH_WALK, OFF_REGS_ARGS, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID,
+    PATH_SPEC, PATHS, SEEN, TARGETS, TASK_TARGET, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -87,7 +89,7 @@ fn on_sys_enter(
     tgid: u32,
     id: i64,
     arch: impl FnOnce() -> u32,
-    args: impl FnOnce(u32, u32) -> Option<u64>,
+    args: impl Fn(u32, u32) -> Option<u64>,
 ) {
     let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
         return;
@@ -119,13 +121,7 @@ fn reg_arg(regs: *const u8, i: u32, arch: u32) -> Option<u64> {
 }
 
 #[inline(always)]
-fn record(
-    entry: *mut u32,
-    track: u32,
-    id: i64,
-    arch: u32,
-    args: impl FnOnce(u32, u32) -> Option<u64>,
-) {
+fn record(entry: *mut u32, track: u32, id: i64, arch: u32, args: impl Fn(u32, u32) -> Option<u64>) {
     if track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
         let Some(armed) = arm(track, arch, id) else {
             return;
@@ -157,13 +153,77 @@ fn record(
     // The only extra work of the common path: one load from the frozen spec table.
     let spec = ARG_SPEC.get(counter(arch, nr) as usize).unwrap_or(0);
     if spec != 0 {
-        record_arg(slot, arch, nr, spec, args);
+        record_arg(slot, arch, nr, spec, &args);
     }
+    let paths = PATH_SPEC.get(counter(arch, nr) as usize).unwrap_or(0);
+    if paths != 0 {
+        record_path(slot, arch, nr, paths, &args);
+    }
+}
+
+/// Sends the path a path-writing syscall writes (an open only with a write intent) to the
+/// tracer, which resolves it against the process's working directory or `dirfd`.
+#[inline(always)]
+fn record_path(slot: u32, arch: u32, nr: u32, spec: u16, args: &impl Fn(u32, u32) -> Option<u64>) {
+    let mut flags = 0u64;
+    if let Some(i) = path_spec_field(spec, 2) {
+        let Some(raw) = args(i, arch) else {
+            return;
+        };
+        flags = if path_spec_how(spec) {
+            // SAFETY: `struct open_how` starts with `__u64 flags`; a user pointer, read safely.
+            match unsafe { bpf_probe_read_user(raw as *const u64) } {
+                Ok(f) => f,
+                Err(_) => return,
+            }
+        } else {
+            raw
+        };
+        if flags & OPEN_WRITE_FLAGS == 0 {
+            return;
+        }
+    }
+    let dirfd = |n: u32| {
+        path_spec_field(spec, n)
+            .and_then(|i| args(i, arch))
+            .map_or(AT_FDCWD, |v| v as i32)
+    };
+    let Some(mut entry) = PATHS.reserve::<PathEvent>(0) else {
+        bump(Stat::PathDrop);
+        return;
+    };
+    let e = entry.as_mut_ptr();
+    // SAFETY: `e` points to a reserved, exclusively owned ring entry of PathEvent's size; every
+    // field is written before it is submitted (the paths up to their NUL).
+    unsafe {
+        (*e).slot = slot;
+        (*e).tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        (*e).nr = nr;
+        (*e).arch = arch;
+        (*e).dirfd = dirfd(1);
+        (*e).dirfd2 = dirfd(4);
+        (*e).flags = flags;
+        (*e).comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        (*e).path[0] = 0;
+        (*e).path2[0] = 0;
+        (*e).dir_state = DIR_NONE;
+        (*e).dir_depth = 0;
+        if let Some(p) = path_spec_field(spec, 0).and_then(|i| args(i, arch))
+            && bpf_probe_read_user_str_bytes(p as *const u8, &mut (*e).path)
+                .is_ok_and(|s| !s.is_empty() && s[0] != b'/')
+        {
+            walk_dir(e, (*e).dirfd);
+        }
+        if let Some(p) = path_spec_field(spec, 3).and_then(|i| args(i, arch)) {
+            let _ = bpf_probe_read_user_str_bytes(p as *const u8, &mut (*e).path2);
+        }
+    }
+    entry.submit(0);
 }
 
 /// Stores the masked argument value of an argument-sensitive syscall for its target.
 #[inline(always)]
-fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: impl FnOnce(u32, u32) -> Option<u64>) {
+fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: &impl Fn(u32, u32) -> Option<u64>) {
     let Some(mask) = ARG_MASKS.get(arg_spec_mask(spec) as usize) else {
         return;
     };
@@ -209,6 +269,138 @@ fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: impl FnOnce(u32, u3
         // Full (another CPU inserting the same key at once is not a loss).
         lost();
     }
+}
+
+/// Mount tops crossed between two names of a directory walk (a volume inside a volume...).
+const MOUNT_CROSSINGS: usize = 4;
+
+/// Reads a kernel pointer at `base + OFF_PATH_WALK[field]`.
+#[inline(always)]
+fn kptr(base: u64, field: usize) -> Option<u64> {
+    let off = OFF_PATH_WALK.get(field)?;
+    if off == NO_OFFSET || base == 0 {
+        return None;
+    }
+    // SAFETY: a kernel address plus an offset from the kernel's BTF; faults safely.
+    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const u64) }.ok()
+}
+
+/// Fills `e.dir` with the names of the directory a relative path is relative to (`dirfd`, or
+/// the working directory for `AT_FDCWD`), leaf first, up to the process's root: dentry
+/// parents within a mount, mount points across mounts (include/linux/dcache.h, fs/mount.h;
+/// the walk `d_path()` makes, without its locks: a concurrent rename may give a stale name).
+#[inline(always)]
+unsafe fn walk_dir(e: *mut PathEvent, dirfd: i32) {
+    // SAFETY (whole function): `e` is a reserved ring entry; reads of kernel memory are
+    // bpf_probe_read_kernel, which faults safely.
+    unsafe {
+        (*e).dir_state = DIR_FAILED;
+        let task = bpf_get_current_task() as u64;
+        let Some(fs) = kptr(task, walk::TASK_FS) else {
+            return;
+        };
+        let (Some(root_d), Some(root_m)) =
+            (kptr(fs, walk::FS_ROOT_DENTRY), kptr(fs, walk::FS_ROOT_MNT))
+        else {
+            return;
+        };
+        let start = if dirfd == AT_FDCWD {
+            kptr(fs, walk::FS_PWD_DENTRY).zip(kptr(fs, walk::FS_PWD_MNT))
+        } else {
+            dirfd_path(task, dirfd)
+        };
+        let Some((mut d, mut m)) = start else {
+            return;
+        };
+        let Some(mount_mnt) = OFF_PATH_WALK
+            .get(walk::MOUNT_MNT)
+            .filter(|&o| o != NO_OFFSET)
+        else {
+            return;
+        };
+        // One name per step, so the step is the depth (a verifier state per depth, not per
+        // order of names and mount crossings); the mount tops between two names are crossed
+        // in an inner loop.
+        for depth in 0..=DIR_COMPONENTS {
+            for _ in 0..MOUNT_CROSSINGS {
+                if d == root_d && m == root_m {
+                    break;
+                }
+                let Some(mnt_root) = kptr(m, walk::VFSMOUNT_ROOT) else {
+                    return;
+                };
+                if d != mnt_root {
+                    break;
+                }
+                // The top of this mount: go on from where it is mounted.
+                let mount = m - u64::from(mount_mnt);
+                let Some(parent) = kptr(mount, walk::MOUNT_PARENT) else {
+                    return;
+                };
+                if parent == mount {
+                    // The mount namespace's root mount: its top is the top.
+                    break;
+                }
+                let Some(point) = kptr(mount, walk::MOUNT_MOUNTPOINT) else {
+                    return;
+                };
+                d = point;
+                m = parent + u64::from(mount_mnt);
+            }
+            if d == root_d && m == root_m {
+                (*e).dir_state = DIR_COMPLETE;
+                break;
+            }
+            let Some(parent) = kptr(d, walk::DENTRY_PARENT) else {
+                return;
+            };
+            if parent == d {
+                (*e).dir_state = DIR_COMPLETE;
+                break;
+            }
+            let Some(slot) = (*e).dir.get_mut(depth) else {
+                return;
+            };
+            let Some(name) = kptr(d, walk::DENTRY_NAME) else {
+                return;
+            };
+            match bpf_probe_read_kernel_str_bytes(name as *const u8, slot) {
+                Ok(s) if s.len() < COMPONENT_LEN - 1 => {}
+                _ => return,
+            }
+            (*e).dir_depth = depth as u32 + 1;
+            d = parent;
+        }
+        if (*e).dir_state != DIR_COMPLETE {
+            (*e).dir_depth = 0;
+        }
+    }
+}
+
+/// The (dentry, vfsmount) of the current task's descriptor `fd`.
+#[inline(always)]
+fn dirfd_path(task: u64, fd: i32) -> Option<(u64, u64)> {
+    if fd < 0 {
+        return None;
+    }
+    let files = kptr(task, walk::TASK_FILES)?;
+    let fdt = kptr(files, walk::FILES_FDT)?;
+    let off_max = OFF_PATH_WALK.get(walk::FDT_MAX_FDS)?;
+    if off_max == NO_OFFSET {
+        return None;
+    }
+    // SAFETY: `unsigned int max_fds` of the fdtable; faults safely.
+    let max = unsafe { bpf_probe_read_kernel((fdt + u64::from(off_max)) as *const u32) }.ok()?;
+    if fd as u32 >= max {
+        return None;
+    }
+    let array = kptr(fdt, walk::FDT_FD)?;
+    // SAFETY: `struct file *fd[max_fds]`, index checked against max_fds; faults safely.
+    let file = unsafe { bpf_probe_read_kernel((array + 8 * fd as u64) as *const u64) }.ok()?;
+    Some((
+        kptr(file, walk::FILE_PATH_DENTRY)?,
+        kptr(file, walk::FILE_PATH_MNT)?,
+    ))
 }
 
 /// Start-up boundaries: the new tracking value once this syscall is past them, `None` while

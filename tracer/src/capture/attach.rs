@@ -139,6 +139,7 @@ pub(crate) fn container_target(c: &Container) -> Target {
         engine: c.engine.as_str().to_owned(),
         command: c.command.clone(),
         secret_env: c.secret_env.clone(),
+        volumes: c.volumes.clone(),
     }
 }
 

@@ -163,6 +163,7 @@ pub(crate) fn capture_new_containers(
                     seccomp: containers::SeccompInForce::Unknown,
                     command: Vec::new(),
                     secret_env: Vec::new(),
+                    volumes: Vec::new(),
                 };
                 &unidentified
             }
@@ -239,6 +240,7 @@ fn identify(tgid: u32) -> Slot {
         seccomp: containers::SeccompInForce::Unknown,
         command: Vec::new(),
         secret_env: Vec::new(),
+        volumes: Vec::new(),
         engine,
         id,
     });

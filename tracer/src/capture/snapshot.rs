@@ -34,6 +34,7 @@ pub(super) struct Snapshot {
     pub capabilities: Vec<CapabilityCheck>,
     /// Programs exec'd that gained privileges, when the kernel says.
     pub privileged_execs: Option<BTreeMap<String, u64>>,
+    pub writes: profile_gen::filesystem::FileWrites,
     pub stats: Stats,
 }
 
@@ -54,6 +55,7 @@ impl Snapshot {
             arg_values: probe.arg_values(slot)?,
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
             privileged_execs: probe.privileged_execs(slot)?,
+            writes: probe.writes(slot)?,
             stats,
         })
     }
@@ -108,6 +110,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         warnings: Vec::new(),
         capability_proof: None,
         privileged_execs: s.privileged_execs,
+        writes: Some(s.writes),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -206,6 +209,13 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             ),
         ),
         (
+            stats.path_drop > 0,
+            format!(
+                "{} filesystem writes did not fit in the kernel's ring and are not in the recording: no read-only root is suggested from it",
+                stats.path_drop
+            ),
+        ),
+        (
             stats.stack_miss > 0,
             format!(
                 "{} capability checks have no kernel stack (caller unknown)",
@@ -260,6 +270,7 @@ mod tests {
             arg_values: BTreeMap::new(),
             capabilities: Vec::new(),
             privileged_execs: Some(BTreeMap::new()),
+            writes: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -340,6 +351,7 @@ mod tests {
             slots_exhausted: 0,
             arg_miss: 8,
             pending_miss: 9,
+            path_drop: 10,
         };
         s.capability_source = CapabilitySource::None("no BTF".to_owned());
         let r = recording(s, span());

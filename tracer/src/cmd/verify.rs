@@ -188,6 +188,16 @@ struct DeniedSyscall {
     outcome: String,
 }
 
+/// A path written where the settings' read-only root leaves nothing writable.
+#[derive(Debug, Serialize)]
+struct DeniedWrite {
+    path: String,
+    /// The syscalls that wrote it.
+    ops: Vec<String>,
+    processes: Vec<String>,
+    count: u64,
+}
+
 #[derive(Debug, Serialize)]
 struct MissingCapability {
     capability: Capability,
@@ -206,6 +216,8 @@ struct TargetReport {
     /// Needed (granted, no rule leaves it out) and not kept; `null` when no settings were given.
     missing_capabilities: Option<Vec<MissingCapability>>,
     needed_capabilities: BTreeSet<Capability>,
+    /// Paths written outside the writable mounts of the settings' read-only root.
+    denied_writes: Vec<DeniedWrite>,
     notes: Vec<String>,
 }
 
@@ -333,6 +345,7 @@ impl Report {
             .collect();
         let denied = targets.iter().any(|t| {
             !t.denied_syscalls.is_empty()
+                || !t.denied_writes.is_empty()
                 || t.missing_capabilities
                     .as_ref()
                     .is_some_and(|m| !m.is_empty())
@@ -461,6 +474,40 @@ impl Report {
                     .join("; ")
             ));
         }
+        let mut denied_writes = Vec::new();
+        if let Some(fs) = kept
+            .and_then(|k| k.filesystem.as_ref())
+            .filter(|f| f.read_only)
+        {
+            let volumes: BTreeSet<String> = match &rec.target {
+                Target::Container { volumes, .. } => volumes.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            };
+            match &rec.writes {
+                Some(writes) => {
+                    for (path, w) in &writes.paths {
+                        if !fs.allows(path, &volumes) {
+                            denied_writes.push(DeniedWrite {
+                                path: path.clone(),
+                                ops: w.ops.iter().cloned().collect(),
+                                processes: w.comms.iter().cloned().collect(),
+                                count: w.count,
+                            });
+                        }
+                    }
+                    if !writes.unresolved.is_empty() || writes.lost > 0 {
+                        notes.push(format!(
+                            "{} writes could not be placed and are not checked against the read-only root",
+                            writes.unresolved.len() as u64 + writes.lost
+                        ));
+                    }
+                }
+                None => notes.push(
+                    "the recording does not say what it wrote: the read-only root is not checked"
+                        .to_owned(),
+                ),
+            }
+        }
         if let Some(code) = o.exit.filter(|&c| c != 0) {
             notes.push(format!(
                 "the workload exited with status {code}; what it did not get to do is not checked"
@@ -475,6 +522,7 @@ impl Report {
             depends_on_arguments,
             missing_capabilities,
             needed_capabilities: needed,
+            denied_writes,
             notes,
         }
     }
@@ -493,6 +541,7 @@ impl Report {
         ));
         let mut syscalls = 0;
         let mut capabilities = 0;
+        let mut writes = 0;
         for t in &self.targets {
             out.push_str(&format!(
                 "{}: {} processes, {} distinct syscalls{}\n",
@@ -532,6 +581,15 @@ impl Report {
                         .join("; ")
                 ));
             }
+            for w in &t.denied_writes {
+                writes += 1;
+                out.push_str(&format!(
+                    "  denied write {} ({} by {}): the root is read-only and no tmpfs or volume of the settings covers it\n",
+                    w.path,
+                    w.ops.join(", "),
+                    w.processes.join(", ")
+                ));
+            }
             if !t.depends_on_arguments.is_empty() {
                 out.push_str(&format!(
                     "  allowed only for some arguments (not checked): {}\n",
@@ -552,8 +610,13 @@ impl Report {
             out.push_str(&format!("note: {n}\n"));
         }
         if self.denied {
+            let writes = if writes > 0 {
+                format!(", {}", plural(writes, "write", "writes"))
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "verify: DENIED: {} and {} would be denied\n",
+                "verify: DENIED: {}{writes} and {} would be denied\n",
                 plural(syscalls, "syscall", "syscalls"),
                 plural(capabilities, "capability", "capabilities")
             ));
@@ -651,6 +714,7 @@ mod tests {
             warnings: vec![],
             capability_proof: None,
             privileged_execs: Some(BTreeMap::new()),
+            writes: Some(Default::default()),
         }
     }
 
@@ -672,6 +736,7 @@ mod tests {
         privileges::Kept {
             caps: caps.iter().copied().collect(),
             source: "s.json".to_owned(),
+            filesystem: None,
         }
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct Container {
     pub command: Vec<String>,
     /// Environment variables that look like secrets: names and why, the values dropped.
     pub secret_env: Vec<SecretEnv>,
+    /// Destinations of its writable mounts (volumes, bind mounts, tmpfs).
+    pub volumes: Vec<String>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,10 +153,50 @@ pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
             .chain(strings_at(c, "/Args"))
             .collect(),
         secret_env: secret_env(&strings_at(c, "/Config/Env")),
+        volumes: engine_volumes(c),
     })
 }
 
 /// The strings of the array at `ptr` (none when there is no such array).
+/// Docker, Podman and nerdctl: the writable `Mounts` and `HostConfig.Tmpfs` destinations.
+fn engine_volumes(c: &Value) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .pointer("/Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| m.get("RW").and_then(Value::as_bool).unwrap_or(true))
+        .filter_map(|m| m.get("Destination").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if let Some(tmpfs) = c.pointer("/HostConfig/Tmpfs").and_then(Value::as_object) {
+        out.extend(tmpfs.keys().cloned());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// An OCI runtime spec's mounts at `ptr` that are not read-only, by destination.
+fn oci_volumes(v: &Value, ptr: &str) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .pointer(ptr)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            !m.get("options")
+                .and_then(Value::as_array)
+                .is_some_and(|o| o.iter().any(|x| x.as_str() == Some("ro")))
+        })
+        .filter_map(|m| m.get("destination").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn strings_at(v: &Value, ptr: &str) -> Vec<String> {
     v.pointer(ptr)
         .and_then(Value::as_array)
@@ -225,6 +267,7 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
         seccomp: SeccompInForce::Unknown,
         command: strings_at(&v, "/info/runtimeSpec/process/args"),
         secret_env: secret_env(&strings_at(&v, "/info/runtimeSpec/process/env")),
+        volumes: oci_volumes(&v, "/info/runtimeSpec/mounts"),
     })
 }
 
@@ -321,6 +364,7 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
         seccomp,
         command: strings_at(info, "/Spec/process/args"),
         secret_env: secret_env(&strings_at(info, "/Spec/process/env")),
+        volumes: oci_volumes(info, "/Spec/mounts"),
     }
 }
 

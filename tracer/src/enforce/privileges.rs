@@ -32,6 +32,8 @@ use crate::spawn::User;
 pub(crate) struct Kept {
     pub caps: BTreeSet<Capability>,
     pub source: String,
+    /// The settings file's read-only root and writable mounts, when it has them.
+    pub filesystem: Option<profile_gen::filesystem::FilesystemSetting>,
 }
 
 /// The capabilities `--caps FILE` or `--cap-add` keep. A settings file that drops ALL keeps its
@@ -62,6 +64,7 @@ pub(crate) fn kept_capabilities(
         return Ok(Kept {
             caps: keep,
             source: path.display().to_string(),
+            filesystem: settings.filesystem,
         });
     }
     let mut keep = BTreeSet::new();
@@ -78,6 +81,7 @@ pub(crate) fn kept_capabilities(
     Ok(Kept {
         caps: keep,
         source: "--cap-add".to_owned(),
+        filesystem: None,
     })
 }
 

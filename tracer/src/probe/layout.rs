@@ -1,7 +1,7 @@
 //! The kernel struct offsets the probes need, read from the running kernel's BTF before
 //! loading (see [`super::btf`]) and passed to the kernel side as load-time globals.
 
-use cinch_common::{MAX_ARGS, NO_OFFSET};
+use cinch_common::{MAX_ARGS, NO_OFFSET, walk};
 
 use super::btf::{Btf, BtfError};
 use crate::error::kernel;
@@ -25,6 +25,36 @@ pub(super) struct KernelLayout {
     pub(super) off_bprm_secureexec: u32,
     /// Offsets in `struct pt_regs` of the syscall arguments, native table then compat.
     pub(super) off_regs_args: [u32; 2 * MAX_ARGS as usize],
+    /// What the directory walk of a relative path reads (`cinch_common::walk`); all NO_OFFSET
+    /// when one is missing.
+    pub(super) off_path_walk: [u32; walk::LEN],
+}
+
+/// The offsets of `cinch_common::walk`, or the first one this kernel's BTF lacks.
+fn path_walk(btf: &Btf) -> Result<[u32; walk::LEN], BtfError> {
+    let mut out = [NO_OFFSET; walk::LEN];
+    for (i, strukt, member) in [
+        (walk::TASK_FS, "task_struct", "fs"),
+        (walk::FS_PWD_DENTRY, "fs_struct", "pwd.dentry"),
+        (walk::FS_PWD_MNT, "fs_struct", "pwd.mnt"),
+        (walk::FS_ROOT_DENTRY, "fs_struct", "root.dentry"),
+        (walk::FS_ROOT_MNT, "fs_struct", "root.mnt"),
+        (walk::DENTRY_PARENT, "dentry", "d_parent"),
+        (walk::DENTRY_NAME, "dentry", "d_name.name"),
+        (walk::VFSMOUNT_ROOT, "vfsmount", "mnt_root"),
+        (walk::MOUNT_MNT, "mount", "mnt"),
+        (walk::MOUNT_PARENT, "mount", "mnt_parent"),
+        (walk::MOUNT_MOUNTPOINT, "mount", "mnt_mountpoint"),
+        (walk::TASK_FILES, "task_struct", "files"),
+        (walk::FILES_FDT, "files_struct", "fdt"),
+        (walk::FDT_FD, "fdtable", "fd"),
+        (walk::FDT_MAX_FDS, "fdtable", "max_fds"),
+        (walk::FILE_PATH_DENTRY, "file", "f_path.dentry"),
+        (walk::FILE_PATH_MNT, "file", "f_path.mnt"),
+    ] {
+        out[i] = btf.member_offset(strukt, member)?;
+    }
+    Ok(out)
 }
 
 /// How the exit probe tells a process's exit from the exit of one of its threads.
@@ -123,5 +153,9 @@ pub(super) fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_compat_status,
         compat_flag,
         off_regs_args,
+        off_path_walk: path_walk(&btf).unwrap_or_else(|e| {
+            tracing::info!(%e, "relative paths are placed from /proc only");
+            [NO_OFFSET; walk::LEN]
+        }),
     })
 }

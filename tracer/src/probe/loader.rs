@@ -42,6 +42,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
     let tracer_tgid = std::process::id();
     let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
     let arg_table = ArgTable::build(Arch::native(), &layout.off_regs_args);
+    let path_table = super::paths::path_table(Arch::native());
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(names::TASK_TARGET, pid_max)
         .map_max_entries(names::COUNTS, slots)
@@ -80,6 +81,8 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
         .override_global(names::G_OFF_SIGNAL_LIVE, &layout.off_signal_live, true)
         .override_global(names::G_ARG_SPEC, &arg_table.spec, true)
         .override_global(names::G_ARG_MASKS, &arg_table.masks, true)
+        .override_global(names::G_PATH_SPEC, &path_table, true)
+        .override_global(names::G_OFF_PATH_WALK, &layout.off_path_walk, true)
         .override_global(names::G_OFF_REGS_ARGS, &layout.off_regs_args, true)
         .load(OBJECT)
         .map_err(|e| explain_load_error("loading the eBPF object", e))?;

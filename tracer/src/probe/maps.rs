@@ -26,6 +26,7 @@ pub(crate) struct Stats {
     pub slots_exhausted: u64,
     pub arg_miss: u64,
     pub pending_miss: u64,
+    pub path_drop: u64,
 }
 
 /// Every counter of `STATS`: one more [`Stat`] does not compile until it is listed here and
@@ -41,6 +42,7 @@ const ALL_STATS: [Stat; STAT_COUNT as usize] = [
     Stat::SlotsExhausted,
     Stat::ArgMiss,
     Stat::PendingMiss,
+    Stat::PathDrop,
 ];
 
 impl Stats {
@@ -56,6 +58,7 @@ impl Stats {
             Stat::SlotsExhausted => &mut self.slots_exhausted,
             Stat::ArgMiss => &mut self.arg_miss,
             Stat::PendingMiss => &mut self.pending_miss,
+            Stat::PathDrop => &mut self.path_drop,
         }
     }
 }
@@ -207,6 +210,7 @@ impl Probe {
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
     /// for [`Probe::arg_values`], and passed on like the others.
     pub(crate) fn drain_events(&mut self, mut f: impl FnMut(Event)) {
+        self.drain_paths();
         while let Some(item) = self.events.next() {
             if item.len() < size_of::<Event>() {
                 continue;
@@ -224,6 +228,35 @@ impl Probe {
             }
             f(event);
         }
+    }
+}
+
+impl Probe {
+    /// Filesystem writes waiting in their ring buffer, placed while their processes still run.
+    fn drain_paths(&mut self) {
+        let native = profile_gen::Arch::native();
+        while let Some(item) = self.paths.next() {
+            if item.len() < size_of::<cinch_common::PathEvent>() {
+                continue;
+            }
+            // SAFETY: the kernel side writes whole `PathEvent`s; read unaligned to be safe.
+            let event = unsafe {
+                std::ptr::read_unaligned(item.as_ptr().cast::<cinch_common::PathEvent>())
+            };
+            drop(item);
+            self.writes.add(native, &event);
+        }
+    }
+
+    /// The paths `slot` wrote, after the writes still queued. Writes the kernel side could not
+    /// pass on are not told apart by target: each recording of the run gets the count.
+    pub(crate) fn writes(
+        &mut self,
+        slot: u32,
+    ) -> anyhow::Result<profile_gen::filesystem::FileWrites> {
+        self.drain_paths();
+        let lost = self.stats()?.path_drop;
+        Ok(self.writes.take(slot, lost))
     }
 }
 
@@ -254,6 +287,7 @@ mod tests {
                 slots_exhausted: 8,
                 arg_miss: 9,
                 pending_miss: 10,
+                path_drop: 11,
             }
         );
     }

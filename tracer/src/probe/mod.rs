@@ -21,6 +21,7 @@ mod layout;
 mod loader;
 mod maps;
 pub(crate) mod outcome;
+mod paths;
 mod results;
 mod targets;
 
@@ -72,6 +73,9 @@ pub(crate) struct Probe {
     arg_lost: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
     events: RingBuf<MapData>,
+    paths: RingBuf<MapData>,
+    /// The filesystem writes drained from `paths` so far, per target.
+    writes: paths::Writes,
     slots: u32,
     pid_max: u32,
     priv_execs: HashMap<MapData, PrivExecKey, u64>,
@@ -146,6 +150,7 @@ impl Probe {
         let counts = PerCpuArray::try_from(take(names::COUNTS)?)?;
         let stats = PerCpuArray::try_from(take(names::STATS)?)?;
         let events = RingBuf::try_from(take(names::EVENTS)?)?;
+        let paths = RingBuf::try_from(take(names::PATHS)?)?;
         let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
         let pending_checks = HashMap::try_from(take(names::PENDING_CHECKS)?)?;
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
@@ -175,6 +180,8 @@ impl Probe {
             counts,
             stats,
             events,
+            paths,
+            writes: paths::Writes::default(),
             slots,
             pid_max,
             priv_execs,
