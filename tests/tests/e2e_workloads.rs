@@ -1321,13 +1321,15 @@ fn busybox_httpd_in_docker() {
     );
 }
 
-/// A container that never touches the network gets `network: none` in its settings, and runs
-/// with the full `docker run` line `cinch report` gives (seccomp, no-new-privileges, cap_drop
-/// ALL, `--network none`). busybox httpd, which listens on AF_INET, keeps the default network
-/// (busybox_httpd_in_docker).
+/// A container that never touches the network gets `network: none` in its settings, and one
+/// that writes only /tmp a read-only root with a tmpfs there; it runs with the full `docker
+/// run` line `cinch report` gives (seccomp, no-new-privileges, cap_drop ALL, `--read-only
+/// --tmpfs /tmp`, `--network none`). Without the tmpfs it fails, and `cinch verify` against
+/// settings without it names the path. busybox httpd, which listens on AF_INET, keeps the
+/// default network (busybox_httpd_in_docker).
 #[test]
-fn a_container_without_network_runs_with_network_none() {
-    let name = "a_container_without_network_runs_with_network_none";
+fn a_container_runs_read_only_without_network_from_its_generated_line() {
+    let name = "a_container_runs_read_only_without_network_from_its_generated_line";
     guard!(bpf);
     let Some(_docker) = Docker::require(name) else {
         return;
@@ -1367,9 +1369,10 @@ fn a_container_without_network_runs_with_network_none() {
     let recording = recs.join(format!("{container}.json"));
     assert!(recording.is_file(), "no recording: {}", text(&out));
     let g = Generated::new(w, "nonet", &[recording]);
-    let settings: serde_json::Value =
+    let mut settings: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&g.caps).expect("settings")).expect("JSON");
     assert_eq!(settings["network"]["mode"], "none", "{settings}");
+    assert_eq!(settings["filesystem"]["read_only"], true, "{settings}");
     let out = Command::new(cinch_bin())
         .args(["report", "--format", "docker-run"])
         .arg(&g.profile)
@@ -1379,12 +1382,51 @@ fn a_container_without_network_runs_with_network_none() {
         .expect("running cinch report");
     assert!(out.status.success(), "report: {}", text(&out));
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(line.ends_with("--network none"), "{line}");
+    assert!(
+        line.ends_with("--read-only --tmpfs /tmp --network none"),
+        "{line}"
+    );
     let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
     let out = run(&docker_run(&flags));
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cinch"),
         "under {line}: {}",
+        text(&out)
+    );
+
+    // Without the tmpfs the root is read-only where it writes.
+    let without = line.replace(" --tmpfs /tmp", "");
+    let flags: Vec<String> = without.split_whitespace().map(str::to_owned).collect();
+    let out = run(&docker_run(&flags));
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
+        "under {without}: {}",
+        text(&out)
+    );
+    // verify, against settings without the tmpfs, names the path.
+    settings["filesystem"]["mounts"] = serde_json::json!([]);
+    let fewer = w.join("no-tmpfs.settings.json");
+    std::fs::write(&fewer, settings.to_string()).expect("write settings");
+    let mut verify: Vec<String> = vec![
+        cinch_bin().display().to_string(),
+        "verify".into(),
+        "--profile".into(),
+        g.profile.display().to_string(),
+        "--caps".into(),
+        fewer.display().to_string(),
+        "--new-containers".into(),
+        "--".into(),
+    ];
+    let mut flags = Httpd::recording_profile();
+    flags.extend(["--network".into(), "none".into()]);
+    verify.extend(docker_run(&flags));
+    let out = run(&verify);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        said.contains("denied write /tmp/note (openat by sh)"),
+        "{}",
         text(&out)
     );
 }
