@@ -287,6 +287,7 @@ pub fn output_text(out: &std::process::Output) -> String {
     )
 }
 
+#[cfg(feature = "recordings")]
 /// `cinch record -q -o DIR/NAME.json -- ARGV...`, which must succeed; the file and the
 /// recording.
 pub fn record_command(dir: &Path, name: &str, argv: &[&str]) -> (PathBuf, profile_gen::Recording) {
@@ -309,6 +310,7 @@ pub fn record_command(dir: &Path, name: &str, argv: &[&str]) -> (PathBuf, profil
     (rec, recording)
 }
 
+#[cfg(feature = "recordings")]
 /// The syscall names a recording has, every architecture together.
 pub fn recorded_names(recording: &profile_gen::Recording) -> Vec<String> {
     recording
@@ -469,12 +471,7 @@ pub fn comm(pid: u32) -> String {
 /// `pid` or one of its descendants is a `sleep` blocked in its nanosleep: a workload that got
 /// past its start-up (`/proc/PID/syscall` names the call a blocked task is in).
 pub fn sleeping_below(pid: u32) -> bool {
-    let native = profile_gen::Arch::native();
-    let sleeps: Vec<u64> = ["nanosleep", "clock_nanosleep"]
-        .into_iter()
-        .filter_map(|n| profile_gen::naming::syscall_number(native, n))
-        .map(u64::from)
-        .collect();
+    let sleeps = [libc::SYS_nanosleep, libc::SYS_clock_nanosleep].map(|nr| nr as u64);
     let in_sleep = |p: u32| {
         comm(p) == "sleep"
             && std::fs::read_to_string(format!("/proc/{p}/syscall"))
