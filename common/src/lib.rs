@@ -42,6 +42,9 @@ pub const TRACK_CAPS_PENDING: u32 = 1 << 18;
 /// tracer watches attached processes itself; `live` counts only what the kernel side added, so
 /// only the kernel side ever writes it.
 pub const TRACK_ATTACHED: u32 = 1 << 19;
+/// The process's credentials may have changed (it was just registered, exec'd, or entered a
+/// syscall that sets ids): its next counted syscall records them in `CREDS`.
+pub const TRACK_CRED_PENDING: u32 = 1 << 20;
 
 /// Index of a syscall counter cell among all targets' (the `SEEN` bitmap).
 #[inline(always)]
@@ -222,6 +225,26 @@ const _: () = assert!(size_of::<PrivExecKey>() == 20);
 
 /// Distinct (target, program) privilege-gaining execs kept per tracer.
 pub const MAX_PRIV_EXECS: u32 = 256;
+
+/// The ids a target's process ran with (its `real_cred`), by program: recorded after each
+/// registration, exec and id-setting syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CredKey {
+    pub slot: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub comm: [u8; 16],
+}
+const _: () = assert!(size_of::<CredKey>() == 36);
+
+/// Distinct (target, ids, program) kept per tracer.
+pub const MAX_CRED_KEYS: u32 = 1024;
+
+/// `OFF_CRED_IDS` entries: `cred.uid`, `cred.gid`, `cred.euid`, `cred.egid`.
+pub const CRED_IDS: usize = 4;
 
 /// Filesystem writes: for a syscall whose `PATH_SPEC` entry is not 0, the kernel side sends
 /// its path (and, for rename and link, the second path) with the directory descriptor it is
@@ -429,6 +452,7 @@ pub mod names {
     pub const RESULT_TRACKED: &str = "RESULT_TRACKED";
     pub const PRIV_EXECS: &str = "PRIV_EXECS";
     pub const PATHS: &str = "PATHS";
+    pub const CREDS: &str = "CREDS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -462,6 +486,8 @@ pub mod names {
     pub const G_ARG_MASKS: &str = "ARG_MASKS";
     pub const G_PATH_SPEC: &str = "PATH_SPEC";
     pub const G_OFF_PATH_WALK: &str = "OFF_PATH_WALK";
+    pub const G_CRED_SPEC: &str = "CRED_SPEC";
+    pub const G_OFF_CRED_IDS: &str = "OFF_CRED_IDS";
     pub const G_OFF_REGS_ARGS: &str = "OFF_REGS_ARGS";
 }
 
@@ -495,4 +521,6 @@ mod pod {
     unsafe impl aya::Pod for super::PrivExecKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PathEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CredKey {}
 }

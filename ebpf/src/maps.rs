@@ -9,9 +9,10 @@ use aya_ebpf::{
 use core::mem::MaybeUninit;
 
 use cinch_common::{
-    ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CapKey, MAX_ARG_KEYS, MAX_ARGS,
-    MAX_CAP_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_SYSCALLS, MAX_TARGETS,
-    MNTNS_OFF, NO_OFFSET, PendingChecks, PrivExecKey, STAT_COUNT, Stat, TargetCounts, TargetState,
+    ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CRED_IDS, CapKey, CredKey, MAX_ARG_KEYS,
+    MAX_ARGS, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_PRIV_EXECS,
+    MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, PendingChecks, PrivExecKey, STAT_COUNT, Stat,
+    TargetCounts, TargetState,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -57,6 +58,10 @@ pub static CAP_CHECKS: HashMap<CapKey, u64> = HashMap::with_max_entries(MAX_CAP_
 #[map]
 pub static PENDING_CHECKS: HashMap<u32, PendingChecks> =
     HashMap::with_max_entries(MAX_PENDING_THREADS, 0);
+
+/// The ids targets' processes ran with, counted by (target, ids, program).
+#[map]
+pub static CREDS: HashMap<CredKey, u64> = HashMap::with_max_entries(MAX_CRED_KEYS, 0);
 
 /// Execs of targets that gained privileges, counted by (target, program).
 #[map]
@@ -130,6 +135,13 @@ pub static ARG_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SP
 /// that write a path, 0 for the rest.
 #[unsafe(no_mangle)]
 pub static PATH_SPEC: GlobalArray<u16, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// Per (architecture table, syscall number): 1 for the syscalls that set ids (setuid and its
+/// kin), 0 for the rest.
+#[unsafe(no_mangle)]
+pub static CRED_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// Offsets in `struct cred` of `uid`, `gid`, `euid`, `egid`; NO_OFFSET when unknown.
+#[unsafe(no_mangle)]
+pub static OFF_CRED_IDS: GlobalArray<u32, CRED_IDS> = GlobalArray::new([NO_OFFSET; CRED_IDS]);
 /// Offsets the directory walk of a relative path reads ([`cinch_common::walk`]); NO_OFFSET
 /// when unknown (relative paths are then placed by the tracer from /proc, while it can).
 #[unsafe(no_mangle)]

@@ -78,6 +78,9 @@ pub struct CapSettings {
     /// absent in files before it (the snippets then leave the root as it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<crate::filesystem::FilesystemSetting>,
+    /// The user to run as, with the evidence (`user::analyze`); absent in files before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::user::UserSetting>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -96,6 +99,7 @@ impl CapSettings {
             secrets: Vec::new(),
             no_new_privileges: None,
             filesystem: None,
+            user: None,
         }
     }
 
@@ -386,6 +390,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             secrets: Vec::new(),
             no_new_privileges: None,
             filesystem: None,
+            user: None,
         },
         denied,
         ruled_out,

@@ -287,6 +287,10 @@ pub fn generate_observed(
     caps.settings.network = Some(crate::network::analyze(&observed));
     caps.settings.secrets = observed.secrets.iter().cloned().collect();
     caps.settings.no_new_privileges = Some(crate::no_new_privs::analyze(&observed));
+    caps.settings.user = Some(crate::user::analyze(
+        &observed.credentials,
+        &observed.credentials_unknown,
+    ));
     caps.settings.filesystem = Some(crate::filesystem::analyze(
         Some(&observed.writes),
         &observed.writes_unknown,
@@ -650,6 +654,9 @@ impl Generated {
         }
         if let Some(fs) = &settings.filesystem {
             out.push(format!("filesystem: {}: {}", fs.label(), fs.why));
+        }
+        if let Some(u) = &settings.user {
+            out.push(format!("user: {}: {}", u.label(), u.why));
         }
         if let Some(n) = &settings.no_new_privileges {
             out.push(format!(

@@ -29,6 +29,7 @@ pub mod report;
 pub mod seccomp;
 pub mod secrets;
 pub mod snippets;
+pub mod user;
 pub mod validate;
 
 // The property tests (tests/properties.rs) use it, the unit tests do not.

@@ -112,6 +112,10 @@ pub struct Observed {
     pub writes_unknown: BTreeSet<PathBuf>,
     /// Writable volume destinations of the recorded containers.
     pub volumes: BTreeSet<String>,
+    /// The ids processes ran with, all recordings joined.
+    pub credentials: Vec<crate::user::Credential>,
+    /// Recordings that cannot say which ids their processes ran with.
+    pub credentials_unknown: BTreeSet<PathBuf>,
 }
 
 impl Observed {
@@ -249,6 +253,12 @@ impl Observed {
                 out.writes_unknown.insert(path.clone());
             }
         }
+        match &rec.credentials {
+            Some(creds) => out.credentials.extend(creds.iter().cloned()),
+            None => {
+                out.credentials_unknown.insert(path.clone());
+            }
+        }
         if rec.schema_version < 3
             && rec
                 .capabilities
@@ -330,6 +340,13 @@ impl Observed {
         self.writes_unknown
             .extend(other.writes_unknown.iter().cloned());
         self.volumes.extend(other.volumes.iter().cloned());
+        for c in &other.credentials {
+            if !self.credentials.contains(c) {
+                self.credentials.push(c.clone());
+            }
+        }
+        self.credentials_unknown
+            .extend(other.credentials_unknown.iter().cloned());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

@@ -73,6 +73,10 @@ pub struct Recording {
     /// say (before schema 3 had it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<crate::filesystem::FileWrites>,
+    /// The ids its processes ran with, by ids (`user::analyze`). Absent when the recording
+    /// cannot say (before schema 3 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Vec<crate::user::Credential>>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then

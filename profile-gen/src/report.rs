@@ -214,6 +214,8 @@ pub struct CapsSection {
     pub no_new_privileges: Option<crate::no_new_privs::NoNewPrivileges>,
     /// Read-only root and where to mount writable, and why.
     pub filesystem: Option<crate::filesystem::FilesystemSetting>,
+    /// The user to run as, and why.
+    pub user: Option<crate::user::UserSetting>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -385,6 +387,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             secrets: settings.secrets.clone(),
             no_new_privileges: settings.no_new_privileges.clone(),
             filesystem: settings.filesystem.clone(),
+            user: settings.user.clone(),
         }
     });
     if capabilities.is_none() {
@@ -615,6 +618,9 @@ impl Report {
                     out.push_str(&format!("  {}: {}\n", m.path, m.why));
                 }
             }
+            if let Some(u) = &c.user {
+                out.push_str(&format!("user: {}: {}\n", u.label(), u.why));
+            }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(
                     "no-new-privileges: {}: {}\n",
@@ -745,6 +751,9 @@ impl Report {
                 if !fs.mounts.is_empty() {
                     out.push('\n');
                 }
+            }
+            if let Some(u) = &c.user {
+                out.push_str(&format!("**User**: {}: {}\n\n", u.label(), u.why));
             }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(

@@ -69,6 +69,10 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
             flags.push("--cap-add".to_owned());
             flags.push(cap.to_owned());
         }
+        if let Some(user) = caps.user.as_ref().and_then(|u| u.user.as_ref()) {
+            flags.push("--user".to_owned());
+            flags.push(shell_quote(user));
+        }
         if let Some(fs) = read_only(caps) {
             flags.push("--read-only".to_owned());
             for m in fs.mounts_of(MountKind::Tmpfs) {
@@ -125,6 +129,9 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("    # NET_BIND_SERVICE: Docker sets net.ipv4.ip_unprivileged_port_start=0 in containers with their own network namespace; it may not be needed here\n");
         }
+        if let Some(user) = caps.user.as_ref().and_then(|u| u.user.as_ref()) {
+            out.push_str(&format!("    user: {}\n", quoted(user)));
+        }
         if let Some(fs) = read_only(caps) {
             out.push_str("    read_only: true\n");
             let list = |kind| {
@@ -176,6 +183,11 @@ pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -
         }
         if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
             out.push_str("# NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
+        }
+        if let Some((uid, gid)) = caps.user.as_ref().and_then(|u| u.ids()) {
+            out.push_str(&format!(
+                "  runAsNonRoot: true\n  runAsUser: {uid}\n  runAsGroup: {gid}\n"
+            ));
         }
         if let Some(fs) = read_only(caps) {
             out.push_str("  readOnlyRootFilesystem: true\n");

@@ -1321,10 +1321,10 @@ fn busybox_httpd_in_docker() {
     );
 }
 
-/// A container that never touches the network gets `network: none` in its settings, and one
-/// that writes only /tmp a read-only root with a tmpfs there; it runs with the full `docker
-/// run` line `cinch report` gives (seccomp, no-new-privileges, cap_drop ALL, `--read-only
-/// --tmpfs /tmp`, `--network none`). Without the tmpfs it fails, and `cinch verify` against
+/// A container that never touches the network gets `network: none` in its settings, one that
+/// writes only /tmp a read-only root with a tmpfs there, and one that ran as nobody the user
+/// nobody; it runs with the full `docker run` line `cinch report` gives (seccomp,
+/// no-new-privileges, cap_drop ALL, `--user`, `--read-only --tmpfs /tmp`, `--network none`). Without the tmpfs it fails, and `cinch verify` against
 /// settings without it names the path. busybox httpd, which listens on AF_INET, keeps the
 /// default network (busybox_httpd_in_docker).
 #[test]
@@ -1360,9 +1360,15 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
         recs.display().to_string(),
         "--".into(),
     ];
-    // Recorded on the host's network: what it does decides, not what it was given.
+    // Recorded on the host's network: what it does decides, not what it was given. As nobody:
+    // the settings then run it as nobody.
     let mut flags = Httpd::recording_profile();
-    flags.extend(["--network".into(), "host".into()]);
+    flags.extend([
+        "--network".into(),
+        "host".into(),
+        "--user".into(),
+        "65534:65534".into(),
+    ]);
     record.extend(docker_run(&flags));
     let out = run(&record);
     assert!(out.status.success(), "recording: {}", text(&out));
@@ -1383,7 +1389,7 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
     assert!(out.status.success(), "report: {}", text(&out));
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(
-        line.ends_with("--read-only --tmpfs /tmp --network none"),
+        line.ends_with("--user 65534:65534 --read-only --tmpfs /tmp --network none"),
         "{line}"
     );
     let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();

@@ -139,6 +139,86 @@ fn the_paths_written_are_recorded_where_they_are() {
     assert!(writes.paths[&format!("{d}/t")].comms.contains("touch"));
 }
 
+/// The ids each process ran with, as asked for: a command run as nobody (`record --user`) gets
+/// `user: 65534:65534` in its settings; one that ran as root and handed work to nobody
+/// (setpriv, as nginx's master does for its workers) keeps the image's user, and says both.
+#[test]
+fn the_ids_processes_ran_with_are_recorded() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generate = |args: &[&str], name: &str| -> serde_json::Value {
+        let rec = dir.path().join(format!("{name}.json"));
+        let out = Command::new(cinch_bin())
+            .args(["record", "-q", "-o"])
+            .arg(&rec)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cinch record");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let settings = dir.path().join(format!("{name}.settings.json"));
+        let out = Command::new(cinch_bin())
+            .args(["generate", "-o"])
+            .arg(dir.path().join(format!("{name}.seccomp.json")))
+            .arg("--caps-out")
+            .arg(&settings)
+            .arg(&rec)
+            .output()
+            .expect("cinch generate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let recording: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
+        let settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+        serde_json::json!({"recording": recording, "settings": settings})
+    };
+    let nobody = generate(
+        &["--user", "65534:65534", "--", "sh", "-c", "id -u; true"],
+        "nobody",
+    );
+    let creds = nobody["recording"]["credentials"]
+        .as_array()
+        .expect("credentials");
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    assert_eq!(creds[0]["uid"], 65534);
+    assert_eq!(creds[0]["egid"], 65534);
+    let comms: Vec<&str> = creds[0]["comms"]
+        .as_array()
+        .expect("comms")
+        .iter()
+        .map(|c| c.as_str().expect("comm"))
+        .collect();
+    assert_eq!(comms, ["id", "sh"]);
+    assert_eq!(nobody["settings"]["user"]["user"], "65534:65534");
+
+    let handed = generate(
+        &[
+            "--",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            "true",
+        ],
+        "handed",
+    );
+    let user = &handed["settings"]["user"];
+    assert!(user.get("user").is_none(), "{user}");
+    let why = user["why"].as_str().expect("why");
+    assert!(why.starts_with("setpriv ran as root"), "{why}");
+    assert!(why.contains("sh ran as uid 65534 gid 65534"), "{why}");
+}
+
 #[test]
 fn true_matches_strace() {
     guard!(bpf);

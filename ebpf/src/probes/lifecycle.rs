@@ -20,8 +20,8 @@ use aya_ebpf::{
 };
 use cinch_common::{
     Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, PrivExecKey, RESULT_UNKNOWN, Stat,
-    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK,
-    TargetState,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_SECCOMP,
+    TRACK_SLOT_MASK, TargetState,
 };
 
 use crate::maps::{
@@ -95,11 +95,20 @@ pub fn sched_exec(ctx: RawTracePointContext) -> i32 {
 #[inline(always)]
 fn count_privileged_exec(bprm: *const u8) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(&track) = TASK_TARGET.get(tgid) else {
+    let Some(cell) = TASK_TARGET.get_ptr_mut(tgid) else {
         return;
     };
+    // SAFETY: a valid array cell.
+    let track = unsafe { *cell };
+    if track == 0 {
+        return;
+    }
+    // The new program's ids (set-user-ID, or the same): recorded at its first syscall. The
+    // exec killed the other threads, so nothing else writes the cell now.
+    // SAFETY: as above.
+    unsafe { *cell = track | TRACK_CRED_PENDING };
     let bit = OFF_BPRM_SECUREEXEC.load();
-    if track == 0 || bit == NO_OFFSET {
+    if bit == NO_OFFSET {
         return;
     }
     // SAFETY: a fault-safe read of the binprm the tracepoint passes, at an offset from BTF.

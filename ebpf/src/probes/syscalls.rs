@@ -18,17 +18,19 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use cinch_common::{
-    ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, DIR_COMPLETE, DIR_COMPONENTS,
-    DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET, OPEN_WRITE_FLAGS,
-    PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
-    TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index,
-    arg_spec_mask, cell, counter, path_spec_field, path_spec_how, walk,
+    ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, CredKey, DIR_COMPLETE,
+    DIR_COMPONENTS, DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET,
+    OPEN_WRITE_FLAGS, PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC,
+    TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask, cell, counter,
+    path_spec_field, path_spec_how, walk,
 };
 
 use crate::maps::{
-    ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, COMPAT_FLAG, COUNTS, EVENTS, NR_EXECVE, NR_EXECVEAT,
-    OFF_COMPAT_STATUS, OFF_PATH_WALK, OFF_REGS_ARGS, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID,
-    PATH_SPEC, PATHS, SEEN, TARGETS, TASK_TARGET, bump,
+    ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS, EVENTS,
+    NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK, OFF_REGS_ARGS,
+    OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, SEEN, TARGETS,
+    TASK_TARGET, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -135,6 +137,22 @@ fn record(entry: *mut u32, track: u32, id: i64, arch: u32, args: impl Fn(u32, u3
     }
     let nr = id as u32;
     let slot = (track & TRACK_SLOT_MASK) - 1;
+    // SAFETY: a valid array cell (arming may just have rewritten it).
+    let now = unsafe { *entry };
+    // Not while a container's runtime still sets the process up (its ids between setgid and
+    // setuid are not the workload's), nor at an execve (the old program's name): the next
+    // syscall, the new program's, records them.
+    let is_exec = arch == ARCH_NATIVE && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load());
+    if now & (TRACK_CRED_PENDING | TRACK_CAPS_PENDING) == TRACK_CRED_PENDING && !is_exec {
+        // SAFETY: as above; a lost race with another thread only records the ids twice.
+        unsafe { *entry = now & !TRACK_CRED_PENDING };
+        record_creds(slot);
+    }
+    if CRED_SPEC.get(counter(arch, nr) as usize).unwrap_or(0) != 0 {
+        // An id-setting syscall: its effect shows at the next one.
+        // SAFETY: as above.
+        unsafe { *entry |= TRACK_CRED_PENDING };
+    }
     let Some(counts) = COUNTS.get_ptr_mut(slot) else {
         bump(Stat::CounterMiss);
         return;
@@ -268,6 +286,51 @@ fn record_arg(slot: u32, arch: u32, nr: u32, spec: u8, args: &impl Fn(u32, u32) 
     } else if ARG_VALUES.get_ptr_mut(key).is_none() {
         // Full (another CPU inserting the same key at once is not a loss).
         lost();
+    }
+}
+
+/// Counts the ids the current task runs with (`real_cred`: what an exec or a set*id changed) for
+/// its target and program.
+#[inline(always)]
+fn record_creds(slot: u32) {
+    let off_cred = OFF_TASK_CRED.load();
+    if off_cred == NO_OFFSET {
+        return;
+    }
+    // SAFETY: fault-safe reads of the current task's credentials at offsets from BTF.
+    let Ok(cred) = (unsafe {
+        bpf_probe_read_kernel(
+            (bpf_get_current_task() as *const u8).add(off_cred as usize) as *const u64
+        )
+    }) else {
+        bump(Stat::ReadFailed);
+        return;
+    };
+    let id = |i: usize| -> Option<u32> {
+        let off = OFF_CRED_IDS.get(i)?;
+        if off == NO_OFFSET || cred == 0 {
+            return None;
+        }
+        // SAFETY: as above.
+        unsafe { bpf_probe_read_kernel((cred + u64::from(off)) as *const u32) }.ok()
+    };
+    let (Some(uid), Some(gid), Some(euid), Some(egid)) = (id(0), id(1), id(2), id(3)) else {
+        bump(Stat::ReadFailed);
+        return;
+    };
+    let key = CredKey {
+        slot,
+        uid,
+        gid,
+        euid,
+        egid,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    };
+    if let Some(count) = CREDS.get_ptr_mut(key) {
+        // SAFETY: a valid value; the count is evidence only.
+        unsafe { *count += 1 };
+    } else if CREDS.insert(key, 1u64, 0).is_err() {
+        bump(Stat::CapMiss);
     }
 }
 

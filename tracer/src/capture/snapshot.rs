@@ -35,6 +35,7 @@ pub(super) struct Snapshot {
     /// Programs exec'd that gained privileges, when the kernel says.
     pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub writes: profile_gen::filesystem::FileWrites,
+    pub credentials: Vec<profile_gen::user::Credential>,
     pub stats: Stats,
 }
 
@@ -56,6 +57,7 @@ impl Snapshot {
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
             privileged_execs: probe.privileged_execs(slot)?,
             writes: probe.writes(slot)?,
+            credentials: probe.credentials(slot)?,
             stats,
         })
     }
@@ -111,6 +113,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         capability_proof: None,
         privileged_execs: s.privileged_execs,
         writes: Some(s.writes),
+        credentials: Some(s.credentials),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -271,6 +274,7 @@ mod tests {
             capabilities: Vec::new(),
             privileged_execs: Some(BTreeMap::new()),
             writes: Default::default(),
+            credentials: Vec::new(),
             stats: Stats::default(),
         }
     }

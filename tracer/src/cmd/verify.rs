@@ -715,6 +715,7 @@ mod tests {
             capability_proof: None,
             privileged_execs: Some(BTreeMap::new()),
             writes: Some(Default::default()),
+            credentials: Some(Vec::new()),
         }
     }
 

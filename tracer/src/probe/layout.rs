@@ -1,7 +1,7 @@
 //! The kernel struct offsets the probes need, read from the running kernel's BTF before
 //! loading (see [`super::btf`]) and passed to the kernel side as load-time globals.
 
-use cinch_common::{MAX_ARGS, NO_OFFSET, walk};
+use cinch_common::{CRED_IDS, MAX_ARGS, NO_OFFSET, walk};
 
 use super::btf::{Btf, BtfError};
 use crate::error::kernel;
@@ -28,6 +28,8 @@ pub(super) struct KernelLayout {
     /// What the directory walk of a relative path reads (`cinch_common::walk`); all NO_OFFSET
     /// when one is missing.
     pub(super) off_path_walk: [u32; walk::LEN],
+    /// `cred.uid`, `gid`, `euid`, `egid`; NO_OFFSET where unknown (ids are then not recorded).
+    pub(super) off_cred_ids: [u32; CRED_IDS],
 }
 
 /// The offsets of `cinch_common::walk`, or the first one this kernel's BTF lacks.
@@ -153,6 +155,8 @@ pub(super) fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_compat_status,
         compat_flag,
         off_regs_args,
+        off_cred_ids: ["uid.val", "gid.val", "euid.val", "egid.val"]
+            .map(|m| btf.member_offset("cred", m).unwrap_or(NO_OFFSET)),
         off_path_walk: path_walk(&btf).unwrap_or_else(|e| {
             tracing::info!(%e, "relative paths are placed from /proc only");
             [NO_OFFSET; walk::LEN]

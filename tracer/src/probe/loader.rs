@@ -43,6 +43,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
     let (nr_execve, nr_execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
     let arg_table = ArgTable::build(Arch::native(), &layout.off_regs_args);
     let path_table = super::paths::path_table(Arch::native());
+    let cred_table = cred_table(Arch::native());
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(names::TASK_TARGET, pid_max)
         .map_max_entries(names::COUNTS, slots)
@@ -83,6 +84,8 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
         .override_global(names::G_ARG_MASKS, &arg_table.masks, true)
         .override_global(names::G_PATH_SPEC, &path_table, true)
         .override_global(names::G_OFF_PATH_WALK, &layout.off_path_walk, true)
+        .override_global(names::G_CRED_SPEC, &cred_table, true)
+        .override_global(names::G_OFF_CRED_IDS, &layout.off_cred_ids, true)
         .override_global(names::G_OFF_REGS_ARGS, &layout.off_regs_args, true)
         .load(OBJECT)
         .map_err(|e| explain_load_error("loading the eBPF object", e))?;
@@ -166,6 +169,44 @@ impl ArgTable {
         }
         ArgTable { spec, masks }
     }
+}
+
+/// The syscalls that set ids: the ids a process runs with are recorded at its next syscall.
+const CRED_SYSCALLS: &[&str] = &[
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "setuid32",
+    "setgid32",
+    "setreuid32",
+    "setregid32",
+    "setresuid32",
+    "setresgid32",
+    "setfsuid32",
+    "setfsgid32",
+];
+
+/// `CRED_SPEC`: 1 per (architecture table, number) of an id-setting syscall.
+fn cred_table(native: Arch) -> [u8; ARG_SPEC_LEN] {
+    let mut table = [0u8; ARG_SPEC_LEN];
+    for t in [ARCH_NATIVE, ARCH_COMPAT] {
+        let Some(arch) = table_arch(native, t) else {
+            continue;
+        };
+        for name in CRED_SYSCALLS {
+            if let Some(nr) = profile_gen::naming::syscall_number(arch, name)
+                && nr < MAX_SYSCALLS
+            {
+                table[counter(t, nr) as usize] = 1;
+            }
+        }
+    }
+    table
 }
 
 /// The architecture a counter table holds on this machine.

@@ -207,6 +207,39 @@ impl Probe {
         Ok(Some(out))
     }
 
+    /// The ids the target's processes ran with, joined by ids across programs.
+    pub(crate) fn credentials(
+        &self,
+        slot: u32,
+    ) -> anyhow::Result<Vec<profile_gen::user::Credential>> {
+        let mut by_ids: BTreeMap<(u32, u32, u32, u32), profile_gen::user::Credential> =
+            BTreeMap::new();
+        for item in self.creds.iter() {
+            let (key, count) = item.context("reading the ids processes ran with")?;
+            if key.slot != slot {
+                continue;
+            }
+            let c = by_ids
+                .entry((key.uid, key.gid, key.euid, key.egid))
+                .or_insert_with(|| profile_gen::user::Credential {
+                    uid: key.uid,
+                    gid: key.gid,
+                    euid: key.euid,
+                    egid: key.egid,
+                    ..Default::default()
+                });
+            let len = key
+                .comm
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(key.comm.len());
+            c.comms
+                .insert(String::from_utf8_lossy(&key.comm[..len]).into_owned());
+            c.count += count;
+        }
+        Ok(by_ids.into_values().collect())
+    }
+
     /// Rare events waiting in the ring buffer (never blocks). `FirstArg` events are kept here,
     /// for [`Probe::arg_values`], and passed on like the others.
     pub(crate) fn drain_events(&mut self, mut f: impl FnMut(Event)) {

@@ -79,6 +79,7 @@ pub(crate) struct Probe {
     slots: u32,
     pid_max: u32,
     priv_execs: HashMap<MapData, PrivExecKey, u64>,
+    creds: HashMap<MapData, cinch_common::CredKey, u64>,
     /// Whether the kernel side can tell a privilege-gaining exec (`linux_binprm.secureexec` is
     /// in the kernel's BTF).
     sees_privileged_execs: bool,
@@ -157,6 +158,7 @@ impl Probe {
         let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
         let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
         let priv_execs = HashMap::try_from(take(names::PRIV_EXECS)?)?;
+        let creds = HashMap::try_from(take(names::CREDS)?)?;
         Ok(Probe {
             arg_values,
             arg_lost,
@@ -185,6 +187,7 @@ impl Probe {
             slots,
             pid_max,
             priv_execs,
+            creds,
             sees_privileged_execs: layout.off_bprm_secureexec != cinch_common::NO_OFFSET,
         })
     }

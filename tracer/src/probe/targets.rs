@@ -4,8 +4,8 @@
 
 use anyhow::Context as _;
 use cinch_common::{
-    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
-    TRACK_SLOT_MASK, TargetState,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
 };
 
 use super::Probe;
@@ -106,7 +106,11 @@ impl Probe {
             return Ok(());
         }
         self.task_target
-            .set(tgid, (slot + 1) | TRACK_ATTACHED | flags, 0)
+            .set(
+                tgid,
+                (slot + 1) | TRACK_ATTACHED | TRACK_CRED_PENDING | flags,
+                0,
+            )
             .with_context(|| format!("tracking pid {tgid}"))?;
         if !crate::procfs::running(tgid) {
             // It exited since it was listed, and the kernel side clears a cell only at exit:
@@ -179,9 +183,13 @@ impl Probe {
             "pid {tgid} beyond pid_max {}",
             self.pid_max
         );
+        // Its ids are recorded at its first counted syscall; a command not yet exec'd gets
+        // them at its execve (the kernel side's exec sets the flag), not as cinch's child.
         let mut value = slot + 1;
         if pending_exec {
             value |= TRACK_PENDING_EXEC;
+        } else {
+            value |= TRACK_CRED_PENDING;
         }
         self.task_target
             .set(tgid, value, 0)
