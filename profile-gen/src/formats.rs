@@ -13,7 +13,7 @@
 //!   v1.1.0 also drops the errno fields; with the default EPERM that changes nothing, but
 //!   clone3's ENOSYS would become EPERM there.
 //! - **kubernetes**: the file is the OCI object (what the kubelet hands to containerd or CRI-O
-//!   for a `Localhost` profile), plus the container `securityContext` naming it, returned
+//!   for a `Localhost` profile), plus a Pod whose container's `securityContext` names it, returned
 //!   separately (the CLI prints it on stdout).
 //! - **spo**: a Security Profiles Operator `SeccompProfile` (`security-profiles-operator.x-k8s.io/v1beta1`)
 //!   in YAML. Its spec has no `defaultErrnoRet` (api/seccompprofile/v1beta1), so denied calls
@@ -60,11 +60,11 @@ pub enum RenderError {
     EnosysInSpo,
 }
 
-/// A rendered profile: the file, and for `kubernetes` the securityContext to paste.
+/// A rendered profile: the file, and for `kubernetes` the Pod manifest to paste.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub profile: Vec<u8>,
-    pub security_context: Option<String>,
+    pub manifest: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -327,18 +327,15 @@ pub fn render(
     Ok(match format {
         Format::Docker => Rendered {
             profile: docker_json(profile),
-            security_context: None,
+            manifest: None,
         },
         Format::Oci => Rendered {
             profile: oci_json(profile),
-            security_context: None,
+            manifest: None,
         },
         Format::Kubernetes => Rendered {
             profile: oci_json(profile),
-            security_context: Some(crate::snippets::kubernetes_security_context(
-                output,
-                Some(caps),
-            )),
+            manifest: Some(crate::snippets::kubernetes_manifest(output, Some(caps))),
         },
         Format::Spo => {
             let name = match name {
@@ -347,7 +344,7 @@ pub fn render(
             };
             Rendered {
                 profile: spo_yaml(profile, &name)?,
-                security_context: None,
+                manifest: None,
             }
         }
     })

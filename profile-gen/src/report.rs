@@ -397,7 +397,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
     let apply = Snippets {
         docker_run: snippets::docker_run_flags(&profile.path, settings),
         compose: snippets::compose_block(&profile.path, settings),
-        kubernetes: snippets::kubernetes_security_context(&profile.path, settings),
+        kubernetes: snippets::kubernetes_manifest(&profile.path, settings),
     };
     let kept = settings.map_or_else(
         || crate::docker_default::default_capabilities().clone(),

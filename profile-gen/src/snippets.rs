@@ -1,6 +1,6 @@
 //! Ready-to-paste settings that apply a profile and the settings file (capabilities, network):
-//! `docker run` flags, a compose service block, and a Kubernetes container `securityContext`
-//! with, for a workload that needs no network, a NetworkPolicy.
+//! `docker run` flags, a compose service block, and a Kubernetes Pod with, for a workload that
+//! needs no network, a NetworkPolicy.
 
 use std::path::Path;
 
@@ -157,68 +157,72 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
     out
 }
 
-/// The container `securityContext` for a Localhost profile installed under the kubelet's
-/// seccomp root as `cinch/<file name>`.
-pub fn kubernetes_security_context(profile: &Path, caps: Option<&CapSettings>) -> String {
+/// A Pod that carries the settings, with a NetworkPolicy after it when the workload needs no
+/// network: the container's `securityContext` (the Localhost profile installed under the
+/// kubelet's seccomp root as `cinch/<file name>`), its `volumeMounts` and the pod's `volumes`.
+/// A whole manifest rather than a fragment, so that it can be validated against the API's
+/// schemas as it is and merged into a Deployment's pod template field by field.
+pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String {
     let file = profile
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "seccomp.json".to_owned());
     let mut out = format!(
-        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set this securityContext on the container:\nsecurityContext:\n  seccompProfile:\n    type: Localhost\n    localhostProfile: {}\n",
+        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set the image and merge the container's securityContext and volumeMounts and the\n# pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n    securityContext:\n      seccompProfile:\n        type: Localhost\n        localhostProfile: {}\n",
         profile.display(),
         quoted(&format!("cinch/{file}")),
     );
     if no_new_privileges(caps) {
-        out.push_str("  allowPrivilegeEscalation: false\n");
+        out.push_str("      allowPrivilegeEscalation: false\n");
     } else {
-        out.push_str(&no_new_privileges_comment(caps, "  "));
-        out.push_str("  allowPrivilegeEscalation: true\n");
+        out.push_str(&no_new_privileges_comment(caps, "      "));
+        out.push_str("      allowPrivilegeEscalation: true\n");
     }
-    if let Some(caps) = caps {
-        out.push_str("  capabilities:\n    drop: [\"ALL\"]\n");
-        let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
-        if !add.is_empty() {
-            out.push_str(&format!("    add: [{}]\n", add.join(", ")));
-        }
-        if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
-            out.push_str("# NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
-        }
-        if let Some((uid, gid)) = caps.user.as_ref().and_then(|u| u.ids()) {
-            out.push_str(&format!(
-                "  runAsNonRoot: true\n  runAsUser: {uid}\n  runAsGroup: {gid}\n"
-            ));
-        }
-        if let Some(fs) = read_only(caps) {
-            out.push_str("  readOnlyRootFilesystem: true\n");
-            if !fs.mounts.is_empty() {
-                out.push_str("volumeMounts:\n");
-                for m in &fs.mounts {
-                    out.push_str(&format!(
-                        "- name: {}\n  mountPath: {}\n",
-                        volume_name(&m.path),
-                        quoted(&m.path)
-                    ));
-                }
-                out.push_str("# and in the pod spec (an emptyDir starts empty: copy what the image keeps in a\n# volume's directory with an init container, or use a persistent volume for data):\n# volumes:\n");
-                for m in &fs.mounts {
-                    out.push_str(&format!(
-                        "# - name: {}\n#   emptyDir: {}\n",
-                        volume_name(&m.path),
-                        match m.kind {
-                            MountKind::Tmpfs => "{medium: Memory}",
-                            MountKind::Volume => "{}",
-                        }
-                    ));
-                }
+    let Some(caps) = caps else {
+        return out;
+    };
+    out.push_str("      capabilities:\n        drop: [\"ALL\"]\n");
+    let add: Vec<String> = cap_list(caps).into_iter().map(quoted).collect();
+    if !add.is_empty() {
+        out.push_str(&format!("        add: [{}]\n", add.join(", ")));
+    }
+    if caps.cap_add.contains(&Capability::NET_BIND_SERVICE) {
+        out.push_str("      # NET_BIND_SERVICE is needed on Kubernetes to bind a port below 1024 (net.ipv4.ip_unprivileged_port_start keeps its default there)\n");
+    }
+    if let Some((uid, gid)) = caps.user.as_ref().and_then(|u| u.ids()) {
+        out.push_str(&format!(
+            "      runAsNonRoot: true\n      runAsUser: {uid}\n      runAsGroup: {gid}\n"
+        ));
+    }
+    if let Some(fs) = read_only(caps) {
+        out.push_str("      readOnlyRootFilesystem: true\n");
+        if !fs.mounts.is_empty() {
+            out.push_str("    volumeMounts:\n");
+            for m in &fs.mounts {
+                out.push_str(&format!(
+                    "    - name: {}\n      mountPath: {}\n",
+                    volume_name(&m.path),
+                    quoted(&m.path)
+                ));
+            }
+            out.push_str("  # an emptyDir starts empty: copy what the image keeps in a volume's directory with\n  # an init container, or use a persistent volume for data\n  volumes:\n");
+            for m in &fs.mounts {
+                out.push_str(&format!(
+                    "  - name: {}\n    emptyDir: {}\n",
+                    volume_name(&m.path),
+                    match m.kind {
+                        MountKind::Tmpfs => "{medium: Memory}",
+                        MountKind::Volume => "{}",
+                    }
+                ));
             }
         }
-        if let Some(network) = caps.network.as_ref().filter(|_| caps.no_network()) {
-            out.push_str(&format!(
-                "---\n# the workload needs no network ({}): this NetworkPolicy lets no traffic in or out of\n# the pods it selects (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-no-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n  policyTypes: [\"Ingress\", \"Egress\"]\n",
-                network.why
-            ));
-        }
+    }
+    if let Some(network) = caps.network.as_ref().filter(|_| caps.no_network()) {
+        out.push_str(&format!(
+            "---\n# the workload needs no network ({}): this NetworkPolicy lets no traffic in or out of\n# the pods it selects (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-no-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n  policyTypes: [\"Ingress\", \"Egress\"]\n",
+            network.why
+        ));
     }
     out
 }
@@ -261,12 +265,13 @@ mod tests {
             compose["services"]["app"]["cap_add"][1].as_str(),
             Some("NET_BIND_SERVICE")
         );
-        let k8s: serde_norway::Value = serde_norway::from_str(&kubernetes_security_context(
+        let k8s: serde_norway::Value = serde_norway::from_str(&kubernetes_manifest(
             Path::new("/x/web.json"),
             Some(&caps()),
         ))
         .expect("yaml");
-        let sc = &k8s["securityContext"];
+        assert_eq!(k8s["kind"].as_str(), Some("Pod"));
+        let sc = &k8s["spec"]["containers"][0]["securityContext"];
         assert_eq!(
             sc["seccompProfile"]["localhostProfile"].as_str(),
             Some("cinch/web.json")
@@ -304,15 +309,24 @@ mod tests {
         assert_eq!(app["tmpfs"][0].as_str(), Some("/tmp"));
         assert_eq!(app["volumes"][0].as_str(), Some("/var/lib/redis"));
         let k8s: serde_norway::Value =
-            serde_norway::from_str(&kubernetes_security_context(Path::new("p.json"), Some(&c)))
+            serde_norway::from_str(&kubernetes_manifest(Path::new("p.json"), Some(&c)))
                 .expect("yaml");
+        let container = &k8s["spec"]["containers"][0];
         assert_eq!(
-            k8s["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+            container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
             Some(true)
         );
         assert_eq!(
-            k8s["volumeMounts"][1]["name"].as_str(),
+            container["volumeMounts"][1]["name"].as_str(),
             Some("cinch-var-lib-redis")
+        );
+        assert_eq!(
+            k8s["spec"]["volumes"][1]["name"].as_str(),
+            Some("cinch-var-lib-redis")
+        );
+        assert_eq!(
+            k8s["spec"]["volumes"][0]["emptyDir"]["medium"].as_str(),
+            Some("Memory")
         );
         // A writable root: nothing added.
         c.filesystem.as_mut().expect("set").read_only = false;
@@ -338,7 +352,7 @@ mod tests {
             compose["services"]["app"]["network_mode"].as_str(),
             Some("none")
         );
-        let k8s = kubernetes_security_context(Path::new("p.json"), Some(&c));
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
         let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&k8s)
             .map(|d| serde_norway::Value::deserialize(d).expect("yaml"))
             .collect();
@@ -354,9 +368,7 @@ mod tests {
         // The default network: nothing added.
         c.network.as_mut().expect("set").mode = NetworkMode::Default;
         assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
-        assert!(
-            !kubernetes_security_context(Path::new("p.json"), Some(&c)).contains("NetworkPolicy")
-        );
+        assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("NetworkPolicy"));
     }
 
     /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.
@@ -383,10 +395,10 @@ mod tests {
             Some(1)
         );
         let k8s: serde_norway::Value =
-            serde_norway::from_str(&kubernetes_security_context(Path::new("p.json"), Some(&c)))
+            serde_norway::from_str(&kubernetes_manifest(Path::new("p.json"), Some(&c)))
                 .expect("yaml");
         assert_eq!(
-            k8s["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+            k8s["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"].as_bool(),
             Some(true)
         );
     }

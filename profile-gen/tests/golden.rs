@@ -123,10 +123,10 @@ fn outputs(case: &Case) -> BTreeMap<String, Vec<u8>> {
             )
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         out.insert(file.clone(), rendered.profile);
-        if let Some(sc) = rendered.security_context {
+        if let Some(manifest) = rendered.manifest {
             out.insert(
-                format!("{}.kubernetes-securitycontext.yaml", case.name),
-                sc.into_bytes(),
+                format!("{}.kubernetes-pod.yaml", case.name),
+                manifest.into_bytes(),
             );
         }
     }

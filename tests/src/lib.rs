@@ -12,6 +12,7 @@
 //! processes whose syscalls are compared with exact sets.
 
 pub mod docker;
+pub mod kubernetes;
 pub mod podman;
 pub mod strace;
 

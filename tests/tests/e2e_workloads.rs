@@ -27,8 +27,8 @@ use cinch_tests::docker::{Docker, busybox_image, wait_until_name_is_free};
 use cinch_tests::guard;
 use cinch_tests::output_text as text;
 use cinch_tests::{
-    Ready, cinch_bin, free_port, on_path, profile_without, require, require_bpf, require_root,
-    workspace_root,
+    Ready, cinch_bin, free_port, kubernetes, on_path, profile_without, require, require_bpf,
+    require_root, workspace_root,
 };
 
 fn examples() -> PathBuf {
@@ -1392,6 +1392,27 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
         line.ends_with("--user 65534:65534 --read-only --tmpfs /tmp --network none"),
         "{line}"
     );
+    // The same settings as a Kubernetes Pod and NetworkPolicy, valid for the API as printed.
+    if require(
+        name,
+        kubernetes::available(),
+        "needs kubernetes-validate (cargo xtask setup installs it)",
+    ) {
+        let out = Command::new(cinch_bin())
+            .args(["report", "--format", "kubernetes"])
+            .arg(&g.profile)
+            .arg("--caps")
+            .arg(&g.caps)
+            .output()
+            .expect("running cinch report");
+        let yaml = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && yaml.contains("runAsUser: 65534"),
+            "report: {}",
+            text(&out)
+        );
+        kubernetes::validate(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    }
     let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
     let out = run(&docker_run(&flags));
     assert!(

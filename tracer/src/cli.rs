@@ -185,8 +185,8 @@ pub(crate) enum ProfileFormat {
     Docker,
     /// Plain OCI `linux.seccomp` (containerd, CRI-O).
     Oci,
-    /// Kubernetes Localhost profile (OCI JSON) written to -o; the container securityContext
-    /// that names it is printed on stdout.
+    /// Kubernetes Localhost profile (OCI JSON) written to -o; a Pod whose container's
+    /// securityContext names it is printed on stdout.
     Kubernetes,
     /// Security Profiles Operator `SeccompProfile` resource (YAML).
     Spo,
@@ -282,9 +282,11 @@ pub(crate) enum ReportFormat {
     Json,
     /// Only the `docker run` options that apply the profile and capabilities.
     DockerRun,
-    /// Only the docker-compose service keys (`security_opt`, `cap_drop`, `cap_add`).
+    /// Only the docker-compose service block (security options, capabilities, user, read-only
+    /// root and its tmpfs and volumes, network).
     Compose,
-    /// Only the container `securityContext` for a Kubernetes manifest.
+    /// Only the Kubernetes manifest: a Pod with the settings (and a NetworkPolicy when the
+    /// workload needs no network).
     Kubernetes,
 }
 

@@ -293,7 +293,7 @@ fn generate_writes_profile_settings_and_summary() {
     assert_eq!(std::fs::read(&caps).expect("caps"), golden_caps);
     assert_eq!(scratch.files(), ["web-caps.json", "web.json"]);
 
-    // Kubernetes: the profile file plus the securityContext on stdout.
+    // Kubernetes: the profile file plus a Pod naming it on stdout.
     let k8s = scratch.path("web-k8s.json");
     let o = cinch(&[
         "generate".as_ref(),
@@ -305,7 +305,8 @@ fn generate_writes_profile_settings_and_summary() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("localhostProfile: \"cinch/web-k8s.json\""),
+        stdout(&o).contains("kind: Pod")
+            && stdout(&o).contains("localhostProfile: \"cinch/web-k8s.json\""),
         "{}",
         stdout(&o)
     );

@@ -45,6 +45,11 @@ const PACKAGES: &[&str] = &[
     // install it on.
     "dpkg-dev",
     "debootstrap",
+    // The settings' Kubernetes manifests are validated with kubernetes-validate (PyPI), in a
+    // virtual environment of Debian's python3; the generated compose files are run with
+    // docker-compose.
+    "python3-venv",
+    "docker-compose",
 ];
 
 /// Components of the nightly toolchain: rust-src for `-Z build-std=core` (the eBPF object),
@@ -78,6 +83,7 @@ pub(crate) fn run() -> anyhow::Result<Done> {
     cargo_deb(&mut done)?;
     tracefs(&mut done)?;
     podman_config(&mut done)?;
+    kubernetes_validate(&mut done)?;
     if done.actions.is_empty() {
         println!(
             "==> setup: nothing to do ({} Debian packages, nightly {}, stable {}, bpf-linker {BPF_LINKER_VERSION}, cargo-deb {CARGO_DEB_VERSION}, tracefs: all in place)",
@@ -323,6 +329,44 @@ fn cargo_deb(done: &mut Done) -> anyhow::Result<()> {
     }
     done.actions
         .push(format!("installed cargo-deb {CARGO_DEB_VERSION}"));
+    Ok(())
+}
+
+/// `kubernetes-validate` at [`cinch_tests::kubernetes::VERSION`] in its own virtual environment
+/// (Debian's python3 refuses `pip install` outside one), from PyPI.
+fn kubernetes_validate(done: &mut Done) -> anyhow::Result<()> {
+    use cinch_tests::kubernetes::{VENV, VERSION};
+    let venv = std::path::Path::new(VENV);
+    let installed =
+        output(Command::new(venv.join("bin/pip")).args(["show", "kubernetes-validate"]))
+            .ok()
+            .is_some_and(|o| {
+                o.status.success()
+                    && String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|l| l.trim() == format!("Version: {VERSION}"))
+            });
+    if installed {
+        return Ok(());
+    }
+    if !venv.join("bin/pip").is_file() {
+        let mut cmd = as_root("/usr/bin/python3")?;
+        cmd.args(["-m", "venv", VENV]);
+        println!("==> setup: {}", show(&cmd));
+        run_cmd(&mut cmd)?;
+    }
+    let mut cmd = as_root(&format!("{VENV}/bin/pip"))?;
+    cmd.args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("kubernetes-validate=={VERSION}"),
+    ]);
+    println!("==> setup: {}", show(&cmd));
+    run_cmd(&mut cmd).context("installing kubernetes-validate from PyPI")?;
+    done.actions.push(format!(
+        "installed kubernetes-validate {VERSION} into {VENV}"
+    ));
     Ok(())
 }
 

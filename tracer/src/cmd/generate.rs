@@ -1,6 +1,6 @@
 //! `cinch generate`: merge recordings into a validated profile (and capability settings), write
 //! them atomically, and print a short summary on stderr. With `--format kubernetes` the
-//! container securityContext naming the profile goes to stdout.
+//! Pod manifest naming the profile goes to stdout.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -138,11 +138,11 @@ pub(super) fn run(args: GenerateArgs) -> anyhow::Result<u8> {
     }
     // The files are written; a closed stderr is not worth failing for.
     let _ = std::io::stderr().lock().write_all(summary.as_bytes());
-    if let Some(security_context) = rendered.security_context {
+    if let Some(manifest) = rendered.manifest {
         std::io::stdout()
             .lock()
-            .write_all(security_context.as_bytes())
-            .map_err(|e| input(format!("cannot print the securityContext on stdout: {e}")))?;
+            .write_all(manifest.as_bytes())
+            .map_err(|e| input(format!("cannot print the Pod manifest on stdout: {e}")))?;
     }
     Ok(0)
 }

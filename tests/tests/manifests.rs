@@ -1,0 +1,103 @@
+//! The Kubernetes manifests `cinch report --format kubernetes` prints validate, as printed,
+//! against the Kubernetes API's schemas (offline, strictly: an unknown field fails): for every
+//! shipped profile with its settings, and for settings that use every field the manifest
+//! carries (capabilities, a user, a read-only root with a tmpfs and a volume, no network, and
+//! no-new-privileges left out).
+
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package, used or not"
+)]
+
+use std::path::Path;
+
+use cinch_tests::{cinch_bin, kubernetes, output_text, require, workspace_root};
+
+fn manifest(profile: &Path, settings: &Path) -> String {
+    let out = std::process::Command::new(cinch_bin())
+        .args(["report", "--format", "kubernetes"])
+        .arg(profile)
+        .arg("--caps")
+        .arg(settings)
+        .output()
+        .expect("running cinch report");
+    assert!(out.status.success(), "report: {}", output_text(&out));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+fn available(name: &str) -> bool {
+    require(
+        name,
+        kubernetes::available(),
+        "needs kubernetes-validate (cargo xtask setup installs it)",
+    )
+}
+
+#[test]
+fn the_shipped_profiles_manifests_validate() {
+    if !available(cinch_tests::test_name!()) {
+        return;
+    }
+    let profiles = workspace_root().join("profiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&profiles).expect("profiles/") {
+        let dir = entry.expect("entry").path();
+        let (profile, settings) = (dir.join("seccomp.json"), dir.join("settings.json"));
+        if !profile.is_file() || !settings.is_file() {
+            continue;
+        }
+        let yaml = manifest(&profile, &settings);
+        assert!(yaml.contains("kind: Pod"), "{yaml}");
+        if let Err(e) = kubernetes::validate(&yaml) {
+            panic!("{}: {e}", dir.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} shipped profiles found");
+}
+
+#[test]
+fn every_setting_in_the_manifest_validates() {
+    if !available(cinch_tests::test_name!()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = dir.path().join("settings.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({
+            "schema_version": 2,
+            "cap_drop": ["ALL"],
+            "cap_add": ["CHOWN", "NET_BIND_SERVICE"],
+            "network": {"mode": "none", "families": ["AF_UNIX"], "why": "it created AF_UNIX sockets only"},
+            "no_new_privileges": {"set": false, "why": "ping (1x) gained privileges at exec"},
+            "filesystem": {
+                "read_only": true,
+                "mounts": [
+                    {"path": "/tmp", "kind": "tmpfs", "why": "wrote /tmp/x"},
+                    {"path": "/var/lib/app", "kind": "volume", "why": "wrote /var/lib/app/db"}
+                ],
+                "why": "it wrote only under tmpfs /tmp, volume /var/lib/app"
+            },
+            "user": {"user": "65534:65534", "why": "every process ran as uid 65534 gid 65534"}
+        })
+        .to_string(),
+    )
+    .expect("write settings");
+    let profile = workspace_root().join("profiles/busybox-httpd/seccomp.json");
+    let yaml = manifest(&profile, &settings);
+    for field in [
+        "runAsUser: 65534",
+        "readOnlyRootFilesystem: true",
+        "mountPath: \"/var/lib/app\"",
+        "emptyDir: {medium: Memory}",
+        "kind: NetworkPolicy",
+        "allowPrivilegeEscalation: true",
+    ] {
+        assert!(yaml.contains(field), "no {field}:\n{yaml}");
+    }
+    kubernetes::validate(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    // The check can fail: a field the API does not have is refused.
+    let broken = yaml.replace("readOnlyRootFilesystem", "readOnlyRootFileSystem");
+    assert!(kubernetes::validate(&broken).is_err(), "{broken}");
+}
