@@ -83,8 +83,19 @@ pub struct TargetState {
     pub mntns: u32,
     /// The first thread group of the target (for resolving a container while it runs).
     pub first_tgid: u32,
+    /// Tasks (threads) alive now and the most alive at once, and the most thread groups alive
+    /// at once: the processes the kernel side saw start (attached ones are not counted).
+    pub threads: u32,
+    pub threads_peak: u32,
+    pub live_peak: u32,
+    pub _pad: u32,
+    /// CPU time of the counted tasks that exited (`se.sum_exec_runtime` at exit), ns.
+    pub cpu_ns: u64,
+    /// The peak resident sets of the counted thread groups that exited (`signal->maxrss` when
+    /// the group dies), summed, in pages.
+    pub maxrss_pages: u64,
 }
-const _: () = assert!(size_of::<TargetState>() == 24);
+const _: () = assert!(size_of::<TargetState>() == 56);
 
 /// The slot is in use.
 pub const TARGET_ACTIVE: u32 = 1;
@@ -319,6 +330,17 @@ pub mod walk {
     pub const LEN: usize = 17;
 }
 
+/// `OFF_USAGE` entries: what the exit probe reads for the resources a target used.
+pub mod usage {
+    /// `task_struct.signal`.
+    pub const TASK_SIGNAL: usize = 0;
+    /// `signal_struct.maxrss`: the group's peak resident set, in pages, set when it dies.
+    pub const SIGNAL_MAXRSS: usize = 1;
+    /// `task_struct.se.sum_exec_runtime`: the task's CPU time, ns.
+    pub const TASK_SUM_EXEC_RUNTIME: usize = 2;
+    pub const LEN: usize = 3;
+}
+
 /// `AT_FDCWD`: a path relative to the working directory.
 pub const AT_FDCWD: i32 = -100;
 /// `O_WRONLY | O_RDWR | O_CREAT | O_TRUNC` (the same on every architecture cinch supports):
@@ -488,6 +510,7 @@ pub mod names {
     pub const G_OFF_PATH_WALK: &str = "OFF_PATH_WALK";
     pub const G_CRED_SPEC: &str = "CRED_SPEC";
     pub const G_OFF_CRED_IDS: &str = "OFF_CRED_IDS";
+    pub const G_OFF_USAGE: &str = "OFF_USAGE";
     pub const G_OFF_REGS_ARGS: &str = "OFF_REGS_ARGS";
 }
 

@@ -12,7 +12,7 @@ use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CRED_IDS, CapKey, CredKey, MAX_ARG_KEYS,
     MAX_ARGS, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_PRIV_EXECS,
     MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, PendingChecks, PrivExecKey, STAT_COUNT, Stat,
-    TargetCounts, TargetState,
+    TargetCounts, TargetState, usage,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -142,6 +142,10 @@ pub static CRED_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_S
 /// Offsets in `struct cred` of `uid`, `gid`, `euid`, `egid`; NO_OFFSET when unknown.
 #[unsafe(no_mangle)]
 pub static OFF_CRED_IDS: GlobalArray<u32, CRED_IDS> = GlobalArray::new([NO_OFFSET; CRED_IDS]);
+/// What the exit probe reads for the resources a target used (`cinch_common::usage`); all
+/// NO_OFFSET when one is missing (nothing is read then).
+#[unsafe(no_mangle)]
+pub static OFF_USAGE: GlobalArray<u32, { usage::LEN }> = GlobalArray::new([NO_OFFSET; usage::LEN]);
 /// Offsets the directory walk of a relative path reads ([`cinch_common::walk`]); NO_OFFSET
 /// when unknown (relative paths are then placed by the tracer from /proc, while it can).
 #[unsafe(no_mangle)]

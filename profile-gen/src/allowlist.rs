@@ -81,6 +81,9 @@ pub struct CapSettings {
     /// The user to run as, with the evidence (`user::analyze`); absent in files before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::user::UserSetting>,
+    /// Resource limits, with the evidence (`limits::analyze`); absent in files before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::limits::LimitsSetting>,
 }
 
 pub const NET_BIND_SERVICE_NOTE: &str = "needed only to bind a port below net.ipv4.ip_unprivileged_port_start: Docker sets that sysctl to 0 in containers with their own network namespace (so it is not needed there), Kubernetes leaves the kernel default 1024 (so it is)";
@@ -100,6 +103,7 @@ impl CapSettings {
             no_new_privileges: None,
             filesystem: None,
             user: None,
+            limits: None,
         }
     }
 
@@ -391,6 +395,7 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             no_new_privileges: None,
             filesystem: None,
             user: None,
+            limits: None,
         },
         denied,
         ruled_out,

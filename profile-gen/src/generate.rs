@@ -291,6 +291,10 @@ pub fn generate_observed(
         &observed.credentials,
         &observed.credentials_unknown,
     ));
+    caps.settings.limits = Some(crate::limits::analyze(
+        &observed.usages,
+        &observed.usage_unknown,
+    ));
     caps.settings.filesystem = Some(crate::filesystem::analyze(
         Some(&observed.writes),
         &observed.writes_unknown,
@@ -657,6 +661,9 @@ impl Generated {
         }
         if let Some(u) = &settings.user {
             out.push(format!("user: {}: {}", u.label(), u.why));
+        }
+        if let Some(l) = &settings.limits {
+            out.push(format!("limits: {}: {}", l.label(), l.why));
         }
         if let Some(n) = &settings.no_new_privileges {
             out.push(format!(

@@ -19,6 +19,7 @@ pub mod filesystem;
 pub mod formats;
 pub mod generate;
 pub mod kernel_issued;
+pub mod limits;
 pub mod naming;
 pub mod network;
 pub mod no_new_privs;

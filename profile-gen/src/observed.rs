@@ -116,6 +116,10 @@ pub struct Observed {
     pub credentials: Vec<crate::user::Credential>,
     /// Recordings that cannot say which ids their processes ran with.
     pub credentials_unknown: BTreeSet<PathBuf>,
+    /// What each recording's target used.
+    pub usages: Vec<crate::limits::Usage>,
+    /// Recordings that cannot say what their target used.
+    pub usage_unknown: BTreeSet<PathBuf>,
 }
 
 impl Observed {
@@ -259,6 +263,12 @@ impl Observed {
                 out.credentials_unknown.insert(path.clone());
             }
         }
+        match &rec.resources {
+            Some(usage) => out.usages.push(usage.clone()),
+            None => {
+                out.usage_unknown.insert(path.clone());
+            }
+        }
         if rec.schema_version < 3
             && rec
                 .capabilities
@@ -347,6 +357,9 @@ impl Observed {
         }
         self.credentials_unknown
             .extend(other.credentials_unknown.iter().cloned());
+        self.usages.extend(other.usages.iter().cloned());
+        self.usage_unknown
+            .extend(other.usage_unknown.iter().cloned());
         for (path, proof) in &other.capability_proofs {
             self.capability_proofs
                 .entry(path.clone())

@@ -77,6 +77,10 @@ pub struct Recording {
     /// cannot say (before schema 3 had it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Vec<crate::user::Credential>>,
+    /// What the target used: tasks, memory, CPU (`limits::analyze`). Absent when the recording
+    /// cannot say (before schema 3 had it, or a kernel without the fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::limits::Usage>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then

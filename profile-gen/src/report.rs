@@ -216,6 +216,8 @@ pub struct CapsSection {
     pub filesystem: Option<crate::filesystem::FilesystemSetting>,
     /// The user to run as, and why.
     pub user: Option<crate::user::UserSetting>,
+    /// Resource limits, and why.
+    pub limits: Option<crate::limits::LimitsSetting>,
 }
 
 /// Syscalls the kernel makes a process issue that share one explanation, and whether the
@@ -388,6 +390,7 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             no_new_privileges: settings.no_new_privileges.clone(),
             filesystem: settings.filesystem.clone(),
             user: settings.user.clone(),
+            limits: settings.limits.clone(),
         }
     });
     if capabilities.is_none() {
@@ -621,6 +624,9 @@ impl Report {
             if let Some(u) = &c.user {
                 out.push_str(&format!("user: {}: {}\n", u.label(), u.why));
             }
+            if let Some(l) = &c.limits {
+                out.push_str(&format!("limits: {}: {}\n", l.label(), l.why));
+            }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(
                     "no-new-privileges: {}: {}\n",
@@ -754,6 +760,9 @@ impl Report {
             }
             if let Some(u) = &c.user {
                 out.push_str(&format!("**User**: {}: {}\n\n", u.label(), u.why));
+            }
+            if let Some(l) = &c.limits {
+                out.push_str(&format!("**Limits**: {}: {}\n\n", l.label(), l.why));
             }
             if let Some(n) = &c.no_new_privileges {
                 out.push_str(&format!(

@@ -84,6 +84,20 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
                 flags.push(shell_quote(&format!("type=volume,dst={}", m.path)));
             }
         }
+        if let Some(limits) = &caps.limits {
+            if let Some(pids) = limits.pids {
+                flags.push("--pids-limit".to_owned());
+                flags.push(pids.to_string());
+            }
+            if let Some(memory) = limits.docker_memory() {
+                flags.push("--memory".to_owned());
+                flags.push(memory);
+            }
+            if let Some(cpus) = limits.docker_cpus() {
+                flags.push("--cpus".to_owned());
+                flags.push(cpus);
+            }
+        }
         if caps.no_network() {
             flags.push("--network".to_owned());
             flags.push("none".to_owned());
@@ -150,9 +164,45 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
                 out.push_str(&format!("    volumes: [{}]\n", list(MountKind::Volume)));
             }
         }
+        if let Some(limits) = &caps.limits {
+            if let Some(pids) = limits.pids {
+                out.push_str(&format!("    pids_limit: {pids}\n"));
+            }
+            if let Some(memory) = limits.docker_memory() {
+                out.push_str(&format!("    mem_limit: {}\n", quoted(&memory)));
+            }
+            if let Some(cpus) = limits.docker_cpus() {
+                out.push_str(&format!("    cpus: {cpus}\n"));
+            }
+        }
         if caps.no_network() {
             out.push_str("    network_mode: \"none\"\n");
         }
+    }
+    out
+}
+
+/// A container's `resources.limits` (requests default to them), and the pids limit as a
+/// comment: Kubernetes sets it per pod on the node (the kubelet's `podPidsLimit`).
+fn kubernetes_resources(limits: &crate::limits::LimitsSetting) -> String {
+    let mut out = String::new();
+    if let Some(pids) = limits.pids {
+        out.push_str(&format!(
+            "    # pids: {pids} (Kubernetes limits processes per pod on the node: the kubelet's podPidsLimit)\n"
+        ));
+    }
+    let mut set = Vec::new();
+    if let Some(m) = limits.memory {
+        set.push(format!("memory: \"{}Mi\"", m >> 20));
+    }
+    if let Some(c) = limits.millicpus {
+        set.push(format!("cpu: \"{c}m\""));
+    }
+    if !set.is_empty() {
+        out.push_str(&format!(
+            "    resources:\n      limits: {{{}}}\n",
+            set.join(", ")
+        ));
     }
     out
 }
@@ -168,10 +218,16 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "seccomp.json".to_owned());
     let mut out = format!(
-        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set the image and merge the container's securityContext and volumeMounts and the\n# pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n    securityContext:\n      seccompProfile:\n        type: Localhost\n        localhostProfile: {}\n",
+        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set the image and merge the container's securityContext, resources and volumeMounts\n# and the pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n",
         profile.display(),
-        quoted(&format!("cinch/{file}")),
     );
+    if let Some(limits) = caps.and_then(|c| c.limits.as_ref()).filter(|l| l.any()) {
+        out.push_str(&kubernetes_resources(limits));
+    }
+    out.push_str(&format!(
+        "    securityContext:\n      seccompProfile:\n        type: Localhost\n        localhostProfile: {}\n",
+        quoted(&format!("cinch/{file}")),
+    ));
     if no_new_privileges(caps) {
         out.push_str("      allowPrivilegeEscalation: false\n");
     } else {
@@ -369,6 +425,41 @@ mod tests {
         c.network.as_mut().expect("set").mode = NetworkMode::Default;
         assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
         assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("NetworkPolicy"));
+    }
+
+    /// Limits in every snippet: `--pids-limit`, `--memory`, `--cpus`; their compose keys; a
+    /// container's `resources.limits` with the pids limit as a comment.
+    #[test]
+    fn limits() {
+        let mut c = caps();
+        c.limits = Some(crate::limits::LimitsSetting {
+            pids: Some(19),
+            memory: Some(42 << 20),
+            millicpus: Some(500),
+            why: "at most 3 tasks".to_owned(),
+        });
+        assert!(
+            docker_run_flags(Path::new("p.json"), Some(&c))
+                .ends_with(" --pids-limit 19 --memory 42m --cpus 0.5")
+        );
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&c))).expect("yaml");
+        let app = &compose["services"]["app"];
+        assert_eq!(app["pids_limit"].as_u64(), Some(19));
+        assert_eq!(app["mem_limit"].as_str(), Some("42m"));
+        assert_eq!(app["cpus"].as_f64(), Some(0.5));
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        assert!(k8s.contains("# pids: 19"), "{k8s}");
+        let v: serde_norway::Value = serde_norway::from_str(&k8s).expect("yaml");
+        let limits = &v["spec"]["containers"][0]["resources"]["limits"];
+        assert_eq!(limits["memory"].as_str(), Some("42Mi"));
+        assert_eq!(limits["cpu"].as_str(), Some("500m"));
+        // No limits: nothing added.
+        c.limits.as_mut().expect("set").pids = None;
+        c.limits.as_mut().expect("set").memory = None;
+        c.limits.as_mut().expect("set").millicpus = None;
+        assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--memory"));
+        assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("resources:"));
     }
 
     /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.

@@ -1324,7 +1324,8 @@ fn busybox_httpd_in_docker() {
 /// A container that never touches the network gets `network: none` in its settings, one that
 /// writes only /tmp a read-only root with a tmpfs there, and one that ran as nobody the user
 /// nobody; it runs with the full `docker run` line `cinch report` gives (seccomp,
-/// no-new-privileges, cap_drop ALL, `--user`, `--read-only --tmpfs /tmp`, `--network none`). Without the tmpfs it fails, and `cinch verify` against
+/// no-new-privileges, cap_drop ALL, `--user`, `--read-only --tmpfs /tmp`, the limits,
+/// `--network none`). Without the tmpfs it fails, and `cinch verify` against
 /// settings without it names the path. busybox httpd, which listens on AF_INET, keeps the
 /// default network (busybox_httpd_in_docker).
 #[test]
@@ -1389,7 +1390,10 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
     assert!(out.status.success(), "report: {}", text(&out));
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(
-        line.ends_with("--user 65534:65534 --read-only --tmpfs /tmp --network none"),
+        line.contains(" --user 65534:65534 --read-only --tmpfs /tmp --pids-limit ")
+            && line.contains(" --memory ")
+            && line.contains(" --cpus 0.5 ")
+            && line.ends_with(" --network none"),
         "{line}"
     );
     // The same settings as a Kubernetes Pod and NetworkPolicy, valid for the API as printed.

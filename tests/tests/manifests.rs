@@ -1,8 +1,8 @@
 //! The Kubernetes manifests `cinch report --format kubernetes` prints validate, as printed,
 //! against the Kubernetes API's schemas (offline, strictly: an unknown field fails): for every
 //! shipped profile with its settings, and for settings that use every field the manifest
-//! carries (capabilities, a user, a read-only root with a tmpfs and a volume, no network, and
-//! no-new-privileges left out).
+//! carries (capabilities, a user, a read-only root with a tmpfs and a volume, no network,
+//! resource limits, and no-new-privileges left out).
 
 #![allow(
     unused_crate_dependencies,
@@ -79,7 +79,8 @@ fn every_setting_in_the_manifest_validates() {
                 ],
                 "why": "it wrote only under tmpfs /tmp, volume /var/lib/app"
             },
-            "user": {"user": "65534:65534", "why": "every process ran as uid 65534 gid 65534"}
+            "user": {"user": "65534:65534", "why": "every process ran as uid 65534 gid 65534"},
+            "limits": {"pids": 19, "memory": 44040192, "millicpus": 500, "why": "at most 3 tasks"}
         })
         .to_string(),
     )
@@ -93,6 +94,7 @@ fn every_setting_in_the_manifest_validates() {
         "emptyDir: {medium: Memory}",
         "kind: NetworkPolicy",
         "allowPrivilegeEscalation: true",
+        "limits: {memory: \"42Mi\", cpu: \"500m\"}",
     ] {
         assert!(yaml.contains(field), "no {field}:\n{yaml}");
     }

@@ -139,6 +139,111 @@ fn the_paths_written_are_recorded_where_they_are() {
     assert!(writes.paths[&format!("{d}/t")].comms.contains("touch"));
 }
 
+/// `cinch record -o DIR/NAME.json ARGS`, then `cinch generate` of it: `{recording, settings}`.
+fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serde_json::Value {
+    let rec = dir.join(format!("{name}.json"));
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cinch record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settings = dir.join(format!("{name}.settings.json"));
+    let out = Command::new(cinch_bin())
+        .args(["generate", "-o"])
+        .arg(dir.join(format!("{name}.seccomp.json")))
+        .arg("--caps-out")
+        .arg(&settings)
+        .arg(&rec)
+        .output()
+        .expect("cinch generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recording: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    serde_json::json!({"recording": recording, "settings": settings})
+}
+
+/// What a workload used, against what it is known to use: python3 holding eight threads at
+/// once (the main one and seven that sleep together), touching 64 MiB, and burning CPU whose
+/// time it measures itself (`time.process_time`, the kernel's own accounting of the process);
+/// and a shell with three children alive at once. The settings' limits are those peaks with
+/// the stated headroom.
+#[test]
+fn the_resources_used_are_recorded() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = "import threading, time\n\
+        held = b'x' * (64 << 20)\n\
+        threads = [threading.Thread(target=time.sleep, args=(0.5,)) for _ in range(7)]\n\
+        [t.start() for t in threads]\n\
+        [t.join() for t in threads]\n\
+        end = time.process_time() + 0.3\n\
+        while time.process_time() < end: pass\n\
+        print(int(time.process_time() * 1000))\n";
+    let rec = dir.path().join("python.json");
+    let out = Command::new(cinch_bin())
+        .args(["record", "-q", "-o"])
+        .arg(&rec)
+        .args(["--", "/usr/bin/python3", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cinch record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let own_cpu_ms: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("python3 printed its CPU time");
+    let recording: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
+    let used = &recording["resources"];
+    assert_eq!(used["threads_peak"], 8, "{used}");
+    assert_eq!(used["processes_peak"], 1, "{used}");
+    assert!(used.get("incomplete").is_none(), "{used}");
+    let memory = used["memory_bytes"].as_u64().expect("memory_bytes");
+    assert!(
+        (64 << 20..(64 + 48) << 20).contains(&memory),
+        "64 MiB touched, plus the interpreter: {memory} bytes"
+    );
+    let cpu_ms = used["cpu_ms"].as_u64().expect("cpu_ms");
+    assert!(
+        (own_cpu_ms..own_cpu_ms + 150).contains(&cpu_ms),
+        "python3 measured {own_cpu_ms} ms of its own CPU time; recorded {cpu_ms} ms"
+    );
+
+    let shell = record_and_generate(
+        dir.path(),
+        &["--", "sh", "-c", "sleep 0.3 & sleep 0.3 & sleep 0.3 & wait"],
+        "shell",
+    );
+    let used = &shell["recording"]["resources"];
+    assert_eq!(used["processes_peak"], 4, "sh and three sleeps: {used}");
+    assert_eq!(used["threads_peak"], 4, "{used}");
+    let limits = &shell["settings"]["limits"];
+    assert_eq!(limits["pids"], 4 + 16, "{limits}");
+    assert_eq!(limits["millicpus"], 500, "{limits}");
+    let memory = limits["memory"].as_u64().expect("memory");
+    assert!(
+        memory.is_multiple_of(1 << 20) && memory >= 32 << 20,
+        "{limits}"
+    );
+}
+
 /// The ids each process ran with, as asked for: a command run as nobody (`record --user`) gets
 /// `user: 65534:65534` in its settings; one that ran as root and handed work to nobody
 /// (setpriv, as nginx's master does for its workers) keeps the image's user, and says both.
@@ -146,40 +251,7 @@ fn the_paths_written_are_recorded_where_they_are() {
 fn the_ids_processes_ran_with_are_recorded() {
     guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
-    let generate = |args: &[&str], name: &str| -> serde_json::Value {
-        let rec = dir.path().join(format!("{name}.json"));
-        let out = Command::new(cinch_bin())
-            .args(["record", "-q", "-o"])
-            .arg(&rec)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cinch record");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let settings = dir.path().join(format!("{name}.settings.json"));
-        let out = Command::new(cinch_bin())
-            .args(["generate", "-o"])
-            .arg(dir.path().join(format!("{name}.seccomp.json")))
-            .arg("--caps-out")
-            .arg(&settings)
-            .arg(&rec)
-            .output()
-            .expect("cinch generate");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let recording: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
-        let settings: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
-        serde_json::json!({"recording": recording, "settings": settings})
-    };
+    let generate = |args: &[&str], name: &str| record_and_generate(dir.path(), args, name);
     let nobody = generate(
         &["--user", "65534:65534", "--", "sh", "-c", "id -u; true"],
         "nobody",

@@ -21,13 +21,13 @@ use aya_ebpf::{
 use cinch_common::{
     Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, PrivExecKey, RESULT_UNKNOWN, Stat,
     TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_SECCOMP,
-    TRACK_SLOT_MASK, TargetState,
+    TRACK_SLOT_MASK, TargetState, usage,
 };
 
 use crate::maps::{
     EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_INUM,
     OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL,
-    OFF_TASK_TGID, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
+    OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
 };
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -207,11 +207,10 @@ fn container_slot(child_tgid: u32) -> Option<u32> {
         return unsafe { MNTNS_SLOT.get(inum) }.copied();
     }
     let state = TargetState {
-        live: 0,
         flags: TARGET_ACTIVE,
-        processes_seen: 0,
         mntns: inum,
         first_tgid: child_tgid,
+        ..TargetState::default()
     };
     if TARGETS.set(slot, state, 0).is_err() {
         bump(Stat::SlotsExhausted);
@@ -243,8 +242,15 @@ fn on_fork(child: *const u8) {
         return;
     };
     let child_tgid = child_tgid as u32;
-    // A new thread shares its parent's thread group, which is tracked already.
-    if child_tgid == parent_tgid || child_tgid == TRACER_TGID.load() {
+    // A new thread shares its parent's thread group, which is tracked already: it only counts
+    // as a task.
+    if child_tgid == parent_tgid {
+        if track != 0 && track & TRACK_ATTACHED == 0 {
+            thread_started((track & TRACK_SLOT_MASK) - 1);
+        }
+        return;
+    }
+    if child_tgid == TRACER_TGID.load() {
         return;
     }
     if track == 0 {
@@ -265,7 +271,7 @@ fn on_fork(child: *const u8) {
     join((track & TRACK_SLOT_MASK) - 1, child_tgid);
 }
 
-/// Counts a new thread group into a target and announces it.
+/// Counts a new thread group (and its one task) into a target and announces it.
 #[inline(always)]
 fn join(slot: u32, tgid: u32) {
     if let Some(state) = TARGETS.get_ptr_mut(slot) {
@@ -276,9 +282,83 @@ fn join(slot: u32, tgid: u32) {
                 &raw mut (*state).processes_seen,
                 1,
             );
+            raise(&raw mut (*state).live_peak, (*state).live);
         }
     }
+    thread_started(slot);
     emit(EventKind::Fork, slot, tgid);
+}
+
+/// Counts a new task into a target and keeps the most alive at once.
+#[inline(always)]
+fn thread_started(slot: u32) {
+    if let Some(state) = TARGETS.get_ptr_mut(slot) {
+        // SAFETY: valid cells; an atomic add because tasks of one target start on several CPUs.
+        unsafe {
+            atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(&raw mut (*state).threads, 1);
+            raise(&raw mut (*state).threads_peak, (*state).threads);
+        }
+    }
+}
+
+/// `*peak = max(*peak, now)`. Not atomic (BPF has no atomic max): two CPUs raising it at the
+/// same instant may keep the smaller of their two values, which are at most the tasks started
+/// in those few instructions apart.
+///
+/// # Safety
+/// `peak` points into a valid map value.
+#[inline(always)]
+unsafe fn raise(peak: *mut u32, now: u32) {
+    // SAFETY: the caller's.
+    unsafe {
+        if now > *peak {
+            *peak = now;
+        }
+    }
+}
+
+/// Adds what an exiting task of `slot` used: its CPU time, and when its group is dead, the
+/// group's peak resident set (do_exit() sets `signal->maxrss` before this tracepoint fires,
+/// kernel/exit.c). Both reads are fault-safe at offsets from BTF.
+#[inline(always)]
+fn add_usage(slot: u32, group_dead: bool) {
+    let (Some(o_signal), Some(o_maxrss), Some(o_runtime)) = (
+        OFF_USAGE.get(usage::TASK_SIGNAL),
+        OFF_USAGE.get(usage::SIGNAL_MAXRSS),
+        OFF_USAGE.get(usage::TASK_SUM_EXEC_RUNTIME),
+    ) else {
+        return;
+    };
+    if o_signal == NO_OFFSET || o_maxrss == NO_OFFSET || o_runtime == NO_OFFSET {
+        return;
+    }
+    let Some(state) = TARGETS.get_ptr_mut(slot) else {
+        return;
+    };
+    // SAFETY: fault-safe reads of the current task at offsets from the running kernel's BTF;
+    // `state` is a valid map value, added to atomically (tasks exit on several CPUs).
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        let Ok(runtime) = bpf_probe_read_kernel(task.add(o_runtime as usize) as *const u64) else {
+            bump(Stat::ReadFailed);
+            return;
+        };
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).cpu_ns, runtime);
+        if !group_dead {
+            return;
+        }
+        let maxrss = bpf_probe_read_kernel(task.add(o_signal as usize) as *const *const u8)
+            .and_then(|signal| bpf_probe_read_kernel(signal.add(o_maxrss as usize) as *const u64));
+        match maxrss {
+            Ok(pages) => {
+                atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(
+                    &raw mut (*state).maxrss_pages,
+                    pages,
+                );
+            }
+            Err(_) => bump(Stat::ReadFailed),
+        }
+    }
 }
 
 #[inline(always)]
@@ -295,16 +375,29 @@ fn on_exit(group_dead: bool) {
     // A thread that dies inside a syscall (exit, exit_group, a fatal signal) never returns from
     // it: its pending capability checks are counted without a result.
     crate::probes::caps::flush_pending(pid_tgid as u32, RESULT_UNKNOWN);
+    let slot = (track & TRACK_SLOT_MASK) - 1;
+    // Tasks of attached processes were not counted when they started: neither are their
+    // exits, nor what they used before the recording began.
+    let counted = track & TRACK_ATTACHED == 0;
+    if counted {
+        add_usage(slot, group_dead);
+        if let Some(state) = TARGETS.get_ptr_mut(slot) {
+            // SAFETY: a valid cell; adding u32::MAX is an atomic decrement.
+            unsafe {
+                atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(
+                    &raw mut (*state).threads,
+                    u32::MAX,
+                );
+            }
+        }
+    }
     if !group_dead {
         return;
     }
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: as above; the group is dead, so no syscall of it reads this cell again.
     unsafe { *cell = 0 };
-    let slot = (track & TRACK_SLOT_MASK) - 1;
-    if track & TRACK_ATTACHED == 0
-        && let Some(state) = TARGETS.get_ptr_mut(slot)
-    {
+    if counted && let Some(state) = TARGETS.get_ptr_mut(slot) {
         // SAFETY: a valid cell; adding u32::MAX is an atomic decrement (BPF has atomic add).
         unsafe {
             atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(&raw mut (*state).live, u32::MAX);

@@ -125,9 +125,16 @@ fn reg_arg(regs: *const u8, i: u32, arch: u32) -> Option<u64> {
 #[inline(always)]
 fn record(entry: *mut u32, track: u32, id: i64, arch: u32, args: impl Fn(u32, u32) -> Option<u64>) {
     if track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0 {
-        let Some(armed) = arm(track, arch, id) else {
+        let Some(mut armed) = arm(track, arch, id) else {
             return;
         };
+        if track & TRACK_CAPS_PENDING != 0 && armed & TRACK_CAPS_PENDING == 0 {
+            // The runtime's execve of the entrypoint: until it has replaced the process, the
+            // runtime's other threads still run with the ids it started with (runc sets ids on
+            // its own thread only), so none records them; sched_process_exec asks again once
+            // the exec is done. In the same write, so no thread sees one flag without the other.
+            armed &= !TRACK_CRED_PENDING;
+        }
         // SAFETY: a valid array cell.
         unsafe { *entry = armed };
     }

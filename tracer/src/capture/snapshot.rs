@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use profile_gen::Arch;
+use profile_gen::limits::Usage;
 use profile_gen::recording::{
     ArgumentValues, AttachPoints, CapabilityCheck, Host, Lost, Recording, SyscallCount, Target,
     ValueCount,
 };
 
 use crate::cap_checks;
-use crate::probe::{ArgValues, CapabilitySource, Probe, Stats, table_arch};
+use crate::probe::{ArgValues, CapabilitySource, Probe, Stats, TargetUsage, table_arch};
 
 /// One target's data, read from the probe's maps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub(super) struct Snapshot {
     pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub writes: profile_gen::filesystem::FileWrites,
     pub credentials: Vec<profile_gen::user::Credential>,
+    /// What its tasks used, when the kernel side can tell.
+    pub usage: Option<TargetUsage>,
     pub stats: Stats,
 }
 
@@ -58,6 +61,7 @@ impl Snapshot {
             privileged_execs: probe.privileged_execs(slot)?,
             writes: probe.writes(slot)?,
             credentials: probe.credentials(slot)?,
+            usage: probe.usage(slot)?,
             stats,
         })
     }
@@ -73,9 +77,38 @@ pub(super) struct Span {
     pub ended: SystemTime,
 }
 
+/// What the target used, with why the figures are not the whole run's when they are not.
+fn usage(u: TargetUsage, (started, ended): &(SystemTime, SystemTime)) -> Usage {
+    let incomplete = if u.attached > 0 {
+        Some(format!(
+            "it attached to {} running processes, whose use before the recording is not known",
+            u.attached
+        ))
+    } else if u.live > 0 {
+        Some(format!(
+            "{} processes were still running when it ended",
+            u.live
+        ))
+    } else {
+        None
+    };
+    Usage {
+        threads_peak: u.threads_peak,
+        processes_peak: u.processes_peak,
+        cpu_ms: u.cpu_ns / 1_000_000,
+        memory_bytes: u.memory_bytes,
+        wall_ms: ended
+            .duration_since(*started)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        host_cpus: u.host_cpus,
+        incomplete,
+    }
+}
+
 /// The Recording for a snapshot: syscalls named per architecture, argument values of the
 /// argument-sensitive syscalls, and a warning for everything that makes it less than complete.
 pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
+    let span_times = (span.started, span.ended);
     let stats = s.stats;
     let mut recording = Recording {
         schema_version: profile_gen::SCHEMA_VERSION,
@@ -114,6 +147,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         privileged_execs: s.privileged_execs,
         writes: Some(s.writes),
         credentials: Some(s.credentials),
+        resources: s.usage.map(|u| usage(u, &span_times)),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -275,6 +309,7 @@ mod tests {
             privileged_execs: Some(BTreeMap::new()),
             writes: Default::default(),
             credentials: Vec::new(),
+            usage: None,
             stats: Stats::default(),
         }
     }

@@ -716,6 +716,7 @@ mod tests {
             privileged_execs: Some(BTreeMap::new()),
             writes: Some(Default::default()),
             credentials: Some(Vec::new()),
+            resources: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The kernel struct offsets the probes need, read from the running kernel's BTF before
 //! loading (see [`super::btf`]) and passed to the kernel side as load-time globals.
 
-use cinch_common::{CRED_IDS, MAX_ARGS, NO_OFFSET, walk};
+use cinch_common::{CRED_IDS, MAX_ARGS, NO_OFFSET, usage, walk};
 
 use super::btf::{Btf, BtfError};
 use crate::error::kernel;
@@ -30,6 +30,26 @@ pub(super) struct KernelLayout {
     pub(super) off_path_walk: [u32; walk::LEN],
     /// `cred.uid`, `gid`, `euid`, `egid`; NO_OFFSET where unknown (ids are then not recorded).
     pub(super) off_cred_ids: [u32; CRED_IDS],
+    /// What the exit probe reads for the resources used (`cinch_common::usage`); all NO_OFFSET
+    /// when one is missing (the recording then cannot say).
+    pub(super) off_usage: [u32; usage::LEN],
+}
+
+/// The offsets of `cinch_common::usage`, or the first one this kernel's BTF lacks.
+fn usage_offsets(btf: &Btf) -> Result<[u32; usage::LEN], BtfError> {
+    let mut out = [NO_OFFSET; usage::LEN];
+    for (i, strukt, member) in [
+        (usage::TASK_SIGNAL, "task_struct", "signal"),
+        (usage::SIGNAL_MAXRSS, "signal_struct", "maxrss"),
+        (
+            usage::TASK_SUM_EXEC_RUNTIME,
+            "task_struct",
+            "se.sum_exec_runtime",
+        ),
+    ] {
+        out[i] = btf.member_offset(strukt, member)?;
+    }
+    Ok(out)
 }
 
 /// The offsets of `cinch_common::walk`, or the first one this kernel's BTF lacks.
@@ -160,6 +180,10 @@ pub(super) fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_path_walk: path_walk(&btf).unwrap_or_else(|e| {
             tracing::info!(%e, "relative paths are placed from /proc only");
             [NO_OFFSET; walk::LEN]
+        }),
+        off_usage: usage_offsets(&btf).unwrap_or_else(|e| {
+            tracing::info!(%e, "the resources used are not recorded");
+            [NO_OFFSET; usage::LEN]
         }),
     })
 }

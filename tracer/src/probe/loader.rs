@@ -86,6 +86,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
         .override_global(names::G_OFF_PATH_WALK, &layout.off_path_walk, true)
         .override_global(names::G_CRED_SPEC, &cred_table, true)
         .override_global(names::G_OFF_CRED_IDS, &layout.off_cred_ids, true)
+        .override_global(names::G_OFF_USAGE, &layout.off_usage, true)
         .override_global(names::G_OFF_REGS_ARGS, &layout.off_regs_args, true)
         .load(OBJECT)
         .map_err(|e| explain_load_error("loading the eBPF object", e))?;

@@ -207,6 +207,27 @@ impl Probe {
         Ok(Some(out))
     }
 
+    /// What the target's counted tasks used so far; `None` when the kernel side cannot read it.
+    pub(crate) fn usage(&self, slot: u32) -> anyhow::Result<Option<TargetUsage>> {
+        if !self.sees_usage {
+            return Ok(None);
+        }
+        let state = self.target(slot)?;
+        // SAFETY: sysconf has no preconditions.
+        let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        Ok(Some(TargetUsage {
+            threads_peak: state.threads_peak,
+            processes_peak: state.live_peak,
+            cpu_ns: state.cpu_ns,
+            memory_bytes: state.maxrss_pages.saturating_mul(page),
+            live: state.live,
+            attached: self.attached.get(&slot).map_or(0, BTreeSet::len),
+            // SAFETY: as above.
+            host_cpus: u32::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
+                .unwrap_or(1),
+        }))
+    }
+
     /// The ids the target's processes ran with, joined by ids across programs.
     pub(crate) fn credentials(
         &self,
@@ -324,4 +345,20 @@ mod tests {
             }
         );
     }
+}
+
+/// What a target's tasks used, from `TargetState` (see `cinch_common::TargetState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TargetUsage {
+    pub threads_peak: u32,
+    pub processes_peak: u32,
+    /// CPU time of the tasks that exited.
+    pub cpu_ns: u64,
+    /// Peak resident sets of the processes that exited, summed.
+    pub memory_bytes: u64,
+    /// Processes still alive (their use is not counted yet).
+    pub live: u32,
+    /// Processes attached to rather than seen starting (not counted).
+    pub attached: usize,
+    pub host_cpus: u32,
 }

@@ -43,7 +43,7 @@ pub(crate) use ladders::{
 };
 pub(crate) use layout::{ExitDetection, exit_detection};
 pub(crate) use loader::{OBJECT, Privileges, load_for_trial, object_present, pid_max, table_arch};
-pub(crate) use maps::{ArgValues, Stats};
+pub(crate) use maps::{ArgValues, Stats, TargetUsage};
 
 use crate::error::kernel;
 
@@ -83,6 +83,8 @@ pub(crate) struct Probe {
     /// Whether the kernel side can tell a privilege-gaining exec (`linux_binprm.secureexec` is
     /// in the kernel's BTF).
     sees_privileged_execs: bool,
+    /// Whether the exit probe reads what tasks used (the `usage` offsets are in the BTF).
+    sees_usage: bool,
 }
 
 /// What to load the probes for.
@@ -189,6 +191,7 @@ impl Probe {
             priv_execs,
             creds,
             sees_privileged_execs: layout.off_bprm_secureexec != cinch_common::NO_OFFSET,
+            sees_usage: !layout.off_usage.contains(&cinch_common::NO_OFFSET),
         })
     }
 }

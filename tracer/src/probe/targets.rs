@@ -31,8 +31,11 @@ impl Probe {
                     live: 1,
                     flags: TARGET_ACTIVE,
                     processes_seen: 1,
-                    mntns: 0,
                     first_tgid: tgid,
+                    threads: 1,
+                    threads_peak: 1,
+                    live_peak: 1,
+                    ..TargetState::default()
                 },
                 0,
             )
@@ -69,11 +72,10 @@ impl Probe {
             self.slots
         );
         let state = TargetState {
-            live: 0,
             flags: TARGET_ACTIVE,
-            processes_seen: 0,
             mntns,
             first_tgid,
+            ..TargetState::default()
         };
         self.targets
             .set(slot, state, 0)
