@@ -11,6 +11,7 @@
 //! Privileged tests run one at a time (`--test-threads=1`): they load BPF programs and start
 //! processes whose syscalls are compared with exact sets.
 
+pub mod debian;
 pub mod docker;
 pub mod kubernetes;
 pub mod podman;

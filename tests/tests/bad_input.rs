@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
-use cinch_tests::{cinch_bin, require, workspace_root};
+use cinch_tests::{Ready, cinch_bin, require, workspace_root};
 
 /// One bad input.
 struct Case {
@@ -628,18 +628,31 @@ fn record_pid_that_exits_while_recorded() {
     guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("rec.json");
+    // The process goes on (and ends) only once cinch records: it waits for a line on stdin.
     let mut target = Command::new("sh")
-        .args(["-c", "sleep 1; ls / > /dev/null"])
+        .args(["-c", "read go; ls / > /dev/null"])
+        .stdin(Stdio::piped())
         .spawn()
         .expect("spawning sh");
     let started = Instant::now();
-    let o = Command::new(cinch_bin())
+    let mut record = Command::new(cinch_bin());
+    record
         .args(["record", "-q", "--pid", &target.id().to_string(), "-o"])
         .arg(&out)
+        .args(["--ready-fd", Ready::FD])
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
-        .output()
-        .expect("running cinch record --pid");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut ready = Ready::new(&mut record);
+    let cinch = record.spawn().expect("running cinch record --pid");
+    ready.wait(Duration::from_secs(30));
+    {
+        use std::io::Write as _;
+        let mut stdin = target.stdin.take().expect("sh's stdin");
+        stdin.write_all(b"go\n").expect("writing to sh");
+    }
+    let o = cinch.wait_with_output().expect("waiting for cinch");
     target.wait().expect("reaping sh");
     assert_eq!(
         o.status.code(),

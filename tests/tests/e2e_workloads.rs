@@ -247,6 +247,20 @@ impl Generated {
         }
     }
 
+    /// `cinch report --format FORMAT` of the profile with its settings: the snippets as a user
+    /// would paste them.
+    fn report(&self, format: &str) -> String {
+        let out = Command::new(cinch_bin())
+            .args(["report", "--format", format])
+            .arg(&self.profile)
+            .arg("--caps")
+            .arg(&self.caps)
+            .output()
+            .expect("running cinch report");
+        assert!(out.status.success(), "report: {}", text(&out));
+        String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
     /// The profile without `name` in its allow rules.
     fn without_syscall(&self, name: &str) -> PathBuf {
         profile_without(&self.profile, name, &self.dir)
@@ -1037,6 +1051,64 @@ impl Httpd {
         ]
     }
 
+    /// Runs serve.sh as service `app` of a compose project: `block`, the compose service block
+    /// `cinch report --format compose` gives, completed with the image, the command, the
+    /// mounts and the host's network, under `docker-compose up`; it must serve.
+    fn expect_served_by_compose(&self, block: &str, dir: &Path) {
+        use serde_norway::Value;
+        let mut compose: Value = serde_norway::from_str(block)
+            .unwrap_or_else(|e| panic!("the compose block is not YAML ({e}):\n{block}"));
+        let app = compose["services"]["app"]
+            .as_mapping_mut()
+            .expect("services.app");
+        let mut set = |key: &str, value: Value| {
+            app.insert(Value::from(key), value);
+        };
+        set("image", Value::from(self.image.as_str()));
+        set(
+            "command",
+            Value::from(vec!["sh".to_owned(), "/workload/serve.sh".to_owned()]),
+        );
+        set(
+            "environment",
+            Value::from(vec![format!("PORT={}", self.port)]),
+        );
+        set("network_mode", Value::from("host"));
+        let mut volumes: Vec<Value> = app
+            .get("volumes")
+            .and_then(Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        volumes.extend(
+            Self::mounts()
+                .into_iter()
+                .filter(|m| m != "-v")
+                .map(Value::from),
+        );
+        app.insert(Value::from("volumes"), Value::from(volumes));
+        let file = dir.join("compose.yaml");
+        let yaml = serde_norway::to_string(&compose).expect("YAML");
+        std::fs::write(&file, &yaml).expect("writing compose.yaml");
+        let project = format!("{}-compose", self.name);
+        let _down = ComposeGuard {
+            project: project.clone(),
+            file: file.clone(),
+        };
+        let out = Command::new("docker-compose")
+            .args(["--no-ansi", "-p", &project, "-f"])
+            .arg(&file)
+            .args(["up", "--abort-on-container-exit", "--exit-code-from", "app"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running docker-compose");
+        assert!(
+            out.status.success(),
+            "docker-compose up of:\n{yaml}\n{}",
+            text(&out)
+        );
+        Httpd::expect_answers(&out);
+    }
+
     /// `docker run` of serve.sh with `security` options (seccomp, capabilities).
     fn run_argv(&self, security: &[String], name: &str) -> Vec<String> {
         let mut v: Vec<String> = [
@@ -1116,6 +1188,24 @@ fn run(argv: &[String]) -> Output {
         .unwrap_or_else(|e| panic!("running {argv:?}: {e}"))
 }
 
+/// Takes a compose project down (its containers and anonymous volumes).
+struct ComposeGuard {
+    project: String,
+    file: PathBuf,
+}
+
+impl Drop for ComposeGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker-compose")
+            .args(["--no-ansi", "-p", &self.project, "-f"])
+            .arg(&self.file)
+            .args(["down", "-v"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Removes a container left behind by a failed test.
 struct ContainerGuard(String);
 
@@ -1140,6 +1230,10 @@ fn busybox_httpd_in_docker() {
         name,
         on_path("curl"),
         "curl is not installed (apt-get install curl)",
+    ) || !require(
+        name,
+        on_path("docker-compose"),
+        "docker-compose is not installed (cargo xtask setup installs it)",
     ) {
         return;
     }
@@ -1200,6 +1294,21 @@ fn busybox_httpd_in_docker() {
     // Enforce with Docker itself.
     let enforced = h.run_argv(&Httpd::enforced(&g.profile, &g.cap_add), &h.name);
     Httpd::expect_served(&run(&enforced));
+
+    // The whole `docker run` line cinch report gives: httpd wrote nothing, so a read-only
+    // root; the limits; its network is the default one (the test's --network host stays).
+    let line = g.report("docker-run").trim().to_owned();
+    assert!(
+        line.contains(" --read-only ")
+            && line.contains(" --pids-limit ")
+            && !line.contains("--tmpfs"),
+        "{line}"
+    );
+    let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    Httpd::expect_served(&run(&h.run_argv(&flags, &h.name)));
+    // And the compose block, completed with what the service is (image, command, mounts,
+    // network), under docker-compose.
+    h.expect_served_by_compose(&g.report("compose"), w);
 
     // Verify, observing the container from its start.
     let verify = |profile: &Path, caps: &Path, verdict: &Path| {
@@ -1380,15 +1489,7 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
         serde_json::from_slice(&std::fs::read(&g.caps).expect("settings")).expect("JSON");
     assert_eq!(settings["network"]["mode"], "none", "{settings}");
     assert_eq!(settings["filesystem"]["read_only"], true, "{settings}");
-    let out = Command::new(cinch_bin())
-        .args(["report", "--format", "docker-run"])
-        .arg(&g.profile)
-        .arg("--caps")
-        .arg(&g.caps)
-        .output()
-        .expect("running cinch report");
-    assert!(out.status.success(), "report: {}", text(&out));
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let line = g.report("docker-run").trim().to_owned();
     assert!(
         line.contains(" --user 65534:65534 --read-only --tmpfs /tmp --pids-limit ")
             && line.contains(" --memory ")
@@ -1402,19 +1503,8 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
         kubernetes::available(),
         "needs kubernetes-validate (cargo xtask setup installs it)",
     ) {
-        let out = Command::new(cinch_bin())
-            .args(["report", "--format", "kubernetes"])
-            .arg(&g.profile)
-            .arg("--caps")
-            .arg(&g.caps)
-            .output()
-            .expect("running cinch report");
-        let yaml = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && yaml.contains("runAsUser: 65534"),
-            "report: {}",
-            text(&out)
-        );
+        let yaml = g.report("kubernetes");
+        assert!(yaml.contains("runAsUser: 65534"), "{yaml}");
         kubernetes::validate(&yaml).unwrap_or_else(|e| panic!("{e}"));
     }
     let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();

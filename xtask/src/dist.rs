@@ -39,7 +39,6 @@ use crate::util::{cargo, is_root, on_path, output, run as run_cmd, show, target_
 
 /// The Debian release the package is built on and checked against.
 const SUITE: &str = "bookworm";
-const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// A cached root older than this is rebuilt, so that its package lists stay close to the
 /// mirror's.
 const ROOTFS_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -314,7 +313,7 @@ fn rootfs_tarball(dist: &Path) -> anyhow::Result<PathBuf> {
         );
         return Ok(tarball);
     }
-    let mirror = debian_mirror();
+    let mirror = cinch_tests::debian::mirror(SUITE);
     let build_dir = dist.join("debootstrap");
     remove_root(&build_dir)?;
     let mut cmd = Command::new("debootstrap");
@@ -349,87 +348,6 @@ fn dpkg_architecture() -> anyhow::Result<String> {
         bail!("dpkg --print-architecture failed ({})", out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// `CINCH_DEBIAN_MIRROR`, else the host's apt source for bookworm, else any Debian archive it
-/// uses, else deb.debian.org.
-fn debian_mirror() -> String {
-    if let Some(m) = std::env::var("CINCH_DEBIAN_MIRROR")
-        .ok()
-        .filter(|m| !m.trim().is_empty())
-    {
-        return m.trim().to_owned();
-    }
-    let mut texts = Vec::new();
-    if let Ok(t) = std::fs::read_to_string("/etc/apt/sources.list") {
-        texts.push(t);
-    }
-    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        // apt reads these two kinds only (not `.save` and the like).
-        let mut paths: Vec<PathBuf> = dir
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "list" || e == "sources"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            if let Ok(t) = std::fs::read_to_string(&p) {
-                texts.push(t);
-            }
-        }
-    }
-    let sources: Vec<(String, Vec<String>)> = texts.iter().flat_map(|t| apt_sources(t)).collect();
-    sources
-        .iter()
-        .find(|(_, suites)| suites.iter().any(|s| s == SUITE))
-        .or_else(|| {
-            sources
-                .iter()
-                .find(|(uri, _)| uri.trim_end_matches('/').ends_with("/debian"))
-        })
-        .map(|(uri, _)| uri.clone())
-        .unwrap_or_else(|| DEFAULT_MIRROR.to_owned())
-}
-
-/// (URI, suites) of each `deb` source in a sources.list (one-line) or .sources (deb822) text.
-fn apt_sources(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut found = Vec::new();
-    // One-line format: `deb [options] URI SUITE COMPONENTS...`.
-    for line in text.lines().map(str::trim) {
-        let Some(rest) = line.strip_prefix("deb ") else {
-            continue;
-        };
-        let mut rest = rest.trim_start();
-        if rest.starts_with('[') {
-            let Some(end) = rest.find(']') else { continue };
-            rest = &rest[end + 1..];
-        }
-        let mut words = rest.split_whitespace();
-        if let (Some(uri), Some(suite)) = (words.next(), words.next()) {
-            found.push((uri.to_owned(), vec![suite.to_owned()]));
-        }
-    }
-    // deb822: stanzas separated by blank lines, with Types, URIs and Suites fields.
-    for stanza in text.split("\n\n") {
-        let field = |name: &str| -> Vec<String> {
-            stanza
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case(name).then_some(v)
-                })
-                .map(|v| v.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default()
-        };
-        if !field("Types").iter().any(|t| t == "deb") {
-            continue;
-        }
-        let suites = field("Suites");
-        for uri in field("URIs") {
-            found.push((uri, suites.clone()));
-        }
-    }
-    found
 }
 
 /// Extracts a fresh root, installs the package in it with apt-get, records `/bin/true` with the
@@ -718,46 +636,6 @@ fn remove_root(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn apt_sources_in_both_formats() {
-        let one_line = "\
-# comment
-deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main
-deb-src http://src.example/debian bookworm main
-deb https://packages.example/apt cloud-sdk-bookworm main
-";
-        assert_eq!(
-            apt_sources(one_line),
-            [
-                (
-                    "http://mirror.example/debian".to_owned(),
-                    vec!["bookworm".to_owned()]
-                ),
-                (
-                    "https://packages.example/apt".to_owned(),
-                    vec!["cloud-sdk-bookworm".to_owned()]
-                ),
-            ]
-        );
-        let deb822 = "\
-Types: deb
-URIs: http://deb.example/debian
-Suites: bookworm bookworm-updates
-Components: main
-
-Types: deb-src
-URIs: http://src.example/debian
-Suites: bookworm
-";
-        assert_eq!(
-            apt_sources(deb822),
-            [(
-                "http://deb.example/debian".to_owned(),
-                vec!["bookworm".to_owned(), "bookworm-updates".to_owned()]
-            )]
-        );
-    }
 
     #[test]
     fn host_paths_stay_in_the_root() {
