@@ -254,6 +254,39 @@ const _: () = assert!(size_of::<CredKey>() == 36);
 /// Distinct (target, ids, program) kept per tracer.
 pub const MAX_CRED_KEYS: u32 = 1024;
 
+/// `NET_SPEC` values: the socket calls whose address says what network a workload uses.
+pub const NET_BIND: u8 = 1;
+pub const NET_LISTEN: u8 = 2;
+pub const NET_CONNECT: u8 = 3;
+/// `sendto` to an address (arguments 4 and 5); counted as a connect.
+pub const NET_SENDTO: u8 = 4;
+/// `sendmsg` with a `msg_name`; counted as a connect.
+pub const NET_SENDMSG: u8 = 5;
+
+/// One Internet address a target's socket was bound to, listened on or connected to, counted
+/// in `NETS`. A listen is the address its socket was bound to (from `BOUND`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetKey {
+    pub slot: u32,
+    /// `NET_BIND`, `NET_LISTEN` or `NET_CONNECT`.
+    pub kind: u8,
+    pub _pad: u8,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    /// Host byte order.
+    pub port: u16,
+    pub _pad2: u16,
+    /// The address in network byte order; an IPv4 address in the first 4 bytes.
+    pub addr: [u8; 16],
+}
+const _: () = assert!(size_of::<NetKey>() == 28);
+
+/// Distinct (target, call, address, port) kept per tracer.
+pub const MAX_NET_KEYS: u32 = 1024;
+/// Sockets bound and not yet known to be listened on, by (tgid, descriptor).
+pub const MAX_BOUND: u32 = 4096;
+
 /// `OFF_CRED_IDS` entries: `cred.uid`, `cred.gid`, `cred.euid`, `cred.egid`.
 pub const CRED_IDS: usize = 4;
 
@@ -475,6 +508,7 @@ pub mod names {
     pub const PRIV_EXECS: &str = "PRIV_EXECS";
     pub const PATHS: &str = "PATHS";
     pub const CREDS: &str = "CREDS";
+    pub const NETS: &str = "NETS";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -509,6 +543,7 @@ pub mod names {
     pub const G_PATH_SPEC: &str = "PATH_SPEC";
     pub const G_OFF_PATH_WALK: &str = "OFF_PATH_WALK";
     pub const G_CRED_SPEC: &str = "CRED_SPEC";
+    pub const G_NET_SPEC: &str = "NET_SPEC";
     pub const G_OFF_CRED_IDS: &str = "OFF_CRED_IDS";
     pub const G_OFF_USAGE: &str = "OFF_USAGE";
     pub const G_OFF_REGS_ARGS: &str = "OFF_REGS_ARGS";
@@ -546,4 +581,6 @@ mod pod {
     unsafe impl aya::Pod for super::PathEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::CredKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::NetKey {}
 }

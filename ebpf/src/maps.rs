@@ -4,15 +4,15 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, Queue, RingBuf},
 };
 use core::mem::MaybeUninit;
 
 use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CRED_IDS, CapKey, CredKey, MAX_ARG_KEYS,
-    MAX_ARGS, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_PENDING_THREADS, MAX_PRIV_EXECS,
-    MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, PendingChecks, PrivExecKey, STAT_COUNT, Stat,
-    TargetCounts, TargetState, usage,
+    MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
+    MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, NetKey,
+    PendingChecks, PrivExecKey, STAT_COUNT, Stat, TargetCounts, TargetState, usage,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -62,6 +62,15 @@ pub static PENDING_CHECKS: HashMap<u32, PendingChecks> =
 /// The ids targets' processes ran with, counted by (target, ids, program).
 #[map]
 pub static CREDS: HashMap<CredKey, u64> = HashMap::with_max_entries(MAX_CRED_KEYS, 0);
+
+/// Internet addresses targets bound, listened on and connected to, counted.
+#[map]
+pub static NETS: HashMap<NetKey, u64> = HashMap::with_max_entries(MAX_NET_KEYS, 0);
+
+/// The address each socket was bound to, by `tgid << 32 | fd`, until its listen (least
+/// recently used entries go first: a socket closed without a listen leaves one behind).
+#[map]
+pub static BOUND: LruHashMap<u64, NetKey> = LruHashMap::with_max_entries(MAX_BOUND, 0);
 
 /// Execs of targets that gained privileges, counted by (target, program).
 #[map]
@@ -139,6 +148,9 @@ pub static PATH_SPEC: GlobalArray<u16, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_
 /// kin), 0 for the rest.
 #[unsafe(no_mangle)]
 pub static CRED_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+/// Per (architecture table, syscall number): `NET_BIND`, `NET_LISTEN`, `NET_CONNECT`, or 0.
+#[unsafe(no_mangle)]
+pub static NET_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
 /// Offsets in `struct cred` of `uid`, `gid`, `euid`, `egid`; NO_OFFSET when unknown.
 #[unsafe(no_mangle)]
 pub static OFF_CRED_IDS: GlobalArray<u32, CRED_IDS> = GlobalArray::new([NO_OFFSET; CRED_IDS]);

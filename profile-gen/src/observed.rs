@@ -120,6 +120,10 @@ pub struct Observed {
     pub usages: Vec<crate::limits::Usage>,
     /// Recordings that cannot say what their target used.
     pub usage_unknown: BTreeSet<PathBuf>,
+    /// The Internet addresses sockets named, all recordings joined.
+    pub endpoints: Vec<crate::network::Endpoint>,
+    /// Recordings that cannot say which addresses their sockets named.
+    pub endpoints_unknown: BTreeSet<PathBuf>,
 }
 
 impl Observed {
@@ -263,6 +267,12 @@ impl Observed {
                 out.credentials_unknown.insert(path.clone());
             }
         }
+        match &rec.endpoints {
+            Some(e) => out.endpoints.extend(e.iter().cloned()),
+            None => {
+                out.endpoints_unknown.insert(path.clone());
+            }
+        }
         match &rec.resources {
             Some(usage) => out.usages.push(usage.clone()),
             None => {
@@ -358,6 +368,9 @@ impl Observed {
         self.credentials_unknown
             .extend(other.credentials_unknown.iter().cloned());
         self.usages.extend(other.usages.iter().cloned());
+        self.endpoints.extend(other.endpoints.iter().cloned());
+        self.endpoints_unknown
+            .extend(other.endpoints_unknown.iter().cloned());
         self.usage_unknown
             .extend(other.usage_unknown.iter().cloned());
         for (path, proof) in &other.capability_proofs {

@@ -81,6 +81,10 @@ pub struct Recording {
     /// cannot say (before schema 3 had it, or a kernel without the fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<crate::limits::Usage>,
+    /// The Internet addresses its sockets were bound to, listened on and connected to
+    /// (`network::analyze`). Absent when the recording cannot say (before schema 3 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<crate::network::Endpoint>>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then

@@ -31,6 +31,26 @@ fn volume_name(path: &str) -> String {
     name
 }
 
+/// The TCP ports to publish: those it listened on at an address reachable from outside its
+/// network namespace, when it keeps a network.
+fn published_ports(caps: &CapSettings) -> Vec<u16> {
+    let mut ports: Vec<u16> = caps
+        .network
+        .as_ref()
+        .filter(|_| !caps.no_network())
+        .map(|n| {
+            n.listens
+                .iter()
+                .filter(|l| l.is_published())
+                .map(|l| l.port)
+                .collect()
+        })
+        .unwrap_or_default();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 /// Quotes `s` for a POSIX shell when it needs it.
 pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c);
@@ -101,6 +121,10 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
         if caps.no_network() {
             flags.push("--network".to_owned());
             flags.push("none".to_owned());
+        }
+        for port in published_ports(caps) {
+            flags.push("-p".to_owned());
+            flags.push(format!("{port}:{port}"));
         }
     }
     flags.join(" ")
@@ -178,6 +202,11 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
         if caps.no_network() {
             out.push_str("    network_mode: \"none\"\n");
         }
+        let ports = published_ports(caps);
+        if !ports.is_empty() {
+            let list: Vec<String> = ports.iter().map(|p| quoted(&format!("{p}:{p}"))).collect();
+            out.push_str(&format!("    ports: [{}]\n", list.join(", ")));
+        }
     }
     out
 }
@@ -221,6 +250,13 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
         "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set the image and merge the container's securityContext, resources and volumeMounts\n# and the pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n",
         profile.display(),
     );
+    let ports = caps.map(published_ports).unwrap_or_default();
+    if !ports.is_empty() {
+        out.push_str("    ports:\n");
+        for p in &ports {
+            out.push_str(&format!("    - containerPort: {p}\n"));
+        }
+    }
     if let Some(limits) = caps.and_then(|c| c.limits.as_ref()).filter(|l| l.any()) {
         out.push_str(&kubernetes_resources(limits));
     }
@@ -279,6 +315,60 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
             "---\n# the workload needs no network ({}): this NetworkPolicy lets no traffic in or out of\n# the pods it selects (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-no-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n  policyTypes: [\"Ingress\", \"Egress\"]\n",
             network.why
         ));
+    } else if let Some(network) = caps.network.as_ref() {
+        out.push_str(&network_policy(network, &ports));
+    }
+    out
+}
+
+/// The NetworkPolicy of a workload that keeps a network: traffic in only to the ports it
+/// listened on; traffic out none when it connected only to loopback (which a policy does not
+/// govern), else not restricted, with the classes it connected to. Empty when the recordings
+/// cannot say where it connected.
+fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> String {
+    let Some(egress) = &network.egress else {
+        return String::new();
+    };
+    let outside: Vec<&str> = egress
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != "loopback")
+        .collect();
+    let mut out = format!(
+        "---\n# the workload listened on {} and connected to {}: this NetworkPolicy lets traffic\n# in to those ports only{} (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n",
+        if ports.is_empty() {
+            "no published port".to_owned()
+        } else {
+            format!(
+                "port {}",
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        if outside.is_empty() {
+            "no address beyond loopback".to_owned()
+        } else {
+            format!("{} addresses", outside.join(", "))
+        },
+        if outside.is_empty() {
+            ", and none out"
+        } else {
+            "; traffic out is not restricted"
+        },
+    );
+    if outside.is_empty() {
+        out.push_str("  policyTypes: [\"Ingress\", \"Egress\"]\n");
+    } else {
+        out.push_str("  policyTypes: [\"Ingress\"]\n");
+    }
+    if !ports.is_empty() {
+        out.push_str("  ingress:\n  - ports:\n");
+        for p in ports {
+            out.push_str(&format!("    - port: {p}\n      protocol: TCP\n"));
+        }
     }
     out
 }
@@ -400,6 +490,8 @@ mod tests {
             mode: NetworkMode::None,
             families: ["AF_UNIX".to_owned()].into(),
             why: "it created AF_UNIX sockets only, which need no network".to_owned(),
+            listens: Vec::new(),
+            egress: Some(Default::default()),
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" --network none"));
         let compose: serde_norway::Value =
@@ -421,8 +513,10 @@ mod tests {
         assert!(
             docs[1]["spec"].get("ingress").is_none() && docs[1]["spec"].get("egress").is_none()
         );
-        // The default network: nothing added.
+        // The default network: no `--network`, and no policy without the evidence of where
+        // it connected.
         c.network.as_mut().expect("set").mode = NetworkMode::Default;
+        c.network.as_mut().expect("set").egress = None;
         assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
         assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("NetworkPolicy"));
     }
@@ -460,6 +554,55 @@ mod tests {
         c.limits.as_mut().expect("set").millicpus = None;
         assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--memory"));
         assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("resources:"));
+    }
+
+    /// A server that listened on a wildcard address: the port is published (`-p`, `ports:`,
+    /// `containerPort`) and its NetworkPolicy lets traffic in to it only, and none out when it
+    /// connected only to loopback; a loopback-only listen is not published.
+    #[test]
+    fn published_ports_and_their_policy() {
+        use crate::network::{Listen, NetworkMode, NetworkSetting};
+        let mut c = caps();
+        let listen = |a: &str, port| Listen {
+            address: a.parse().expect("address"),
+            port,
+        };
+        c.network = Some(NetworkSetting {
+            mode: NetworkMode::Default,
+            families: ["AF_INET".to_owned()].into(),
+            why: "it created AF_INET sockets".to_owned(),
+            listens: vec![listen("0.0.0.0", 8080), listen("127.0.0.1", 9000)],
+            egress: Some(["loopback".to_owned()].into()),
+        });
+        assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" -p 8080:8080"));
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&c))).expect("yaml");
+        assert_eq!(
+            compose["services"]["app"]["ports"][0].as_str(),
+            Some("8080:8080")
+        );
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&k8s)
+            .map(|d| serde_norway::Value::deserialize(d).expect("yaml"))
+            .collect();
+        assert_eq!(
+            docs[0]["spec"]["containers"][0]["ports"][0]["containerPort"].as_u64(),
+            Some(8080)
+        );
+        let policy = &docs[1]["spec"];
+        assert_eq!(
+            policy["ingress"][0]["ports"][0]["port"].as_u64(),
+            Some(8080)
+        );
+        assert_eq!(policy["policyTypes"][1].as_str(), Some("Egress"), "{k8s}");
+        assert!(policy.get("egress").is_none(), "no egress rule: none out");
+        // It connected to public addresses: traffic out is not restricted.
+        c.network.as_mut().expect("set").egress = Some(["public".to_owned()].into());
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        assert!(k8s.contains("policyTypes: [\"Ingress\"]\n"), "{k8s}");
+        // Unknown egress (an older recording): no policy.
+        c.network.as_mut().expect("set").egress = None;
+        assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("NetworkPolicy"));
     }
 
     /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.

@@ -239,8 +239,10 @@ fn record_and_enforce(service: &Service, dir: &Path) -> serde_json::Value {
     json
 }
 
-fn prerequisites(name: &str) -> Option<Docker> {
-    let docker = Docker::require(name)?;
+/// What both tests need: the daemon and the client tools (`None`: skipped), then the image,
+/// a scratch directory and a free loopback port.
+fn setup(name: &str) -> Option<(String, tempfile::TempDir, u16)> {
+    Docker::require(name)?;
     for tool in ["curl", "redis-cli", "docker-compose", "debootstrap"] {
         if !require(
             name,
@@ -250,11 +252,9 @@ fn prerequisites(name: &str) -> Option<Docker> {
             return None;
         }
     }
-    Some(docker)
-}
-
-fn image() -> String {
-    debian::image(IMAGE, PACKAGES, &[]).unwrap_or_else(|e| panic!("building {IMAGE}: {e}"))
+    let image =
+        debian::image(IMAGE, PACKAGES, &[]).unwrap_or_else(|e| panic!("building {IMAGE}: {e}"));
+    Some((image, tempfile::tempdir().expect("tempdir"), free_port()))
 }
 
 /// nginx as Debian ships it, configured to listen on a loopback port: its master stays root
@@ -262,14 +262,10 @@ fn image() -> String {
 /// /var/log/nginx and its temporary directories under /var/lib/nginx.
 #[test]
 fn nginx_runs_under_its_whole_generated_configuration() {
-    let name = cinch_tests::test_name!();
     guard!(bpf);
-    if prerequisites(name).is_none() {
+    let Some((image, work, port)) = setup(cinch_tests::test_name!()) else {
         return;
-    }
-    let image = image();
-    let work = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    };
     let conf = work.path().join("conf");
     std::fs::create_dir(&conf).expect("mkdir");
     std::fs::write(
@@ -317,14 +313,10 @@ fn nginx_runs_under_its_whole_generated_configuration() {
 /// run it as that user; it saves its data under /var/lib/redis, which gets a volume.
 #[test]
 fn redis_runs_as_its_user_under_its_whole_generated_configuration() {
-    let name = cinch_tests::test_name!();
     guard!(bpf);
-    if prerequisites(name).is_none() {
+    let Some((image, work, port)) = setup(cinch_tests::test_name!()) else {
         return;
-    }
-    let image = image();
-    let work = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    };
     let cli = format!("redis-cli -h 127.0.0.1 -p {port}");
     let service = Service {
         name: format!("cinch-e2e-redis-{}", std::process::id()),

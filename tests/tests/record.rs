@@ -139,10 +139,11 @@ fn the_paths_written_are_recorded_where_they_are() {
     assert!(writes.paths[&format!("{d}/t")].comms.contains("touch"));
 }
 
-/// `cinch record -o DIR/NAME.json ARGS`, then `cinch generate` of it: `{recording, settings}`.
+/// `cinch record -o DIR/NAME.json ARGS`, then `cinch generate` of it: `{recording, settings,
+/// stdout}` (what the recorded command printed).
 fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serde_json::Value {
     let rec = dir.join(format!("{name}.json"));
-    let out = Command::new(cinch_bin())
+    let recorded = Command::new(cinch_bin())
         .args(["record", "-q", "-o"])
         .arg(&rec)
         .args(args)
@@ -150,9 +151,9 @@ fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serd
         .output()
         .expect("cinch record");
     assert!(
-        out.status.success(),
+        recorded.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&recorded.stderr)
     );
     let settings = dir.join(format!("{name}.settings.json"));
     let out = Command::new(cinch_bin())
@@ -172,7 +173,11 @@ fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serd
         serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
     let settings: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
-    serde_json::json!({"recording": recording, "settings": settings})
+    serde_json::json!({
+        "recording": recording,
+        "settings": settings,
+        "stdout": String::from_utf8_lossy(&recorded.stdout),
+    })
 }
 
 /// What a workload used, against what it is known to use: python3 holding eight threads at
@@ -192,26 +197,16 @@ fn the_resources_used_are_recorded() {
         end = time.process_time() + 0.3\n\
         while time.process_time() < end: pass\n\
         print(int(time.process_time() * 1000))\n";
-    let rec = dir.path().join("python.json");
-    let out = Command::new(cinch_bin())
-        .args(["record", "-q", "-o"])
-        .arg(&rec)
-        .args(["--", "/usr/bin/python3", "-c", script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cinch record");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let python = record_and_generate(
+        dir.path(),
+        &["--", "/usr/bin/python3", "-c", script],
+        "python",
     );
-    let own_cpu_ms: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
+    let own_cpu_ms: u64 = python["stdout"]
+        .as_str()
+        .and_then(|s| s.trim().parse().ok())
         .expect("python3 printed its CPU time");
-    let recording: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
-    let used = &recording["resources"];
+    let used = &python["recording"]["resources"];
     assert_eq!(used["threads_peak"], 8, "{used}");
     assert_eq!(used["processes_peak"], 1, "{used}");
     assert!(used.get("incomplete").is_none(), "{used}");
@@ -241,6 +236,64 @@ fn the_resources_used_are_recorded() {
     assert!(
         memory.is_multiple_of(1 << 20) && memory >= 32 << 20,
         "{limits}"
+    );
+}
+
+/// The Internet addresses a workload's sockets named, as its script names them: a TCP server
+/// bound to every address (bind, then listen), a connection to it over loopback, a UDP
+/// datagram sent with sendto and one with sendmsg (IPv6); every packet stays on loopback. The
+/// settings publish the listened port and say it connected to loopback only.
+#[test]
+fn the_addresses_sockets_named_are_recorded() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, other) = (cinch_tests::free_port(), cinch_tests::free_port());
+    let script = format!(
+        "import socket\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', {port}))\n\
+         s.listen()\n\
+         c = socket.create_connection(('127.0.0.1', {port}))\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         u.sendto(b'x', ('127.0.0.1', {other}))\n\
+         v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         v.sendmsg([b'x'], [], 0, ('::1', {other}))\n"
+    );
+    let got = record_and_generate(
+        dir.path(),
+        &["--", "/usr/bin/python3", "-c", &script],
+        "sockets",
+    );
+    let endpoints: BTreeSet<(String, String, u64)> = got["recording"]["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| {
+            (
+                e["call"].as_str().expect("call").to_owned(),
+                e["address"].as_str().expect("address").to_owned(),
+                e["port"].as_u64().expect("port"),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, u64)> = [
+        ("bind", "0.0.0.0", port),
+        ("listen", "0.0.0.0", port),
+        ("connect", "127.0.0.1", port),
+        ("connect", "127.0.0.1", other),
+        ("connect", "::1", other),
+    ]
+    .into_iter()
+    .map(|(c, a, p)| (c.to_owned(), a.to_owned(), u64::from(p)))
+    .collect();
+    assert_eq!(endpoints, want);
+    let network = &got["settings"]["network"];
+    assert_eq!(network["listens"][0]["port"], port, "{network}");
+    assert_eq!(
+        network["egress"],
+        serde_json::json!(["loopback"]),
+        "{network}"
     );
 }
 

@@ -19,18 +19,19 @@ use aya_ebpf::{
 };
 use cinch_common::{
     ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, CredKey, DIR_COMPLETE,
-    DIR_COMPONENTS, DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NO_OFFSET,
-    OPEN_WRITE_FLAGS, PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC,
-    TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask, cell, counter,
-    path_spec_field, path_spec_how, walk,
+    DIR_COMPONENTS, DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NET_BIND,
+    NET_CONNECT, NET_LISTEN, NET_SENDMSG, NET_SENDTO, NO_OFFSET, NetKey, OPEN_WRITE_FLAGS,
+    PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
+    TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
+    TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask, cell, counter, path_spec_field, path_spec_how,
+    walk,
 };
 
 use crate::maps::{
-    ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS, EVENTS,
-    NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK, OFF_REGS_ARGS,
-    OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, SEEN, TARGETS,
-    TASK_TARGET, bump,
+    ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, BOUND, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS,
+    EVENTS, NET_SPEC, NETS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK,
+    OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, SEEN,
+    TARGETS, TASK_TARGET, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -183,6 +184,104 @@ fn record(entry: *mut u32, track: u32, id: i64, arch: u32, args: impl Fn(u32, u3
     let paths = PATH_SPEC.get(counter(arch, nr) as usize).unwrap_or(0);
     if paths != 0 {
         record_path(slot, arch, nr, paths, &args);
+    }
+    let net = NET_SPEC.get(counter(arch, nr) as usize).unwrap_or(0);
+    if net != 0 {
+        record_net(slot, arch, net, &args);
+    }
+}
+
+/// `AF_INET`, `AF_INET6` (include/linux/socket.h; the same on every architecture).
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// Counts the Internet address a `bind` or `connect` names (`sockaddr_in`, `sockaddr_in6`),
+/// and remembers a bound one by (tgid, descriptor) for the socket's `listen`, which names
+/// none. Seen at entry: an address is counted whether or not the call then succeeds.
+#[inline(always)]
+fn record_net(slot: u32, arch: u32, kind: u8, args: &impl Fn(u32, u32) -> Option<u64>) {
+    let Some(fd) = args(0, arch) else {
+        return;
+    };
+    let socket = (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | (fd & 0xffff_ffff);
+    if kind == NET_LISTEN {
+        // SAFETY: a valid map value, copied out at once.
+        if let Some(bound) = unsafe { BOUND.get(socket) } {
+            let mut key = *bound;
+            key.kind = NET_LISTEN;
+            count_net(&key);
+        }
+        return;
+    }
+    let (addr, len) = match kind {
+        NET_SENDTO => (args(4, arch), args(5, arch)),
+        NET_SENDMSG => {
+            // `struct msghdr` starts with `void *msg_name; int msg_namelen` (64-bit layout;
+            // the compat table has no sendmsg entry in NET_SPEC).
+            let Some(msg) = args(1, arch) else {
+                return;
+            };
+            // SAFETY: a user pointer, read with the fault-safe helper.
+            let Ok(head) = (unsafe { bpf_probe_read_user(msg as *const [u64; 2]) }) else {
+                return;
+            };
+            (Some(head[0]), Some(head[1] & 0xffff_ffff))
+        }
+        _ => (args(1, arch), args(2, arch)),
+    };
+    let (Some(addr), Some(len)) = (addr, len) else {
+        return;
+    };
+    if addr == 0 {
+        return;
+    }
+    // A send to an address is a connect for what it says of the network.
+    let kind = if kind == NET_BIND {
+        NET_BIND
+    } else {
+        NET_CONNECT
+    };
+    // `sockaddr_in` is 16 bytes: family, port, IPv4 address; `sockaddr_in6` 28: family, port,
+    // flow information, then the address at byte 8.
+    if len < 16 {
+        return;
+    }
+    // SAFETY: a user pointer, read with the fault-safe helper.
+    let Ok(head) = (unsafe { bpf_probe_read_user(addr as *const [u8; 16]) }) else {
+        return;
+    };
+    let family = u16::from_ne_bytes([head[0], head[1]]);
+    let mut key = NetKey {
+        slot,
+        kind,
+        family,
+        port: u16::from_be_bytes([head[2], head[3]]),
+        ..NetKey::default()
+    };
+    match family {
+        AF_INET => key.addr[..4].copy_from_slice(&head[4..8]),
+        AF_INET6 if len >= 24 => {
+            // SAFETY: as above.
+            match unsafe { bpf_probe_read_user((addr + 8) as *const [u8; 16]) } {
+                Ok(a) => key.addr = a,
+                Err(_) => return,
+            }
+        }
+        _ => return,
+    }
+    count_net(&key);
+    if kind == NET_BIND {
+        let _ = BOUND.insert(socket, key, 0);
+    }
+}
+
+#[inline(always)]
+fn count_net(key: &NetKey) {
+    if let Some(count) = NETS.get_ptr_mut(key) {
+        // SAFETY: a valid value; the count is evidence only.
+        unsafe { *count += 1 };
+    } else if NETS.insert(key, 1u64, 0).is_err() {
+        bump(Stat::CapMiss);
     }
 }
 

@@ -39,6 +39,7 @@ pub(super) struct Snapshot {
     pub credentials: Vec<profile_gen::user::Credential>,
     /// What its tasks used, when the kernel side can tell.
     pub usage: Option<TargetUsage>,
+    pub endpoints: Vec<profile_gen::network::Endpoint>,
     pub stats: Stats,
 }
 
@@ -62,6 +63,7 @@ impl Snapshot {
             writes: probe.writes(slot)?,
             credentials: probe.credentials(slot)?,
             usage: probe.usage(slot)?,
+            endpoints: probe.endpoints(slot)?,
             stats,
         })
     }
@@ -148,6 +150,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         writes: Some(s.writes),
         credentials: Some(s.credentials),
         resources: s.usage.map(|u| usage(u, &span_times)),
+        endpoints: Some(s.endpoints),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -310,6 +313,7 @@ mod tests {
             writes: Default::default(),
             credentials: Vec::new(),
             usage: None,
+            endpoints: Vec::new(),
             stats: Stats::default(),
         }
     }

@@ -717,6 +717,7 @@ mod tests {
             writes: Some(Default::default()),
             credentials: Some(Vec::new()),
             resources: None,
+            endpoints: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
     let arg_table = ArgTable::build(Arch::native(), &layout.off_regs_args);
     let path_table = super::paths::path_table(Arch::native());
     let cred_table = cred_table(Arch::native());
+    let net_table = net_table(Arch::native());
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(names::TASK_TARGET, pid_max)
         .map_max_entries(names::COUNTS, slots)
@@ -85,6 +86,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
         .override_global(names::G_PATH_SPEC, &path_table, true)
         .override_global(names::G_OFF_PATH_WALK, &layout.off_path_walk, true)
         .override_global(names::G_CRED_SPEC, &cred_table, true)
+        .override_global(names::G_NET_SPEC, &net_table, true)
         .override_global(names::G_OFF_CRED_IDS, &layout.off_cred_ids, true)
         .override_global(names::G_OFF_USAGE, &layout.off_usage, true)
         .override_global(names::G_OFF_REGS_ARGS, &layout.off_regs_args, true)
@@ -204,6 +206,36 @@ fn cred_table(native: Arch) -> [u8; ARG_SPEC_LEN] {
                 && nr < MAX_SYSCALLS
             {
                 table[counter(t, nr) as usize] = 1;
+            }
+        }
+    }
+    table
+}
+
+/// `NET_SPEC`: the socket calls whose address is recorded, per (architecture table, number).
+/// Not `socketcall` (i386 programs before Linux 4.3's direct calls): its arguments are behind
+/// a pointer; not the compat `sendmsg`, whose `msghdr` has 32-bit pointers; not `sendmmsg`
+/// (glibc's resolver, its main user, connects its socket first).
+fn net_table(native: Arch) -> [u8; ARG_SPEC_LEN] {
+    let mut table = [0u8; ARG_SPEC_LEN];
+    for t in [ARCH_NATIVE, ARCH_COMPAT] {
+        let Some(arch) = table_arch(native, t) else {
+            continue;
+        };
+        for (name, kind) in [
+            ("bind", cinch_common::NET_BIND),
+            ("listen", cinch_common::NET_LISTEN),
+            ("connect", cinch_common::NET_CONNECT),
+            ("sendto", cinch_common::NET_SENDTO),
+            ("sendmsg", cinch_common::NET_SENDMSG),
+        ] {
+            if t == ARCH_COMPAT && kind == cinch_common::NET_SENDMSG {
+                continue;
+            }
+            if let Some(nr) = profile_gen::naming::syscall_number(arch, name)
+                && nr < MAX_SYSCALLS
+            {
+                table[counter(t, nr) as usize] = kind;
             }
         }
     }

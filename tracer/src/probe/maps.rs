@@ -207,6 +207,48 @@ impl Probe {
         Ok(Some(out))
     }
 
+    /// The Internet addresses the target's sockets named, by call.
+    pub(crate) fn endpoints(
+        &self,
+        slot: u32,
+    ) -> anyhow::Result<Vec<profile_gen::network::Endpoint>> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let mut out = BTreeMap::new();
+        for item in self.nets.iter() {
+            let (key, count) = item.context("reading socket addresses")?;
+            if key.slot != slot {
+                continue;
+            }
+            let call = match key.kind {
+                cinch_common::NET_BIND => "bind",
+                cinch_common::NET_LISTEN => "listen",
+                _ => "connect",
+            };
+            let address = if key.family == 2 {
+                IpAddr::V4(Ipv4Addr::new(
+                    key.addr[0],
+                    key.addr[1],
+                    key.addr[2],
+                    key.addr[3],
+                ))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(key.addr))
+            };
+            *out.entry((call, address, key.port)).or_insert(0) += count;
+        }
+        Ok(out
+            .into_iter()
+            .map(
+                |((call, address, port), count)| profile_gen::network::Endpoint {
+                    call: call.to_owned(),
+                    address,
+                    port,
+                    count,
+                },
+            )
+            .collect())
+    }
+
     /// What the target's counted tasks used so far; `None` when the kernel side cannot read it.
     pub(crate) fn usage(&self, slot: u32) -> anyhow::Result<Option<TargetUsage>> {
         if !self.sees_usage {

@@ -80,6 +80,7 @@ pub(crate) struct Probe {
     pid_max: u32,
     priv_execs: HashMap<MapData, PrivExecKey, u64>,
     creds: HashMap<MapData, cinch_common::CredKey, u64>,
+    nets: HashMap<MapData, cinch_common::NetKey, u64>,
     /// Whether the kernel side can tell a privilege-gaining exec (`linux_binprm.secureexec` is
     /// in the kernel's BTF).
     sees_privileged_execs: bool,
@@ -161,6 +162,7 @@ impl Probe {
         let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
         let priv_execs = HashMap::try_from(take(names::PRIV_EXECS)?)?;
         let creds = HashMap::try_from(take(names::CREDS)?)?;
+        let nets = HashMap::try_from(take(names::NETS)?)?;
         Ok(Probe {
             arg_values,
             arg_lost,
@@ -190,6 +192,7 @@ impl Probe {
             pid_max,
             priv_execs,
             creds,
+            nets,
             sees_privileged_execs: layout.off_bprm_secureexec != cinch_common::NO_OFFSET,
             sees_usage: !layout.off_usage.contains(&cinch_common::NO_OFFSET),
         })
