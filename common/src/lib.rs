@@ -137,8 +137,14 @@ pub enum Stat {
     /// A filesystem write did not fit in the `PATHS` ring: the recording's writes are
     /// incomplete, and the generator does not suggest a read-only root from them.
     PathDrop = 10,
+    /// A set of ids could not be stored (`CREDS` full): the recording cannot say which users
+    /// its processes ran as.
+    CredMiss = 11,
+    /// A socket address could not be stored (`NETS` full): the recording cannot say where its
+    /// sockets listened and connected.
+    NetMiss = 12,
 }
-pub const STAT_COUNT: u32 = 11;
+pub const STAT_COUNT: u32 = 13;
 
 /// Argument recording (never wider than Docker's default): for a syscall whose `ARG_SPEC` byte
 /// is not 0, the kernel side stores `args[index] & ARG_MASKS[mask]` for its target. The byte is

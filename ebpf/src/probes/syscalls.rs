@@ -281,7 +281,7 @@ fn count_net(key: &NetKey) {
         // SAFETY: a valid value; the count is evidence only.
         unsafe { *count += 1 };
     } else if NETS.insert(key, 1u64, 0).is_err() {
-        bump(Stat::CapMiss);
+        bump(Stat::NetMiss);
     }
 }
 
@@ -436,7 +436,7 @@ fn record_creds(slot: u32) {
         // SAFETY: a valid value; the count is evidence only.
         unsafe { *count += 1 };
     } else if CREDS.insert(key, 1u64, 0).is_err() {
-        bump(Stat::CapMiss);
+        bump(Stat::CredMiss);
     }
 }
 

@@ -148,9 +148,10 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         capability_proof: None,
         privileged_execs: s.privileged_execs,
         writes: Some(s.writes),
-        credentials: Some(s.credentials),
+        // Sets of ids or addresses the kernel could not store: the recording cannot say.
+        credentials: (stats.cred_miss == 0).then_some(s.credentials),
         resources: s.usage.map(|u| usage(u, &span_times)),
-        endpoints: Some(s.endpoints),
+        endpoints: (stats.net_miss == 0).then_some(s.endpoints),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -253,6 +254,20 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             format!(
                 "{} filesystem writes did not fit in the kernel's ring and are not in the recording: no read-only root is suggested from it",
                 stats.path_drop
+            ),
+        ),
+        (
+            stats.cred_miss > 0,
+            format!(
+                "{} sets of ids could not be stored (too many distinct ones): the image's user is kept",
+                stats.cred_miss
+            ),
+        ),
+        (
+            stats.net_miss > 0,
+            format!(
+                "{} socket addresses could not be stored (too many distinct ones): no ports or traffic rules are suggested from it",
+                stats.net_miss
             ),
         ),
         (
@@ -395,6 +410,8 @@ mod tests {
             arg_miss: 8,
             pending_miss: 9,
             path_drop: 10,
+            cred_miss: 11,
+            net_miss: 12,
         };
         s.capability_source = CapabilitySource::None("no BTF".to_owned());
         let r = recording(s, span());
@@ -409,6 +426,8 @@ mod tests {
             "6 capability checks",
             "7 capability checks have no kernel stack",
             "9 capability checks were counted before their syscall returned",
+            "11 sets of ids could not be stored",
+            "12 socket addresses could not be stored",
             "5 kernel reads failed",
             "3 syscall observations",
             "3 new processes",

@@ -27,6 +27,8 @@ pub(crate) struct Stats {
     pub arg_miss: u64,
     pub pending_miss: u64,
     pub path_drop: u64,
+    pub cred_miss: u64,
+    pub net_miss: u64,
 }
 
 /// Every counter of `STATS`: one more [`Stat`] does not compile until it is listed here and
@@ -43,6 +45,8 @@ const ALL_STATS: [Stat; STAT_COUNT as usize] = [
     Stat::ArgMiss,
     Stat::PendingMiss,
     Stat::PathDrop,
+    Stat::CredMiss,
+    Stat::NetMiss,
 ];
 
 impl Stats {
@@ -59,6 +63,8 @@ impl Stats {
             Stat::ArgMiss => &mut self.arg_miss,
             Stat::PendingMiss => &mut self.pending_miss,
             Stat::PathDrop => &mut self.path_drop,
+            Stat::CredMiss => &mut self.cred_miss,
+            Stat::NetMiss => &mut self.net_miss,
         }
     }
 }
@@ -356,6 +362,22 @@ impl Probe {
     }
 }
 
+/// What a target's tasks used, from `TargetState` (see `cinch_common::TargetState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TargetUsage {
+    pub threads_peak: u32,
+    pub processes_peak: u32,
+    /// CPU time of the tasks that exited.
+    pub cpu_ns: u64,
+    /// Peak resident sets of the processes that exited, summed.
+    pub memory_bytes: u64,
+    /// Processes still alive (their use is not counted yet).
+    pub live: u32,
+    /// Processes attached to rather than seen starting (not counted).
+    pub attached: usize,
+    pub host_cpus: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,23 +406,9 @@ mod tests {
                 arg_miss: 9,
                 pending_miss: 10,
                 path_drop: 11,
+                cred_miss: 12,
+                net_miss: 13,
             }
         );
     }
-}
-
-/// What a target's tasks used, from `TargetState` (see `cinch_common::TargetState`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct TargetUsage {
-    pub threads_peak: u32,
-    pub processes_peak: u32,
-    /// CPU time of the tasks that exited.
-    pub cpu_ns: u64,
-    /// Peak resident sets of the processes that exited, summed.
-    pub memory_bytes: u64,
-    /// Processes still alive (their use is not counted yet).
-    pub live: u32,
-    /// Processes attached to rather than seen starting (not counted).
-    pub attached: usize,
-    pub host_cpus: u32,
 }
