@@ -283,7 +283,7 @@ fn record_run(cinch: &Path, w: &Workload, k: u32, dir: &Path) -> anyhow::Result<
     }
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let port = cinch_tests::free_port();
+    let port = workload_port();
     let mut cmd = Command::new("sh");
     cmd.arg(&script)
         .arg(w.name)
@@ -320,6 +320,17 @@ fn record_run(cinch: &Path, w: &Workload, k: u32, dir: &Path) -> anyhow::Result<
             RUN_TIMEOUT.as_secs(),
             log.trim_end()
         ),
+    }
+}
+
+/// The port the scripted runs serve on: record.sh's default, so that the settings' `listens`
+/// name the same port on every regeneration, or any free one when something else holds it.
+fn workload_port() -> u16 {
+    const PORT: u16 = 18080;
+    if std::net::TcpListener::bind(("127.0.0.1", PORT)).is_ok() {
+        PORT
+    } else {
+        cinch_tests::free_port()
     }
 }
 

@@ -218,6 +218,9 @@ struct TargetReport {
     needed_capabilities: BTreeSet<Capability>,
     /// Paths written outside the writable mounts of the settings' read-only root.
     denied_writes: Vec<DeniedWrite>,
+    /// What the settings' user or limits would stop: ids other than the user's, more tasks
+    /// at once than the pids limit.
+    denied_settings: Vec<String>,
     notes: Vec<String>,
 }
 
@@ -346,6 +349,7 @@ impl Report {
         let denied = targets.iter().any(|t| {
             !t.denied_syscalls.is_empty()
                 || !t.denied_writes.is_empty()
+                || !t.denied_settings.is_empty()
                 || t.missing_capabilities
                     .as_ref()
                     .is_some_and(|m| !m.is_empty())
@@ -508,6 +512,7 @@ impl Report {
                 ),
             }
         }
+        let denied_settings = user_and_limits(kept, rec, &mut notes);
         if let Some(code) = o.exit.filter(|&c| c != 0) {
             notes.push(format!(
                 "the workload exited with status {code}; what it did not get to do is not checked"
@@ -523,6 +528,7 @@ impl Report {
             missing_capabilities,
             needed_capabilities: needed,
             denied_writes,
+            denied_settings,
             notes,
         }
     }
@@ -542,6 +548,7 @@ impl Report {
         let mut syscalls = 0;
         let mut capabilities = 0;
         let mut writes = 0;
+        let mut settings = 0;
         for t in &self.targets {
             out.push_str(&format!(
                 "{}: {} processes, {} distinct syscalls{}\n",
@@ -590,6 +597,10 @@ impl Report {
                     w.processes.join(", ")
                 ));
             }
+            for d in &t.denied_settings {
+                settings += 1;
+                out.push_str(&format!("  denied setting: {d}\n"));
+            }
             if !t.depends_on_arguments.is_empty() {
                 out.push_str(&format!(
                     "  allowed only for some arguments (not checked): {}\n",
@@ -610,11 +621,14 @@ impl Report {
             out.push_str(&format!("note: {n}\n"));
         }
         if self.denied {
-            let writes = if writes > 0 {
+            let mut writes = if writes > 0 {
                 format!(", {}", plural(writes, "write", "writes"))
             } else {
                 String::new()
             };
+            if settings > 0 {
+                writes.push_str(&format!(", {}", plural(settings, "setting", "settings")));
+            }
             out.push_str(&format!(
                 "verify: DENIED: {}{writes} and {} would be denied\n",
                 plural(syscalls, "syscall", "syscalls"),
@@ -625,6 +639,58 @@ impl Report {
         }
         out
     }
+}
+
+/// What the settings' user and limits would stop the recorded workload from doing: a process
+/// running with other ids than the user's, more tasks at once than the pids limit. Memory and
+/// CPU above their limits are notes: the memory figure is an upper bound (the peaks of the
+/// processes, summed), and a CPU limit slows, it does not stop.
+fn user_and_limits(
+    kept: Option<&privileges::Kept>,
+    rec: &Recording,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let mut denied = Vec::new();
+    let Some(kept) = kept else {
+        return denied;
+    };
+    if let Some((uid, gid)) = kept.user.as_ref().and_then(|u| u.ids()) {
+        for c in rec.credentials.iter().flatten() {
+            if (c.euid, c.egid) != (uid, gid) {
+                denied.push(format!(
+                    "ran as uid {} gid {} ({}); the settings run it as {uid}:{gid}",
+                    c.euid,
+                    c.egid,
+                    c.comms.iter().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    let (Some(limits), Some(used)) = (kept.limits.as_ref(), rec.resources.as_ref()) else {
+        return denied;
+    };
+    if let Some(pids) = limits.pids.filter(|&p| used.threads_peak > p) {
+        denied.push(format!(
+            "ran {} tasks at once; the pids limit is {pids}",
+            used.threads_peak
+        ));
+    }
+    if let Some(memory) = limits.memory.filter(|&m| used.memory_bytes > m) {
+        notes.push(format!(
+            "its processes' peak resident sets sum to {} MiB, above the memory limit of {} MiB (an upper bound: they need not peak together)",
+            used.memory_bytes >> 20,
+            memory >> 20
+        ));
+    }
+    if let Some(millicpus) = limits.millicpus {
+        let average = used.cpu_ms * 1000 / used.wall_ms.max(1);
+        if average > u64::from(millicpus) {
+            notes.push(format!(
+                "it used {average} thousandths of a CPU on average, above the CPU limit of {millicpus}: it would run slower"
+            ));
+        }
+    }
+    denied
 }
 
 fn cap_list(caps: &BTreeSet<Capability>) -> String {
@@ -740,6 +806,8 @@ mod tests {
             caps: caps.iter().copied().collect(),
             source: "s.json".to_owned(),
             filesystem: None,
+            user: None,
+            limits: None,
         }
     }
 
@@ -812,5 +880,55 @@ mod tests {
             serde_json::Value::Null
         );
         assert_eq!(json["targets"][0]["needed_capabilities"][0], "SETUID");
+    }
+
+    /// Settings that run the workload as nobody with a pids limit of 5: a process that ran as
+    /// root and eight tasks at once are both named; memory and CPU above their limits are
+    /// notes.
+    #[test]
+    fn names_what_the_user_and_limits_would_stop() {
+        let mut rec = recording();
+        rec.credentials = Some(vec![profile_gen::user::Credential {
+            comms: ["srv".to_owned()].into(),
+            count: 1,
+            ..Default::default()
+        }]);
+        rec.resources = Some(profile_gen::limits::Usage {
+            threads_peak: 8,
+            processes_peak: 2,
+            cpu_ms: 900,
+            memory_bytes: 100 << 20,
+            wall_ms: 1000,
+            host_cpus: 2,
+            incomplete: None,
+        });
+        let obs = [Observation {
+            recording: rec,
+            exit: Some(0),
+        }];
+        let mut k = kept(&[Capability::SETUID]);
+        k.user = Some(profile_gen::user::UserSetting {
+            user: Some("65534:65534".to_owned()),
+            why: "test".to_owned(),
+        });
+        k.limits = Some(profile_gen::limits::LimitsSetting {
+            pids: Some(5),
+            memory: Some(64 << 20),
+            millicpus: Some(500),
+            why: "test".to_owned(),
+        });
+        let full = plan(&["read", "sendfile", "execve", "setuid"]);
+        let r = Report::build(Path::new("p.json"), &full, Some(&k), &obs);
+        assert!(r.denied);
+        let text = r.render_text();
+        for said in [
+            "denied setting: ran as uid 0 gid 0 (srv); the settings run it as 65534:65534",
+            "denied setting: ran 8 tasks at once; the pids limit is 5",
+            "note: its processes' peak resident sets sum to 100 MiB, above the memory limit of 64 MiB",
+            "note: it used 900 thousandths of a CPU on average, above the CPU limit of 500",
+            "verify: DENIED: 0 syscalls, 2 settings and 0 capabilities would be denied",
+        ] {
+            assert!(text.contains(said), "{said}:\n{text}");
+        }
     }
 }

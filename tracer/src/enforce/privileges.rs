@@ -34,6 +34,9 @@ pub(crate) struct Kept {
     pub source: String,
     /// The settings file's read-only root and writable mounts, when it has them.
     pub filesystem: Option<profile_gen::filesystem::FilesystemSetting>,
+    /// The settings file's user and limits, when it has them.
+    pub user: Option<profile_gen::user::UserSetting>,
+    pub limits: Option<profile_gen::limits::LimitsSetting>,
 }
 
 /// The capabilities `--caps FILE` or `--cap-add` keep. A settings file that drops ALL keeps its
@@ -65,6 +68,8 @@ pub(crate) fn kept_capabilities(
             caps: keep,
             source: path.display().to_string(),
             filesystem: settings.filesystem,
+            user: settings.user,
+            limits: settings.limits,
         });
     }
     let mut keep = BTreeSet::new();
@@ -82,6 +87,8 @@ pub(crate) fn kept_capabilities(
         caps: keep,
         source: "--cap-add".to_owned(),
         filesystem: None,
+        user: None,
+        limits: None,
     })
 }
 
