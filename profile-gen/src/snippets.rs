@@ -334,30 +334,35 @@ fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> St
         .map(String::as_str)
         .filter(|c| *c != "loopback")
         .collect();
+    let listened = if ports.is_empty() {
+        "on no published port".to_owned()
+    } else {
+        format!(
+            "on port {}",
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let connected = if outside.is_empty() {
+        "no address beyond loopback".to_owned()
+    } else {
+        format!("{} addresses", outside.join(", "))
+    };
+    let allows_in = if ports.is_empty() {
+        "no traffic in"
+    } else {
+        "traffic in to those ports only"
+    };
+    let allows_out = if outside.is_empty() {
+        "none out"
+    } else {
+        "does not restrict traffic out"
+    };
     let mut out = format!(
-        "---\n# the workload listened on {} and connected to {}: this NetworkPolicy lets traffic\n# in to those ports only{} (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n",
-        if ports.is_empty() {
-            "no published port".to_owned()
-        } else {
-            format!(
-                "port {}",
-                ports
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        if outside.is_empty() {
-            "no address beyond loopback".to_owned()
-        } else {
-            format!("{} addresses", outside.join(", "))
-        },
-        if outside.is_empty() {
-            ", and none out"
-        } else {
-            "; traffic out is not restricted"
-        },
+        "---\n# the workload listened {listened} and connected to {connected}:\n# this NetworkPolicy lets {allows_in} and {allows_out} (set the labels your pods carry\n# and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n"
     );
     if outside.is_empty() {
         out.push_str("  policyTypes: [\"Ingress\", \"Egress\"]\n");
