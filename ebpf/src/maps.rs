@@ -148,7 +148,8 @@ pub static PATH_SPEC: GlobalArray<u16, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_
 /// kin), 0 for the rest.
 #[unsafe(no_mangle)]
 pub static CRED_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
-/// Per (architecture table, syscall number): `NET_BIND`, `NET_LISTEN`, `NET_CONNECT`, or 0.
+/// Per (architecture table, syscall number): `NET_BIND`, `NET_LISTEN`, `NET_CONNECT`,
+/// `NET_SENDTO`, `NET_SENDMSG`, or 0.
 #[unsafe(no_mangle)]
 pub static NET_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
 /// Offsets in `struct cred` of `uid`, `gid`, `euid`, `egid`; NO_OFFSET when unknown.

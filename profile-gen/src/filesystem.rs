@@ -114,6 +114,17 @@ pub struct WritableMount {
     pub why: String,
 }
 
+impl WritableMount {
+    /// `tmpfs /tmp`, `volume /var/lib/redis`.
+    pub fn label(&self) -> String {
+        let kind = match self.kind {
+            MountKind::Tmpfs => "tmpfs",
+            MountKind::Volume => "volume",
+        };
+        format!("{kind} {}", self.path)
+    }
+}
+
 /// The filesystem setting, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesystemSetting {
@@ -133,16 +144,7 @@ impl FilesystemSetting {
             return "writable root".to_owned();
         }
         let mut parts = vec!["read-only root".to_owned()];
-        parts.extend(self.mounts.iter().map(|m| {
-            format!(
-                "{} {}",
-                match m.kind {
-                    MountKind::Tmpfs => "tmpfs",
-                    MountKind::Volume => "volume",
-                },
-                m.path
-            )
-        }));
+        parts.extend(self.mounts.iter().map(WritableMount::label));
         parts.join(", ")
     }
 
@@ -264,19 +266,7 @@ pub fn analyze(
     } else if mounts.is_empty() {
         "it wrote only where its runtime or its volumes make it writable".to_owned()
     } else {
-        let list: Vec<String> = mounts
-            .iter()
-            .map(|m| {
-                format!(
-                    "{} {}",
-                    match m.kind {
-                        MountKind::Tmpfs => "tmpfs",
-                        MountKind::Volume => "volume",
-                    },
-                    m.path
-                )
-            })
-            .collect();
+        let list: Vec<String> = mounts.iter().map(WritableMount::label).collect();
         format!("it wrote only under {}", list.join(", "))
     };
     FilesystemSetting {
