@@ -337,6 +337,48 @@ pub fn generate_profile(dir: &Path, name: &str, recordings: &[&Path]) -> (PathBu
     (profile, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// `cinch generate [OPTIONS] -o DIR/NAME.seccomp.json --caps-out DIR/NAME.settings.json
+/// RECORDINGS...`, which must succeed: the profile, the settings file and the summary printed.
+pub fn generate_with_settings(
+    dir: &Path,
+    name: &str,
+    recordings: &[PathBuf],
+    options: &[&str],
+) -> (PathBuf, PathBuf, String) {
+    let profile = dir.join(format!("{name}.seccomp.json"));
+    let settings = dir.join(format!("{name}.settings.json"));
+    let out = Command::new(cinch_bin())
+        .arg("generate")
+        .args(options)
+        .arg("-o")
+        .arg(&profile)
+        .arg("--caps-out")
+        .arg(&settings)
+        .args(recordings)
+        .output()
+        .expect("running cinch generate");
+    assert!(out.status.success(), "generate: {}", output_text(&out));
+    (
+        profile,
+        settings,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `cinch report --format FORMAT PROFILE --caps SETTINGS`, which must succeed: what it printed
+/// (a snippet for `docker-run`, `compose` and `kubernetes`).
+pub fn report_snippet(profile: &Path, settings: &Path, format: &str) -> String {
+    let out = Command::new(cinch_bin())
+        .args(["report", "--format", format])
+        .arg(profile)
+        .arg("--caps")
+        .arg(settings)
+        .output()
+        .expect("running cinch report");
+    assert!(out.status.success(), "report: {}", output_text(&out));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
 /// A copy of the seccomp profile at `profile`, written into `dir`, with `name` taken out of every
 /// allowing rule. Panics when no rule allowed it: a test that removes a syscall the workload
 /// never had proves nothing.

@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use cinch_tests::docker::{Docker, wait_until_name_is_free};
 use cinch_tests::output_text as text;
-use cinch_tests::{cinch_bin, debian, free_port, guard, on_path, recording_profile, require};
+use cinch_tests::{
+    cinch_bin, debian, free_port, generate_with_settings, guard, on_path, recording_profile,
+    report_snippet, require,
+};
 
 /// The image both services come from.
 const IMAGE: &str = "cinch-test/debian-services:bookworm";
@@ -187,42 +190,16 @@ impl Service {
     }
 }
 
-/// Generates the profile and settings of `recording` into `dir`; their paths and the
-/// settings.
-fn generate(dir: &Path, recording: &Path) -> (PathBuf, PathBuf, serde_json::Value) {
-    let profile = dir.join("seccomp.json");
-    let settings = dir.join("settings.json");
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(&profile)
-        .arg("--caps-out")
-        .arg(&settings)
-        .arg(recording)
-        .output()
-        .expect("running cinch generate");
-    assert!(out.status.success(), "generate: {}", text(&out));
-    println!("{}", String::from_utf8_lossy(&out.stderr));
-    let json = serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
-    (profile, settings, json)
-}
-
-fn report(profile: &Path, settings: &Path, format: &str) -> String {
-    let out = Command::new(cinch_bin())
-        .args(["report", "--format", format])
-        .arg(profile)
-        .arg("--caps")
-        .arg(settings)
-        .output()
-        .expect("running cinch report");
-    assert!(out.status.success(), "report: {}", text(&out));
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
-
 /// Record, generate, then run under the whole generated line and under compose.
 fn record_and_enforce(service: &Service, dir: &Path) -> serde_json::Value {
     let recording = service.record(dir);
-    let (profile, settings, json) = generate(dir, &recording);
-    let line = report(&profile, &settings, "docker-run").trim().to_owned();
+    let (profile, settings, summary) = generate_with_settings(dir, "service", &[recording], &[]);
+    println!("{summary}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    let line = report_snippet(&profile, &settings, "docker-run")
+        .trim()
+        .to_owned();
     for flag in [
         "--cap-drop ALL",
         "--read-only",
@@ -235,7 +212,7 @@ fn record_and_enforce(service: &Service, dir: &Path) -> serde_json::Value {
     let flags: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
     let out = service.run_session(&flags);
     assert!(out.status.success(), "under `{line}`: {}", text(&out));
-    service.compose_session(&report(&profile, &settings, "compose"), dir);
+    service.compose_session(&report_snippet(&profile, &settings, "compose"), dir);
     json
 }
 

@@ -27,8 +27,8 @@ use cinch_tests::docker::{Docker, busybox_image, wait_until_name_is_free};
 use cinch_tests::guard;
 use cinch_tests::output_text as text;
 use cinch_tests::{
-    Ready, cinch_bin, free_port, kubernetes, on_path, profile_without, require, require_bpf,
-    require_root, workspace_root,
+    Ready, cinch_bin, free_port, generate_with_settings, kubernetes, on_path, profile_without,
+    report_snippet, require, require_bpf, require_root, workspace_root,
 };
 
 fn examples() -> PathBuf {
@@ -211,19 +211,7 @@ impl Generated {
     }
 
     fn with(dir: &Path, name: &str, recordings: &[PathBuf], options: &[&str]) -> Generated {
-        let profile = dir.join(format!("{name}.seccomp.json"));
-        let caps = dir.join(format!("{name}.caps.json"));
-        let out = Command::new(cinch_bin())
-            .arg("generate")
-            .args(options)
-            .arg("-o")
-            .arg(&profile)
-            .arg("--caps-out")
-            .arg(&caps)
-            .args(recordings)
-            .output()
-            .expect("running cinch generate");
-        assert!(out.status.success(), "generate: {}", text(&out));
+        let (profile, caps, summary) = generate_with_settings(dir, name, recordings, options);
         let c: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&caps).expect("settings")).expect("json");
         let cap_add = c["cap_add"]
@@ -233,12 +221,7 @@ impl Generated {
             .filter_map(|n| n.as_str().map(str::to_owned))
             .collect();
         // The numbers for the record: syscalls allowed, against Docker's default.
-        println!(
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim_end()
-                .replace('\n', "\n    ")
-        );
+        println!("{name}: {}", summary.trim_end().replace('\n', "\n    "));
         Generated {
             profile,
             caps,
@@ -250,15 +233,7 @@ impl Generated {
     /// `cinch report --format FORMAT` of the profile with its settings: the snippets as a user
     /// would paste them.
     fn report(&self, format: &str) -> String {
-        let out = Command::new(cinch_bin())
-            .args(["report", "--format", format])
-            .arg(&self.profile)
-            .arg("--caps")
-            .arg(&self.caps)
-            .output()
-            .expect("running cinch report");
-        assert!(out.status.success(), "report: {}", text(&out));
-        String::from_utf8(out.stdout).expect("UTF-8")
+        report_snippet(&self.profile, &self.caps, format)
     }
 
     /// The profile without `name` in its allow rules.

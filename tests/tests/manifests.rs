@@ -11,18 +11,10 @@
 
 use std::path::Path;
 
-use cinch_tests::{cinch_bin, kubernetes, output_text, require, workspace_root};
+use cinch_tests::{kubernetes, report_snippet, require, workspace_root};
 
 fn manifest(profile: &Path, settings: &Path) -> String {
-    let out = std::process::Command::new(cinch_bin())
-        .args(["report", "--format", "kubernetes"])
-        .arg(profile)
-        .arg("--caps")
-        .arg(settings)
-        .output()
-        .expect("running cinch report");
-    assert!(out.status.success(), "report: {}", output_text(&out));
-    String::from_utf8(out.stdout).expect("UTF-8")
+    report_snippet(profile, settings, "kubernetes")
 }
 
 fn available(name: &str) -> bool {

@@ -155,20 +155,8 @@ fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serd
         "{}",
         String::from_utf8_lossy(&recorded.stderr)
     );
-    let settings = dir.join(format!("{name}.settings.json"));
-    let out = Command::new(cinch_bin())
-        .args(["generate", "-o"])
-        .arg(dir.join(format!("{name}.seccomp.json")))
-        .arg("--caps-out")
-        .arg(&settings)
-        .arg(&rec)
-        .output()
-        .expect("cinch generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, settings, _) =
+        cinch_tests::generate_with_settings(dir, name, std::slice::from_ref(&rec), &[]);
     let recording: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&rec).expect("recording")).expect("JSON");
     let settings: serde_json::Value =
