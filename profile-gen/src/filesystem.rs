@@ -208,10 +208,7 @@ pub fn analyze(
     if !unknown.is_empty() {
         return keep(format!(
             "{} cannot say what it wrote (recorded before cinch saw writes): the root stays writable",
-            match unknown.len() {
-                1 => "1 recording".to_owned(),
-                n => format!("{n} recordings"),
-            }
+            crate::observed::recordings(unknown.len())
         ));
     }
     let Some(writes) = writes else {

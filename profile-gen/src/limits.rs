@@ -128,10 +128,7 @@ pub fn analyze(usages: &[Usage], unknown: &BTreeSet<PathBuf>) -> LimitsSetting {
     if !unknown.is_empty() {
         return none(format!(
             "{} cannot say what it used (recorded before cinch measured it): no limits",
-            match unknown.len() {
-                1 => "1 recording".to_owned(),
-                n => format!("{n} recordings"),
-            }
+            crate::observed::recordings(unknown.len())
         ));
     }
     if let Some(why) = usages.iter().find_map(|u| u.incomplete.as_deref()) {

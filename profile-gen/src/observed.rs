@@ -126,6 +126,15 @@ pub struct Observed {
     pub endpoints_unknown: BTreeSet<PathBuf>,
 }
 
+/// `1 recording`, `3 recordings`: how many recordings cannot say something.
+pub(crate) fn recordings(n: usize) -> String {
+    if n == 1 {
+        "1 recording".to_owned()
+    } else {
+        format!("{n} recordings")
+    }
+}
+
 impl Observed {
     /// The observations of one recording read from `path`.
     pub fn from_recording(path: PathBuf, rec: &Recording) -> Observed {

@@ -64,10 +64,7 @@ pub fn analyze(creds: &[Credential], unknown: &BTreeSet<PathBuf>) -> UserSetting
     if !unknown.is_empty() {
         return keep(format!(
             "{} cannot say which users its processes ran as (recorded before cinch saw them): the image's user is kept",
-            match unknown.len() {
-                1 => "1 recording".to_owned(),
-                n => format!("{n} recordings"),
-            }
+            crate::observed::recordings(unknown.len())
         ));
     }
     if creds.is_empty() {

@@ -280,13 +280,14 @@ pub(crate) enum ReportFormat {
     Markdown,
     /// The whole report as one JSON object, for scripts.
     Json,
-    /// Only the `docker run` options that apply the profile and capabilities.
+    /// Only the `docker run` options that apply the profile and the settings (capabilities,
+    /// user, read-only root, limits, network, published ports).
     DockerRun,
     /// Only the docker-compose service block (security options, capabilities, user, read-only
-    /// root and its tmpfs and volumes, network).
+    /// root and its tmpfs and volumes, limits, network, ports).
     Compose,
-    /// Only the Kubernetes manifest: a Pod with the settings (and a NetworkPolicy when the
-    /// workload needs no network).
+    /// Only the Kubernetes manifest: a Pod with the settings, and a NetworkPolicy (no traffic
+    /// for a workload that needs no network; else in to its published ports only).
     Kubernetes,
 }
 
