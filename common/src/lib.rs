@@ -143,8 +143,11 @@ pub enum Stat {
     /// A socket address could not be stored (`NETS` full): the recording cannot say where its
     /// sockets listened and connected.
     NetMiss = 12,
+    /// A file read or exec did not fit in the `PATHS` ring: the recording's reads are
+    /// incomplete (the image use and the secret-looking files it reports then say so).
+    ReadDrop = 13,
 }
-pub const STAT_COUNT: u32 = 13;
+pub const STAT_COUNT: u32 = 14;
 
 /// Argument recording (never wider than Docker's default): for a syscall whose `ARG_SPEC` byte
 /// is not 0, the kernel side stores `args[index] & ARG_MASKS[mask]` for its target. The byte is
@@ -296,12 +299,14 @@ pub const MAX_BOUND: u32 = 4096;
 /// `OFF_CRED_IDS` entries: `cred.uid`, `cred.gid`, `cred.euid`, `cred.egid`.
 pub const CRED_IDS: usize = 4;
 
-/// Filesystem writes: for a syscall whose `PATH_SPEC` entry is not 0, the kernel side sends
-/// its path (and, for rename and link, the second path) with the directory descriptor it is
-/// relative to, as a [`PathEvent`] on the `PATHS` ring. Open-like syscalls count only with a
-/// write intent in their flags ([`OPEN_WRITE_FLAGS`]). The entry packs argument indexes plus one
-/// (0: none) in 3-bit fields; the tracer fills the table per architecture table, indexed like
-/// a target's counters ([`counter`]).
+/// Filesystem writes and reads: for a syscall whose `PATH_SPEC` entry is not 0, the kernel side
+/// sends its path (and, for rename and link, the second path) with the directory descriptor it
+/// is relative to, as a [`PathEvent`] on the `PATHS` ring. An open-like syscall writes when its
+/// flags carry a write intent ([`OPEN_WRITE_FLAGS`]) and reads otherwise; an exec
+/// ([`PATH_SPEC_EXEC`]) reads. A read is sent once per target, path and directory
+/// (`READ_SEEN`): a file a server opens for every request is one event. The entry packs argument
+/// indexes plus one (0: none) in 3-bit fields; the tracer fills the table per architecture
+/// table, indexed like a target's counters ([`counter`]).
 pub const PATH_LEN: usize = 256;
 
 /// Directory names a [`PathEvent`] carries, from the leaf up.
@@ -396,13 +401,15 @@ pub struct PathSpec {
     pub how: bool,
     pub path2: Option<u32>,
     pub dirfd2: Option<u32>,
+    /// The syscall executes the path (a read, whatever the flags).
+    pub exec: bool,
 }
 
 impl PathSpec {
-    pub const fn encode(self) -> u16 {
-        const fn field(v: Option<u32>, shift: u32) -> u16 {
+    pub const fn encode(self) -> u32 {
+        const fn field(v: Option<u32>, shift: u32) -> u32 {
             match v {
-                Some(i) => ((i + 1) << shift) as u16,
+                Some(i) => (i + 1) << shift,
                 None => 0,
             }
         }
@@ -412,22 +419,42 @@ impl PathSpec {
             | field(self.path2, 9)
             | field(self.dirfd2, 12)
             | if self.how { 1 << 15 } else { 0 }
+            | if self.exec { PATH_SPEC_EXEC } else { 0 }
     }
 }
 
 /// Field `n` (0: path, 1: dirfd, 2: flags, 3: path2, 4: dirfd2) of a `PATH_SPEC` entry: the
 /// argument index, `None` when absent.
 #[inline(always)]
-pub const fn path_spec_field(spec: u16, n: u32) -> Option<u32> {
-    let v = ((spec >> (3 * n)) & 7) as u32;
+pub const fn path_spec_field(spec: u32, n: u32) -> Option<u32> {
+    let v = (spec >> (3 * n)) & 7;
     if v == 0 { None } else { Some(v - 1) }
 }
 
 /// Whether the flags argument of a `PATH_SPEC` entry points to a `struct open_how`.
 #[inline(always)]
-pub const fn path_spec_how(spec: u16) -> bool {
+pub const fn path_spec_how(spec: u32) -> bool {
     spec & (1 << 15) != 0
 }
+
+/// A `PATH_SPEC` bit: the syscall executes its path (execve, execveat), a read.
+pub const PATH_SPEC_EXEC: u32 = 1 << 16;
+
+/// The key that sends a read once (`READ_SEEN`): the target, the directory a relative path is
+/// relative to (the working directory's dentry, or `tgid << 32 | dirfd`; 0 for an absolute
+/// path) and the path as the caller gave it, zero-padded.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ReadKey {
+    pub slot: u32,
+    pub _pad: u32,
+    pub dir: u64,
+    pub path: [u8; PATH_LEN],
+}
+
+/// Reads remembered as sent, least recently used first out (one forgotten is sent again, which
+/// the tracer counts once).
+pub const MAX_READ_KEYS: u32 = 16_384;
 
 /// [`CapKey::result`] when the syscall's return is not known.
 pub const RESULT_UNKNOWN: i32 = 1;

@@ -11,8 +11,9 @@ use core::mem::MaybeUninit;
 use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CRED_IDS, CapKey, CredKey, MAX_ARG_KEYS,
     MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
-    MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF, NO_OFFSET, NetKey,
-    PendingChecks, PrivExecKey, STAT_COUNT, Stat, TargetCounts, TargetState, usage,
+    MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_READ_KEYS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
+    NO_OFFSET, NetKey, PATH_LEN, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
+    TargetCounts, TargetState, usage,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -42,10 +43,22 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// Filesystem writes of targets ([`cinch_common::PathEvent`], 560 bytes each): drained every
-/// tick; a full ring loses the write, which `Stat::PathDrop` reports.
+/// Filesystem writes and reads of targets ([`cinch_common::PathEvent`], 1,336 bytes each):
+/// drained every tick; a full ring loses the event, which `Stat::PathDrop` (a write) or
+/// `Stat::ReadDrop` (a read) reports.
 #[map]
-pub static PATHS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
+pub static PATHS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+
+/// The reads already sent ([`cinch_common::ReadKey`]).
+#[map]
+pub static READ_SEEN: LruHashMap<ReadKey, u8> = LruHashMap::with_max_entries(MAX_READ_KEYS, 0);
+
+/// One CPU's [`ReadKey`] being built (too large for the stack).
+#[map]
+pub static READ_KEY: PerCpuArray<ReadKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// Zeroes to clear a [`ReadKey`]'s path with one copy.
+pub static ZERO_PATH: [u8; PATH_LEN] = [0; PATH_LEN];
 
 /// Capability checks of tracked processes, counted by (target, capability, result, syscall,
 /// program, kernel stack). Capability checks are rare next to syscalls, so a shared hash is fine
@@ -143,7 +156,7 @@ pub static ARG_SPEC: GlobalArray<u8, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SP
 /// Per (architecture table, syscall number): the [`cinch_common::PathSpec`] of the syscalls
 /// that write a path, 0 for the rest.
 #[unsafe(no_mangle)]
-pub static PATH_SPEC: GlobalArray<u16, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
+pub static PATH_SPEC: GlobalArray<u32, ARG_SPEC_LEN> = GlobalArray::new([0; ARG_SPEC_LEN]);
 /// Per (architecture table, syscall number): 1 for the syscalls that set ids (setuid and its
 /// kin), 0 for the rest.
 #[unsafe(no_mangle)]

@@ -70,6 +70,13 @@ pub struct CapSettings {
     /// Container environment variables that look like secrets (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretFinding>,
+    /// Files read from a container's image that look like secrets (never their contents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<crate::secrets::SecretFile>,
+    /// How much of its image the workload used, with the parts it never touched
+    /// (`image::analyze`); one per image recorded from its own root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::image::ImageUse>,
     /// Whether to set no-new-privileges, with the evidence (`no_new_privs::analyze`); absent
     /// in files before it (the snippets then set it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +107,8 @@ impl CapSettings {
             not_needed: BTreeMap::new(),
             network: None,
             secrets: Vec::new(),
+            secret_files: Vec::new(),
+            images: Vec::new(),
             no_new_privileges: None,
             filesystem: None,
             user: None,
@@ -392,6 +401,8 @@ pub fn analyze(obs: &Observed) -> CapAnalysis {
             not_needed: unneeded,
             network: None,
             secrets: Vec::new(),
+            secret_files: Vec::new(),
+            images: Vec::new(),
             no_new_privileges: None,
             filesystem: None,
             user: None,

@@ -286,6 +286,12 @@ pub fn generate_observed(
     let mut caps = allowlist::analyze(&observed);
     caps.settings.network = Some(crate::network::analyze(&observed));
     caps.settings.secrets = observed.secrets.iter().cloned().collect();
+    caps.settings.secret_files = observed.secret_files.iter().cloned().collect();
+    caps.settings.images = observed
+        .images
+        .iter()
+        .filter_map(|(image, reads)| crate::image::analyze(image, reads))
+        .collect();
     caps.settings.no_new_privileges = Some(crate::no_new_privs::analyze(&observed));
     caps.settings.user = Some(crate::user::analyze(
         &observed.credentials,
@@ -665,6 +671,9 @@ impl Generated {
         if let Some(l) = &settings.limits {
             out.push(format!("limits: {}: {}", l.label(), l.why));
         }
+        for i in &settings.images {
+            out.push(format!("image {}: {}", i.image, i.why));
+        }
         if let Some(n) = &settings.no_new_privileges {
             out.push(format!(
                 "no-new-privileges: {}: {}",
@@ -673,6 +682,9 @@ impl Generated {
             ));
         }
         for secret in &settings.secrets {
+            out.push(format!("warning: {}", secret.warning()));
+        }
+        for secret in &settings.secret_files {
             out.push(format!("warning: {}", secret.warning()));
         }
         for (cap, reasons) in &self.caps.denied {

@@ -18,6 +18,7 @@ pub mod files;
 pub mod filesystem;
 pub mod formats;
 pub mod generate;
+pub mod image;
 pub mod kernel_issued;
 pub mod limits;
 pub mod naming;

@@ -124,6 +124,12 @@ pub struct Observed {
     pub endpoints: Vec<crate::network::Endpoint>,
     /// Recordings that cannot say which addresses their sockets named.
     pub endpoints_unknown: BTreeSet<PathBuf>,
+    /// Reads of targets with a root of their own, by image.
+    pub images: BTreeMap<String, crate::image::FileReads>,
+    /// Files read from a container's root that look like secrets.
+    pub secret_files: BTreeSet<crate::secrets::SecretFile>,
+    /// Recordings that cannot say which files they read.
+    pub reads_unknown: BTreeSet<PathBuf>,
 }
 
 /// `1 recording`, `3 recordings`: how many recordings cannot say something.
@@ -282,6 +288,34 @@ impl Observed {
                 out.endpoints_unknown.insert(path.clone());
             }
         }
+        match &rec.reads {
+            Some(reads) => {
+                if let Target::Container { name, .. } = &rec.target {
+                    out.secret_files
+                        .extend(reads.paths.keys().filter_map(|path| {
+                            Some(crate::secrets::SecretFile {
+                                container: name.clone(),
+                                path: path.clone(),
+                                why: crate::secrets::secret_file(path)?.to_owned(),
+                            })
+                        }));
+                }
+                if reads.image.is_some() {
+                    let image = match &rec.target {
+                        Target::Container { image, .. } => image.clone(),
+                        Target::Command { argv, .. } => format!(
+                            "the root of {}",
+                            argv.first().map_or("the command", String::as_str)
+                        ),
+                        Target::Pid { comm, .. } => format!("the root of {comm}"),
+                    };
+                    out.images.entry(image).or_default().merge_in(reads);
+                }
+            }
+            None => {
+                out.reads_unknown.insert(path.clone());
+            }
+        }
         match &rec.resources {
             Some(usage) => out.usages.push(usage.clone()),
             None => {
@@ -380,6 +414,15 @@ impl Observed {
         self.endpoints.extend(other.endpoints.iter().cloned());
         self.endpoints_unknown
             .extend(other.endpoints_unknown.iter().cloned());
+        for (image, reads) in &other.images {
+            self.images
+                .entry(image.clone())
+                .or_default()
+                .merge_in(reads);
+        }
+        self.secret_files.extend(other.secret_files.iter().cloned());
+        self.reads_unknown
+            .extend(other.reads_unknown.iter().cloned());
         self.usage_unknown
             .extend(other.usage_unknown.iter().cloned());
         for (path, proof) in &other.capability_proofs {

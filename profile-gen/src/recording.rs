@@ -85,6 +85,10 @@ pub struct Recording {
     /// (`network::analyze`). Absent when the recording cannot say (before schema 3 had it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<crate::network::Endpoint>>,
+    /// The files its processes read or executed, and what their root holds when it is their
+    /// own (`image::analyze`). Absent when the recording cannot say (before schema 3 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<crate::image::FileReads>,
 }
 
 /// The command re-run under its own generated profile: with every candidate capability, then

@@ -210,6 +210,10 @@ pub struct CapsSection {
     pub network: Option<crate::network::NetworkSetting>,
     /// Container environment variables that look like secrets.
     pub secrets: Vec<crate::secrets::SecretFinding>,
+    /// Files read from a container's image that look like secrets.
+    pub secret_files: Vec<crate::secrets::SecretFile>,
+    /// How much of its image the workload used.
+    pub images: Vec<crate::image::ImageUse>,
     /// Whether to set no-new-privileges, and why.
     pub no_new_privileges: Option<crate::no_new_privs::NoNewPrivileges>,
     /// Read-only root and where to mount writable, and why.
@@ -387,6 +391,8 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
             not_needed: settings.not_needed.clone(),
             network: settings.network.clone(),
             secrets: settings.secrets.clone(),
+            secret_files: settings.secret_files.clone(),
+            images: settings.images.clone(),
             no_new_privileges: settings.no_new_privileges.clone(),
             filesystem: settings.filesystem.clone(),
             user: settings.user.clone(),
@@ -634,7 +640,16 @@ impl Report {
                     n.why
                 ));
             }
+            for i in &c.images {
+                out.push_str(&format!("image {}: {}\n", i.image, i.why));
+                for (part, paths) in &i.used_parts {
+                    out.push_str(&format!("  used its {part}: {}\n", paths.join(", ")));
+                }
+            }
             for s in &c.secrets {
+                out.push_str(&format!("warning: {}\n", s.warning()));
+            }
+            for s in &c.secret_files {
                 out.push_str(&format!("warning: {}\n", s.warning()));
             }
         }
@@ -771,11 +786,24 @@ impl Report {
                     n.why
                 ));
             }
+            for i in &c.images {
+                out.push_str(&format!("**Image** `{}`: {}\n\n", i.image, i.why));
+                for (part, paths) in &i.used_parts {
+                    let paths: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+                    out.push_str(&format!("- used its {part}: {}\n", paths.join(", ")));
+                }
+                if !i.used_parts.is_empty() {
+                    out.push('\n');
+                }
+            }
             for s in &c.secrets {
                 out.push_str(&format!(
                     "> **Secret in the environment**: {}\n\n",
                     s.warning()
                 ));
+            }
+            for s in &c.secret_files {
+                out.push_str(&format!("> **Secret in the image**: {}\n\n", s.warning()));
             }
         }
         for note in &self.notes {

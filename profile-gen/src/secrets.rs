@@ -4,6 +4,11 @@
 //! under `/run/secrets`, a Kubernetes Secret volume), named by a `*_FILE` variable where the
 //! image supports one.
 //!
+//! The same holds for a secret in the image: a key or a credentials file read from the image's
+//! own files ships with every copy of the image. A file read from the container's root is
+//! flagged by its name (a private key, `.env`, `.netrc`, `.pgpass`, cloud and registry
+//! credentials...), unless it is where the engines mount secrets.
+//!
 //! A variable is flagged by its name (`DB_PASSWORD`, `API_TOKEN`...) or by the shape of its
 //! value (an AWS access key id, a private key, a JWT, a URL with a password...). Only the name
 //! and the reason are ever kept: the value is looked at once, when the engine describes the
@@ -38,6 +43,96 @@ impl SecretFinding {
             advice(&self.variable)
         )
     }
+}
+
+/// A file the workload read from its container's root that looks like a secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SecretFile {
+    pub container: String,
+    pub path: String,
+    /// What gave it away.
+    pub why: String,
+}
+
+impl SecretFile {
+    /// One line: what was found and what to do, never the contents.
+    pub fn warning(&self) -> String {
+        format!(
+            "container {}: it read {} from its image, which looks like {}; a secret baked into an image ships with every copy of it: mount it at run time instead, as a Docker or compose secret (/run/secrets/NAME) or a Kubernetes Secret volume, named by a *_FILE variable if the image reads one",
+            self.container, self.path, self.why
+        )
+    }
+}
+
+/// Where engines mount secrets (Docker and compose secrets, Kubernetes service account
+/// tokens), and trees of public material or kernel files that only look like secrets.
+const NOT_SECRET_FILES: &[&str] = &[
+    "/run/secrets",
+    "/var/run/secrets",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc/ssl/certs",
+    "/usr/share/ca-certificates",
+    "/etc/ca-certificates",
+    "/etc/pki/ca-trust",
+    "/usr/lib/ssl/certs",
+];
+
+/// File names that hold secrets, exactly.
+const SECRET_FILE_NAMES: &[(&str, &str)] = &[
+    (".env", "a dotenv file of secrets"),
+    (".netrc", "a .netrc with login passwords"),
+    (".pgpass", "a PostgreSQL password file"),
+    (".my.cnf", "a MySQL client file with a password"),
+    (".git-credentials", "stored Git credentials"),
+    (".npmrc", "an npm configuration with registry tokens"),
+    (".pypirc", "a PyPI configuration with upload credentials"),
+    (".dockercfg", "Docker registry credentials"),
+    ("credentials", "a credentials file"),
+    ("credentials.json", "a credentials file"),
+    ("id_rsa", "an SSH private key"),
+    ("id_dsa", "an SSH private key"),
+    ("id_ecdsa", "an SSH private key"),
+    ("id_ed25519", "an SSH private key"),
+    ("shadow", "the password hashes of the image's users"),
+];
+
+/// File name endings of key stores and private keys.
+const SECRET_FILE_ENDINGS: &[(&str, &str)] = &[
+    (".key", "a private key"),
+    ("-key.pem", "a private key"),
+    ("_key.pem", "a private key"),
+    ("privkey.pem", "a private key"),
+    (".p12", "a PKCS #12 key store"),
+    (".pfx", "a PKCS #12 key store"),
+    (".jks", "a Java key store"),
+    (".keystore", "a key store"),
+];
+
+/// Why a file at `path` (absolute, in the container's root) looks like a secret, if it does.
+/// `/etc/shadow` is the image's own, read by every login check: it counts only when it holds
+/// more than locked accounts, which cinch cannot see, so it is left out.
+pub fn secret_file(path: &str) -> Option<&'static str> {
+    if NOT_SECRET_FILES
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+        || path == "/etc/shadow"
+    {
+        return None;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if path.ends_with("/.docker/config.json") {
+        return Some("Docker registry credentials");
+    }
+    if path.contains("/.aws/") && name == "credentials" {
+        return Some("AWS credentials");
+    }
+    SECRET_FILE_NAMES
+        .iter()
+        .find(|(n, _)| name == *n || (*n == ".env" && name.starts_with(".env.")))
+        .or_else(|| SECRET_FILE_ENDINGS.iter().find(|(e, _)| name.ends_with(e)))
+        .map(|(_, why)| *why)
 }
 
 /// Words of a variable name that say it holds a secret.
@@ -204,6 +299,45 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn files_that_look_like_secrets() {
+        assert_eq!(secret_file("/app/.env"), Some("a dotenv file of secrets"));
+        assert_eq!(
+            secret_file("/app/.env.production"),
+            Some("a dotenv file of secrets")
+        );
+        assert_eq!(
+            secret_file("/root/.ssh/id_ed25519"),
+            Some("an SSH private key")
+        );
+        assert_eq!(
+            secret_file("/etc/nginx/tls/site.key"),
+            Some("a private key")
+        );
+        assert_eq!(
+            secret_file("/srv/.docker/config.json"),
+            Some("Docker registry credentials")
+        );
+        assert_eq!(
+            secret_file("/home/a/.aws/credentials"),
+            Some("AWS credentials")
+        );
+        // Mounted the right way, public, or the image's own.
+        assert_eq!(secret_file("/run/secrets/db.key"), None);
+        assert_eq!(
+            secret_file("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+            None
+        );
+        assert_eq!(secret_file("/etc/ssl/certs/ca-certificates.crt"), None);
+        assert_eq!(secret_file("/etc/passwd"), None);
+        assert_eq!(secret_file("/etc/shadow"), None);
+        assert_eq!(
+            secret_file("/usr/lib/x86_64-linux-gnu/libkeyutils.so.1"),
+            None
+        );
+        assert_eq!(secret_file("/app/.environment"), None);
     }
 
     #[test]

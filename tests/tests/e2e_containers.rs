@@ -835,3 +835,126 @@ fn secrets_in_the_environment_are_named_never_shown() {
         outputs[3].1
     );
 }
+
+/// The regular files of `image` and their bytes, from `docker export` of a container created
+/// from it, without what the engine mounts over at run time (another filesystem then): the
+/// bind mounts of `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, and the tmpfs `/dev`.
+fn image_files(docker: &Docker, image: &str) -> (u64, u64) {
+    let created = docker.cmd(&["create", "--pull", "never", image, "true"]);
+    ok(&created, "docker create");
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let export = Command::new("sh")
+        .args(["-c", &format!("docker export {id} | tar -tvf -")])
+        .output()
+        .expect("docker export");
+    docker.cmd(&["rm", &id]);
+    ok(&export, "docker export | tar -tv");
+    let (mut files, mut bytes) = (0, 0);
+    for line in String::from_utf8_lossy(&export.stdout).lines() {
+        // GNU tar: `-rw-r--r-- 0/0 1234 2024-01-01 00:00 etc/passwd`.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if !line.starts_with('-') || fields.len() < 6 {
+            continue;
+        }
+        if ["etc/hosts", "etc/hostname", "etc/resolv.conf"].contains(&fields[5])
+            || fields[5].starts_with("dev/")
+        {
+            continue;
+        }
+        files += 1;
+        bytes += fields[2].parse::<u64>().expect("a size");
+    }
+    (files, bytes)
+}
+
+/// A container that reads a key file from its image and one from /run/secrets: the recording
+/// takes stock of its image (checked against `docker export`) and names the files it read;
+/// the settings, `generate` and `report` warn about the key in the image only, and say how
+/// much of the image was used.
+#[test]
+fn the_image_it_used_and_the_secret_files_it_read_from_it() {
+    guard!(bpf);
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = dir.path().join("recs");
+    let mounted = dir.path().join("db.key");
+    std::fs::write(&mounted, "mounted the right way").expect("write");
+    let volume = format!("{}:/run/secrets/db.key:ro", mounted.display());
+    let seccomp = format!("seccomp={}", recording_profile());
+    // The stock of the image is taken at its first read, before the key file is written.
+    let run = [
+        "--security-opt",
+        seccomp.as_str(),
+        "-v",
+        volume.as_str(),
+        image.as_str(),
+        "sh",
+        "-c",
+        "sleep 1; echo k > /etc/app.key; cat /etc/app.key /run/secrets/db.key >/dev/null",
+    ];
+    let files = record_new(&recs, &run);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let rec = read(&files[0]);
+    let reads = rec.reads.as_ref().expect("reads recorded");
+    let inv = reads.image.as_ref().expect("the image taken stock of");
+    let (want_files, want_bytes) = image_files(&docker, &image);
+    assert_eq!((inv.files, inv.bytes), (want_files, want_bytes), "{inv:?}");
+    // /bin/sh and /bin/cat are links to busybox, resolved in the container's root.
+    let busybox = reads.paths.get("/bin/busybox").expect("busybox read");
+    assert!(busybox.exec, "{busybox:?}");
+    assert!(reads.paths.contains_key("/etc/app.key"), "{reads:?}");
+    assert!(
+        !reads.paths.keys().any(|p| p.starts_with("/run/secrets")),
+        "a mounted file is not the image's: {reads:?}"
+    );
+
+    let profile = dir.path().join("p.json");
+    let settings = dir.path().join("s.json");
+    let generate = cinch(&[
+        "generate",
+        "-o",
+        profile.to_str().expect("utf-8"),
+        "--caps-out",
+        settings.to_str().expect("utf-8"),
+        files[0].to_str().expect("utf-8"),
+    ]);
+    ok(&generate, "cinch generate");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings"))
+            .expect("settings JSON");
+    let secret_files = s["secret_files"].as_array().expect("secret_files");
+    assert_eq!(secret_files.len(), 1, "{secret_files:?}");
+    assert_eq!(secret_files[0]["path"], "/etc/app.key");
+    assert_eq!(secret_files[0]["why"], "a private key");
+    let used = &s["images"][0];
+    assert_eq!(used["image"], image.as_str(), "{used}");
+    assert_eq!(used["total"]["files"], want_files, "{used}");
+    assert_eq!(
+        used["used"]["files"].as_u64(),
+        Some(reads.paths.len() as u64),
+        "{used}"
+    );
+    let report = cinch(&[
+        "report",
+        profile.to_str().expect("utf-8"),
+        "--caps",
+        settings.to_str().expect("utf-8"),
+    ]);
+    ok(&report, "cinch report");
+    for text in [
+        String::from_utf8_lossy(&generate.stderr).into_owned(),
+        String::from_utf8_lossy(&report.stdout).into_owned(),
+    ] {
+        assert!(
+            text.contains("it read /etc/app.key from its image")
+                && text.contains("/run/secrets/NAME"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("of the image's {want_files} files")),
+            "{text}"
+        );
+        assert!(!text.contains("db.key"), "{text}");
+    }
+}

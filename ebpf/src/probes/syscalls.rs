@@ -11,8 +11,8 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
-        bpf_probe_read_user_str_bytes, generated::bpf_get_current_task_btf,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_user, bpf_probe_read_user_str_bytes, generated::bpf_get_current_task_btf,
     },
     macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
@@ -21,7 +21,7 @@ use cinch_common::{
     ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, CredKey, DIR_COMPLETE,
     DIR_COMPONENTS, DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NET_BIND,
     NET_CONNECT, NET_LISTEN, NET_SENDMSG, NET_SENDTO, NO_OFFSET, NetKey, OPEN_WRITE_FLAGS,
-    PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
+    PATH_SPEC_EXEC, PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
     TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
     TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask, cell, counter, path_spec_field, path_spec_how,
     walk,
@@ -30,8 +30,8 @@ use cinch_common::{
 use crate::maps::{
     ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, BOUND, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS,
     EVENTS, NET_SPEC, NETS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK,
-    OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, SEEN,
-    TARGETS, TASK_TARGET, bump,
+    OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, READ_KEY,
+    READ_SEEN, SEEN, TARGETS, TASK_TARGET, ZERO_PATH, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -285,11 +285,17 @@ fn count_net(key: &NetKey) {
     }
 }
 
-/// Sends the path a path-writing syscall writes (an open only with a write intent) to the
-/// tracer, which resolves it against the process's working directory or `dirfd`.
+/// Sends the path a path-writing syscall writes, or a file-reading one reads (an open without
+/// a write intent, an exec), to the tracer, which resolves it against the process's working
+/// directory or `dirfd`. A read is sent once per target, directory and path.
 #[inline(always)]
-fn record_path(slot: u32, arch: u32, nr: u32, spec: u16, args: &impl Fn(u32, u32) -> Option<u64>) {
+#[allow(
+    clippy::needless_borrows_for_generic_args,
+    reason = "a ReadKey passed by value is 272 bytes of a 512-byte BPF stack"
+)]
+fn record_path(slot: u32, arch: u32, nr: u32, spec: u32, args: &impl Fn(u32, u32) -> Option<u64>) {
     let mut flags = 0u64;
+    let mut read = spec & PATH_SPEC_EXEC != 0;
     if let Some(i) = path_spec_field(spec, 2) {
         let Some(raw) = args(i, arch) else {
             return;
@@ -303,17 +309,29 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u16, args: &impl Fn(u32, u32
         } else {
             raw
         };
-        if flags & OPEN_WRITE_FLAGS == 0 {
-            return;
-        }
+        read = flags & OPEN_WRITE_FLAGS == 0;
     }
     let dirfd = |n: u32| {
         path_spec_field(spec, n)
             .and_then(|i| args(i, arch))
             .map_or(AT_FDCWD, |v| v as i32)
     };
+    let path = path_spec_field(spec, 0).and_then(|i| args(i, arch));
+    let keyed = if read {
+        match first_read(slot, dirfd(1), path) {
+            Some(keyed) => keyed,
+            None => return,
+        }
+    } else {
+        false
+    };
     let Some(mut entry) = PATHS.reserve::<PathEvent>(0) else {
-        bump(Stat::PathDrop);
+        if keyed && let Some(key) = READ_KEY.get_ptr(0) {
+            // Sent again at its next read.
+            // SAFETY: this CPU's scratch key, as `first_read` left it.
+            let _ = READ_SEEN.remove(unsafe { &*key });
+        }
+        bump(if read { Stat::ReadDrop } else { Stat::PathDrop });
         return;
     };
     let e = entry.as_mut_ptr();
@@ -332,7 +350,7 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u16, args: &impl Fn(u32, u32
         (*e).path2[0] = 0;
         (*e).dir_state = DIR_NONE;
         (*e).dir_depth = 0;
-        if let Some(p) = path_spec_field(spec, 0).and_then(|i| args(i, arch))
+        if let Some(p) = path
             && bpf_probe_read_user_str_bytes(p as *const u8, &mut (*e).path)
                 .is_ok_and(|s| !s.is_empty() && s[0] != b'/')
         {
@@ -343,6 +361,42 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u16, args: &impl Fn(u32, u32
         }
     }
     entry.submit(0);
+}
+
+/// For a read: `Some(true)` the first time this target reads `path` from its directory (the
+/// key, left in `READ_KEY`, is then in `READ_SEEN`); `None` when it was sent before or cannot
+/// be read (nothing to send); `Some(false)` when there is no path to key.
+#[inline(always)]
+#[allow(
+    clippy::needless_borrows_for_generic_args,
+    reason = "a ReadKey passed by value is 272 bytes of a 512-byte BPF stack"
+)]
+fn first_read(slot: u32, dirfd: i32, path: Option<u64>) -> Option<bool> {
+    let Some(path) = path else {
+        return Some(false);
+    };
+    let key = READ_KEY.get_ptr_mut(0)?;
+    // SAFETY: this CPU's scratch key; the program does not migrate while it runs. The path is
+    // cleared with one copy, so the bytes after its NUL are the same at every read.
+    unsafe {
+        (*key).slot = slot;
+        (*key)._pad = 0;
+        bpf_probe_read_kernel_buf(ZERO_PATH.as_ptr(), &mut (*key).path).ok()?;
+        let s = bpf_probe_read_user_str_bytes(path as *const u8, &mut (*key).path).ok()?;
+        (*key).dir = if s.first() == Some(&b'/') {
+            0
+        } else if dirfd == AT_FDCWD {
+            let fs = kptr(bpf_get_current_task() as u64, walk::TASK_FS)?;
+            kptr(fs, walk::FS_PWD_DENTRY)?
+        } else {
+            (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | u64::from(dirfd as u32)
+        };
+        if READ_SEEN.get(&*key).is_some() {
+            return None;
+        }
+        READ_SEEN.insert(&*key, &1u8, 0).ok()?;
+        Some(true)
+    }
 }
 
 /// Stores the masked argument value of an argument-sensitive syscall for its target.

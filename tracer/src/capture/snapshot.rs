@@ -36,6 +36,7 @@ pub(super) struct Snapshot {
     /// Programs exec'd that gained privileges, when the kernel says.
     pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub writes: profile_gen::filesystem::FileWrites,
+    pub reads: profile_gen::image::FileReads,
     pub credentials: Vec<profile_gen::user::Credential>,
     /// What its tasks used, when the kernel side can tell.
     pub usage: Option<TargetUsage>,
@@ -61,6 +62,7 @@ impl Snapshot {
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
             privileged_execs: probe.privileged_execs(slot)?,
             writes: probe.writes(slot)?,
+            reads: probe.reads(slot)?,
             credentials: probe.credentials(slot)?,
             usage: probe.usage(slot)?,
             endpoints: probe.endpoints(slot)?,
@@ -152,6 +154,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         credentials: (stats.cred_miss == 0).then_some(s.credentials),
         resources: s.usage.map(|u| usage(u, &span_times)),
         endpoints: (stats.net_miss == 0).then_some(s.endpoints),
+        reads: Some(s.reads),
     };
     for ((table, nr), count) in s.counts {
         let Some(arch) = table_arch(s.native, table) else {
@@ -257,6 +260,13 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             ),
         ),
         (
+            stats.read_drop > 0,
+            format!(
+                "{} file reads did not fit in the kernel's ring and are not in the recording: the image may have been used more than it says",
+                stats.read_drop
+            ),
+        ),
+        (
             stats.cred_miss > 0,
             format!(
                 "{} sets of ids could not be stored (too many distinct ones): the image's user is kept",
@@ -326,6 +336,7 @@ mod tests {
             capabilities: Vec::new(),
             privileged_execs: Some(BTreeMap::new()),
             writes: Default::default(),
+            reads: Default::default(),
             credentials: Vec::new(),
             usage: None,
             endpoints: Vec::new(),
@@ -412,6 +423,7 @@ mod tests {
             path_drop: 10,
             cred_miss: 11,
             net_miss: 12,
+            read_drop: 13,
         };
         s.capability_source = CapabilitySource::None("no BTF".to_owned());
         let r = recording(s, span());
@@ -428,6 +440,7 @@ mod tests {
             "9 capability checks were counted before their syscall returned",
             "11 sets of ids could not be stored",
             "12 socket addresses could not be stored",
+            "13 file reads did not fit",
             "5 kernel reads failed",
             "3 syscall observations",
             "3 new processes",

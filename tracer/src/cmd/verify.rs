@@ -784,6 +784,7 @@ mod tests {
             credentials: Some(Vec::new()),
             resources: None,
             endpoints: None,
+            reads: None,
         }
     }
 

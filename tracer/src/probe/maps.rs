@@ -29,6 +29,7 @@ pub(crate) struct Stats {
     pub path_drop: u64,
     pub cred_miss: u64,
     pub net_miss: u64,
+    pub read_drop: u64,
 }
 
 /// Every counter of `STATS`: one more [`Stat`] does not compile until it is listed here and
@@ -47,6 +48,7 @@ const ALL_STATS: [Stat; STAT_COUNT as usize] = [
     Stat::PathDrop,
     Stat::CredMiss,
     Stat::NetMiss,
+    Stat::ReadDrop,
 ];
 
 impl Stats {
@@ -65,6 +67,7 @@ impl Stats {
             Stat::PathDrop => &mut self.path_drop,
             Stat::CredMiss => &mut self.cred_miss,
             Stat::NetMiss => &mut self.net_miss,
+            Stat::ReadDrop => &mut self.read_drop,
         }
     }
 }
@@ -346,7 +349,7 @@ impl Probe {
                 std::ptr::read_unaligned(item.as_ptr().cast::<cinch_common::PathEvent>())
             };
             drop(item);
-            self.writes.add(native, &event);
+            self.files.add(native, &event);
         }
     }
 
@@ -358,7 +361,16 @@ impl Probe {
     ) -> anyhow::Result<profile_gen::filesystem::FileWrites> {
         self.drain_paths();
         let lost = self.stats()?.path_drop;
-        Ok(self.writes.take(slot, lost))
+        Ok(self.files.take_writes(slot, lost))
+    }
+
+    /// The files `slot` read or executed, after the reads still queued. Reads the kernel side
+    /// could not pass on are not told apart by target: each recording of the run gets the
+    /// count.
+    pub(crate) fn reads(&mut self, slot: u32) -> anyhow::Result<profile_gen::image::FileReads> {
+        self.drain_paths();
+        let lost = self.stats()?.read_drop;
+        Ok(self.files.take_reads(slot, lost))
     }
 }
 
@@ -408,6 +420,7 @@ mod tests {
                 path_drop: 11,
                 cred_miss: 12,
                 net_miss: 13,
+                read_drop: 14,
             }
         );
     }

@@ -75,7 +75,7 @@ pub(crate) struct Probe {
     events: RingBuf<MapData>,
     paths: RingBuf<MapData>,
     /// The filesystem writes drained from `paths` so far, per target.
-    writes: paths::Writes,
+    files: paths::Files,
     slots: u32,
     pid_max: u32,
     priv_execs: HashMap<MapData, PrivExecKey, u64>,
@@ -187,7 +187,7 @@ impl Probe {
             stats,
             events,
             paths,
-            writes: paths::Writes::default(),
+            files: paths::Files::default(),
             slots,
             pid_max,
             priv_execs,

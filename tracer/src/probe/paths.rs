@@ -1,6 +1,8 @@
-//! Filesystem writes: which syscalls write a path and where their arguments are (`PATH_SPEC`,
-//! filled at load), and the [`PathEvent`]s the kernel side sends, placed in the writing
-//! process's own view of the filesystem.
+//! Filesystem writes and reads: which syscalls write or read a path and where their arguments
+//! are (`PATH_SPEC`, filled at load), and the [`PathEvent`]s the kernel side sends, placed in
+//! the process's own view of the filesystem. A read is kept when it names a regular file, with
+//! its size and its symbolic links resolved inside the process's root; a process with a root
+//! of its own (a container) also has that root taken stock of, once per target.
 //!
 //! A relative path is resolved against the process's working directory (or the directory
 //! descriptor it named) read from `/proc` when the event is drained, every tick: a process
@@ -8,20 +10,33 @@
 //! process sees it: for a process under `chroot` or in a container, below its own root.
 
 use std::collections::BTreeMap;
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 
 use cinch_common::{
-    ARCH_COMPAT, ARCH_NATIVE, ARG_SPEC_LEN, AT_FDCWD, DIR_COMPLETE, MAX_SYSCALLS, PathEvent,
-    PathSpec, counter,
+    ARCH_COMPAT, ARCH_NATIVE, ARG_SPEC_LEN, AT_FDCWD, DIR_COMPLETE, MAX_SYSCALLS, OPEN_WRITE_FLAGS,
+    PathEvent, PathSpec, counter,
 };
 use profile_gen::Arch;
 use profile_gen::filesystem::{FileWrites, MAX_UNRESOLVED};
+use profile_gen::image::FileReads;
 
 use super::loader::table_arch;
 
-/// Syscalls that write a path, with where their arguments are (include/linux/syscalls.h).
-/// For link and symlink only the new name is written.
+/// Syscalls that write or read a path, with where their arguments are
+/// (include/linux/syscalls.h). For link and symlink only the new name is written; the opens
+/// read when their flags carry no write intent, the execs always read.
 const PATH_SYSCALLS: &[(&str, PathSpec)] = &[
+    ("execve", EXEC),
+    (
+        "execveat",
+        PathSpec {
+            dirfd: Some(0),
+            path: Some(1),
+            ..EXEC
+        },
+    ),
     ("open", spec(Some(0), None, Some(1), None, None)),
     ("openat", spec(Some(1), Some(0), Some(2), None, None)),
     ("creat", spec(Some(0), None, None, None, None)),
@@ -59,6 +74,16 @@ const PATH_SYSCALLS: &[(&str, PathSpec)] = &[
     ("lremovexattr", spec(Some(0), None, None, None, None)),
 ];
 
+const EXEC: PathSpec = PathSpec {
+    path: Some(0),
+    dirfd: None,
+    flags: None,
+    how: false,
+    path2: None,
+    dirfd2: None,
+    exec: true,
+};
+
 /// openat2's flags are the first field of the `struct open_how` its third argument points to.
 const OPENAT2: PathSpec = PathSpec {
     path: Some(1),
@@ -67,6 +92,7 @@ const OPENAT2: PathSpec = PathSpec {
     how: true,
     path2: None,
     dirfd2: None,
+    exec: false,
 };
 
 const fn spec(
@@ -83,12 +109,13 @@ const fn spec(
         how: false,
         path2,
         dirfd2,
+        exec: false,
     }
 }
 
 /// `PATH_SPEC`: per (architecture table, number), the encoded spec of a path-writing syscall.
-pub(super) fn path_table(native: Arch) -> [u16; ARG_SPEC_LEN] {
-    let mut table = [0u16; ARG_SPEC_LEN];
+pub(super) fn path_table(native: Arch) -> [u32; ARG_SPEC_LEN] {
+    let mut table = [0u32; ARG_SPEC_LEN];
     for t in [ARCH_NATIVE, ARCH_COMPAT] {
         let Some(arch) = table_arch(native, t) else {
             continue;
@@ -105,16 +132,19 @@ pub(super) fn path_table(native: Arch) -> [u16; ARG_SPEC_LEN] {
     table
 }
 
-/// The writes of every target, as drained so far.
+/// The writes and reads of every target, as drained so far.
 #[derive(Debug, Default)]
-pub(crate) struct Writes {
-    by_slot: BTreeMap<u32, FileWrites>,
+pub(crate) struct Files {
+    writes: BTreeMap<u32, FileWrites>,
+    reads: BTreeMap<u32, FileReads>,
+    /// Each target's root, held open from its first read (a process gone before its reads
+    /// are drained is placed in the root its target's processes share).
+    roots: BTreeMap<u32, Root>,
 }
 
-impl Writes {
+impl Files {
     /// Places the event's paths and counts them for its target.
     pub(super) fn add(&mut self, native: Arch, e: &PathEvent) {
-        let w = self.by_slot.entry(e.slot).or_default();
         let op = table_arch(native, e.arch)
             .and_then(|a| profile_gen::naming::syscall_name(a, e.nr))
             .unwrap_or_else(|| format!("syscall {}", e.nr));
@@ -128,6 +158,8 @@ impl Writes {
                 .collect();
             format!("/{}", names.join("/"))
         });
+        let exec = op == "execve" || op == "execveat";
+        let read = exec || (OPENS.contains(&op.as_str()) && e.flags & OPEN_WRITE_FLAGS == 0);
         for (raw, dirfd) in [(&e.path[..], e.dirfd), (&e.path2[..], e.dirfd2)] {
             let path = c_str(raw);
             if path.is_empty() {
@@ -140,6 +172,11 @@ impl Writes {
                 }
                 _ => place(e.tgid, dirfd, &path),
             };
+            if read {
+                self.add_read(e.slot, e.tgid, placed.ok_or(path), exec, &comm);
+                continue;
+            }
+            let w = self.writes.entry(e.slot).or_default();
             match placed {
                 Some(p) => w.add(p, &op, &comm),
                 None => {
@@ -151,13 +188,155 @@ impl Writes {
         }
     }
 
+    /// Keeps a read of a regular file in process `tgid`'s root, with its size; a path that
+    /// names no file there (an open that failed: a library searched for on a path list) is
+    /// left out. Takes stock of the root the first time, when it is the process's own; then
+    /// only the files of the root's filesystem are kept (not what is mounted on it: volumes,
+    /// secrets, `/proc`...: the mounts are read at that time, which is before the workload
+    /// runs for a container, and still known when its processes are gone).
+    fn add_read(
+        &mut self,
+        slot: u32,
+        tgid: u32,
+        placed: Result<String, String>,
+        exec: bool,
+        comm: &str,
+    ) {
+        let r = self.reads.entry(slot).or_default();
+        let unresolved = |r: &mut FileReads, path: String| {
+            if r.unresolved.len() < MAX_UNRESOLVED && !r.unresolved.contains(&path) {
+                r.unresolved.push(path);
+            }
+        };
+        let placed = match placed {
+            Ok(p) => p,
+            Err(raw) => return unresolved(r, raw),
+        };
+        let mut root = PathBuf::from(format!("/proc/{tgid}/root"));
+        let own = match self.roots.entry(slot) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let Some(own) = Root::open(tgid, &root, r) else {
+                    // Gone before the tracer could look.
+                    return unresolved(r, placed);
+                };
+                v.insert(own)
+            }
+        };
+        if std::fs::metadata(&root).is_err() {
+            root = PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd()));
+        }
+        let Some(path) = profile_gen::image::resolve_in_root(&root, &placed) else {
+            return;
+        };
+        if own.is_mounted(&path) {
+            // A volume, a secret, /proc...: not the image.
+            return;
+        }
+        let inside = root.join(path.trim_start_matches('/'));
+        if let Ok(meta) = std::fs::metadata(inside)
+            && meta.is_file()
+        {
+            r.add(path, meta.len(), exec, comm);
+        }
+    }
+
     /// The writes of `slot`, with `lost` writes the kernel could not pass on.
-    pub(crate) fn take(&mut self, slot: u32, lost: u64) -> FileWrites {
-        let mut w = self.by_slot.remove(&slot).unwrap_or_default();
+    pub(crate) fn take_writes(&mut self, slot: u32, lost: u64) -> FileWrites {
+        let mut w = self.writes.remove(&slot).unwrap_or_default();
         w.lost = lost;
         w
     }
+
+    /// The reads of `slot`, with `lost` reads the kernel could not pass on.
+    pub(crate) fn take_reads(&mut self, slot: u32, lost: u64) -> FileReads {
+        self.roots.remove(&slot);
+        let mut r = self.reads.remove(&slot).unwrap_or_default();
+        r.lost = lost;
+        r
+    }
 }
+
+/// A target's root.
+#[derive(Debug)]
+struct Root {
+    /// Held open: `/proc/self/fd/N` reaches it when the target's processes are gone (without
+    /// what their mount namespace mounted on it).
+    dir: std::fs::File,
+    /// When the root is the target's own: where its mount namespace mounts something below
+    /// it (`/proc/PID/mountinfo`, field 5).
+    mounts: Option<Vec<String>>,
+}
+
+impl Root {
+    /// Process `tgid`'s root (`root`: its `/proc/PID/root`); when it is its own, its mounts,
+    /// and `reads.image` takes stock of it. `None` when the process is gone.
+    fn open(tgid: u32, root: &Path, reads: &mut FileReads) -> Option<Root> {
+        let dir = std::fs::File::open(root).ok()?;
+        let own = dir.metadata().ok()?;
+        let host = std::fs::metadata("/").ok()?;
+        if (host.dev(), host.ino()) == (own.dev(), own.ino()) {
+            return Some(Root { dir, mounts: None });
+        }
+        match profile_gen::image::inventory(root) {
+            Ok(inv) => reads.image = Some(inv),
+            Err(e) => tracing::warn!(tgid, %e, "cannot take stock of the process's root"),
+        }
+        Some(Root {
+            dir,
+            mounts: Some(mount_points(tgid)),
+        })
+    }
+
+    /// Whether `path` is, or is below, something mounted on this root.
+    fn is_mounted(&self, path: &str) -> bool {
+        self.mounts.iter().flatten().any(|m| {
+            path == m
+                || path
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+    }
+}
+
+/// The mount points below `/` of process `tgid`'s mount namespace, as it sees them.
+fn mount_points(tgid: u32) -> Vec<String> {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/{tgid}/mountinfo")) else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| *p != "/")
+        .map(unescape_octal)
+        .collect()
+}
+
+/// mountinfo's `\040`-style escapes (space, tab, newline, backslash) taken out.
+fn unescape_octal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The syscalls that read their path unless their flags say they write.
+const OPENS: &[&str] = &["open", "openat", "openat2"];
 
 fn c_str(bytes: &[u8]) -> String {
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -223,6 +402,16 @@ mod tests {
         );
         // i386: open is 5 there.
         assert_ne!(table[counter(ARCH_COMPAT, 5) as usize], 0);
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_octal(r"/srv/my\040data"), "/srv/my data");
+        assert_eq!(unescape_octal(r"/a\134b"), r"/a\b");
+        assert_eq!(unescape_octal(r"/odd\x"), r"/odd\x");
+        // This process's own mounts: /proc is one wherever the tests run.
+        let mine = mount_points(std::process::id());
+        assert!(mine.iter().any(|m| m == "/proc"), "{mine:?}");
     }
 
     #[test]
