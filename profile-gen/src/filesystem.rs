@@ -30,6 +30,10 @@ pub struct FileWrites {
     /// Writes the kernel side could not pass on (its ring was full).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lost: u64,
+    /// Per scratch directory ([`SCRATCH`], `/var/run` as `/run`): the most bytes the files
+    /// written under it held at once, as the tracer sampled them while the target ran.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scratch_bytes: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -76,6 +80,10 @@ impl FileWrites {
             }
         }
         self.lost += other.lost;
+        for (dir, bytes) in &other.scratch_bytes {
+            let mine = self.scratch_bytes.entry(dir.clone()).or_default();
+            *mine = (*mine).max(*bytes);
+        }
     }
 }
 
@@ -112,6 +120,18 @@ pub struct WritableMount {
     pub kind: MountKind,
     /// Written paths under it, up to a few, and how many in all.
     pub why: String,
+    /// A tmpfs's size limit in bytes (whole MiB): twice the most its files held at once and
+    /// [`TMPFS_MARGIN`] more; absent when no recording sampled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// Bytes a tmpfs gets beyond twice what its files held at once.
+pub const TMPFS_MARGIN: u64 = 16 << 20;
+
+/// The size of a tmpfs whose files held at most `peak` bytes at once, rounded up to a MiB.
+pub fn tmpfs_size(peak: u64) -> u64 {
+    (peak.saturating_mul(2).saturating_add(TMPFS_MARGIN)).div_ceil(1 << 20) << 20
 }
 
 impl WritableMount {
@@ -188,7 +208,7 @@ fn parent(path: &str) -> String {
 }
 
 /// `/var/run` is a symlink to `/run` in every image that has both.
-fn canonical_scratch(dir: &str) -> &str {
+pub fn canonical_scratch(dir: &str) -> &str {
     if dir == "/var/run" { "/run" } else { dir }
 }
 
@@ -252,10 +272,22 @@ pub fn analyze(
     }
     let mounts: Vec<WritableMount> = needed
         .into_iter()
-        .map(|((path, kind), written)| WritableMount {
-            why: written_list(&written),
-            path,
-            kind,
+        .map(|((path, kind), written)| {
+            let peak = writes.scratch_bytes.get(&path).copied();
+            let size = peak.filter(|_| kind == MountKind::Tmpfs).map(tmpfs_size);
+            let mut why = written_list(&written);
+            if let (Some(peak), Some(size)) = (peak, size) {
+                why.push_str(&format!(
+                    "; its files held at most {peak} bytes at once: size {} MiB (twice that and 16 MiB more)",
+                    size >> 20
+                ));
+            }
+            WritableMount {
+                why,
+                path,
+                kind,
+                size,
+            }
         })
         .collect();
     let why = if writes.paths.is_empty() {
@@ -374,6 +406,29 @@ mod tests {
         );
         let s = analyze(Some(&writes(&["/core"])), &none(), &BTreeSet::new());
         assert!(!s.read_only && s.why.contains("root directory"), "{s:?}");
+    }
+
+    /// A tmpfs gets twice the most its files held at once and 16 MiB, in whole MiB; a volume
+    /// or a tmpfs nobody sampled gets no size.
+    #[test]
+    fn a_tmpfs_is_sized_from_the_bytes_seen() {
+        assert_eq!(tmpfs_size(0), 16 << 20);
+        assert_eq!(tmpfs_size(3 << 20), 22 << 20);
+        assert_eq!(tmpfs_size(1), 17 << 20);
+        let mut w = writes(&["/tmp/a", "/var/run/app.pid", "/srv/data/x"]);
+        w.scratch_bytes.insert("/tmp".to_owned(), 3 << 20);
+        let s = analyze(Some(&w), &BTreeSet::new(), &BTreeSet::new());
+        let size = |p: &str| s.mounts.iter().find(|m| m.path == p).expect(p).size;
+        assert_eq!(size("/tmp"), Some(22 << 20));
+        assert_eq!(size("/run"), None);
+        assert_eq!(size("/srv/data"), None);
+        let tmp = s.mounts.iter().find(|m| m.path == "/tmp").expect("/tmp");
+        assert!(
+            tmp.why
+                .contains("at most 3145728 bytes at once: size 22 MiB"),
+            "{}",
+            tmp.why
+        );
     }
 
     #[test]

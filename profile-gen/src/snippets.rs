@@ -97,7 +97,7 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
             flags.push("--read-only".to_owned());
             for m in fs.mounts_of(MountKind::Tmpfs) {
                 flags.push("--tmpfs".to_owned());
-                flags.push(shell_quote(&m.path));
+                flags.push(shell_quote(&tmpfs_spec(m)));
             }
             for m in fs.mounts_of(MountKind::Volume) {
                 flags.push("--mount".to_owned());
@@ -174,7 +174,10 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
             out.push_str("    read_only: true\n");
             let list = |kind| {
                 fs.mounts_of(kind)
-                    .map(|m| quoted(&m.path))
+                    .map(|m| match kind {
+                        MountKind::Tmpfs => quoted(&tmpfs_spec(m)),
+                        MountKind::Volume => quoted(&m.path),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -302,9 +305,11 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
                 out.push_str(&format!(
                     "  - name: {}\n    emptyDir: {}\n",
                     volume_name(&m.path),
-                    match m.kind {
-                        MountKind::Tmpfs => "{medium: Memory}",
-                        MountKind::Volume => "{}",
+                    match (m.kind, m.size) {
+                        (MountKind::Tmpfs, Some(size)) =>
+                            format!("{{medium: Memory, sizeLimit: {}Mi}}", size >> 20),
+                        (MountKind::Tmpfs, None) => "{medium: Memory}".to_owned(),
+                        (MountKind::Volume, _) => "{}".to_owned(),
                     }
                 ));
             }
@@ -378,6 +383,14 @@ fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> St
     out
 }
 
+/// A tmpfs as `--tmpfs` and compose take it: `/tmp`, or `/tmp:size=18m` with its size.
+fn tmpfs_spec(m: &crate::filesystem::WritableMount) -> String {
+    match m.size {
+        Some(size) => format!("{}:size={}m", m.path, size >> 20),
+        None => m.path.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +453,7 @@ mod tests {
             path: path.to_owned(),
             kind,
             why: "wrote it".to_owned(),
+            size: (kind == MountKind::Tmpfs).then_some(18 << 20),
         };
         c.filesystem = Some(FilesystemSetting {
             read_only: true,
@@ -449,15 +463,14 @@ mod tests {
             ],
             why: "it wrote only under tmpfs /tmp, volume /var/lib/redis".to_owned(),
         });
-        assert!(
-            docker_run_flags(Path::new("p.json"), Some(&c))
-                .ends_with(" --read-only --tmpfs /tmp --mount type=volume,dst=/var/lib/redis")
-        );
+        assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(
+            " --read-only --tmpfs /tmp:size=18m --mount type=volume,dst=/var/lib/redis"
+        ));
         let compose: serde_norway::Value =
             serde_norway::from_str(&compose_block(Path::new("p.json"), Some(&c))).expect("yaml");
         let app = &compose["services"]["app"];
         assert_eq!(app["read_only"].as_bool(), Some(true));
-        assert_eq!(app["tmpfs"][0].as_str(), Some("/tmp"));
+        assert_eq!(app["tmpfs"][0].as_str(), Some("/tmp:size=18m"));
         assert_eq!(app["volumes"][0].as_str(), Some("/var/lib/redis"));
         let k8s: serde_norway::Value =
             serde_norway::from_str(&kubernetes_manifest(Path::new("p.json"), Some(&c)))
@@ -478,6 +491,10 @@ mod tests {
         assert_eq!(
             k8s["spec"]["volumes"][0]["emptyDir"]["medium"].as_str(),
             Some("Memory")
+        );
+        assert_eq!(
+            k8s["spec"]["volumes"][0]["emptyDir"]["sizeLimit"].as_str(),
+            Some("18Mi")
         );
         // A writable root: nothing added.
         c.filesystem.as_mut().expect("set").read_only = false;

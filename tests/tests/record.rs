@@ -139,6 +139,40 @@ fn the_paths_written_are_recorded_where_they_are() {
     assert!(writes.paths[&format!("{d}/t")].comms.contains("touch"));
 }
 
+/// Two files under /tmp held at once, then removed: the recording keeps the most bytes its
+/// files there held together (the files' own sizes, written by `head -c`), and the settings
+/// size the tmpfs from it with the stated headroom.
+#[test]
+fn the_bytes_a_tmpfs_needs_are_sampled() {
+    guard!(bpf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (3_145_728u64, 1_012_345u64);
+    let script = format!(
+        "head -c {a} /dev/zero > /tmp/cinch-a.$$ && head -c {b} /dev/zero > /tmp/cinch-b.$$ \\
+         && sleep 0.5 && rm /tmp/cinch-a.$$ /tmp/cinch-b.$$"
+    );
+    let got = record_and_generate(dir.path(), &["--", "sh", "-c", &script], "tmpfs");
+    assert_eq!(
+        got["recording"]["writes"]["scratch_bytes"]["/tmp"].as_u64(),
+        Some(a + b),
+        "{}",
+        got["recording"]["writes"]
+    );
+    let mounts = got["settings"]["filesystem"]["mounts"]
+        .as_array()
+        .expect("mounts");
+    let tmp = mounts
+        .iter()
+        .find(|m| m["path"] == "/tmp")
+        .expect("a tmpfs /tmp");
+    assert_eq!(tmp["kind"], "tmpfs");
+    assert_eq!(
+        tmp["size"].as_u64(),
+        Some(profile_gen::filesystem::tmpfs_size(a + b)),
+        "{tmp}"
+    );
+}
+
 /// `cinch record -o DIR/NAME.json ARGS`, then `cinch generate` of it: `{recording, settings,
 /// stdout}` (what the recorded command printed).
 fn record_and_generate(dir: &std::path::Path, args: &[&str], name: &str) -> serde_json::Value {

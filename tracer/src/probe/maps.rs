@@ -351,6 +351,7 @@ impl Probe {
             drop(item);
             self.files.add(native, &event);
         }
+        self.files.sample_scratch();
     }
 
     /// The paths `slot` wrote, after the writes still queued. Writes the kernel side could not

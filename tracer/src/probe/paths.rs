@@ -19,7 +19,7 @@ use cinch_common::{
     PathEvent, PathSpec, counter,
 };
 use profile_gen::Arch;
-use profile_gen::filesystem::{FileWrites, MAX_UNRESOLVED};
+use profile_gen::filesystem::{FileWrites, MAX_UNRESOLVED, SCRATCH, canonical_scratch};
 use profile_gen::image::FileReads;
 
 use super::loader::table_arch;
@@ -140,6 +140,10 @@ pub(crate) struct Files {
     /// Each target's root, held open from its first read (a process gone before its reads
     /// are drained is placed in the root its target's processes share).
     roots: BTreeMap<u32, Root>,
+    /// The last process of each target that wrote a path.
+    writers: BTreeMap<u32, u32>,
+    /// When the scratch directories were last sampled.
+    sampled: Option<std::time::Instant>,
 }
 
 impl Files {
@@ -177,6 +181,7 @@ impl Files {
                 continue;
             }
             let w = self.writes.entry(e.slot).or_default();
+            self.writers.insert(e.slot, e.tgid);
             match placed {
                 Some(p) => w.add(p, &op, &comm),
                 None => {
@@ -241,8 +246,55 @@ impl Files {
         }
     }
 
+    /// Samples, at most every [`SAMPLE_EVERY`], the bytes the files each target wrote under
+    /// its scratch directories hold, and keeps the most for each directory: what its tmpfs
+    /// needs. Files created and removed between two samples are not seen.
+    pub(super) fn sample_scratch(&mut self) {
+        if self.sampled.is_some_and(|t| t.elapsed() < SAMPLE_EVERY) {
+            return;
+        }
+        self.sampled = Some(std::time::Instant::now());
+        for (slot, w) in &mut self.writes {
+            let live = self
+                .writers
+                .get(slot)
+                .map(|tgid| PathBuf::from(format!("/proc/{tgid}/root")))
+                .filter(|r| std::fs::metadata(r).is_ok());
+            let root = match (live, self.roots.get(slot)) {
+                (Some(r), _) => r,
+                (None, Some(own)) => {
+                    PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd()))
+                }
+                (None, None) => continue,
+            };
+            let mut now: BTreeMap<&str, u64> = BTreeMap::new();
+            let scratch = w.paths.keys().filter_map(|p| {
+                let dir = SCRATCH
+                    .iter()
+                    .find(|s| profile_gen::filesystem::under(p, s))?;
+                Some((canonical_scratch(dir), p))
+            });
+            for (dir, path) in scratch.take(MAX_SAMPLED) {
+                let bytes = profile_gen::image::resolve_in_root(&root, path)
+                    .and_then(|p| {
+                        std::fs::symlink_metadata(root.join(p.trim_start_matches('/'))).ok()
+                    })
+                    .filter(std::fs::Metadata::is_file)
+                    .map_or(0, |m| m.len());
+                *now.entry(dir).or_default() += bytes;
+            }
+            for (dir, bytes) in now {
+                let peak = w.scratch_bytes.entry(dir.to_owned()).or_default();
+                *peak = (*peak).max(bytes);
+            }
+        }
+    }
+
     /// The writes of `slot`, with `lost` writes the kernel could not pass on.
     pub(crate) fn take_writes(&mut self, slot: u32, lost: u64) -> FileWrites {
+        self.sampled = None;
+        self.sample_scratch();
+        self.writers.remove(&slot);
         let mut w = self.writes.remove(&slot).unwrap_or_default();
         w.lost = lost;
         w
@@ -334,6 +386,12 @@ fn unescape_octal(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// How often the scratch directories are sampled.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Written paths sampled per target and sample.
+const MAX_SAMPLED: usize = 4096;
 
 /// The syscalls that read their path unless their flags say they write.
 const OPENS: &[&str] = &["open", "openat", "openat2"];
