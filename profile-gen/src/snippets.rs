@@ -497,6 +497,7 @@ mod tests {
             why: "it created AF_UNIX sockets only, which need no network".to_owned(),
             listens: Vec::new(),
             egress: Some(Default::default()),
+            dns: false,
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" --network none"));
         let compose: serde_norway::Value =
@@ -578,6 +579,7 @@ mod tests {
             why: "it created AF_INET sockets".to_owned(),
             listens: vec![listen("0.0.0.0", 8080), listen("127.0.0.1", 9000)],
             egress: Some(["loopback".to_owned()].into()),
+            dns: false,
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" -p 8080:8080"));
         let compose: serde_norway::Value =
