@@ -402,20 +402,47 @@ fn egress_rules(dns: bool, classes: &[&str]) -> String {
     out
 }
 
+/// What a NetworkPolicy lets out for `network`, in words: `none out`, `out only to port 53 (DNS)
+/// and private addresses`, or `does not restrict traffic out` when a class is one cinch does not
+/// know. `None` when the recordings cannot say where it connected.
+pub(crate) fn allowed_out(network: &NetworkSetting) -> Option<String> {
+    let outside = beyond_loopback(network.egress.as_ref()?);
+    if !outside.iter().all(|c| !class_blocks(c).is_empty()) {
+        return Some("does not restrict traffic out".to_owned());
+    }
+    let mut destinations = Vec::new();
+    if network.dns {
+        destinations.push("port 53 (DNS)".to_owned());
+    }
+    if !outside.is_empty() {
+        destinations.push(format!("{} addresses", outside.join(", ")));
+    }
+    Some(if destinations.is_empty() {
+        "none out".to_owned()
+    } else {
+        format!("out only to {}", destinations.join(" and "))
+    })
+}
+
+/// The classes of `egress` a NetworkPolicy governs: all but loopback.
+fn beyond_loopback(egress: &std::collections::BTreeSet<String>) -> Vec<&str> {
+    egress
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != "loopback")
+        .collect()
+}
+
 /// The NetworkPolicy of a workload that keeps a network: traffic in only to the ports it
 /// listened on; traffic out only where it went: port 53 when it looked names up, and the
 /// blocks of each class of address it connected to beyond loopback (which a policy does not
 /// govern), none when nothing went further. Out is not restricted when a class is one cinch
 /// does not know. Empty when the recordings cannot say where it connected.
 fn network_policy(network: &NetworkSetting, ports: &[u16]) -> String {
-    let Some(egress) = &network.egress else {
+    let (Some(egress), Some(allows_out)) = (&network.egress, allowed_out(network)) else {
         return String::new();
     };
-    let outside: Vec<&str> = egress
-        .iter()
-        .map(String::as_str)
-        .filter(|c| *c != "loopback")
-        .collect();
+    let outside = beyond_loopback(egress);
     let restricts_out = outside.iter().all(|c| !class_blocks(c).is_empty());
     let listened = if ports.is_empty() {
         "on no published port".to_owned()
@@ -444,20 +471,6 @@ fn network_policy(network: &NetworkSetting, ports: &[u16]) -> String {
     } else {
         "traffic in to those ports only"
     };
-    let mut destinations = Vec::new();
-    if network.dns {
-        destinations.push("port 53 (DNS)".to_owned());
-    }
-    if !outside.is_empty() {
-        destinations.push(connected.clone());
-    }
-    let allows_out = if !restricts_out {
-        "does not restrict traffic out".to_owned()
-    } else if destinations.is_empty() {
-        "none out".to_owned()
-    } else {
-        format!("out only to {}", destinations.join(" and "))
-    };
     let mut out = format!(
         "---\n# the workload listened {listened}{looked_up} and connected to {connected}:\n# this NetworkPolicy lets {allows_in} and {allows_out}\n# (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n"
     );
@@ -472,7 +485,7 @@ fn network_policy(network: &NetworkSetting, ports: &[u16]) -> String {
             out.push_str(&format!("    - port: {p}\n      protocol: TCP\n"));
         }
     }
-    if restricts_out && !destinations.is_empty() {
+    if restricts_out && (network.dns || !outside.is_empty()) {
         out.push_str(&egress_rules(network.dns, &outside));
     }
     out
