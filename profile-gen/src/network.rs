@@ -7,6 +7,16 @@
 //! NetworkPolicy that allows no traffic in or out). An Internet or packet socket means it used
 //! the network; values cinch could not record mean it cannot tell, and says so.
 //!
+//! For Internet sockets the recording also has the addresses bind, listen and connect named
+//! (a sendto or sendmsg to an address counts as a connect), not the protocol. They refine the
+//! mode: nothing beyond loopback is `none` too (a namespace without a network still has its
+//! loopback interface); no published port and no public address is `internal`, a network with
+//! no route out; anything else keeps the default network. A connect to port 53 is a name
+//! lookup (`dns`), whatever the address: Docker's embedded resolver is 127.0.0.11 inside the
+//! container, a Kubernetes cluster's a private service address, a host's resolvers anything.
+//! Its address is left out of `egress` and out of the mode's decision: an internal network or a
+//! policy answers it by its port.
+//!
 //! Not seen: sockets the workload inherited instead of creating (a process tree started with
 //! one open), which no recorded container has.
 
@@ -23,6 +33,10 @@ use crate::observed::{ArgEvidence, Observed};
 pub enum NetworkMode {
     /// Nothing beyond the loopback interface: no network at all.
     None,
+    /// A network with no route out (`docker network create --internal`): the workload
+    /// published no port and connected to no public address, only to loopback, private and
+    /// link-local ones, and to resolvers.
+    Internal,
     /// The engine's default network: the workload used it, or cinch cannot tell.
     Default,
 }
@@ -40,9 +54,14 @@ pub struct NetworkSetting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listens: Vec<Listen>,
     /// The classes of the addresses it connected to: `loopback`, `private`, `link-local`,
-    /// `public`; absent when a recording cannot say.
+    /// `public`; absent when a recording cannot say. Connects to port 53 are not counted here:
+    /// they are `dns`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<BTreeSet<String>>,
+    /// It looked names up: it connected to port 53 ([`DNS_PORT`]) at some address. Absent
+    /// (false) when it did not, when a recording cannot say, and in files before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dns: bool,
 }
 
 /// An address and port the workload listened on.
@@ -70,6 +89,9 @@ pub struct Endpoint {
     pub count: u64,
 }
 
+/// The port resolvers answer on (RFC 1035, over UDP and TCP): a connect to it is a name lookup.
+pub const DNS_PORT: u16 = 53;
+
 /// The class of an address a workload connected to.
 pub fn address_class(a: &IpAddr) -> &'static str {
     match a {
@@ -85,14 +107,24 @@ pub fn address_class(a: &IpAddr) -> &'static str {
     }
 }
 
-/// What the endpoints say: the listens and the egress classes. `None` endpoints: the
+/// What the endpoints say about where the sockets went.
+#[derive(Debug, Default)]
+struct Evidence {
+    listens: Vec<Listen>,
+    /// `None`: the recordings cannot say.
+    egress: Option<BTreeSet<String>>,
+    dns: bool,
+}
+
+/// The listens, the egress classes and whether it looked names up. `None` endpoints: the
 /// recordings cannot say.
-fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> (Vec<Listen>, Option<BTreeSet<String>>) {
+fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> Evidence {
     let Some(endpoints) = endpoints else {
-        return (Vec::new(), None);
+        return Evidence::default();
     };
     let mut listens: BTreeSet<Listen> = BTreeSet::new();
     let mut egress = BTreeSet::new();
+    let mut dns = false;
     for e in endpoints {
         match e.call.as_str() {
             "listen" => {
@@ -101,20 +133,57 @@ fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> (Vec<Listen>, Option<BT
                     port: e.port,
                 });
             }
+            "connect" if e.port == DNS_PORT => dns = true,
             "connect" => {
                 egress.insert(address_class(&e.address).to_owned());
             }
             _ => {}
         }
     }
-    (listens.into_iter().collect(), Some(egress))
+    Evidence {
+        listens: listens.into_iter().collect(),
+        egress: Some(egress),
+        dns,
+    }
+}
+
+/// The mode where the endpoints of Internet sockets decide, with the reason to add to `why`:
+/// `none` when nothing went beyond loopback, `internal` when no port is published and no
+/// public address was connected to (a published port needs the engine's routing, which an
+/// internal network has not), else the default network.
+fn mode_from_endpoints(
+    listens: &[Listen],
+    egress: &BTreeSet<String>,
+    dns: bool,
+) -> (NetworkMode, &'static str) {
+    let published = listens.iter().any(Listen::is_published);
+    let beyond_loopback = egress.iter().any(|c| c != "loopback");
+    if !published && !beyond_loopback && !dns {
+        (
+            NetworkMode::None,
+            "it used nothing beyond loopback, which a container without a network still has",
+        )
+    } else if published {
+        (
+            NetworkMode::Default,
+            "a published port needs the default network",
+        )
+    } else if egress.contains("public") {
+        (NetworkMode::Default, "")
+    } else {
+        (
+            NetworkMode::Internal,
+            "it published no port and connected to no public address: an internal network is enough",
+        )
+    }
 }
 
 impl NetworkSetting {
-    /// `none`, or `the default network`.
+    /// `none`, `an internal network`, or `the default network`.
     pub fn label(&self) -> &'static str {
         match self.mode {
             NetworkMode::None => "none",
+            NetworkMode::Internal => "an internal network",
             NetworkMode::Default => "the default network",
         }
     }
@@ -122,6 +191,10 @@ impl NetworkSetting {
 
 /// Families that need no network: the socket works in a namespace with only loopback.
 const LOCAL: &[&str] = &["AF_UNIX", "AF_NETLINK"];
+
+/// Families whose addresses the recording has (`endpoints`): where their sockets went can
+/// decide the mode. A packet socket, or any other, keeps the default network.
+const INTERNET: &[&str] = &["AF_INET", "AF_INET6"];
 
 /// `AF_*` name of a socket family (include/linux/socket.h).
 pub fn family_name(value: u64) -> String {
@@ -134,6 +207,40 @@ pub fn family_name(value: u64) -> String {
         40 => "AF_VSOCK".to_owned(),
         v => format!("family {v}"),
     }
+}
+
+/// `0.0.0.0:8080`, `[::]:8080`.
+fn listen_text(l: &Listen) -> String {
+    match l.address {
+        IpAddr::V6(a) => format!("[{a}]:{}", l.port),
+        IpAddr::V4(a) => format!("{a}:{}", l.port),
+    }
+}
+
+/// The evidence of an Internet socket's endpoints in words, each part after a `; `.
+fn endpoints_why(evidence: &Evidence) -> String {
+    let mut why = String::new();
+    if !evidence.listens.is_empty() {
+        let l: Vec<String> = evidence.listens.iter().map(listen_text).collect();
+        why.push_str(&format!("; it listened on {}", l.join(", ")));
+    }
+    if evidence.dns {
+        why.push_str("; it looked names up over DNS (port 53)");
+    }
+    let nowhere = if evidence.dns {
+        "; it connected nowhere else"
+    } else {
+        "; it connected nowhere"
+    };
+    match &evidence.egress {
+        Some(e) if e.is_empty() => why.push_str(nowhere),
+        Some(e) => why.push_str(&format!(
+            "; it connected to {} addresses",
+            e.iter().cloned().collect::<Vec<_>>().join(", ")
+        )),
+        None => {}
+    }
+    why
 }
 
 /// The setting the recordings support.
@@ -157,17 +264,20 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
         }
     }
     let list = |f: &BTreeSet<String>| f.iter().cloned().collect::<Vec<_>>().join(", ");
-    let (listens, egress) = endpoints_evidence(
+    let evidence = endpoints_evidence(
         obs.endpoints_unknown
             .is_empty()
             .then_some(obs.endpoints.as_slice()),
     );
     if !unknown.is_empty() {
+        // Sockets whose family is not known (socketcall's, or an older recording's) may have
+        // named addresses the recording did not read: where traffic went is not known either.
         return NetworkSetting {
             mode: NetworkMode::Default,
             families,
-            listens,
-            egress,
+            listens: evidence.listens,
+            egress: None,
+            dns: false,
             why: format!(
                 "the families of some sockets are not known ({}): the default network is kept",
                 unknown.into_iter().collect::<Vec<_>>().join("; ")
@@ -179,47 +289,44 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
         .filter(|f| !LOCAL.contains(&f.as_str()))
         .cloned()
         .collect();
-    let why = if !networked.is_empty() {
-        format!("it created {} sockets", list(&networked))
-    } else if families.is_empty() {
-        "it created no socket".to_owned()
-    } else {
-        format!(
-            "it created {} sockets only, which need no network",
-            list(&families)
-        )
-    };
-    let mut why = why;
-    if !networked.is_empty() {
-        if !listens.is_empty() {
-            let l: Vec<String> = listens
-                .iter()
-                .map(|l| match l.address {
-                    IpAddr::V6(a) => format!("[{a}]:{}", l.port),
-                    IpAddr::V4(a) => format!("{a}:{}", l.port),
-                })
-                .collect();
-            why.push_str(&format!("; it listened on {}", l.join(", ")));
-        }
-        match &egress {
-            Some(e) if e.is_empty() => why.push_str("; it connected nowhere"),
-            Some(e) => why.push_str(&format!(
-                "; it connected to {} addresses",
-                e.iter().cloned().collect::<Vec<_>>().join(", ")
-            )),
-            None => {}
-        }
-    }
-    NetworkSetting {
-        mode: if networked.is_empty() {
-            NetworkMode::None
+    if networked.is_empty() {
+        let why = if families.is_empty() {
+            "it created no socket".to_owned()
         } else {
-            NetworkMode::Default
-        },
+            format!(
+                "it created {} sockets only, which need no network",
+                list(&families)
+            )
+        };
+        return NetworkSetting {
+            mode: NetworkMode::None,
+            families,
+            why,
+            listens: evidence.listens,
+            egress: evidence.egress,
+            dns: evidence.dns,
+        };
+    }
+    let mut why = format!("it created {} sockets", list(&networked));
+    why.push_str(&endpoints_why(&evidence));
+    let internet_only = networked.iter().all(|f| INTERNET.contains(&f.as_str()));
+    let mode = match &evidence.egress {
+        Some(egress) if internet_only => {
+            let (mode, reason) = mode_from_endpoints(&evidence.listens, egress, evidence.dns);
+            if !reason.is_empty() {
+                why.push_str(&format!("; {reason}"));
+            }
+            mode
+        }
+        _ => NetworkMode::Default,
+    };
+    NetworkSetting {
+        mode,
         families,
         why,
-        listens,
-        egress,
+        listens: evidence.listens,
+        egress: evidence.egress,
+        dns: evidence.dns,
     }
 }
 
@@ -250,11 +357,21 @@ mod tests {
         );
     }
 
+    /// An Internet socket keeps the network when the recordings cannot say where it went;
+    /// one that went nowhere needs none.
     #[test]
-    fn an_internet_socket_keeps_the_network() {
-        let s = analyze(&observed(Some(ArgEvidence::Known([1, 10].into()))));
+    fn an_internet_socket_keeps_the_network_unless_it_went_nowhere() {
+        let mut obs = observed(Some(ArgEvidence::Known([1, 10].into())));
+        obs.endpoints_unknown.insert("old.json".into());
+        let s = analyze(&obs);
         assert_eq!(s.mode, NetworkMode::Default);
-        assert_eq!(s.why, "it created AF_INET6 sockets; it connected nowhere");
+        assert_eq!(s.why, "it created AF_INET6 sockets");
+        let s = analyze(&observed(Some(ArgEvidence::Known([1, 10].into()))));
+        assert_eq!(s.mode, NetworkMode::None);
+        assert_eq!(
+            s.why,
+            "it created AF_INET6 sockets; it connected nowhere; it used nothing beyond loopback, which a container without a network still has"
+        );
     }
 
     #[test]
@@ -281,16 +398,26 @@ mod tests {
         assert_eq!(class("2001:db8::1"), "public");
     }
 
-    /// Listens and connects become the setting's evidence; a recording without endpoints
-    /// leaves egress unknown.
-    #[test]
-    fn endpoints_give_listens_and_egress() {
-        let endpoint = |call: &str, a: &str, port| Endpoint {
+    fn endpoint(call: &str, a: &str, port: u16) -> Endpoint {
+        Endpoint {
             call: call.to_owned(),
             address: a.parse().expect("address"),
             port,
             count: 1,
-        };
+        }
+    }
+
+    /// An AF_INET workload with these endpoints.
+    fn inet(endpoints: Vec<Endpoint>) -> NetworkSetting {
+        let mut obs = observed(Some(ArgEvidence::Known([2].into())));
+        obs.endpoints = endpoints;
+        analyze(&obs)
+    }
+
+    /// Listens and connects become the setting's evidence; a connect to port 53 is DNS, not
+    /// egress; a recording without endpoints leaves egress unknown.
+    #[test]
+    fn endpoints_give_listens_and_egress() {
         let mut obs = observed(Some(ArgEvidence::Known([2].into())));
         obs.endpoints = vec![
             endpoint("bind", "0.0.0.0", 8080),
@@ -307,19 +434,112 @@ mod tests {
                 port: 8080
             }]
         );
-        assert_eq!(
-            s.egress,
-            Some(["loopback".to_owned(), "private".to_owned()].into())
-        );
+        assert_eq!(s.egress, Some(["loopback".to_owned()].into()));
+        assert!(s.dns);
         assert!(
             s.why.ends_with(
-                "; it listened on 0.0.0.0:8080; it connected to loopback, private addresses"
+                "; it listened on 0.0.0.0:8080; it looked names up over DNS (port 53); it connected to loopback addresses; a published port needs the default network"
             ),
             "{}",
             s.why
         );
         obs.endpoints_unknown.insert("old.json".into());
         let s = analyze(&obs);
-        assert!(s.listens.is_empty() && s.egress.is_none(), "{s:?}");
+        assert!(
+            s.listens.is_empty() && s.egress.is_none() && !s.dns,
+            "{s:?}"
+        );
+    }
+
+    /// Docker's embedded resolver and private addresses only: an internal network, with DNS.
+    #[test]
+    fn dns_and_private_addresses_are_internal() {
+        let s = inet(vec![
+            endpoint("connect", "127.0.0.11", 53),
+            endpoint("connect", "172.18.0.3", 5432),
+            endpoint("connect", "169.254.169.254", 80),
+            endpoint("listen", "127.0.0.1", 9000),
+        ]);
+        assert_eq!(s.mode, NetworkMode::Internal, "{}", s.why);
+        assert!(s.dns);
+        assert_eq!(
+            s.egress,
+            Some(["link-local".to_owned(), "private".to_owned()].into()),
+            "the resolver's loopback address is DNS, not egress"
+        );
+        assert_eq!(
+            s.why,
+            "it created AF_INET sockets; it listened on 127.0.0.1:9000; it looked names up over DNS (port 53); it connected to link-local, private addresses; it published no port and connected to no public address: an internal network is enough"
+        );
+        assert_eq!(s.label(), "an internal network");
+        // DNS alone, to a public resolver: still internal (a resolver is answered by its port).
+        let s = inet(vec![endpoint("connect", "8.8.8.8", 53)]);
+        assert_eq!(s.mode, NetworkMode::Internal, "{}", s.why);
+        assert!(s.why.contains("; it connected nowhere else;"), "{}", s.why);
+    }
+
+    /// A public address, or a published port, keeps the default network.
+    #[test]
+    fn a_public_address_or_a_published_port_keeps_the_default_network() {
+        let s = inet(vec![
+            endpoint("connect", "127.0.0.11", 53),
+            endpoint("connect", "10.0.0.7", 443),
+            endpoint("connect", "93.184.215.14", 443),
+        ]);
+        assert_eq!(s.mode, NetworkMode::Default, "{}", s.why);
+        assert_eq!(
+            s.egress,
+            Some(["private".to_owned(), "public".to_owned()].into())
+        );
+        let s = inet(vec![
+            endpoint("listen", "::", 8080),
+            endpoint("connect", "10.0.0.7", 5432),
+        ]);
+        assert_eq!(s.mode, NetworkMode::Default, "{}", s.why);
+        assert!(
+            s.why
+                .ends_with("; a published port needs the default network"),
+            "{}",
+            s.why
+        );
+    }
+
+    /// Loopback only, listening and connecting: no network, as a `--network none` container
+    /// keeps its loopback interface. A packet socket is not judged by its endpoints.
+    #[test]
+    fn loopback_only_needs_no_network() {
+        let loopback = || {
+            vec![
+                endpoint("listen", "127.0.0.1", 18080),
+                endpoint("connect", "127.0.0.1", 18080),
+                endpoint("connect", "::1", 6379),
+            ]
+        };
+        let s = inet(loopback());
+        assert_eq!(s.mode, NetworkMode::None, "{}", s.why);
+        assert!(!s.dns);
+        assert_eq!(
+            s.why,
+            "it created AF_INET sockets; it listened on 127.0.0.1:18080; it connected to loopback addresses; it used nothing beyond loopback, which a container without a network still has"
+        );
+        let mut obs = observed(Some(ArgEvidence::Known([2, 17].into())));
+        obs.endpoints = loopback();
+        assert_eq!(analyze(&obs).mode, NetworkMode::Default);
+    }
+
+    /// Settings files written before `dns` still parse, and `dns` is written only when true.
+    #[test]
+    fn dns_is_optional_in_the_file() {
+        let old: NetworkSetting = serde_json::from_str(
+            r#"{"mode": "default", "families": ["AF_INET"], "why": "w", "egress": ["private"]}"#,
+        )
+        .expect("an older setting");
+        assert!(!old.dns);
+        assert!(!serde_json::to_string(&old).expect("json").contains("dns"));
+        let s = inet(vec![endpoint("connect", "127.0.0.11", 53)]);
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(json["mode"], "internal");
+        assert_eq!(json["dns"], true);
+        assert_eq!(json["egress"], serde_json::json!([]));
     }
 }

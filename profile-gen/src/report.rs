@@ -13,8 +13,9 @@ use crate::arguments;
 use crate::capability::Capability;
 use crate::docker_default::docker_default;
 use crate::kernel_issued::{self, When};
+use crate::network::{NetworkMode, NetworkSetting};
 use crate::profile::{LoadedProfile, ProfileFlavor};
-use crate::snippets;
+use crate::snippets::{self, INTERNAL_NETWORK};
 
 /// Syscalls that widen a container's reach into the kernel or other processes, with one line on
 /// why. The list covers what Docker's default profile denies or gates behind a capability for
@@ -207,7 +208,7 @@ pub struct CapsSection {
     /// Granted but left out, with why (the settings file's `not_needed`).
     pub not_needed: BTreeMap<Capability, String>,
     /// The network the workload needs, with the evidence.
-    pub network: Option<crate::network::NetworkSetting>,
+    pub network: Option<NetworkSetting>,
     /// Container environment variables that look like secrets.
     pub secrets: Vec<crate::secrets::SecretFinding>,
     /// Files read from a container's image that look like secrets.
@@ -309,6 +310,28 @@ fn kernel_issued_groups(allowed_sets: &BTreeMap<Arch, BTreeSet<String>>) -> Vec<
         }
     }
     out
+}
+
+/// What the network setting makes of the snippets, beyond its `why`: the name lookups, what
+/// the NetworkPolicy lets out, and the internal network to create. One line each.
+fn network_notes(n: &NetworkSetting) -> Vec<String> {
+    let mut notes = Vec::new();
+    if n.dns {
+        notes.push("DNS: it looked names up (it connected to port 53); lookups are kept apart from egress and the mode, as a resolver's address says nothing of where traffic goes (Docker's embedded one is 127.0.0.11); the NetworkPolicy lets port 53 out to any address over UDP and TCP".to_owned());
+    }
+    if n.mode != NetworkMode::None
+        && let Some(out) = snippets::allowed_out(n)
+    {
+        notes.push(format!(
+            "traffic out: the Kubernetes NetworkPolicy lets {out}"
+        ));
+    }
+    if n.mode == NetworkMode::Internal {
+        notes.push(format!(
+            "internal network: create it once with `docker network create --internal {INTERNAL_NETWORK}` (compose creates its own); it has no route beyond the containers on it, so attach the services the workload connects to as well"
+        ));
+    }
+    notes
 }
 
 /// The report on `profile`, which was loaded for the bounding set of `caps` (without: Docker's
@@ -620,6 +643,9 @@ impl Report {
             }
             if let Some(n) = &c.network {
                 out.push_str(&format!("network: {}: {}\n", n.label(), n.why));
+                for note in network_notes(n) {
+                    out.push_str(&format!("  {note}\n"));
+                }
             }
             if let Some(fs) = &c.filesystem {
                 out.push_str(&format!("filesystem: {}: {}\n", fs.label(), fs.why));
@@ -659,11 +685,22 @@ impl Report {
         if let Some(w) = &self.steady_state_only {
             out.push_str(&format!("warning: {w}\n"));
         }
-        out.push_str(&format!("\ndocker run {} IMAGE\n\n", self.apply.docker_run));
+        out.push_str(&format!(
+            "\n{}docker run {} IMAGE\n\n",
+            self.docker_setup(),
+            self.apply.docker_run
+        ));
         out.push_str(&self.apply.compose);
         out.push('\n');
         out.push_str(&self.apply.kubernetes);
         out
+    }
+
+    /// The shell lines to run before the `docker run` line (the internal network to create),
+    /// or nothing.
+    fn docker_setup(&self) -> String {
+        let network = self.capabilities.as_ref().and_then(|c| c.network.as_ref());
+        snippets::docker_setup(network).unwrap_or_default()
     }
 
     pub fn render_markdown(&self) -> String {
@@ -763,6 +800,13 @@ impl Report {
             }
             if let Some(n) = &c.network {
                 out.push_str(&format!("**Network**: {}: {}\n\n", n.label(), n.why));
+                let notes = network_notes(n);
+                for note in &notes {
+                    out.push_str(&format!("- {note}\n"));
+                }
+                if !notes.is_empty() {
+                    out.push('\n');
+                }
             }
             if let Some(fs) = &c.filesystem {
                 out.push_str(&format!("**Filesystem**: {}: {}\n\n", fs.label(), fs.why));
@@ -813,7 +857,8 @@ impl Report {
             out.push_str(&format!("> **Warning:** {w}\n\n"));
         }
         out.push_str(&format!(
-            "```sh\ndocker run {} IMAGE\n```\n\n",
+            "```sh\n{}docker run {} IMAGE\n```\n\n",
+            self.docker_setup(),
             self.apply.docker_run
         ));
         out.push_str(&format!("```yaml\n{}```\n\n", self.apply.compose));
@@ -879,6 +924,61 @@ mod tests {
         assert!(r.render_markdown().contains("| `mount` |"));
         let json: serde_json::Value = serde_json::from_str(&r.render_json()).expect("json");
         assert_eq!(json["docker"]["allowed"], 5);
+    }
+
+    /// An internal network is explained with its evidence, DNS and what the NetworkPolicy lets
+    /// out, and the `docker run` line comes after the command that creates the network.
+    #[test]
+    fn explains_dns_and_the_internal_network() {
+        let p = parse_profile(
+            br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","connect"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            Path::new("p.json"),
+        )
+        .expect("parses");
+        let mut settings = CapSettings::drop_all(BTreeSet::new());
+        settings.network = Some(NetworkSetting {
+            mode: NetworkMode::Internal,
+            families: ["AF_INET".to_owned()].into(),
+            why: "it created AF_INET sockets; it looked names up over DNS (port 53); it connected to private addresses; it published no port and connected to no public address: an internal network is enough".to_owned(),
+            listens: Vec::new(),
+            egress: Some(["private".to_owned()].into()),
+            dns: true,
+        });
+        let r = build(&p, Some((Path::new("s.json"), &settings)));
+        let text = r.render_text();
+        for line in [
+            "\nnetwork: an internal network: it created AF_INET sockets; it looked names up over DNS (port 53); it connected to private addresses; it published no port",
+            "\n  DNS: it looked names up (it connected to port 53)",
+            "\n  traffic out: the Kubernetes NetworkPolicy lets out only to port 53 (DNS) and private addresses\n",
+            "\n  internal network: create it once with `docker network create --internal cinch-internal`",
+            "\ndocker network create --internal cinch-internal\ndocker run --security-opt seccomp=p.json",
+            " --network cinch-internal IMAGE\n",
+        ] {
+            assert!(text.contains(line), "no {line:?} in:\n{text}");
+        }
+        let markdown = r.render_markdown();
+        assert!(
+            markdown.contains("\n- internal network: create it once"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("```sh\n# cinch-internal is an internal network"),
+            "{markdown}"
+        );
+        // The default network with public addresses: nothing to create, traffic out by class.
+        let n = settings.network.as_mut().expect("set");
+        n.mode = NetworkMode::Default;
+        n.dns = false;
+        n.egress = Some(["public".to_owned()].into());
+        let text = build(&p, Some((Path::new("s.json"), &settings))).render_text();
+        assert!(!text.contains("docker network create"), "{text}");
+        assert!(!text.contains("\n  DNS:"), "{text}");
+        assert!(
+            text.contains(
+                "\n  traffic out: the Kubernetes NetworkPolicy lets out only to public addresses\n"
+            ),
+            "{text}"
+        );
     }
 
     /// Docker's own default, reported on, is Docker's default: rules that need a capability

@@ -1,12 +1,25 @@
 //! Ready-to-paste settings that apply a profile and the settings file (capabilities, network):
-//! `docker run` flags, a compose service block, and a Kubernetes Pod with, for a workload that
-//! needs no network, a NetworkPolicy.
+//! `docker run` flags, a compose service block, and a Kubernetes Pod with a NetworkPolicy when
+//! the settings say where its traffic went.
 
 use std::path::Path;
 
 use crate::allowlist::CapSettings;
 use crate::capability::Capability;
 use crate::filesystem::{FilesystemSetting, MountKind};
+use crate::network::{NetworkMode, NetworkSetting};
+
+/// The Docker network the snippets attach a workload to when it needs only an internal one:
+/// created with `docker network create --internal`, which gives it no route beyond the
+/// containers attached to it (and publishes no port).
+pub const INTERNAL_NETWORK: &str = "cinch-internal";
+
+/// The address blocks of the egress classes (`network::address_class`): RFC 1918 and RFC 4193
+/// private, RFC 3927 and RFC 4291 link-local.
+const PRIVATE_V4: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const PRIVATE_V6: &[&str] = &["fc00::/7"];
+const LINK_LOCAL_V4: &[&str] = &["169.254.0.0/16"];
+const LINK_LOCAL_V6: &[&str] = &["fe80::/10"];
 
 /// The filesystem setting when it asks for a read-only root.
 fn read_only(caps: &CapSettings) -> Option<&FilesystemSetting> {
@@ -31,13 +44,30 @@ fn volume_name(path: &str) -> String {
     name
 }
 
+/// Whether the settings ask for an internal network.
+fn internal_network(caps: &CapSettings) -> bool {
+    caps.network
+        .as_ref()
+        .is_some_and(|n| n.mode == NetworkMode::Internal)
+}
+
+/// What to run before the `docker run` line, as shell lines: creating the internal network,
+/// when the settings ask for one. Compose creates its own; Kubernetes has none.
+pub fn docker_setup(network: Option<&NetworkSetting>) -> Option<String> {
+    network.filter(|n| n.mode == NetworkMode::Internal).map(|_| {
+        format!(
+            "# {INTERNAL_NETWORK} is an internal network (no route beyond the containers on it): create it once,\n# and attach the containers the workload connects to as well\ndocker network create --internal {INTERNAL_NETWORK}\n"
+        )
+    })
+}
+
 /// The TCP ports to publish: those it listened on at an address reachable from outside its
-/// network namespace, when it keeps a network.
+/// network namespace, when it keeps the default network (an internal one publishes none).
 fn published_ports(caps: &CapSettings) -> Vec<u16> {
     let mut ports: Vec<u16> = caps
         .network
         .as_ref()
-        .filter(|_| !caps.no_network())
+        .filter(|n| n.mode == NetworkMode::Default)
         .map(|n| {
             n.listens
                 .iter()
@@ -71,8 +101,9 @@ fn cap_list(caps: &CapSettings) -> Vec<&'static str> {
 }
 
 /// `--security-opt seccomp=PATH --security-opt no-new-privileges:true --cap-drop ALL --cap-add X`,
-/// and `--network none` when the workload needs no network. Without settings the capability and
-/// network flags are left out (cinch does not know them).
+/// and `--network none` when the workload needs no network, `--network cinch-internal` when an
+/// internal one is enough (it must exist: [`docker_setup`]). Without settings the capability
+/// and network flags are left out (cinch does not know them).
 pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
     let mut flags = vec![
         "--security-opt".to_owned(),
@@ -121,6 +152,9 @@ pub fn docker_run_flags(profile: &Path, caps: Option<&CapSettings>) -> String {
         if caps.no_network() {
             flags.push("--network".to_owned());
             flags.push("none".to_owned());
+        } else if internal_network(caps) {
+            flags.push("--network".to_owned());
+            flags.push(INTERNAL_NETWORK.to_owned());
         }
         for port in published_ports(caps) {
             flags.push("-p".to_owned());
@@ -144,7 +178,8 @@ fn no_new_privileges_comment(caps: Option<&CapSettings>, indent: &str) -> String
         .unwrap_or_default()
 }
 
-/// A compose service block.
+/// A compose service block, and the top-level `networks` entry of the internal network when
+/// the service needs one (compose creates it).
 pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
     let mut out = String::from(
         "# merge into your service in compose.yaml (rename \"app\")\nservices:\n  app:\n",
@@ -204,11 +239,19 @@ pub fn compose_block(profile: &Path, caps: Option<&CapSettings>) -> String {
         }
         if caps.no_network() {
             out.push_str("    network_mode: \"none\"\n");
+        } else if internal_network(caps) {
+            out.push_str("    # an internal network: no route beyond the containers on it, so attach the\n    # services the workload connects to as well\n");
+            out.push_str(&format!("    networks: [{}]\n", quoted(INTERNAL_NETWORK)));
         }
         let ports = published_ports(caps);
         if !ports.is_empty() {
             let list: Vec<String> = ports.iter().map(|p| quoted(&format!("{p}:{p}"))).collect();
             out.push_str(&format!("    ports: [{}]\n", list.join(", ")));
+        }
+        if internal_network(caps) {
+            out.push_str(&format!(
+                "# merge into compose.yaml's top-level networks\nnetworks:\n  {INTERNAL_NETWORK}:\n    internal: true\n"
+            ));
         }
     }
     out
@@ -239,8 +282,9 @@ fn kubernetes_resources(limits: &crate::limits::LimitsSetting) -> String {
     out
 }
 
-/// A Pod that carries the settings, with a NetworkPolicy after it when the workload needs no
-/// network: the container's `securityContext` (the Localhost profile installed under the
+/// A Pod that carries the settings, with a NetworkPolicy after it when the settings say where
+/// its traffic went ([`network_policy`]; none in or out when it needs no network): the
+/// container's `securityContext` (the Localhost profile installed under the
 /// kubelet's seccomp root as `cinch/<file name>`), its `volumeMounts` and the pod's `volumes`.
 /// A whole manifest rather than a fragment, so that it can be validated against the API's
 /// schemas as it is and merged into a Deployment's pod template field by field.
@@ -326,19 +370,85 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
     out
 }
 
-/// The NetworkPolicy of a workload that keeps a network: traffic in only to the ports it
-/// listened on; traffic out none when it connected only to loopback (which a policy does not
-/// govern), else not restricted, with the classes it connected to. Empty when the recordings
-/// cannot say where it connected.
-fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> String {
-    let Some(egress) = &network.egress else {
-        return String::new();
-    };
-    let outside: Vec<&str> = egress
+/// The ipBlocks of an egress class as `(cidr, except)`, each `except` within its `cidr` and of
+/// its family, as the API requires: the public addresses are everything but the private and
+/// link-local blocks. None for a class cinch does not know.
+fn class_blocks(class: &str) -> Vec<(&'static str, Vec<&'static str>)> {
+    let plain = |blocks: Vec<&'static str>| blocks.into_iter().map(|b| (b, Vec::new())).collect();
+    match class {
+        "private" => plain([PRIVATE_V4, PRIVATE_V6].concat()),
+        "link-local" => plain([LINK_LOCAL_V4, LINK_LOCAL_V6].concat()),
+        "public" => vec![
+            ("0.0.0.0/0", [PRIVATE_V4, LINK_LOCAL_V4].concat()),
+            ("::/0", [PRIVATE_V6, LINK_LOCAL_V6].concat()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// A NetworkPolicy's `egress` rules: port 53 to any address for DNS (the cluster's resolver
+/// address is not known here; UDP and TCP, as resolvers answer both), then one rule per class
+/// of address connected to.
+fn egress_rules(dns: bool, classes: &[&str]) -> String {
+    let mut out = String::from("  egress:\n");
+    if dns {
+        out.push_str("  # DNS, to any address\n  - ports:\n    - port: 53\n      protocol: UDP\n    - port: 53\n      protocol: TCP\n");
+    }
+    for class in classes {
+        out.push_str(&format!("  # {class} addresses\n  - to:\n"));
+        for (cidr, except) in class_blocks(class) {
+            out.push_str(&format!("    - ipBlock:\n        cidr: {}\n", quoted(cidr)));
+            if !except.is_empty() {
+                let list: Vec<String> = except.into_iter().map(quoted).collect();
+                out.push_str(&format!("        except: [{}]\n", list.join(", ")));
+            }
+        }
+    }
+    out
+}
+
+/// What a NetworkPolicy lets out for `network`, in words: `none out`, `out only to port 53 (DNS)
+/// and private addresses`, or `does not restrict traffic out` when a class is one cinch does not
+/// know. `None` when the recordings cannot say where it connected.
+pub(crate) fn allowed_out(network: &NetworkSetting) -> Option<String> {
+    let outside = beyond_loopback(network.egress.as_ref()?);
+    if !outside.iter().all(|c| !class_blocks(c).is_empty()) {
+        return Some("does not restrict traffic out".to_owned());
+    }
+    let mut destinations = Vec::new();
+    if network.dns {
+        destinations.push("port 53 (DNS)".to_owned());
+    }
+    if !outside.is_empty() {
+        destinations.push(format!("{} addresses", outside.join(", ")));
+    }
+    Some(if destinations.is_empty() {
+        "none out".to_owned()
+    } else {
+        format!("out only to {}", destinations.join(" and "))
+    })
+}
+
+/// The classes of `egress` a NetworkPolicy governs: all but loopback.
+fn beyond_loopback(egress: &std::collections::BTreeSet<String>) -> Vec<&str> {
+    egress
         .iter()
         .map(String::as_str)
         .filter(|c| *c != "loopback")
-        .collect();
+        .collect()
+}
+
+/// The NetworkPolicy of a workload that keeps a network: traffic in only to the ports it
+/// listened on; traffic out only where it went: port 53 when it looked names up, and the
+/// blocks of each class of address it connected to beyond loopback (which a policy does not
+/// govern), none when nothing went further. Out is not restricted when a class is one cinch
+/// does not know. Empty when the recordings cannot say where it connected.
+fn network_policy(network: &NetworkSetting, ports: &[u16]) -> String {
+    let (Some(egress), Some(allows_out)) = (&network.egress, allowed_out(network)) else {
+        return String::new();
+    };
+    let outside = beyond_loopback(egress);
+    let restricts_out = outside.iter().all(|c| !class_blocks(c).is_empty());
     let listened = if ports.is_empty() {
         "on no published port".to_owned()
     } else {
@@ -351,6 +461,11 @@ fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> St
                 .join(", ")
         )
     };
+    let looked_up = if network.dns {
+        ", looked names up over DNS"
+    } else {
+        ""
+    };
     let connected = if outside.is_empty() {
         "no address beyond loopback".to_owned()
     } else {
@@ -361,15 +476,10 @@ fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> St
     } else {
         "traffic in to those ports only"
     };
-    let allows_out = if outside.is_empty() {
-        "none out"
-    } else {
-        "does not restrict traffic out"
-    };
     let mut out = format!(
-        "---\n# the workload listened {listened} and connected to {connected}:\n# this NetworkPolicy lets {allows_in} and {allows_out} (set the labels your pods carry\n# and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n"
+        "---\n# the workload listened {listened}{looked_up} and connected to {connected}:\n# this NetworkPolicy lets {allows_in} and {allows_out}\n# (set the labels your pods carry and the namespace)\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: app-network\nspec:\n  podSelector:\n    matchLabels:\n      app: app\n"
     );
-    if outside.is_empty() {
+    if restricts_out {
         out.push_str("  policyTypes: [\"Ingress\", \"Egress\"]\n");
     } else {
         out.push_str("  policyTypes: [\"Ingress\"]\n");
@@ -379,6 +489,9 @@ fn network_policy(network: &crate::network::NetworkSetting, ports: &[u16]) -> St
         for p in ports {
             out.push_str(&format!("    - port: {p}\n      protocol: TCP\n"));
         }
+    }
+    if restricts_out && (network.dns || !outside.is_empty()) {
+        out.push_str(&egress_rules(network.dns, &outside));
     }
     out
 }
@@ -514,6 +627,7 @@ mod tests {
             why: "it created AF_UNIX sockets only, which need no network".to_owned(),
             listens: Vec::new(),
             egress: Some(Default::default()),
+            dns: false,
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" --network none"));
         let compose: serde_norway::Value =
@@ -595,6 +709,7 @@ mod tests {
             why: "it created AF_INET sockets".to_owned(),
             listens: vec![listen("0.0.0.0", 8080), listen("127.0.0.1", 9000)],
             egress: Some(["loopback".to_owned()].into()),
+            dns: false,
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" -p 8080:8080"));
         let compose: serde_norway::Value =
@@ -618,13 +733,210 @@ mod tests {
         );
         assert_eq!(policy["policyTypes"][1].as_str(), Some("Egress"), "{k8s}");
         assert!(policy.get("egress").is_none(), "no egress rule: none out");
-        // It connected to public addresses: traffic out is not restricted.
-        c.network.as_mut().expect("set").egress = Some(["public".to_owned()].into());
+        // A class cinch does not know (a newer file): traffic out is not restricted.
+        c.network.as_mut().expect("set").egress = Some(["anycast".to_owned()].into());
         let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
         assert!(k8s.contains("policyTypes: [\"Ingress\"]\n"), "{k8s}");
+        assert!(!k8s.contains("egress:"), "{k8s}");
         // Unknown egress (an older recording): no policy.
         c.network.as_mut().expect("set").egress = None;
         assert!(!kubernetes_manifest(Path::new("p.json"), Some(&c)).contains("NetworkPolicy"));
+    }
+
+    /// The YAML documents of a manifest.
+    fn documents(yaml: &str) -> Vec<serde_norway::Value> {
+        serde_norway::Deserializer::from_str(yaml)
+            .map(|d| serde_norway::Value::deserialize(d).expect("yaml"))
+            .collect()
+    }
+
+    /// The CIDRs of a NetworkPolicy egress rule's `to`, with their `except`s.
+    fn blocks(rule: &serde_norway::Value) -> Vec<(String, Vec<String>)> {
+        let strings = |v: &serde_norway::Value| -> Vec<String> {
+            v.as_sequence()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        rule["to"]
+            .as_sequence()
+            .expect("to")
+            .iter()
+            .map(|peer| {
+                let block = &peer["ipBlock"];
+                (
+                    block["cidr"].as_str().expect("cidr").to_owned(),
+                    strings(&block["except"]),
+                )
+            })
+            .collect()
+    }
+
+    /// Whether the block `inner` lies within `outer`, both of one family (as the API requires
+    /// of an ipBlock's `except`).
+    fn within(inner: &str, outer: &str) -> bool {
+        let parse = |b: &str| {
+            let (a, len) = b.split_once('/').expect("a CIDR");
+            let a: std::net::IpAddr = a.parse().expect("address");
+            let len: u32 = len.parse().expect("length");
+            match a {
+                std::net::IpAddr::V4(v4) => (4, u128::from(u32::from(v4)) << 96, len),
+                std::net::IpAddr::V6(v6) => (6, u128::from(v6), len),
+            }
+        };
+        let (fi, ai, li) = parse(inner);
+        let (fo, ao, lo) = parse(outer);
+        let mask = u128::MAX.checked_shl(128 - lo).unwrap_or(0);
+        fi == fo && li >= lo && (ai & mask) == (ao & mask)
+    }
+
+    /// A workload that looked names up and connected to private addresses, publishing no
+    /// port: `--network cinch-internal` (created first), the compose service on an internal
+    /// network, and a NetworkPolicy that lets out DNS and the private blocks only.
+    #[test]
+    fn internal_network() {
+        use crate::network::Listen;
+        let mut c = caps();
+        c.network = Some(NetworkSetting {
+            mode: NetworkMode::Internal,
+            families: ["AF_INET".to_owned()].into(),
+            why: "it published no port and connected to no public address".to_owned(),
+            listens: vec![Listen {
+                address: "127.0.0.1".parse().expect("address"),
+                port: 9000,
+            }],
+            egress: Some(["loopback".to_owned(), "private".to_owned()].into()),
+            dns: true,
+        });
+        let line = docker_run_flags(Path::new("p.json"), Some(&c));
+        assert!(line.ends_with(" --network cinch-internal"), "{line}");
+        let setup = docker_setup(c.network.as_ref()).expect("a network to create");
+        assert!(
+            setup.ends_with("\ndocker network create --internal cinch-internal\n"),
+            "{setup}"
+        );
+        assert!(
+            setup
+                .lines()
+                .all(|l| l.starts_with('#') || l.starts_with("docker "))
+        );
+
+        let compose_text = compose_block(Path::new("p.json"), Some(&c));
+        let compose: serde_norway::Value = serde_norway::from_str(&compose_text).expect("yaml");
+        let app = &compose["services"]["app"];
+        assert_eq!(app["networks"][0].as_str(), Some("cinch-internal"));
+        assert!(app.get("network_mode").is_none() && app.get("ports").is_none());
+        assert_eq!(
+            compose["networks"]["cinch-internal"]["internal"].as_bool(),
+            Some(true),
+            "{compose_text}"
+        );
+
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        assert!(
+            k8s.contains(
+                "lets no traffic in and out only to port 53 (DNS) and private addresses\n"
+            ),
+            "{k8s}"
+        );
+        let docs = documents(&k8s);
+        let policy = &docs[1]["spec"];
+        assert_eq!(
+            policy["policyTypes"],
+            serde_norway::from_str::<serde_norway::Value>("[Ingress, Egress]").expect("yaml")
+        );
+        assert!(policy.get("ingress").is_none(), "{k8s}");
+        let egress = policy["egress"].as_sequence().expect("egress rules");
+        assert_eq!(egress.len(), 2, "{k8s}");
+        assert_eq!(
+            egress[0],
+            serde_norway::from_str::<serde_norway::Value>(
+                "{ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]}"
+            )
+            .expect("yaml"),
+            "DNS to any address"
+        );
+        let private: Vec<String> = blocks(&egress[1]).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(
+            private,
+            ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+        );
+        // The default network: nothing to create.
+        c.network.as_mut().expect("set").mode = NetworkMode::Default;
+        assert!(docker_setup(c.network.as_ref()).is_none());
+        assert!(!docker_run_flags(Path::new("p.json"), Some(&c)).contains("--network"));
+        assert!(!compose_block(Path::new("p.json"), Some(&c)).contains("networks"));
+    }
+
+    /// Every class of address gets its egress rule; the public one is everything but the
+    /// private and link-local blocks, each `except` within its CIDR and of its family.
+    #[test]
+    fn network_policy_egress_by_class() {
+        use crate::network::Listen;
+        let mut c = caps();
+        c.network = Some(NetworkSetting {
+            mode: NetworkMode::Default,
+            families: ["AF_INET".to_owned(), "AF_INET6".to_owned()].into(),
+            why: "it connected to link-local, loopback, private, public addresses".to_owned(),
+            listens: vec![Listen {
+                address: "::".parse().expect("address"),
+                port: 8080,
+            }],
+            egress: Some(
+                ["link-local", "loopback", "private", "public"]
+                    .map(str::to_owned)
+                    .into(),
+            ),
+            dns: false,
+        });
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        assert!(
+            k8s.contains("out only to link-local, private, public addresses\n"),
+            "{k8s}"
+        );
+        let docs = documents(&k8s);
+        let policy = &docs[1]["spec"];
+        assert_eq!(policy["policyTypes"][1].as_str(), Some("Egress"), "{k8s}");
+        assert_eq!(
+            policy["ingress"][0]["ports"][0]["port"].as_u64(),
+            Some(8080)
+        );
+        let egress = policy["egress"].as_sequence().expect("egress rules");
+        assert_eq!(egress.len(), 3, "no DNS rule without DNS: {k8s}");
+        assert!(egress.iter().all(|r| r.get("ports").is_none()), "{k8s}");
+        let cidrs = |rule| blocks(rule).into_iter().map(|(c, _)| c).collect::<Vec<_>>();
+        assert_eq!(cidrs(&egress[0]), ["169.254.0.0/16", "fe80::/10"]);
+        assert_eq!(cidrs(&egress[1])[0], "10.0.0.0/8");
+        let public = blocks(&egress[2]);
+        assert_eq!(
+            public,
+            [
+                (
+                    "0.0.0.0/0".to_owned(),
+                    [
+                        "10.0.0.0/8",
+                        "172.16.0.0/12",
+                        "192.168.0.0/16",
+                        "169.254.0.0/16"
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
+                ),
+                (
+                    "::/0".to_owned(),
+                    ["fc00::/7", "fe80::/10"].map(str::to_owned).to_vec()
+                ),
+            ]
+        );
+        for (cidr, except) in &public {
+            for e in except {
+                assert!(within(e, cidr), "{e} is not within {cidr}");
+            }
+        }
+        assert!(!within("fc00::/7", "0.0.0.0/0") && !within("0.0.0.0/0", "10.0.0.0/8"));
     }
 
     /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.

@@ -281,13 +281,16 @@ pub(crate) enum ReportFormat {
     /// The whole report as one JSON object, for scripts.
     Json,
     /// Only the `docker run` options that apply the profile and the settings (capabilities,
-    /// user, read-only root, limits, network, published ports).
+    /// user, read-only root, limits, network, published ports). An internal network
+    /// (`--network cinch-internal`) must exist: `docker network create --internal
+    /// cinch-internal`.
     DockerRun,
     /// Only the docker-compose service block (security options, capabilities, user, read-only
     /// root and its tmpfs and volumes, limits, network, ports).
     Compose,
     /// Only the Kubernetes manifest: a Pod with the settings, and a NetworkPolicy (no traffic
-    /// for a workload that needs no network; else in to its published ports only).
+    /// for a workload that needs no network; else in to its published ports only, and out to
+    /// DNS and the address classes it connected to).
     Kubernetes,
 }
 
