@@ -36,12 +36,19 @@ pub struct FileWrites {
     pub scratch_bytes: BTreeMap<String, u64>,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
 /// Unresolved relative paths kept in a recording.
 pub const MAX_UNRESOLVED: usize = 16;
+
+/// Keeps `path` among `unresolved` paths, once, up to [`MAX_UNRESOLVED`].
+pub fn keep_unresolved(unresolved: &mut Vec<String>, path: &str) {
+    if unresolved.len() < MAX_UNRESOLVED && !unresolved.iter().any(|u| u == path) {
+        unresolved.push(path.to_owned());
+    }
+}
 
 /// What was done to one path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,9 +82,7 @@ impl FileWrites {
             mine.comms.extend(w.comms.iter().cloned());
         }
         for u in &other.unresolved {
-            if self.unresolved.len() < MAX_UNRESOLVED && !self.unresolved.contains(u) {
-                self.unresolved.push(u.clone());
-            }
+            keep_unresolved(&mut self.unresolved, u);
         }
         self.lost += other.lost;
         for (dir, bytes) in &other.scratch_bytes {

@@ -31,15 +31,11 @@ pub struct FileReads {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<String>,
     /// Reads the kernel side could not pass on (its ring was full).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::filesystem::is_zero")]
     pub lost: u64,
     /// What the target's own root holds, when it has one (a container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Inventory>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// One file read or executed.
@@ -73,11 +69,7 @@ impl FileReads {
             mine.comms.extend(r.comms.iter().cloned());
         }
         for u in &other.unresolved {
-            if self.unresolved.len() < crate::filesystem::MAX_UNRESOLVED
-                && !self.unresolved.contains(u)
-            {
-                self.unresolved.push(u.clone());
-            }
+            crate::filesystem::keep_unresolved(&mut self.unresolved, u);
         }
         self.lost += other.lost;
         if other.image.as_ref().map(|i| i.files) > self.image.as_ref().map(|i| i.files) {

@@ -744,6 +744,30 @@ fn unconfined_and_default_profiles_are_reported() {
     );
 }
 
+/// `cinch generate` of one recording into DIR (its settings file), then `cinch report` of
+/// the result: the settings' path and both outputs, each checked to have worked.
+fn generate_and_report(dir: &Path, recording: &Path) -> (PathBuf, Output, Output) {
+    let profile = dir.join("p.json");
+    let settings = dir.join("s.json");
+    let generate = cinch(&[
+        "generate",
+        "-o",
+        profile.to_str().expect("utf-8"),
+        "--caps-out",
+        settings.to_str().expect("utf-8"),
+        recording.to_str().expect("utf-8"),
+    ]);
+    ok(&generate, "cinch generate");
+    let report = cinch(&[
+        "report",
+        profile.to_str().expect("utf-8"),
+        "--caps",
+        settings.to_str().expect("utf-8"),
+    ]);
+    ok(&report, "cinch report");
+    (settings, generate, report)
+}
+
 /// A container started with secrets in its environment: the recording, the settings,
 /// `generate`'s summary and `report` name each variable and say how to move it, and the values
 /// appear in none of them.
@@ -775,24 +799,7 @@ fn secrets_in_the_environment_are_named_never_shown() {
     ];
     let files = record_new(&recs, &run);
     assert_eq!(files.len(), 1, "{files:?}");
-    let profile = dir.path().join("p.json");
-    let settings = dir.path().join("s.json");
-    let generate = cinch(&[
-        "generate",
-        "-o",
-        profile.to_str().expect("utf-8"),
-        "--caps-out",
-        settings.to_str().expect("utf-8"),
-        files[0].to_str().expect("utf-8"),
-    ]);
-    ok(&generate, "cinch generate");
-    let report = cinch(&[
-        "report",
-        profile.to_str().expect("utf-8"),
-        "--caps",
-        settings.to_str().expect("utf-8"),
-    ]);
-    ok(&report, "cinch report");
+    let (settings, generate, report) = generate_and_report(dir.path(), &files[0]);
     let outputs = [
         (
             "recording",
@@ -909,17 +916,7 @@ fn the_image_it_used_and_the_secret_files_it_read_from_it() {
         "a mounted file is not the image's: {reads:?}"
     );
 
-    let profile = dir.path().join("p.json");
-    let settings = dir.path().join("s.json");
-    let generate = cinch(&[
-        "generate",
-        "-o",
-        profile.to_str().expect("utf-8"),
-        "--caps-out",
-        settings.to_str().expect("utf-8"),
-        files[0].to_str().expect("utf-8"),
-    ]);
-    ok(&generate, "cinch generate");
+    let (settings, generate, report) = generate_and_report(dir.path(), &files[0]);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings"))
             .expect("settings JSON");
@@ -935,13 +932,6 @@ fn the_image_it_used_and_the_secret_files_it_read_from_it() {
         Some(reads.paths.len() as u64),
         "{used}"
     );
-    let report = cinch(&[
-        "report",
-        profile.to_str().expect("utf-8"),
-        "--caps",
-        settings.to_str().expect("utf-8"),
-    ]);
-    ok(&report, "cinch report");
     for text in [
         String::from_utf8_lossy(&generate.stderr).into_owned(),
         String::from_utf8_lossy(&report.stdout).into_owned(),

@@ -383,13 +383,17 @@ fn first_read(slot: u32, dirfd: i32, path: Option<u64>) -> Option<bool> {
         (*key)._pad = 0;
         bpf_probe_read_kernel_buf(ZERO_PATH.as_ptr(), &mut (*key).path).ok()?;
         let s = bpf_probe_read_user_str_bytes(path as *const u8, &mut (*key).path).ok()?;
+        // The process and descriptor when the working directory cannot be read: a read is
+        // then sent once per process (one after a chdir under the same name is not).
+        let own = (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | u64::from(dirfd as u32);
         (*key).dir = if s.first() == Some(&b'/') {
             0
         } else if dirfd == AT_FDCWD {
-            let fs = kptr(bpf_get_current_task() as u64, walk::TASK_FS)?;
-            kptr(fs, walk::FS_PWD_DENTRY)?
+            kptr(bpf_get_current_task() as u64, walk::TASK_FS)
+                .and_then(|fs| kptr(fs, walk::FS_PWD_DENTRY))
+                .unwrap_or(own)
         } else {
-            (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | u64::from(dirfd as u32)
+            own
         };
         if READ_SEEN.get(&*key).is_some() {
             return None;

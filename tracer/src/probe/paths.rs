@@ -19,7 +19,7 @@ use cinch_common::{
     PathEvent, PathSpec, counter,
 };
 use profile_gen::Arch;
-use profile_gen::filesystem::{FileWrites, MAX_UNRESOLVED, SCRATCH, canonical_scratch};
+use profile_gen::filesystem::{FileWrites, SCRATCH, canonical_scratch, keep_unresolved};
 use profile_gen::image::FileReads;
 
 use super::loader::table_arch;
@@ -184,11 +184,7 @@ impl Files {
             self.writers.insert(e.slot, e.tgid);
             match placed {
                 Some(p) => w.add(p, &op, &comm),
-                None => {
-                    if w.unresolved.len() < MAX_UNRESOLVED && !w.unresolved.contains(&path) {
-                        w.unresolved.push(path);
-                    }
-                }
+                None => keep_unresolved(&mut w.unresolved, &path),
             }
         }
     }
@@ -208,11 +204,8 @@ impl Files {
         comm: &str,
     ) {
         let r = self.reads.entry(slot).or_default();
-        let unresolved = |r: &mut FileReads, path: String| {
-            if r.unresolved.len() < MAX_UNRESOLVED && !r.unresolved.contains(&path) {
-                r.unresolved.push(path);
-            }
-        };
+        let unresolved =
+            |r: &mut FileReads, path: String| keep_unresolved(&mut r.unresolved, &path);
         let placed = match placed {
             Ok(p) => p,
             Err(raw) => return unresolved(r, raw),
