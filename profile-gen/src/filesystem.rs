@@ -58,6 +58,10 @@ pub struct PathWrite {
     pub count: u64,
     /// The processes that wrote it.
     pub comms: BTreeSet<String>,
+    /// The owner and permission bits of its directory when the write was seen (absent in
+    /// recordings before them, or when it could not be looked at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir_owner: Option<crate::user::Ownership>,
 }
 
 impl FileWrites {
@@ -80,6 +84,7 @@ impl FileWrites {
             mine.count += w.count;
             mine.ops.extend(w.ops.iter().cloned());
             mine.comms.extend(w.comms.iter().cloned());
+            mine.dir_owner = mine.dir_owner.or(w.dir_owner);
         }
         for u in &other.unresolved {
             keep_unresolved(&mut self.unresolved, u);

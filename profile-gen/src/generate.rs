@@ -293,19 +293,36 @@ pub fn generate_observed(
         .filter_map(|(image, reads)| crate::image::analyze(image, reads))
         .collect();
     caps.settings.no_new_privileges = Some(crate::no_new_privs::analyze(&observed));
-    caps.settings.user = Some(crate::user::analyze(
-        &observed.credentials,
-        &observed.credentials_unknown,
-    ));
     caps.settings.limits = Some(crate::limits::analyze(
         &observed.usages,
         &observed.usage_unknown,
     ));
-    caps.settings.filesystem = Some(crate::filesystem::analyze(
+    let filesystem = crate::filesystem::analyze(
         Some(&observed.writes),
         &observed.writes_unknown,
         &observed.volumes,
+    );
+    let low_ports: BTreeSet<u16> = observed
+        .endpoints
+        .iter()
+        .filter(|e| e.call == "bind" && e.port != 0 && e.port < 1024)
+        .map(|e| e.port)
+        .collect();
+    caps.settings.user = Some(crate::user::analyze(
+        &observed.credentials,
+        &observed.credentials_unknown,
+        &crate::user::RootEvidence {
+            cap_add: &caps.settings.cap_add,
+            reads: observed.reads_unknown.is_empty().then_some(&observed.reads),
+            writes: observed
+                .writes_unknown
+                .is_empty()
+                .then_some(&observed.writes),
+            filesystem: &filesystem,
+            low_ports: &low_ports,
+        },
     ));
+    caps.settings.filesystem = Some(filesystem);
     let kept = &caps.settings.cap_add;
     // clone3's flags are behind a pointer: no rule can keep it from creating namespaces. As
     // Docker's default does (without SYS_ADMIN), it is answered with ENOSYS even when recorded;

@@ -47,14 +47,29 @@ pub struct PathRead {
     pub exec: bool,
     /// The processes that read it.
     pub comms: BTreeSet<String>,
+    /// Its owner and permission bits when it was read (absent in recordings before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::user::Ownership>,
+    /// Below something mounted on the target's own root (a volume, a secret, `/proc`): not
+    /// its image's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mounted: bool,
 }
 
 impl FileReads {
-    /// Adds one read of a regular file of `bytes`.
-    pub fn add(&mut self, path: String, bytes: u64, exec: bool, comm: &str) {
+    /// Adds one read of a regular file of `bytes`, owned as `owner` says.
+    pub fn add(
+        &mut self,
+        path: String,
+        bytes: u64,
+        exec: bool,
+        comm: &str,
+        owner: Option<crate::user::Ownership>,
+    ) {
         let r = self.paths.entry(path).or_default();
         r.bytes = r.bytes.max(bytes);
         r.exec |= exec;
+        r.owner = r.owner.or(owner);
         if !comm.is_empty() && !r.comms.contains(comm) {
             r.comms.insert(comm.to_owned());
         }
@@ -66,6 +81,8 @@ impl FileReads {
             let mine = self.paths.entry(path.clone()).or_default();
             mine.bytes = mine.bytes.max(r.bytes);
             mine.exec |= r.exec;
+            mine.owner = mine.owner.or(r.owner);
+            mine.mounted |= r.mounted;
             mine.comms.extend(r.comms.iter().cloned());
         }
         for u in &other.unresolved {
@@ -327,7 +344,7 @@ pub fn analyze(image: &str, reads: &FileReads) -> Option<ImageUse> {
     let inv = reads.image.as_ref()?;
     let mut used = Size::default();
     let mut used_parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (path, r) in &reads.paths {
+    for (path, r) in reads.paths.iter().filter(|(_, r)| !r.mounted) {
         used.add(r.bytes);
         if let Some(part) = part_of(path) {
             let list = used_parts.entry(part.to_owned()).or_default();
@@ -447,7 +464,7 @@ mod tests {
             image: Some(inv),
             ..FileReads::default()
         };
-        reads.add("/usr/bin/dash".to_owned(), 1000, true, "sh");
+        reads.add("/usr/bin/dash".to_owned(), 1000, true, "sh", None);
         let u = analyze("img", &reads).expect("an image");
         assert_eq!(
             u.used,

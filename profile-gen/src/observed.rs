@@ -124,6 +124,8 @@ pub struct Observed {
     pub endpoints: Vec<crate::network::Endpoint>,
     /// Recordings that cannot say which addresses their sockets named.
     pub endpoints_unknown: BTreeSet<PathBuf>,
+    /// Every recording's reads joined.
+    pub reads: crate::image::FileReads,
     /// Reads of targets with a root of their own, by image.
     pub images: BTreeMap<String, crate::image::FileReads>,
     /// Files read from a container's root that look like secrets.
@@ -290,15 +292,16 @@ impl Observed {
         }
         match &rec.reads {
             Some(reads) => {
+                out.reads.merge_in(reads);
                 if let Target::Container { name, .. } = &rec.target {
-                    out.secret_files
-                        .extend(reads.paths.keys().filter_map(|path| {
-                            Some(crate::secrets::SecretFile {
-                                container: name.clone(),
-                                path: path.clone(),
-                                why: crate::secrets::secret_file(path)?.to_owned(),
-                            })
-                        }));
+                    let image_files = reads.paths.iter().filter(|(_, r)| !r.mounted);
+                    out.secret_files.extend(image_files.filter_map(|(path, _)| {
+                        Some(crate::secrets::SecretFile {
+                            container: name.clone(),
+                            path: path.clone(),
+                            why: crate::secrets::secret_file(path)?.to_owned(),
+                        })
+                    }));
                 }
                 if reads.image.is_some() {
                     let image = match &rec.target {
@@ -414,6 +417,7 @@ impl Observed {
         self.endpoints.extend(other.endpoints.iter().cloned());
         self.endpoints_unknown
             .extend(other.endpoints_unknown.iter().cloned());
+        self.reads.merge_in(&other.reads);
         for (image, reads) in &other.images {
             self.images
                 .entry(image.clone())

@@ -130,7 +130,7 @@ prop_compose! {
         lost_syscalls in proptest::collection::btree_map(file(), 1u64..10, 0..2),
         warnings in proptest::collection::btree_map(file(), proptest::collection::btree_set("[a-z]{1,5}", 1..3), 0..2),
     ) -> Observed {
-        Observed { hosts, syscalls, capabilities, arguments, argument_comms: Default::default(), capability_proofs: Default::default(), inherited_handlers: Default::default(), secrets: Default::default(), privileged_execs: Default::default(), privileged_execs_unknown: Default::default(), writes: Default::default(), writes_unknown: Default::default(), volumes: Default::default(), credentials: Default::default(), credentials_unknown: Default::default(), usages: Default::default(), usage_unknown: Default::default(), endpoints: Default::default(), endpoints_unknown: Default::default(), images: Default::default(), secret_files: Default::default(), reads_unknown: Default::default(), container_starts, lost_syscalls, warnings }
+        Observed { hosts, syscalls, capabilities, arguments, argument_comms: Default::default(), capability_proofs: Default::default(), inherited_handlers: Default::default(), secrets: Default::default(), privileged_execs: Default::default(), privileged_execs_unknown: Default::default(), writes: Default::default(), writes_unknown: Default::default(), volumes: Default::default(), credentials: Default::default(), credentials_unknown: Default::default(), usages: Default::default(), usage_unknown: Default::default(), endpoints: Default::default(), endpoints_unknown: Default::default(), reads: Default::default(), images: Default::default(), secret_files: Default::default(), reads_unknown: Default::default(), container_starts, lost_syscalls, warnings }
     }
 }
 

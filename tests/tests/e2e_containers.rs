@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cinch_tests::cinch;
 use cinch_tests::docker::{Docker, busybox_image};
 use cinch_tests::guard;
-use cinch_tests::{ChildGuard, Ready, cinch_bin, require};
+use cinch_tests::{ChildGuard, Ready, cinch_bin, report_snippet, require};
 use profile_gen::Recording;
 
 fn recording_profile() -> String {
@@ -947,4 +947,111 @@ fn the_image_it_used_and_the_secret_files_it_read_from_it() {
         );
         assert!(!text.contains("db.key"), "{text}");
     }
+}
+
+/// A container that ran as root without needing it (it read only files anyone may, and wrote
+/// only under /tmp, a tmpfs) gets `nobody`, and works under its whole generated line; one that
+/// read a file only root may read from its image keeps root, naming the file, and `nobody`
+/// indeed cannot read it.
+#[test]
+fn root_is_kept_only_when_it_was_needed() {
+    guard!(bpf);
+    let docker = Docker::ensure();
+    let image = busybox_image();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seccomp = format!("seccomp={}", recording_profile());
+
+    // Alive past the tracer's next look: the reads of a container gone before it are not
+    // placed (and keep root).
+    let script = "cat /etc/passwd >/dev/null; echo noted > /tmp/note; cat /tmp/note; sleep 0.5";
+    let free = dir.path().join("free");
+    std::fs::create_dir(&free).expect("mkdir");
+    let files = record_new(
+        &free.join("recs"),
+        &["--security-opt", &seccomp, &image, "sh", "-c", script],
+    );
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (settings, _, _) = generate_and_report(&free, &files[0]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    assert_eq!(s["user"]["user"], "65534:65534", "{}", s["user"]);
+    let line = report_snippet(&free.join("p.json"), &settings, "docker-run");
+    assert!(
+        line.contains("--user 65534:65534") && line.contains("--network none"),
+        "{line}"
+    );
+    let mut argv: Vec<String> = ["run", "--rm", "--pull", "never"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    argv.extend(line.split_whitespace().map(str::to_owned));
+    argv.extend([
+        image.clone(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        script.to_owned(),
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = docker.cmd(&argv);
+    ok(&out, "the container under its whole generated line");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "noted");
+
+    // An image with a file only root may read, committed from a container of the test image.
+    let private = "cinch-test/busybox-private:latest";
+    let name = "cinch-root-needed-build";
+    docker.cmd(&["rm", "-f", name]);
+    ok(
+        &docker.cmd(&[
+            "run",
+            "--name",
+            name,
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            &image,
+            "sh",
+            "-c",
+            "echo s > /etc/app.conf && chmod 600 /etc/app.conf",
+        ]),
+        "making a root-only file",
+    );
+    ok(&docker.cmd(&["commit", name, private]), "docker commit");
+    docker.cmd(&["rm", "-f", name]);
+    let needs = dir.path().join("needs");
+    std::fs::create_dir(&needs).expect("mkdir");
+    let files = record_new(
+        &needs.join("recs"),
+        &[
+            "--security-opt",
+            &seccomp,
+            private,
+            "sh",
+            "-c",
+            "cat /etc/app.conf; sleep 0.5",
+        ],
+    );
+    let (settings, _, _) = generate_and_report(&needs, &files[0]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    assert!(s["user"]["user"].is_null(), "{}", s["user"]);
+    let why = s["user"]["why"].as_str().expect("why");
+    assert!(why.contains("/etc/app.conf (600)"), "{why}");
+    let denied = docker.cmd(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--user",
+        "65534:65534",
+        private,
+        "cat",
+        "/etc/app.conf",
+    ]);
+    assert!(
+        !denied.status.success(),
+        "nobody read a root-only file: {denied:?}"
+    );
 }

@@ -21,6 +21,7 @@ use cinch_common::{
 use profile_gen::Arch;
 use profile_gen::filesystem::{FileWrites, SCRATCH, canonical_scratch, keep_unresolved};
 use profile_gen::image::FileReads;
+use profile_gen::user::Ownership;
 
 use super::loader::table_arch;
 
@@ -183,7 +184,18 @@ impl Files {
             let w = self.writes.entry(e.slot).or_default();
             self.writers.insert(e.slot, e.tgid);
             match placed {
-                Some(p) => w.add(p, &op, &comm),
+                Some(p) => {
+                    let seen = w.paths.get(&p).is_some_and(|pw| pw.dir_owner.is_some());
+                    let dir = (!seen)
+                        .then(|| root_of(&self.roots, e.slot, e.tgid))
+                        .flatten()
+                        .and_then(|root| ownership(&root, parent_dir(&p)));
+                    let w = self.writes.entry(e.slot).or_default();
+                    w.add(p.clone(), &op, &comm);
+                    if let Some(entry) = w.paths.get_mut(&p) {
+                        entry.dir_owner = entry.dir_owner.or(dir);
+                    }
+                }
                 None => keep_unresolved(&mut w.unresolved, &path),
             }
         }
@@ -192,9 +204,9 @@ impl Files {
     /// Keeps a read of a regular file in process `tgid`'s root, with its size; a path that
     /// names no file there (an open that failed: a library searched for on a path list) is
     /// left out. Takes stock of the root the first time, when it is the process's own; then
-    /// only the files of the root's filesystem are kept (not what is mounted on it: volumes,
-    /// secrets, `/proc`...: the mounts are read at that time, which is before the workload
-    /// runs for a container, and still known when its processes are gone).
+    /// the files of what is mounted on it (volumes, secrets, `/proc`...) are marked as not the
+    /// image's: the mounts are read at that time, which is before the workload runs for a
+    /// container, and still known when its processes are gone.
     fn add_read(
         &mut self,
         slot: u32,
@@ -227,15 +239,21 @@ impl Files {
         let Some(path) = profile_gen::image::resolve_in_root(&root, &placed) else {
             return;
         };
-        if own.is_mounted(&path) {
-            // A volume, a secret, /proc...: not the image.
-            return;
-        }
+        // A volume, a secret, /proc...: not the image.
+        let mounted = own.is_mounted(&path);
         let inside = root.join(path.trim_start_matches('/'));
         if let Ok(meta) = std::fs::metadata(inside)
             && meta.is_file()
         {
-            r.add(path, meta.len(), exec, comm);
+            let owner = Ownership {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mode: meta.mode() & 0o7777,
+            };
+            r.add(path.clone(), meta.len(), exec, comm, Some(owner));
+            if mounted && let Some(read) = r.paths.get_mut(&path) {
+                read.mounted = true;
+            }
         }
     }
 
@@ -248,17 +266,12 @@ impl Files {
         }
         self.sampled = Some(std::time::Instant::now());
         for (slot, w) in &mut self.writes {
-            let live = self
+            let Some(root) = self
                 .writers
                 .get(slot)
-                .map(|tgid| PathBuf::from(format!("/proc/{tgid}/root")))
-                .filter(|r| std::fs::metadata(r).is_ok());
-            let root = match (live, self.roots.get(slot)) {
-                (Some(r), _) => r,
-                (None, Some(own)) => {
-                    PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd()))
-                }
-                (None, None) => continue,
+                .and_then(|&tgid| root_of(&self.roots, *slot, tgid))
+            else {
+                continue;
             };
             let mut now: BTreeMap<&str, u64> = BTreeMap::new();
             let scratch = w.paths.keys().filter_map(|p| {
@@ -300,6 +313,38 @@ impl Files {
         r.lost = lost;
         r
     }
+}
+
+/// Where process `tgid` of `slot` finds its files: its `/proc/PID/root` while it runs, else
+/// its target's root held open.
+fn root_of(roots: &BTreeMap<u32, Root>, slot: u32, tgid: u32) -> Option<PathBuf> {
+    let live = PathBuf::from(format!("/proc/{tgid}/root"));
+    if std::fs::metadata(&live).is_ok() {
+        return Some(live);
+    }
+    roots
+        .get(&slot)
+        .map(|own| PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd())))
+}
+
+/// The directory `path` is in.
+fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The owner and permission bits of `path` (absolute, in the view of a process whose root is
+/// `root`), its links resolved inside that root.
+fn ownership(root: &Path, path: &str) -> Option<Ownership> {
+    let inside = profile_gen::image::resolve_in_root(root, path)?;
+    let meta = std::fs::metadata(root.join(inside.trim_start_matches('/'))).ok()?;
+    Some(Ownership {
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode() & 0o7777,
+    })
 }
 
 /// A target's root.
