@@ -354,7 +354,7 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u32, args: &impl Fn(u32, u32
             && bpf_probe_read_user_str_bytes(p as *const u8, &mut (*e).path)
                 .is_ok_and(|s| !s.is_empty() && s[0] != b'/')
         {
-            walk_dir(e, (*e).dirfd);
+            cinch_walk_dir(e, (*e).dirfd);
         }
         if let Some(p) = path_spec_field(spec, 3).and_then(|i| args(i, arch)) {
             let _ = bpf_probe_read_user_str_bytes(p as *const u8, &mut (*e).path2);
@@ -496,6 +496,19 @@ fn record_creds(slot: u32) {
     } else if CREDS.insert(key, 1u64, 0).is_err() {
         bump(Stat::CredMiss);
     }
+}
+
+/// [`walk_dir`] as a global BPF function: the verifier checks it once, on its own, instead of
+/// in every state `sys_enter` reaches it with.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn cinch_walk_dir(e: *mut PathEvent, dirfd: i32) -> i32 {
+    if e.is_null() {
+        return 0;
+    }
+    // SAFETY: a reserved ring entry of PathEvent's size (the caller's), not null.
+    unsafe { walk_dir(e, dirfd) };
+    0
 }
 
 /// Mount tops crossed between two names of a directory walk (a volume inside a volume...).

@@ -179,7 +179,11 @@ macro_rules! exercise {
 impl<T> Rung<T> {
     /// Loads and attaches the program; it stays attached for as long as `ebpf` lives.
     pub(crate) fn attach(&self, ebpf: &mut Ebpf, btf: Option<&aya::Btf>) -> Outcome {
-        self.exercise(ebpf, btf, true)
+        let started = std::time::Instant::now();
+        let outcome = self.exercise(ebpf, btf, true);
+        // The kernel's verifier is most of a recording's start-up.
+        tracing::debug!(hook = %self.hook, elapsed = ?started.elapsed(), "loaded and attached");
+        outcome
     }
 
     /// Loads, attaches, detaches and unloads the program: whether it works, leaving nothing.
