@@ -20,7 +20,7 @@
 //! Not seen: sockets the workload inherited instead of creating (a process tree started with
 //! one open), which no recorded container has.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,11 @@ pub struct NetworkSetting {
     /// (false) when it did not, when a recording cannot say, and in files before it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dns: bool,
+    /// Per class of `egress` beyond loopback, the ports it connected to: what the
+    /// NetworkPolicy lets out. A class without an entry (files before it, or a connect to port
+    /// 0) is let out on every port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub egress_ports: BTreeMap<String, BTreeSet<u16>>,
 }
 
 /// An address and port the workload listened on.
@@ -114,6 +119,7 @@ struct Evidence {
     /// `None`: the recordings cannot say.
     egress: Option<BTreeSet<String>>,
     dns: bool,
+    egress_ports: BTreeMap<String, BTreeSet<u16>>,
 }
 
 /// The listens, the egress classes and whether it looked names up. `None` endpoints: the
@@ -125,6 +131,8 @@ fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> Evidence {
     let mut listens: BTreeSet<Listen> = BTreeSet::new();
     let mut egress = BTreeSet::new();
     let mut dns = false;
+    let mut egress_ports: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    let mut any_port: BTreeSet<&str> = BTreeSet::new();
     for e in endpoints {
         match e.call.as_str() {
             "listen" => {
@@ -135,15 +143,26 @@ fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> Evidence {
             }
             "connect" if e.port == DNS_PORT => dns = true,
             "connect" => {
-                egress.insert(address_class(&e.address).to_owned());
+                let class = address_class(&e.address);
+                egress.insert(class.to_owned());
+                if e.port == 0 {
+                    any_port.insert(class);
+                } else if class != "loopback" {
+                    egress_ports
+                        .entry(class.to_owned())
+                        .or_default()
+                        .insert(e.port);
+                }
             }
             _ => {}
         }
     }
+    egress_ports.retain(|class, _| !any_port.contains(class.as_str()));
     Evidence {
         listens: listens.into_iter().collect(),
         egress: Some(egress),
         dns,
+        egress_ports,
     }
 }
 
@@ -278,6 +297,7 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
             listens: evidence.listens,
             egress: None,
             dns: false,
+            egress_ports: BTreeMap::new(),
             why: format!(
                 "the families of some sockets are not known ({}): the default network is kept",
                 unknown.into_iter().collect::<Vec<_>>().join("; ")
@@ -305,6 +325,7 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
             listens: evidence.listens,
             egress: evidence.egress,
             dns: evidence.dns,
+            egress_ports: evidence.egress_ports,
         };
     }
     let mut why = format!("it created {} sockets", list(&networked));
@@ -327,6 +348,7 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
         listens: evidence.listens,
         egress: evidence.egress,
         dns: evidence.dns,
+        egress_ports: evidence.egress_ports,
     }
 }
 
@@ -408,6 +430,31 @@ mod tests {
     }
 
     /// An AF_INET workload with these endpoints.
+    /// The ports connected to are kept per class; loopback and DNS need none, and a connect
+    /// to port 0 leaves its class open on every port.
+    #[test]
+    fn egress_ports_by_class() {
+        let endpoint = |a: &str, port| Endpoint {
+            call: "connect".to_owned(),
+            address: a.parse().expect("address"),
+            port,
+            count: 1,
+        };
+        let s = inet(vec![
+            endpoint("10.0.0.7", 5432),
+            endpoint("10.1.0.1", 6379),
+            endpoint("127.0.0.1", 9000),
+            endpoint("10.0.0.2", 53),
+            endpoint("93.184.216.34", 443),
+            endpoint("93.184.216.35", 0),
+        ]);
+        assert_eq!(
+            s.egress_ports,
+            [("private".to_owned(), [5432, 6379].into())].into()
+        );
+        assert!(s.dns);
+    }
+
     fn inet(endpoints: Vec<Endpoint>) -> NetworkSetting {
         let mut obs = observed(Some(ArgEvidence::Known([2].into())));
         obs.endpoints = endpoints;

@@ -943,6 +943,7 @@ mod tests {
             listens: Vec::new(),
             egress: Some(["private".to_owned()].into()),
             dns: true,
+            egress_ports: Default::default(),
         });
         let r = build(&p, Some((Path::new("s.json"), &settings)));
         let text = r.render_text();

@@ -389,18 +389,37 @@ fn class_blocks(class: &str) -> Vec<(&'static str, Vec<&'static str>)> {
 /// A NetworkPolicy's `egress` rules: port 53 to any address for DNS (the cluster's resolver
 /// address is not known here; UDP and TCP, as resolvers answer both), then one rule per class
 /// of address connected to.
-fn egress_rules(dns: bool, classes: &[&str]) -> String {
+fn egress_rules(network: &NetworkSetting, classes: &[&str]) -> String {
     let mut out = String::from("  egress:\n");
-    if dns {
+    if network.dns {
         out.push_str("  # DNS, to any address\n  - ports:\n    - port: 53\n      protocol: UDP\n    - port: 53\n      protocol: TCP\n");
     }
     for class in classes {
-        out.push_str(&format!("  # {class} addresses\n  - to:\n"));
+        let ports = network.egress_ports.get(*class);
+        match ports {
+            Some(ports) => {
+                let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+                out.push_str(&format!(
+                    "  # {class} addresses, on the ports it connected to ({})\n  - to:\n",
+                    list.join(", ")
+                ));
+            }
+            None => out.push_str(&format!("  # {class} addresses\n  - to:\n")),
+        }
         for (cidr, except) in class_blocks(class) {
             out.push_str(&format!("    - ipBlock:\n        cidr: {}\n", quoted(cidr)));
             if !except.is_empty() {
                 let list: Vec<String> = except.into_iter().map(quoted).collect();
                 out.push_str(&format!("        except: [{}]\n", list.join(", ")));
+            }
+        }
+        if let Some(ports) = ports {
+            // The recording does not say TCP or UDP: both.
+            out.push_str("    ports:\n");
+            for p in ports {
+                for protocol in ["TCP", "UDP"] {
+                    out.push_str(&format!("    - port: {p}\n      protocol: {protocol}\n"));
+                }
             }
         }
     }
@@ -419,8 +438,18 @@ pub(crate) fn allowed_out(network: &NetworkSetting) -> Option<String> {
     if network.dns {
         destinations.push("port 53 (DNS)".to_owned());
     }
-    if !outside.is_empty() {
-        destinations.push(format!("{} addresses", outside.join(", ")));
+    let (by_port, any_port): (Vec<&str>, Vec<&str>) = outside
+        .iter()
+        .partition(|c| network.egress_ports.contains_key(**c));
+    if !any_port.is_empty() {
+        destinations.push(format!("{} addresses", any_port.join(", ")));
+    }
+    for class in by_port {
+        let ports: Vec<String> = network.egress_ports[class]
+            .iter()
+            .map(u16::to_string)
+            .collect();
+        destinations.push(format!("{class} addresses on port {}", ports.join(", ")));
     }
     Some(if destinations.is_empty() {
         "none out".to_owned()
@@ -491,7 +520,7 @@ fn network_policy(network: &NetworkSetting, ports: &[u16]) -> String {
         }
     }
     if restricts_out && (network.dns || !outside.is_empty()) {
-        out.push_str(&egress_rules(network.dns, &outside));
+        out.push_str(&egress_rules(network, &outside));
     }
     out
 }
@@ -628,6 +657,7 @@ mod tests {
             listens: Vec::new(),
             egress: Some(Default::default()),
             dns: false,
+            egress_ports: Default::default(),
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" --network none"));
         let compose: serde_norway::Value =
@@ -710,6 +740,7 @@ mod tests {
             listens: vec![listen("0.0.0.0", 8080), listen("127.0.0.1", 9000)],
             egress: Some(["loopback".to_owned()].into()),
             dns: false,
+            egress_ports: Default::default(),
         });
         assert!(docker_run_flags(Path::new("p.json"), Some(&c)).ends_with(" -p 8080:8080"));
         let compose: serde_norway::Value =
@@ -810,6 +841,7 @@ mod tests {
             }],
             egress: Some(["loopback".to_owned(), "private".to_owned()].into()),
             dns: true,
+            egress_ports: Default::default(),
         });
         let line = docker_run_flags(Path::new("p.json"), Some(&c));
         assert!(line.ends_with(" --network cinch-internal"), "{line}");
@@ -891,6 +923,7 @@ mod tests {
                     .into(),
             ),
             dns: false,
+            egress_ports: Default::default(),
         });
         let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
         assert!(
@@ -937,6 +970,54 @@ mod tests {
             }
         }
         assert!(!within("fc00::/7", "0.0.0.0/0") && !within("0.0.0.0/0", "10.0.0.0/8"));
+    }
+
+    /// With the ports it connected to, a class's rule lets out those ports only, over TCP and
+    /// UDP (the recording does not say which); a class without ports stays open on all.
+    #[test]
+    fn network_policy_egress_by_port() {
+        let mut c = caps();
+        c.network = Some(NetworkSetting {
+            mode: NetworkMode::Default,
+            families: ["AF_INET".to_owned()].into(),
+            why: String::new(),
+            listens: Vec::new(),
+            egress: Some(["private", "public"].map(str::to_owned).into()),
+            dns: true,
+            egress_ports: [("private".to_owned(), [5432, 6379].into())].into(),
+        });
+        let k8s = kubernetes_manifest(Path::new("p.json"), Some(&c));
+        assert!(
+            k8s.contains("out only to port 53 (DNS) and public addresses and private addresses on port 5432, 6379\n"),
+            "{k8s}"
+        );
+        let docs = documents(&k8s);
+        let egress = docs[1]["spec"]["egress"]
+            .as_sequence()
+            .expect("egress rules");
+        assert_eq!(egress.len(), 3, "{k8s}");
+        let ports = |rule: &serde_norway::Value| -> Vec<(u64, String)> {
+            rule["ports"]
+                .as_sequence()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            (
+                                p["port"].as_u64().expect("port"),
+                                p["protocol"].as_str().expect("protocol").to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let both = |p: u64| [(p, "TCP".to_owned()), (p, "UDP".to_owned())];
+        assert_eq!(
+            ports(&egress[1]),
+            [both(5432), both(6379)].concat(),
+            "private: {k8s}"
+        );
+        assert!(ports(&egress[2]).is_empty(), "public, every port: {k8s}");
     }
 
     /// An exec that gained privileges: no-new-privileges is left out everywhere, with why.

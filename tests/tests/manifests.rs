@@ -94,4 +94,42 @@ fn every_setting_in_the_manifest_validates() {
     // The check can fail: a field the API does not have is refused.
     let broken = yaml.replace("readOnlyRootFilesystem", "readOnlyRootFileSystem");
     assert!(kubernetes::validate(&broken).is_err(), "{broken}");
+
+    // A workload with a network: a published port, name lookups, traffic out by class and
+    // port, and a sized tmpfs.
+    std::fs::write(
+        &settings,
+        serde_json::json!({
+            "schema_version": 2,
+            "cap_drop": ["ALL"],
+            "cap_add": [],
+            "network": {
+                "mode": "default",
+                "families": ["AF_INET", "AF_INET6"],
+                "why": "it created AF_INET sockets",
+                "listens": [{"address": "0.0.0.0", "port": 8080}],
+                "egress": ["link-local", "private", "public"],
+                "dns": true,
+                "egress_ports": {"private": [5432], "public": [443, 8443]}
+            },
+            "filesystem": {
+                "read_only": true,
+                "mounts": [{"path": "/tmp", "kind": "tmpfs", "why": "wrote /tmp/x", "size": 18874368}],
+                "why": "it wrote only under tmpfs /tmp"
+            }
+        })
+        .to_string(),
+    )
+    .expect("write settings");
+    let yaml = manifest(&profile, &settings);
+    for field in [
+        "containerPort: 8080",
+        "sizeLimit: 18Mi",
+        "port: 5432",
+        "port: 8443",
+        "protocol: UDP",
+    ] {
+        assert!(yaml.contains(field), "no {field}:\n{yaml}");
+    }
+    kubernetes::validate(&yaml).unwrap_or_else(|e| panic!("{e}"));
 }
