@@ -2,7 +2,8 @@
 //! against the Kubernetes API's schemas (offline, strictly: an unknown field fails): for every
 //! shipped profile with its settings, and for settings that use every field the manifest
 //! carries (capabilities, a user, a read-only root with a tmpfs and a volume, no network,
-//! resource limits, and no-new-privileges left out).
+//! resource limits, and no-new-privileges left out); and the `docker run` line of a workload on
+//! an internal network comes with how to create it.
 
 #![allow(
     unused_crate_dependencies,
@@ -132,4 +133,48 @@ fn every_setting_in_the_manifest_validates() {
         assert!(yaml.contains(field), "no {field}:\n{yaml}");
     }
     kubernetes::validate(&yaml).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The `docker run` line of a workload on an internal network names a network that must exist:
+/// `report --format docker-run` says how to create it, on stderr, so the line on stdout stays
+/// pasteable; the compose block creates its own.
+#[test]
+fn the_internal_network_is_explained_next_to_the_docker_run_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = dir.path().join("settings.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({
+            "schema_version": 2,
+            "cap_drop": ["ALL"],
+            "cap_add": [],
+            "network": {
+                "mode": "internal",
+                "families": ["AF_INET"],
+                "why": "it connected to private addresses",
+                "egress": ["private"]
+            }
+        })
+        .to_string(),
+    )
+    .expect("write settings");
+    let profile = workspace_root().join("profiles/busybox-httpd/seccomp.json");
+    let out = std::process::Command::new(cinch_tests::cinch_bin())
+        .args(["report", "--format", "docker-run"])
+        .arg(&profile)
+        .arg("--caps")
+        .arg(&settings)
+        .output()
+        .expect("cinch report");
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(line.contains("--network cinch-internal"), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        note.contains("docker network create --internal cinch-internal"),
+        "{note}"
+    );
+    let compose = report_snippet(&profile, &settings, "compose");
+    assert!(compose.contains("internal: true"), "{compose}");
 }

@@ -46,6 +46,17 @@ pub(super) fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if let Some(w) = r.steady_state_only.as_ref().filter(|_| snippet_only) {
         eprintln!("cinch: warning: {w}");
     }
+    let internal = settings
+        .as_ref()
+        .and_then(|(_, s)| s.network.as_ref())
+        .is_some_and(|n| n.mode == profile_gen::network::NetworkMode::Internal);
+    if internal && matches!(args.format, ReportFormat::DockerRun) {
+        eprintln!(
+            "cinch: note: the line runs on the internal network {}: create it once with `docker network create --internal {}`",
+            profile_gen::snippets::INTERNAL_NETWORK,
+            profile_gen::snippets::INTERNAL_NETWORK
+        );
+    }
     if snippet_only && settings.is_none() {
         eprintln!("cinch: no --caps SETTINGS.json given, so the capability settings are left out");
     }
