@@ -105,6 +105,14 @@ const RUNTIME_FILES: &[&str] = &["/proc", "/sys", "/dev"];
 /// Paths named as evidence, at most.
 const SHOWN: usize = 3;
 
+/// The directory `path` is in.
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
 /// Why root was needed, or `None` when nothing the recordings saw needed it.
 fn root_needed(e: &RootEvidence<'_>) -> Option<String> {
     use crate::filesystem::{MountKind, RUNTIME_WRITABLE, under};
@@ -167,11 +175,28 @@ fn root_needed(e: &RootEvidence<'_>) -> Option<String> {
         .map(|m| m.path.as_str())
         .filter(|_| e.filesystem.read_only)
         .collect();
-    for (path, w) in &writes.paths {
-        if RUNTIME_WRITABLE.iter().any(|d| under(path, d)) || tmpfs.iter().any(|d| under(path, d)) {
+    // A directory the workload made is its own: what counts is the one it was made in.
+    let made = |dir: &str| {
+        writes
+            .paths
+            .get(dir)
+            .is_some_and(|w| w.ops.iter().any(|op| op.starts_with("mkdir")))
+    };
+    for path in writes.paths.keys() {
+        if RUNTIME_WRITABLE.iter().any(|d| under(path, d)) {
             continue;
         }
-        match w.dir_owner {
+        let mut top = path.as_str();
+        while made(parent_of(top)) {
+            top = parent_of(top);
+        }
+        // A tmpfs starts empty and writable by all: a path made right in it needs no owner.
+        if tmpfs.contains(&parent_of(top)) {
+            continue;
+        }
+        let owner = writes.paths.get(top).and_then(|t| t.dir_owner);
+        let path = top;
+        match owner {
             Some(o) if o.allows_others(0o3) => {}
             Some(o) => {
                 return Some(format!(
@@ -412,6 +437,28 @@ mod tests {
             mode: 0o1777,
         });
         assert_eq!(c.analyze(&root).user.as_deref(), Some(NOBODY));
+        // Under a tmpfs: a directory the workload made itself is fine, one it found (which a
+        // fresh tmpfs would not have) must be writable by others.
+        let mut c = Case::new();
+        c.writes.add("/tmp/work".to_owned(), "mkdir", "app");
+        c.writes.add("/tmp/work/x".to_owned(), "openat", "app");
+        assert_eq!(c.analyze(&root).user.as_deref(), Some(NOBODY));
+        let mut c = Case::new();
+        c.writes
+            .add("/tmp/.private/made".to_owned(), "mkdir", "app");
+        c.writes
+            .paths
+            .get_mut("/tmp/.private/made")
+            .expect("added")
+            .dir_owner = Some(Ownership {
+            uid: 0,
+            gid: 0,
+            mode: 0o700,
+        });
+        kept(
+            &c,
+            "it wrote /tmp/.private/made, in a directory only its owner (uid 0)",
+        );
         // Without a tmpfs (the root stays writable), /tmp/x's directory must say.
         let mut c = Case::new();
         c.filesystem.read_only = false;
