@@ -210,10 +210,10 @@ fn under_any(path: &str, dirs: impl IntoIterator<Item = impl AsRef<str>>) -> boo
 
 /// The directory a written path needs writable: the path's parent (creating, removing or
 /// renaming an entry writes its directory; writing a file needs it on a writable mount too).
-fn parent(path: &str) -> String {
+pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
-        Some(0) | None => "/".to_owned(),
-        Some(i) => path[..i].to_owned(),
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
     }
 }
 
@@ -266,7 +266,7 @@ pub fn analyze(
         }
         let (dir, kind) = match SCRATCH.iter().find(|s| under(path, s)) {
             Some(s) => (canonical_scratch(s).to_owned(), MountKind::Tmpfs),
-            None => (parent(path), MountKind::Volume),
+            None => (parent(path).to_owned(), MountKind::Volume),
         };
         needed.entry((dir, kind)).or_default().push(path);
     }

@@ -105,14 +105,6 @@ const RUNTIME_FILES: &[&str] = &["/proc", "/sys", "/dev"];
 /// Paths named as evidence, at most.
 const SHOWN: usize = 3;
 
-/// The directory `path` is in.
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
 /// Why root was needed, or `None` when nothing the recordings saw needed it.
 fn root_needed(e: &RootEvidence<'_>) -> Option<String> {
     use crate::filesystem::{MountKind, RUNTIME_WRITABLE, under};
@@ -187,11 +179,11 @@ fn root_needed(e: &RootEvidence<'_>) -> Option<String> {
             continue;
         }
         let mut top = path.as_str();
-        while made(parent_of(top)) {
-            top = parent_of(top);
+        while made(crate::filesystem::parent(top)) {
+            top = crate::filesystem::parent(top);
         }
         // A tmpfs starts empty and writable by all: a path made right in it needs no owner.
-        if tmpfs.contains(&parent_of(top)) {
+        if tmpfs.contains(&crate::filesystem::parent(top)) {
             continue;
         }
         let owner = writes.paths.get(top).and_then(|t| t.dir_owner);

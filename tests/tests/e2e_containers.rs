@@ -744,6 +744,11 @@ fn unconfined_and_default_profiles_are_reported() {
     );
 }
 
+/// A JSON file written by cinch (settings).
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
+}
+
 /// `cinch generate` of one recording into DIR (its settings file), then `cinch report` of
 /// the result: the settings' path and both outputs, each checked to have worked.
 fn generate_and_report(dir: &Path, recording: &Path) -> (PathBuf, Output, Output) {
@@ -922,9 +927,7 @@ fn the_image_it_used_and_the_secret_files_it_read_from_it() {
     );
 
     let (settings, generate, report) = generate_and_report(dir.path(), &files[0]);
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings"))
-            .expect("settings JSON");
+    let s = json(&settings);
     let secret_files = s["secret_files"].as_array().expect("secret_files");
     assert_eq!(secret_files.len(), 1, "{secret_files:?}");
     assert_eq!(secret_files[0]["path"], "/etc/app.key");
@@ -977,8 +980,7 @@ fn root_is_kept_only_when_it_was_needed() {
     );
     assert_eq!(files.len(), 1, "{files:?}");
     let (settings, _, _) = generate_and_report(&free, &files[0]);
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    let s = json(&settings);
     assert_eq!(s["user"]["user"], "65534:65534", "{}", s["user"]);
     let line = report_snippet(&free.join("p.json"), &settings, "docker-run");
     assert!(
@@ -1037,8 +1039,7 @@ fn root_is_kept_only_when_it_was_needed() {
         ],
     );
     let (settings, _, _) = generate_and_report(&needs, &files[0]);
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&settings).expect("settings")).expect("JSON");
+    let s = json(&settings);
     assert!(s["user"]["user"].is_null(), "{}", s["user"]);
     let why = s["user"]["why"].as_str().expect("why");
     assert!(why.contains("/etc/app.conf (600)"), "{why}");

@@ -114,7 +114,8 @@ const fn spec(
     }
 }
 
-/// `PATH_SPEC`: per (architecture table, number), the encoded spec of a path-writing syscall.
+/// `PATH_SPEC`: per (architecture table, number), the encoded spec of a syscall that writes or
+/// reads a path.
 pub(super) fn path_table(native: Arch) -> [u32; ARG_SPEC_LEN] {
     let mut table = [0u32; ARG_SPEC_LEN];
     for t in [ARCH_NATIVE, ARCH_COMPAT] {
@@ -189,7 +190,7 @@ impl Files {
                     let dir = (!seen)
                         .then(|| root_of(&self.roots, e.slot, e.tgid))
                         .flatten()
-                        .and_then(|root| ownership(&root, parent_dir(&p)));
+                        .and_then(|root| ownership(&root, profile_gen::filesystem::parent(&p)));
                     let w = self.writes.entry(e.slot).or_default();
                     w.add(p.clone(), &op, &comm);
                     if let Some(entry) = w.paths.get_mut(&p) {
@@ -325,14 +326,6 @@ fn root_of(roots: &BTreeMap<u32, Root>, slot: u32, tgid: u32) -> Option<PathBuf>
     roots
         .get(&slot)
         .map(|own| PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd())))
-}
-
-/// The directory `path` is in.
-fn parent_dir(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
 }
 
 /// The owner and permission bits of `path` (absolute, in the view of a process whose root is
