@@ -100,7 +100,7 @@ pub struct RootEvidence<'a> {
 pub const NOBODY: &str = "65534:65534";
 
 /// Runtime filesystems whose files belong to the process or the runtime, not the image.
-const RUNTIME_FILES: &[&str] = &["/proc", "/sys", "/dev"];
+pub const RUNTIME_FILES: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// Paths named as evidence, at most.
 const SHOWN: usize = 3;

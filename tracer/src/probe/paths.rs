@@ -207,7 +207,9 @@ impl Files {
     /// left out. Takes stock of the root the first time, when it is the process's own; then
     /// the files of what is mounted on it (volumes, secrets, `/proc`...) are marked as not the
     /// image's: the mounts are read at that time, which is before the workload runs for a
-    /// container, and still known when its processes are gone.
+    /// container, and still known when its processes are gone. A read under a mount whose
+    /// process is gone stays unresolved: the mount went with it, and what the root shows
+    /// there (the engine's empty mount point) is not what it read.
     fn add_read(
         &mut self,
         slot: u32,
@@ -235,6 +237,16 @@ impl Files {
             }
         };
         if std::fs::metadata(&root).is_err() {
+            // Gone: its root is still reachable, what its mount namespace mounted on it is not.
+            if profile_gen::user::RUNTIME_FILES
+                .iter()
+                .any(|d| profile_gen::filesystem::under(&placed, d))
+            {
+                return;
+            }
+            if own.is_mounted(&placed) {
+                return unresolved(r, placed);
+            }
             root = PathBuf::from(format!("/proc/self/fd/{}", own.dir.as_raw_fd()));
         }
         let Some(path) = profile_gen::image::resolve_in_root(&root, &placed) else {
