@@ -442,14 +442,23 @@ pub const PATH_SPEC_EXEC: u32 = 1 << 16;
 
 /// The key that sends a read once (`READ_SEEN`): the target, the directory a relative path is
 /// relative to (the working directory's dentry, or `tgid << 32 | dirfd`; 0 for an absolute
-/// path) and the path as the caller gave it, zero-padded.
+/// path), and the path as the caller gave it by its length and 64-bit FNV-1a hash. A small
+/// key keeps the lookup every read pays cheap; two paths of one length and hash in one
+/// target and directory (about one chance in 2^64 per pair) would send the second as seen.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadKey {
     pub slot: u32,
-    pub _pad: u32,
+    pub len: u32,
     pub dir: u64,
-    pub path: [u8; PATH_LEN],
+    pub hash: u64,
+}
+
+/// A path read from user memory, to hash.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PathBytes {
+    pub bytes: [u8; PATH_LEN],
 }
 
 /// Reads remembered as sent, least recently used first out (one forgotten is sent again, which

@@ -12,7 +12,7 @@ use cinch_common::{
     ARG_MASKS_LEN, ARG_SPEC_LEN, ArgKey, CELLS_PER_TARGET, CRED_IDS, CapKey, CredKey, MAX_ARG_KEYS,
     MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
     MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_READ_KEYS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
-    NO_OFFSET, NetKey, PATH_LEN, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
+    NO_OFFSET, NetKey, PathBytes, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
     TargetCounts, TargetState, usage,
 };
 
@@ -53,12 +53,9 @@ pub static PATHS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 #[map]
 pub static READ_SEEN: LruHashMap<ReadKey, u8> = LruHashMap::with_max_entries(MAX_READ_KEYS, 0);
 
-/// One CPU's [`ReadKey`] being built (too large for the stack).
+/// One CPU's path being read to hash (too large for the stack).
 #[map]
-pub static READ_KEY: PerCpuArray<ReadKey> = PerCpuArray::with_max_entries(1, 0);
-
-/// Zeroes to clear a [`ReadKey`]'s path with one copy.
-pub static ZERO_PATH: [u8; PATH_LEN] = [0; PATH_LEN];
+pub static READ_PATH: PerCpuArray<PathBytes> = PerCpuArray::with_max_entries(1, 0);
 
 /// Capability checks of tracked processes, counted by (target, capability, result, syscall,
 /// program, kernel stack). Capability checks are rare next to syscalls, so a shared hash is fine

@@ -11,8 +11,8 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user, bpf_probe_read_user_str_bytes, generated::bpf_get_current_task_btf,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
+        bpf_probe_read_user_str_bytes, generated::bpf_get_current_task_btf,
     },
     macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
@@ -21,17 +21,17 @@ use cinch_common::{
     ARCH_COMPAT, ARCH_NATIVE, AT_FDCWD, ArgKey, COMPONENT_LEN, CredKey, DIR_COMPLETE,
     DIR_COMPONENTS, DIR_FAILED, DIR_NONE, Event, EventKind, MAX_ARGS, MAX_SYSCALLS, NET_BIND,
     NET_CONNECT, NET_LISTEN, NET_SENDMSG, NET_SENDTO, NO_OFFSET, NetKey, OPEN_WRITE_FLAGS,
-    PATH_SPEC_EXEC, PathEvent, SECCOMP_MODE_FILTER, Stat, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
-    TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP,
-    TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask, cell, counter, path_spec_field, path_spec_how,
-    walk,
+    PATH_LEN, PATH_SPEC_EXEC, PathBytes, PathEvent, ReadKey, SECCOMP_MODE_FILTER, Stat,
+    TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP, TRACK_CAPS_PENDING, TRACK_CRED_PENDING,
+    TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, arg_spec_index, arg_spec_mask,
+    cell, counter, path_spec_field, path_spec_how, walk,
 };
 
 use crate::maps::{
     ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, BOUND, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS,
     EVENTS, NET_SPEC, NETS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK,
-    OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS, READ_KEY,
-    READ_SEEN, SEEN, TARGETS, TASK_TARGET, ZERO_PATH, bump,
+    OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS,
+    READ_PATH, READ_SEEN, SEEN, TARGETS, TASK_TARGET, bump,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -289,10 +289,6 @@ fn count_net(key: &NetKey) {
 /// a write intent, an exec), to the tracer, which resolves it against the process's working
 /// directory or `dirfd`. A read is sent once per target, directory and path.
 #[inline(always)]
-#[allow(
-    clippy::needless_borrows_for_generic_args,
-    reason = "a ReadKey passed by value is 272 bytes of a 512-byte BPF stack"
-)]
 fn record_path(slot: u32, arch: u32, nr: u32, spec: u32, args: &impl Fn(u32, u32) -> Option<u64>) {
     let mut flags = 0u64;
     let mut read = spec & PATH_SPEC_EXEC != 0;
@@ -319,17 +315,17 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u32, args: &impl Fn(u32, u32
     let path = path_spec_field(spec, 0).and_then(|i| args(i, arch));
     let keyed = if read {
         match first_read(slot, dirfd(1), path) {
-            Some(keyed) => keyed,
-            None => return,
+            Read::Sent => return,
+            Read::New(key) => Some(key),
+            Read::Unkeyed => None,
         }
     } else {
-        false
+        None
     };
     let Some(mut entry) = PATHS.reserve::<PathEvent>(0) else {
-        if keyed && let Some(key) = READ_KEY.get_ptr(0) {
+        if let Some(key) = keyed {
             // Sent again at its next read.
-            // SAFETY: this CPU's scratch key, as `first_read` left it.
-            let _ = READ_SEEN.remove(unsafe { &*key });
+            let _ = READ_SEEN.remove(key);
         }
         bump(if read { Stat::ReadDrop } else { Stat::PathDrop });
         return;
@@ -363,44 +359,79 @@ fn record_path(slot: u32, arch: u32, nr: u32, spec: u32, args: &impl Fn(u32, u32
     entry.submit(0);
 }
 
-/// For a read: `Some(true)` the first time this target reads `path` from its directory (the
-/// key, left in `READ_KEY`, is then in `READ_SEEN`); `None` when it was sent before or cannot
-/// be read (nothing to send); `Some(false)` when there is no path to key.
+/// What a read's key says.
+enum Read {
+    /// Sent before, or its path cannot be read: nothing to send.
+    Sent,
+    /// The first time this target reads the path from its directory: the key is now in
+    /// `READ_SEEN`.
+    New(ReadKey),
+    /// No path to key.
+    Unkeyed,
+}
+
+/// Looks a read up in `READ_SEEN`, and remembers it there when it is new.
 #[inline(always)]
-#[allow(
-    clippy::needless_borrows_for_generic_args,
-    reason = "a ReadKey passed by value is 272 bytes of a 512-byte BPF stack"
-)]
-fn first_read(slot: u32, dirfd: i32, path: Option<u64>) -> Option<bool> {
+fn first_read(slot: u32, dirfd: i32, path: Option<u64>) -> Read {
     let Some(path) = path else {
-        return Some(false);
+        return Read::Unkeyed;
     };
-    let key = READ_KEY.get_ptr_mut(0)?;
-    // SAFETY: this CPU's scratch key; the program does not migrate while it runs. The path is
-    // cleared with one copy, so the bytes after its NUL are the same at every read.
-    unsafe {
-        (*key).slot = slot;
-        (*key)._pad = 0;
-        bpf_probe_read_kernel_buf(ZERO_PATH.as_ptr(), &mut (*key).path).ok()?;
-        let s = bpf_probe_read_user_str_bytes(path as *const u8, &mut (*key).path).ok()?;
-        // The process and descriptor when the working directory cannot be read: a read is
-        // then sent once per process (one after a chdir under the same name is not).
-        let own = (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | u64::from(dirfd as u32);
-        (*key).dir = if s.first() == Some(&b'/') {
-            0
-        } else if dirfd == AT_FDCWD {
-            kptr(bpf_get_current_task() as u64, walk::TASK_FS)
-                .and_then(|fs| kptr(fs, walk::FS_PWD_DENTRY))
-                .unwrap_or(own)
-        } else {
-            own
-        };
-        if READ_SEEN.get(&*key).is_some() {
-            return None;
-        }
-        READ_SEEN.insert(&*key, &1u8, 0).ok()?;
-        Some(true)
+    let Some(buf) = READ_PATH.get_ptr_mut(0) else {
+        return Read::Sent;
+    };
+    // SAFETY: this CPU's scratch buffer; the program does not migrate while it runs.
+    let Ok(s) = (unsafe { bpf_probe_read_user_str_bytes(path as *const u8, &mut (*buf).bytes) })
+    else {
+        return Read::Sent;
+    };
+    let len = s.len() as u32;
+    let absolute = s.first() == Some(&b'/');
+    // The process and descriptor when the working directory cannot be read: a read is then
+    // sent once per process (one after a chdir under the same name is not).
+    let own = (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | u64::from(dirfd as u32);
+    let dir = if absolute {
+        0
+    } else if dirfd == AT_FDCWD {
+        // SAFETY: the current task's address, only read through kptr's fault-safe helper.
+        let task = unsafe { bpf_get_current_task() } as u64;
+        kptr(task, walk::TASK_FS)
+            .and_then(|fs| kptr(fs, walk::FS_PWD_DENTRY))
+            .unwrap_or(own)
+    } else {
+        own
+    };
+    let key = ReadKey {
+        slot,
+        len,
+        dir,
+        hash: cinch_hash_path(buf, len),
+    };
+    // SAFETY: a lookup only; the value is not used.
+    if unsafe { READ_SEEN.get(key) }.is_some() || READ_SEEN.insert(key, 1u8, 0).is_err() {
+        return Read::Sent;
     }
+    Read::New(key)
+}
+
+/// The 64-bit FNV-1a hash of the first `len` bytes of `p`, as a global BPF function: the
+/// verifier checks its loop once, on its own.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn cinch_hash_path(p: *const PathBytes, len: u32) -> u64 {
+    if p.is_null() {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in 0..PATH_LEN {
+        if i as u32 >= len {
+            break;
+        }
+        // SAFETY: `p` points to PATH_LEN bytes (the caller's per-CPU buffer) and i < PATH_LEN.
+        let b = unsafe { (*p).bytes[i] };
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Stores the masked argument value of an argument-sensitive syscall for its target.
