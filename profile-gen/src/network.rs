@@ -122,6 +122,26 @@ struct Evidence {
     egress_ports: BTreeMap<String, BTreeSet<u16>>,
 }
 
+impl Evidence {
+    /// The setting of `mode`, with this evidence.
+    fn into_setting(
+        self,
+        mode: NetworkMode,
+        families: BTreeSet<String>,
+        why: String,
+    ) -> NetworkSetting {
+        NetworkSetting {
+            mode,
+            families,
+            why,
+            listens: self.listens,
+            egress: self.egress,
+            dns: self.dns,
+            egress_ports: self.egress_ports,
+        }
+    }
+}
+
 /// The listens, the egress classes and whether it looked names up. `None` endpoints: the
 /// recordings cannot say.
 fn endpoints_evidence(endpoints: Option<&[Endpoint]>) -> Evidence {
@@ -318,15 +338,7 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
                 list(&families)
             )
         };
-        return NetworkSetting {
-            mode: NetworkMode::None,
-            families,
-            why,
-            listens: evidence.listens,
-            egress: evidence.egress,
-            dns: evidence.dns,
-            egress_ports: evidence.egress_ports,
-        };
+        return evidence.into_setting(NetworkMode::None, families, why);
     }
     let mut why = format!("it created {} sockets", list(&networked));
     why.push_str(&endpoints_why(&evidence));
@@ -341,15 +353,7 @@ pub fn analyze(obs: &Observed) -> NetworkSetting {
         }
         _ => NetworkMode::Default,
     };
-    NetworkSetting {
-        mode,
-        families,
-        why,
-        listens: evidence.listens,
-        egress: evidence.egress,
-        dns: evidence.dns,
-        egress_ports: evidence.egress_ports,
-    }
+    evidence.into_setting(mode, families, why)
 }
 
 #[cfg(test)]

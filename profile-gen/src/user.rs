@@ -306,19 +306,35 @@ mod tests {
         low_ports: BTreeSet<u16>,
     }
 
+    /// Owned by root with `mode`.
+    fn root_owned(mode: u32) -> Option<Ownership> {
+        Some(Ownership {
+            uid: 0,
+            gid: 0,
+            mode,
+        })
+    }
+
     impl Case {
+        /// Adds a write of `path` (by `op`), its directory owned by root with `dir_mode`.
+        fn write(&mut self, path: &str, op: &str, dir_mode: u32) {
+            self.writes.add(path.to_owned(), op, "app");
+            if let Some(w) = self.writes.paths.get_mut(path) {
+                w.dir_owner = root_owned(dir_mode);
+            }
+        }
+
         fn new() -> Case {
-            let own = |mode| {
-                Some(Ownership {
-                    uid: 0,
-                    gid: 0,
-                    mode,
-                })
-            };
             let mut reads = FileReads::default();
-            reads.add("/bin/busybox".to_owned(), 9, true, "sh", own(0o755));
-            reads.add("/etc/passwd".to_owned(), 9, false, "sh", own(0o644));
-            reads.add("/proc/self/status".to_owned(), 0, false, "sh", own(0o444));
+            reads.add("/bin/busybox".to_owned(), 9, true, "sh", root_owned(0o755));
+            reads.add("/etc/passwd".to_owned(), 9, false, "sh", root_owned(0o644));
+            reads.add(
+                "/proc/self/status".to_owned(),
+                0,
+                false,
+                "sh",
+                root_owned(0o444),
+            );
             let mut writes = FileWrites::default();
             writes.add("/tmp/x".to_owned(), "openat", "sh");
             writes.add("/dev/null".to_owned(), "openat", "sh");
@@ -382,13 +398,13 @@ mod tests {
         c.low_ports.insert(80);
         kept(&c, "it bound port 80");
         let mut c = Case::new();
-        let secret = Some(Ownership {
-            uid: 0,
-            gid: 0,
-            mode: 0o600,
-        });
-        c.reads
-            .add("/etc/app.conf".to_owned(), 1, false, "app", secret);
+        c.reads.add(
+            "/etc/app.conf".to_owned(),
+            1,
+            false,
+            "app",
+            root_owned(0o600),
+        );
         kept(&c, "only their owner or group may (/etc/app.conf (600))");
         let mut c = Case::new();
         c.reads.add(
@@ -396,38 +412,18 @@ mod tests {
             1,
             true,
             "app",
-            Some(Ownership {
-                uid: 0,
-                gid: 0,
-                mode: 0o754,
-            }),
+            root_owned(0o754),
         );
         kept(&c, "/usr/bin/tool (754)");
         let mut c = Case::new();
-        c.writes.add("/var/lib/app/db".to_owned(), "openat", "app");
-        c.writes
-            .paths
-            .get_mut("/var/lib/app/db")
-            .expect("added")
-            .dir_owner = Some(Ownership {
-            uid: 0,
-            gid: 0,
-            mode: 0o755,
-        });
+        c.write("/var/lib/app/db", "openat", 0o755);
         kept(
             &c,
             "it wrote /var/lib/app/db, in a directory only its owner (uid 0)",
         );
         // A world-writable directory (sticky, like /tmp) needs no root.
-        c.writes
-            .paths
-            .get_mut("/var/lib/app/db")
-            .expect("added")
-            .dir_owner = Some(Ownership {
-            uid: 0,
-            gid: 0,
-            mode: 0o1777,
-        });
+        let mut c = Case::new();
+        c.write("/var/lib/app/db", "openat", 0o1777);
         assert_eq!(c.analyze(&root).user.as_deref(), Some(NOBODY));
         // Under a tmpfs: a directory the workload made itself is fine, one it found (which a
         // fresh tmpfs would not have) must be writable by others.
@@ -436,17 +432,7 @@ mod tests {
         c.writes.add("/tmp/work/x".to_owned(), "openat", "app");
         assert_eq!(c.analyze(&root).user.as_deref(), Some(NOBODY));
         let mut c = Case::new();
-        c.writes
-            .add("/tmp/.private/made".to_owned(), "mkdir", "app");
-        c.writes
-            .paths
-            .get_mut("/tmp/.private/made")
-            .expect("added")
-            .dir_owner = Some(Ownership {
-            uid: 0,
-            gid: 0,
-            mode: 0o700,
-        });
+        c.write("/tmp/.private/made", "mkdir", 0o700);
         kept(
             &c,
             "it wrote /tmp/.private/made, in a directory only its owner (uid 0)",
