@@ -453,6 +453,7 @@ pub struct ReadKey {
     pub dir: u64,
     pub hash: u64,
 }
+const _: () = assert!(size_of::<ReadKey>() == 24);
 
 /// A path read from user memory, to hash.
 #[repr(C)]
@@ -551,6 +552,7 @@ pub mod names {
     pub const PATHS: &str = "PATHS";
     pub const CREDS: &str = "CREDS";
     pub const NETS: &str = "NETS";
+    pub const READ_SEEN: &str = "READ_SEEN";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";
@@ -625,4 +627,6 @@ mod pod {
     unsafe impl aya::Pod for super::CredKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::NetKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ReadKey {}
 }

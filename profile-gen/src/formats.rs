@@ -223,7 +223,27 @@ struct SpoResource<'a> {
 #[derive(Serialize)]
 struct SpoMetadata<'a> {
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    annotations: std::collections::BTreeMap<&'static str, String>,
 }
+
+/// What an SPO resource is called, and what it was made from (its annotations).
+#[derive(Debug, Clone, Copy)]
+pub struct SpoMeta<'a> {
+    /// The resource's name; without one, it comes from the output file's name.
+    pub name: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    /// How many recordings were merged.
+    pub recordings: usize,
+    /// The nodes they were made on, where a node agent said.
+    pub nodes: &'a std::collections::BTreeSet<String>,
+}
+
+/// The annotation saying how many recordings a profile was merged from.
+pub const ANNOTATION_RECORDINGS: &str = "cinch/recordings";
+/// The annotation naming the nodes its recordings were made on (comma-separated).
+pub const ANNOTATION_NODES: &str = "cinch/nodes";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,15 +253,28 @@ struct SpoSpec<'a> {
     syscalls: Vec<JsonRule<'a>>,
 }
 
-pub fn spo_yaml(profile: &Profile, name: &str) -> Result<Vec<u8>, RenderError> {
+pub fn spo_yaml(profile: &Profile, name: &str, meta: &SpoMeta<'_>) -> Result<Vec<u8>, RenderError> {
     check_resource_name(name)?;
+    if let Some(ns) = meta.namespace {
+        check_resource_name(ns)?;
+    }
     if profile.default_errno == ENOSYS {
         return Err(RenderError::EnosysInSpo);
+    }
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(ANNOTATION_RECORDINGS, meta.recordings.to_string());
+    if !meta.nodes.is_empty() {
+        let nodes: Vec<&str> = meta.nodes.iter().map(String::as_str).collect();
+        annotations.insert(ANNOTATION_NODES, nodes.join(","));
     }
     let resource = SpoResource {
         api_version: "security-profiles-operator.x-k8s.io/v1beta1",
         kind: "SeccompProfile",
-        metadata: SpoMetadata { name },
+        metadata: SpoMetadata {
+            name,
+            namespace: meta.namespace,
+            annotations,
+        },
         spec: SpoSpec {
             default_action: "SCMP_ACT_ERRNO",
             architectures: profile
@@ -316,12 +349,12 @@ pub fn resource_name_from_path(path: &Path) -> Result<String, RenderError> {
 }
 
 /// Renders `profile` in `format`. `output` is where the profile will be written (it names the
-/// Localhost profile and, without `name`, the SPO resource).
+/// Localhost profile and, without a name in `meta`, the SPO resource).
 pub fn render(
     profile: &Profile,
     format: Format,
     output: &Path,
-    name: Option<&str>,
+    meta: &SpoMeta<'_>,
     caps: &CapSettings,
 ) -> Result<Rendered, RenderError> {
     Ok(match format {
@@ -338,12 +371,12 @@ pub fn render(
             manifest: Some(crate::snippets::kubernetes_manifest(output, Some(caps))),
         },
         Format::Spo => {
-            let name = match name {
+            let name = match meta.name {
                 Some(n) => n.to_owned(),
                 None => resource_name_from_path(output)?,
             };
             Rendered {
-                profile: spo_yaml(profile, &name)?,
+                profile: spo_yaml(profile, &name, meta)?,
                 manifest: None,
             }
         }

@@ -474,7 +474,26 @@ impl Generated {
         output: &Path,
         name: Option<&str>,
     ) -> Result<Rendered, RenderError> {
-        formats::render(&self.profile, format, output, name, &self.caps.settings)
+        self.render_in(format, output, name, None)
+    }
+
+    /// [`Generated::render`], with the namespace an SPO resource goes in.
+    pub fn render_in(
+        &self,
+        format: Format,
+        output: &Path,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<Rendered, RenderError> {
+        // A file given twice is one recording, as the merge counts it.
+        let recordings: BTreeSet<&PathBuf> = self.recordings.iter().collect();
+        let meta = formats::SpoMeta {
+            name,
+            namespace,
+            recordings: recordings.len(),
+            nodes: &self.observed.nodes,
+        };
+        formats::render(&self.profile, format, output, &meta, &self.caps.settings)
     }
 
     /// The allowed names per architecture (what the profile lets through on each).

@@ -81,6 +81,8 @@ impl ArgEvidence {
 pub struct Observed {
     /// Native architectures of the recording hosts: always in the profile's architectures.
     pub hosts: BTreeSet<Arch>,
+    /// The nodes the recordings were made on, where a node agent said.
+    pub nodes: BTreeSet<String>,
     /// Syscall numbers per architecture, with the names the recordings gave them.
     pub syscalls: BTreeMap<Arch, BTreeMap<u32, BTreeSet<String>>>,
     pub capabilities: BTreeMap<CapCheckKey, CapEvidence>,
@@ -148,6 +150,7 @@ impl Observed {
     pub fn from_recording(path: PathBuf, rec: &Recording) -> Observed {
         let mut out = Observed::default();
         out.hosts.insert(rec.host.arch);
+        out.nodes.extend(rec.host.node.iter().cloned());
         for (arch, calls) in &rec.syscalls {
             let table = out.syscalls.entry(*arch).or_default();
             for call in calls {
@@ -357,6 +360,7 @@ impl Observed {
 
     pub fn merge_in(&mut self, other: &Observed) {
         self.hosts.extend(other.hosts.iter().copied());
+        self.nodes.extend(other.nodes.iter().cloned());
         for (arch, table) in &other.syscalls {
             let mine = self.syscalls.entry(*arch).or_default();
             for (nr, names) in table {

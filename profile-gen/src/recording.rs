@@ -125,6 +125,10 @@ pub struct Host {
     pub kernel: String,
     /// The native architecture of the recording host.
     pub arch: Arch,
+    /// The node the recording was made on, when a node agent made it (the Kubernetes node
+    /// name): merged profiles say which nodes they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Which kernel hooks produced the data (docs/CLI.md: "attach points used").

@@ -80,6 +80,58 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Write the permissive seccomp profile to run a container under while recording it.
     RecordingProfile(RecordingProfileArgs),
+    /// Kubernetes node agent: record every new pod container on this node and keep one SPO
+    /// SeccompProfile per owner and container, until SIGTERM.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cinch agent --output /var/lib/cinch --namespace shop --selector app=web
+  curl -s 127.0.0.1:9477/metrics
+
+Each container that starts on the node and belongs to a selected pod is recorded from its
+runtime's seccomp install until it exits. Written under --output:
+  recordings/NAMESPACE/OWNER/CONTAINER/NODE-ID.json   one per container run
+  profiles/NAMESPACE/OWNER-CONTAINER.yaml             SPO SeccompProfile, all runs merged
+  profiles/NAMESPACE/OWNER-CONTAINER-caps.yaml        ConfigMap: cap_drop, cap_add, reasons
+OWNER is the pod's Deployment, StatefulSet, DaemonSet or Job (else the pod). SIGTERM records
+the containers still running up to that moment and writes everything before exiting.
+Recordings from several nodes merge with:
+  cinch generate --format spo --name OWNER-CONTAINER --namespace NAMESPACE -o p.yaml FILES...")]
+pub(crate) struct AgentArgs {
+    /// Directory for the recordings and profiles (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "/var/lib/cinch")]
+    pub output: PathBuf,
+
+    /// Record only pods in this namespace (repeat for more; default: every namespace).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+
+    /// Record only pods with this label (repeat: all must match).
+    #[arg(long = "selector", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub selectors: Vec<(String, String)>,
+
+    /// Address of the HTTP endpoint serving /metrics (Prometheus text) and /healthz.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9477")]
+    pub listen: std::net::SocketAddr,
+
+    /// This node's name in recordings and profiles (default: $NODE_NAME, else the hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
+    /// Containers recorded at once (1-256); each takes 8 KiB of kernel memory per CPU. A
+    /// container that starts while all are taken is not recorded, and counted in /metrics.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub slots: u32,
+}
+
+/// A `KEY=VALUE` label.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +275,11 @@ pub(crate) struct GenerateArgs {
     /// file name).
     #[arg(long)]
     pub name: Option<String>,
+
+    /// With --format spo: the namespace of the `SeccompProfile` resource (default: none, the
+    /// namespace `kubectl apply` uses).
+    #[arg(long)]
+    pub namespace: Option<String>,
 
     /// Also write the capability settings ({"cap_drop": ["ALL"], "cap_add": [...], "reasons": {...}}).
     #[arg(long, value_name = "SETTINGS.json")]

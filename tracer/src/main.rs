@@ -1,6 +1,7 @@
 //! `cinch`: record what a workload does in the kernel, and turn it into least-privilege runtime
 //! settings (a seccomp profile and a capability allowlist).
 
+mod agent;
 mod cap_checks;
 mod capture;
 mod cli;
@@ -8,6 +9,7 @@ mod cmd;
 mod containers;
 mod enforce;
 mod error;
+mod kubernetes;
 mod output;
 mod probe;
 mod procfs;

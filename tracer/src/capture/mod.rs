@@ -15,5 +15,7 @@ mod snapshot;
 
 pub(crate) use attach::{capture_container, capture_pid};
 pub(crate) use command::{Captured, capture_command};
-pub(crate) use new_containers::{NewContainers, SLOTS, capture_new_containers};
-pub(crate) use poll::exit_code;
+pub(crate) use new_containers::{
+    Finished, NewContainers, SLOTS, Watcher, capture_new_containers, watch_config,
+};
+pub(crate) use poll::{Flow, Status, exit_code, poll};

@@ -53,6 +53,176 @@ pub(crate) struct NewContainers {
     pub never_started: Vec<String>,
 }
 
+/// A target the kernel side started, and when.
+struct Watched {
+    slot: Slot,
+    started: SystemTime,
+}
+
+/// What became of a target when it ended (or when recording stopped).
+pub(crate) enum Finished {
+    /// A container's recording, with the container as its engine described it.
+    Recorded(Box<Container>, Box<Recording>),
+    /// A container that never reached its entrypoint: nothing recorded.
+    NeverStarted(Box<Container>),
+    /// A new mount namespace that was not a container.
+    NotContainer,
+}
+
+/// How often ended targets are looked for.
+const REAP_EVERY: Duration = Duration::from_millis(100);
+
+/// The targets the kernel side hands out in watch mode (`MNTNS_WATCH_NEW`): each is named when
+/// it starts, and when its last process exits its recording is taken and its slot given back,
+/// so a run holds only as many slots as containers run at once.
+pub(crate) struct Watcher {
+    targets: BTreeMap<u32, Watched>,
+    reaped: Option<Instant>,
+}
+
+impl Watcher {
+    pub(crate) fn new() -> Watcher {
+        Watcher {
+            targets: BTreeMap::new(),
+            reaped: None,
+        }
+    }
+
+    /// Names the targets this tick's events started. Every new process's cgroup is read
+    /// before any engine is asked (an engine answers in tens of milliseconds, and a process
+    /// may be gone by then).
+    pub(crate) fn started(&mut self, events: &[cinch_common::Event]) {
+        let started = SystemTime::now();
+        let cgroups: Vec<(u32, Option<String>)> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::NewTarget as u32)
+            .map(|e| {
+                let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", e.tgid)).ok();
+                (e.slot, cgroup)
+            })
+            .collect();
+        for (slot, cgroup) in cgroups {
+            self.targets.insert(
+                slot,
+                Watched {
+                    slot: identify(cgroup.as_deref()),
+                    started,
+                },
+            );
+        }
+    }
+
+    /// Containers with a live process.
+    pub(crate) fn containers_live(&self, probe: &Probe) -> anyhow::Result<u32> {
+        self.targets
+            .iter()
+            .filter(|(_, w)| matches!(w.slot, Slot::Container(_)))
+            .try_fold(0u32, |n, (&slot, _)| probe.target(slot).map(|t| n + t.live))
+    }
+
+    /// Targets in use.
+    pub(crate) fn active(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The targets whose last process has exited (looked for every [`REAP_EVERY`]), each
+    /// finished and its slot released.
+    pub(crate) fn reap(&mut self, probe: &mut Probe) -> anyhow::Result<Vec<Finished>> {
+        if self.reaped.is_some_and(|t| t.elapsed() < REAP_EVERY) {
+            return Ok(Vec::new());
+        }
+        self.reaped = Some(Instant::now());
+        let mut ended = Vec::new();
+        for &slot in self.targets.keys() {
+            let state = probe.target(slot)?;
+            // A target is created just before its first process joins it: not ended yet.
+            if state.live == 0 && state.processes_seen > 0 {
+                ended.push(slot);
+            }
+        }
+        let mut out = Vec::with_capacity(ended.len());
+        for slot in ended {
+            out.push(self.finish(probe, slot, true)?);
+        }
+        Ok(out)
+    }
+
+    /// Every target still held, finished: recording ends. Their slots are not released (the
+    /// probe is about to be dropped).
+    pub(crate) fn finish_all(&mut self, probe: &mut Probe) -> anyhow::Result<Vec<Finished>> {
+        let slots: Vec<u32> = self.targets.keys().copied().collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            out.push(self.finish(probe, slot, false)?);
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self, probe: &mut Probe, slot: u32, release: bool) -> anyhow::Result<Finished> {
+        let Some(watched) = self.targets.remove(&slot) else {
+            anyhow::bail!("target slot {slot} is not watched");
+        };
+        let finished = finished(probe, slot, watched)?;
+        if release {
+            probe.release(slot)?;
+        }
+        Ok(finished)
+    }
+}
+
+/// A finished target's recording, from the probe's maps.
+fn finished(probe: &mut Probe, slot: u32, watched: Watched) -> anyhow::Result<Finished> {
+    let unidentified = matches!(watched.slot, Slot::Unidentified);
+    let container = match watched.slot {
+        Slot::Container(c) => c,
+        Slot::NotContainer => return Ok(Finished::NotContainer),
+        Slot::Unidentified => Box::new(Container {
+            id: String::new(),
+            name: format!("unidentified-{slot}"),
+            image: String::new(),
+            engine: containers::Engine::Docker,
+            pid: None,
+            service: None,
+            seccomp: containers::SeccompInForce::Unknown,
+            command: Vec::new(),
+            secret_env: Vec::new(),
+            volumes: Vec::new(),
+            labels: BTreeMap::new(),
+        }),
+    };
+    let state = probe.target(slot)?;
+    if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
+        return Ok(Finished::NeverStarted(container));
+    }
+    let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
+    let span = Span {
+        target: container_target(&container),
+        startup_observed: by_seccomp,
+        started: watched.started,
+        ended: SystemTime::now(),
+    };
+    let mut recording = recording(Snapshot::read(probe, slot)?, span);
+    // From the seccomp install or, without a filter, from the first execve: the workload's
+    // own start-up is in the recording either way.
+    recording.entrypoint_observed = true;
+    if !by_seccomp {
+        recording.warnings.push(format!(
+            "container {} ran without a seccomp filter: recording started at its first execve, so the runtime's own syscalls after that point are missing; generate with the runtime baseline",
+            container.name
+        ));
+    }
+    recording.warnings.extend(seccomp_warning(&container));
+    if unidentified {
+        if let profile_gen::recording::Target::Container { engine, .. } = &mut recording.target {
+            *engine = "unknown".to_owned();
+        }
+        recording.warnings.push(
+            "this container's first process exited before cinch could read its cgroup: its engine, id and name are unknown (its syscalls were counted all the same)".to_owned(),
+        );
+    }
+    Ok(Finished::Recorded(container, Box::new(recording)))
+}
+
 /// Records every container that starts while `command` runs (or for `duration`, or until
 /// interrupted), each from its runtime's seccomp install (or its first execve without one).
 pub(crate) fn capture_new_containers(
@@ -61,14 +231,7 @@ pub(crate) fn capture_new_containers(
     quiet: bool,
 ) -> anyhow::Result<NewContainers> {
     signals::install().context("installing signal handlers")?;
-    let config = probe::Config {
-        slots: SLOTS,
-        reserved_slots: 0,
-        mntns_mode: MNTNS_WATCH_NEW,
-        known_mntns: containers::all_mntns(),
-    };
-    let mut probe = Probe::load(&config)?;
-    let started = SystemTime::now();
+    let mut probe = Probe::load(&watch_config())?;
     // Every container that starts from now on is recorded.
     crate::ready::signal();
     let mut child = match command.split_first() {
@@ -91,16 +254,13 @@ pub(crate) fn capture_new_containers(
     };
     let deadline = duration.map(|d| Instant::now() + d);
     let mut status = Status::new(quiet);
-    let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
+    let mut watcher = Watcher::new();
+    let mut finished: Vec<Finished> = Vec::new();
     let mut exit: Option<u8> = None;
     let mut settle_until: Option<Instant> = None;
     poll(&mut probe, &mut status, |probe, events| {
-        for e in events
-            .iter()
-            .filter(|e| e.kind == EventKind::NewTarget as u32)
-        {
-            slots.insert(e.slot, identify(e.tgid));
-        }
+        watcher.started(events);
+        finished.extend(watcher.reap(probe)?);
         if let Some(c) = child.as_mut()
             && exit.is_none()
             && let Some(st) = c.try_wait().context("waiting for the command")?
@@ -108,11 +268,8 @@ pub(crate) fn capture_new_containers(
             exit = Some(exit_code(st));
             settle_until = Some(Instant::now() + SETTLE);
         }
-        let containers_live = slots
-            .iter()
-            .filter(|(_, s)| matches!(s, Slot::Container(_)))
-            .try_fold(0u32, |n, (&slot, _)| probe.target(slot).map(|t| n + t.live))?;
-        let done = settle_until.is_some_and(|t| containers_live == 0 || Instant::now() >= t)
+        let done = settle_until
+            .is_some_and(|t| Instant::now() >= t || watcher.containers_live(probe).ok() == Some(0))
             || signals::received().is_some()
             || deadline.is_some_and(|d| Instant::now() >= d);
         Ok(if done { Flow::Stop } else { Flow::Continue })
@@ -134,85 +291,35 @@ pub(crate) fn capture_new_containers(
         }
         exit = exit.or(Some(128 + sig.signal as u8));
     }
+    finished.extend(watcher.finish_all(&mut probe)?);
 
-    let ended = SystemTime::now();
     let mut out = NewContainers {
         recordings: Vec::new(),
         exit,
-        slots_exhausted: 0,
+        slots_exhausted: probe.stats()?.slots_exhausted,
         never_started: Vec::new(),
     };
-    let mut names: BTreeMap<String, usize> = BTreeMap::new();
-    let mut not_containers = 0;
-    for (&slot, entry) in &slots {
-        let unidentified;
-        let container = match entry {
-            Slot::Container(c) => c.as_ref(),
-            Slot::NotContainer => {
-                not_containers += 1;
-                continue;
-            }
-            Slot::Unidentified => {
-                unidentified = Container {
-                    id: String::new(),
-                    name: format!("unidentified-{slot}"),
-                    image: String::new(),
-                    engine: containers::Engine::Docker,
-                    pid: None,
-                    service: None,
-                    seccomp: containers::SeccompInForce::Unknown,
-                    command: Vec::new(),
-                    secret_env: Vec::new(),
-                    volumes: Vec::new(),
-                };
-                &unidentified
-            }
-        };
-        let state = probe.target(slot)?;
-        if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
-            out.never_started.push(container.name.clone());
-            continue;
-        }
-        let by_seccomp = state.flags & TARGET_ARMED_SECCOMP != 0;
-        let span = Span {
-            target: container_target(container),
-            startup_observed: by_seccomp,
-            started,
-            ended,
-        };
-        let mut recording = recording(Snapshot::read(&mut probe, slot)?, span);
-        // From the seccomp install or, without a filter, from the first execve: the workload's
-        // own start-up is in the recording either way.
-        recording.entrypoint_observed = true;
-        if !by_seccomp {
-            recording.warnings.push(format!(
-                "container {} ran without a seccomp filter: recording started at its first execve, so the runtime's own syscalls after that point are missing; generate with the runtime baseline",
-                container.name
-            ));
-        }
-        recording.warnings.extend(seccomp_warning(container));
-        if matches!(entry, Slot::Unidentified) {
-            if let profile_gen::recording::Target::Container { engine, .. } = &mut recording.target
-            {
-                *engine = "unknown".to_owned();
-            }
-            recording.warnings.push(
-                "this container's first process exited before cinch could read its cgroup: its engine, id and name are unknown (its syscalls were counted all the same)".to_owned(),
-            );
-        }
-        let base = containers::recording_file_name(container);
-        let n = names.entry(base.clone()).or_insert(0);
-        *n += 1;
-        let file = if *n == 1 {
-            format!("{base}.json")
-        } else {
-            format!("{base}-{n}.json")
-        };
-        out.recordings.push((file, recording));
-    }
-    out.slots_exhausted = probe.stats()?.slots_exhausted;
     drop(probe);
     status.finish();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut not_containers = 0;
+    for f in finished {
+        match f {
+            Finished::Recorded(container, recording) => {
+                let base = containers::recording_file_name(&container);
+                let n = names.entry(base.clone()).or_insert(0);
+                *n += 1;
+                let file = if *n == 1 {
+                    format!("{base}.json")
+                } else {
+                    format!("{base}-{n}.json")
+                };
+                out.recordings.push((file, *recording));
+            }
+            Finished::NeverStarted(container) => out.never_started.push(container.name),
+            Finished::NotContainer => not_containers += 1,
+        }
+    }
     if not_containers > 0 {
         tracing::info!(
             not_containers,
@@ -222,17 +329,28 @@ pub(crate) fn capture_new_containers(
     Ok(out)
 }
 
-/// Names the container a new target's first process belongs to.
-fn identify(tgid: u32) -> Slot {
-    let Ok(cgroup) = std::fs::read_to_string(format!("/proc/{tgid}/cgroup")) else {
+/// The probe's configuration for watching new containers: every mount namespace that exists
+/// now is known, and all slots are the kernel side's to hand out.
+pub(crate) fn watch_config() -> probe::Config {
+    probe::Config {
+        slots: SLOTS,
+        reserved_slots: 0,
+        mntns_mode: MNTNS_WATCH_NEW,
+        known_mntns: containers::all_mntns(),
+    }
+}
+
+/// Names the container a new target's first process belongs to, from its cgroup file.
+fn identify(cgroup: Option<&str>) -> Slot {
+    let Some(cgroup) = cgroup else {
         // Gone before userspace looked (a very short-lived container on a loaded machine):
         // its syscalls are in the kernel's counts all the same.
         return Slot::Unidentified;
     };
-    let Some((engine, id)) = containers::container_in_cgroup(&cgroup) else {
+    let Some((engine, id)) = containers::container_in_cgroup(cgroup) else {
         return Slot::NotContainer;
     };
-    let container = containers::inspect(engine, &id).unwrap_or_else(|| Container {
+    let mut container = containers::inspect(engine, &id).unwrap_or_else(|| Container {
         name: id.chars().take(12).collect(),
         image: String::new(),
         pid: None,
@@ -241,8 +359,15 @@ fn identify(tgid: u32) -> Slot {
         command: Vec::new(),
         secret_env: Vec::new(),
         volumes: Vec::new(),
+        labels: BTreeMap::new(),
         engine,
         id,
     });
+    // A pod's labels are on its sandbox: added, the container's own going first.
+    if let Some(uid) = container.labels.get(crate::kubernetes::POD_UID).cloned() {
+        for (k, v) in containers::pod_labels(engine, &uid) {
+            container.labels.entry(k).or_insert(v);
+        }
+    }
     Slot::Container(Box::new(container))
 }

@@ -120,6 +120,7 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
         host: Host {
             kernel: s.kernel,
             arch: s.native,
+            node: None,
         },
         attach: AttachPoints {
             syscalls: s.syscall_attach.to_owned(),

@@ -48,15 +48,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Refuses output paths that would overwrite an input or each other.
 fn check_outputs(args: &GenerateArgs) -> anyhow::Result<()> {
-    if let Some(name) = &args.name
-        && args.format != ProfileFormat::Spo
-    {
-        return Err(input(format!(
-            "--name {name:?} names an SPO SeccompProfile resource, but --format is {}; add --format spo or drop --name",
-            args.format
-                .to_possible_value()
-                .map_or_else(String::new, |v| v.get_name().to_owned())
-        )));
+    for (flag, value) in [("--name", &args.name), ("--namespace", &args.namespace)] {
+        if let Some(value) = value
+            && args.format != ProfileFormat::Spo
+        {
+            return Err(input(format!(
+                "{flag} {value:?} is for an SPO SeccompProfile resource, but --format is {}; add --format spo or drop {flag}",
+                args.format
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            )));
+        }
     }
     let mut outputs: Vec<(&str, &PathBuf)> = vec![("the profile", &args.output)];
     if let Some(caps) = &args.caps_out {
@@ -111,7 +113,12 @@ pub(super) fn run(args: GenerateArgs) -> anyhow::Result<u8> {
         tracing::debug!(syscall = %name, ?decision, "argument conditions");
     }
     let rendered = generated
-        .render(format(args.format), &args.output, args.name.as_deref())
+        .render_in(
+            format(args.format),
+            &args.output,
+            args.name.as_deref(),
+            args.namespace.as_deref(),
+        )
         .map_err(|e| input(e.to_string()))?;
     let caps_json = generated.caps.settings.to_json();
     let mut files: Vec<(&Path, &[u8])> = vec![(args.output.as_path(), rendered.profile.as_slice())];

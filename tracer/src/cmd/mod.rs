@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod agent;
 mod bench_floor;
 mod diff;
 mod doctor;
@@ -32,5 +33,6 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::run(args),
         Command::RecordingProfile(args) => recording_profile::run(args),
+        Command::Agent(args) => agent::run(args),
     }
 }

@@ -729,6 +729,7 @@ mod tests {
             host: Host {
                 kernel: "6.18.0".to_owned(),
                 arch: Arch::X86_64,
+                node: None,
             },
             attach: AttachPoints {
                 syscalls: "tp_btf".to_owned(),

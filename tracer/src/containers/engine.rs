@@ -3,6 +3,7 @@
 //! own containerd, namespace `moby`, included).
 
 use profile_gen::secrets::{SecretEnv, secret_env};
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,8 @@ pub(crate) struct Container {
     pub secret_env: Vec<SecretEnv>,
     /// Destinations of its writable mounts (volumes, bind mounts, tmpfs).
     pub volumes: Vec<String>,
+    /// The engine's labels (Kubernetes names its pods and containers in them).
+    pub labels: BTreeMap<String, String>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -154,6 +157,7 @@ pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
             .collect(),
         secret_env: secret_env(&strings_at(c, "/Config/Env")),
         volumes: engine_volumes(c),
+        labels: labels_at(c, "/Config/Labels"),
     })
 }
 
@@ -195,6 +199,16 @@ fn oci_volumes(v: &Value, ptr: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The string values of the object at `ptr`.
+fn labels_at(v: &Value, ptr: &str) -> BTreeMap<String, String> {
+    v.pointer(ptr)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 fn strings_at(v: &Value, ptr: &str) -> Vec<String> {
@@ -268,6 +282,7 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
         command: strings_at(&v, "/info/runtimeSpec/process/args"),
         secret_env: secret_env(&strings_at(&v, "/info/runtimeSpec/process/env")),
         volumes: oci_volumes(&v, "/info/runtimeSpec/mounts"),
+        labels: labels_at(&v, "/status/labels"),
     })
 }
 
@@ -365,7 +380,57 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
         command: strings_at(info, "/Spec/process/args"),
         secret_env: secret_env(&strings_at(info, "/Spec/process/env")),
         volumes: oci_volumes(info, "/Spec/mounts"),
+        labels: labels_at(info, "/Labels"),
     }
+}
+
+/// The labels of the pod whose uid is `uid`, from its sandbox: the kubelet puts a pod's own
+/// labels there, not on its containers. Asked of containerd (through `ctr`) and CRI-O (through
+/// `crictl`); empty when neither knows the pod.
+pub(crate) fn pod_labels(engine: Engine, uid: &str) -> BTreeMap<String, String> {
+    // The uid is the API server's (a UUID); anything else stays out of a filter expression.
+    if uid.is_empty() || !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return BTreeMap::new();
+    }
+    let found = match engine {
+        Engine::Containerd => pod_labels_ctr(uid),
+        Engine::Crio => {
+            let label = format!("{}={uid}", crate::kubernetes::POD_UID);
+            ask("crictl", &["pods", "-o", "json", "--label", &label])
+                .and_then(|out| serde_json::from_str::<Value>(&out).ok())
+                .map(|v| labels_at(&v, "/items/0/labels"))
+        }
+        Engine::Docker | Engine::Podman => None,
+    };
+    found.unwrap_or_default()
+}
+
+fn pod_labels_ctr(uid: &str) -> Option<BTreeMap<String, String>> {
+    let filter = format!(
+        "labels.\"{}\"=={uid},labels.\"io.cri-containerd.kind\"==sandbox",
+        crate::kubernetes::POD_UID
+    );
+    for socket in containerd_sockets() {
+        let ctr = |args: &[&str]| {
+            let mut all = vec!["-a", socket.as_str()];
+            all.extend_from_slice(args);
+            ask("ctr", &all)
+        };
+        let Some(namespaces) = ctr(&["namespaces", "ls", "-q"]) else {
+            continue;
+        };
+        for ns in namespaces.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            let Some(ids) = ctr(&["-n", ns, "containers", "ls", "-q", &filter]) else {
+                continue;
+            };
+            if let Some(id) = ids.split_whitespace().next() {
+                let info: Value =
+                    serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+                return Some(labels_at(&info, "/Labels"));
+            }
+        }
+    }
+    None
 }
 
 /// Finds a running container by name or id, asking the given engine or every engine found.
@@ -427,6 +492,7 @@ mod tests {
         assert_eq!(c.name, "web");
         assert_eq!(c.seccomp, SeccompInForce::Restrictive);
         assert_eq!(c.engine, Engine::Containerd);
+        assert_eq!(c.labels["io.kubernetes.container.name"], "web");
 
         let unconfined: Value = serde_json::json!({"ID": "2129", "Spec": {"linux": {}}});
         let stopped = "TASK    PID      STATUS\n2129    15818    STOPPED\n";

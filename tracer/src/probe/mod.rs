@@ -30,10 +30,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context as _;
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, Queue, RingBuf},
 };
 use cinch_common::{
-    ArgKey, CapKey, MAX_TARGETS, PendingChecks, PrivExecKey, TargetCounts, TargetState, names,
+    ArgKey, CapKey, MAX_TARGETS, PendingChecks, PrivExecKey, ReadKey, TargetCounts, TargetState,
+    names,
 };
 
 pub(crate) use btf::{Btf, VMLINUX};
@@ -69,6 +70,12 @@ pub(crate) struct Probe {
     task_target: Array<MapData, u32>,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, TargetCounts>,
+    /// The "first seen" bits of every counter cell, cleared with a released slot.
+    seen: Array<MapData, u64>,
+    /// The reads already sent, cleared with a released slot.
+    read_seen: HashMap<MapData, ReadKey, u8>,
+    /// Slots the kernel side hands to new containers; a released slot goes back.
+    free_slots: Queue<MapData, u32>,
     arg_values: HashMap<MapData, ArgKey, u64>,
     arg_lost: Array<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
@@ -163,7 +170,13 @@ impl Probe {
         let priv_execs = HashMap::try_from(take(names::PRIV_EXECS)?)?;
         let creds = HashMap::try_from(take(names::CREDS)?)?;
         let nets = HashMap::try_from(take(names::NETS)?)?;
+        let seen = Array::try_from(take(names::SEEN)?)?;
+        let read_seen = HashMap::try_from(take(names::READ_SEEN)?)?;
+        let free_slots = Queue::try_from(take(names::FREE_SLOTS)?)?;
         Ok(Probe {
+            seen,
+            read_seen,
+            free_slots,
             arg_values,
             arg_lost,
             arg_comms: BTreeMap::new(),

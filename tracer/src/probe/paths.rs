@@ -319,6 +319,14 @@ impl Files {
         w
     }
 
+    /// Drops everything kept for `slot` (its slot is being reused).
+    pub(crate) fn forget(&mut self, slot: u32) {
+        self.writes.remove(&slot);
+        self.reads.remove(&slot);
+        self.roots.remove(&slot);
+        self.writers.remove(&slot);
+    }
+
     /// The reads of `slot`, with `lost` reads the kernel could not pass on.
     pub(crate) fn take_reads(&mut self, slot: u32, lost: u64) -> FileReads {
         self.roots.remove(&slot);

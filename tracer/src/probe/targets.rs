@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use cinch_common::{
     TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetState,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetCounts, TargetState,
 };
 
 use super::Probe;
@@ -197,4 +197,85 @@ impl Probe {
             .set(tgid, value, 0)
             .with_context(|| format!("tracking pid {tgid}"))
     }
+}
+
+impl Probe {
+    /// Gives a finished watch-mode target's slot back to the kernel side, cleared, so that the
+    /// next new container can have it: its mount namespace is forgotten, and its counters, the
+    /// keys it holds in every shared map and what userspace kept for it are dropped. Only for
+    /// a target with no process left (`live == 0`) whose data was already read: a process still
+    /// counted in the slot would mix into the next container's recording.
+    pub(crate) fn release(&mut self, slot: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        let state = self.target(slot)?;
+        anyhow::ensure!(
+            state.live == 0,
+            "target slot {slot} still has {} processes",
+            state.live
+        );
+        if state.mntns != 0 {
+            // Gone already when another target of the same namespace took it (cannot happen
+            // while a process holds the namespace) or on a second release: both fine.
+            let _ = self.mntns_slot.remove(&state.mntns);
+        }
+        self.targets
+            .set(slot, TargetState::default(), 0)
+            .context("clearing the target")?;
+        let zero = TargetCounts {
+            counts: [0; cinch_common::CELLS_PER_TARGET as usize],
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        self.counts
+            .set(
+                slot,
+                aya::maps::PerCpuValues::try_from(vec![zero; cpus])?,
+                0,
+            )
+            .context("clearing the syscall counts")?;
+        let words = cinch_common::CELLS_PER_TARGET / 64;
+        for word in slot * words..(slot + 1) * words {
+            self.seen
+                .set(word, 0, 0)
+                .context("clearing the seen bits")?;
+            self.arg_lost
+                .set(word, 0, 0)
+                .context("clearing the lost-argument bits")?;
+        }
+        remove_slot_keys(&mut self.arg_values, slot, |k| k.slot)?;
+        remove_slot_keys(&mut self.cap_checks, slot, |k| k.slot)?;
+        remove_slot_keys(&mut self.priv_execs, slot, |k| k.slot)?;
+        remove_slot_keys(&mut self.creds, slot, |k| k.slot)?;
+        remove_slot_keys(&mut self.nets, slot, |k| k.slot)?;
+        remove_slot_keys(&mut self.read_seen, slot, |k| k.slot)?;
+        self.attached.remove(&slot);
+        self.witness.remove(&slot);
+        self.arg_comms.retain(|&(s, ..), _| s != slot);
+        self.files.forget(slot);
+        self.free_slots
+            .push(slot, 0)
+            .context("giving the target slot back")
+    }
+}
+
+/// Deletes every key of `map` that belongs to `slot`. Keys are collected first: deleting while
+/// iterating a BPF hash restarts the walk.
+fn remove_slot_keys<K: aya::Pod, V: aya::Pod>(
+    map: &mut aya::maps::HashMap<aya::maps::MapData, K, V>,
+    slot: u32,
+    slot_of: impl Fn(&K) -> u32,
+) -> anyhow::Result<()> {
+    let keys: Vec<K> = map
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| slot_of(k) == slot)
+        .collect();
+    for key in keys {
+        // A key the kernel dropped meanwhile (an LRU map) is gone either way.
+        let _ = map.remove(&key);
+    }
+    Ok(())
 }
