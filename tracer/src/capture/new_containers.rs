@@ -102,6 +102,7 @@ impl Watcher {
             })
             .collect();
         for (slot, cgroup) in cgroups {
+            tracing::debug!(slot, ?cgroup, "new target");
             self.targets.insert(
                 slot,
                 Watched {
