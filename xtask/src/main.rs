@@ -6,6 +6,7 @@
 //! - `bench`: set-up, build, then cinch's overhead against the floor, bpftrace and strace.
 //! - `fuzz`: each cargo-fuzz target in `fuzz/` for N seconds.
 //! - `soak`: cinch attached to a busy container for N minutes; memory and tracked tasks stay flat.
+//!   `--agent`: `cinch agent` under N minutes of pod container churn; memory flat, nothing lost.
 //! - `profiles`: regenerates the profiles in `profiles/` from recordings of the shipped workloads.
 //! - `dist`: the Debian package (`target/dist/cinch_<version>_<arch>.deb`), `--check` installs it
 //!   on a clean Debian 12 and records with it.
@@ -17,6 +18,7 @@ mod fuzz;
 mod profiles;
 mod setup;
 mod soak;
+mod soak_agent;
 mod test;
 mod util;
 
@@ -51,7 +53,9 @@ enum Cmd {
     Fuzz(fuzz::Options),
     /// Attach `cinch record --container` to a busy container (>= 100k syscalls/s, processes
     /// coming and going) for N minutes; check tracer memory stays flat, exited processes are not
-    /// kept in the tracking map, and the recording is complete. Needs root and Docker.
+    /// kept in the tracking map, and the recording is complete. `--agent`: `cinch agent` while
+    /// pod containers come and go under containerd for N minutes; memory stays flat and every
+    /// container is one recording. Needs root and Docker.
     Soak(soak::Options),
     /// Build cinch (or use CINCH_BIN), record each shipped workload (busybox httpd in Docker,
     /// nginx, redis-server, Python's http.server) 3 times with examples/workloads/record.sh, and

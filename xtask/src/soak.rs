@@ -47,15 +47,18 @@ pub(crate) struct Options {
     /// How long cinch records the container.
     #[arg(long, default_value_t = 10)]
     pub minutes: u64,
+    /// Soak `cinch agent` under container churn instead (`crate::soak_agent`).
+    #[arg(long)]
+    pub agent: bool,
 }
 
 /// One look at the tracer.
 #[derive(Debug, Clone, Copy)]
-struct Sample {
-    at: Duration,
-    rss_kib: u64,
-    tracked: u64,
-    live: u64,
+pub(crate) struct Sample {
+    pub at: Duration,
+    pub rss_kib: u64,
+    pub tracked: u64,
+    pub live: u64,
 }
 
 pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
@@ -63,7 +66,12 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<ExitCode> {
         bail!("--minutes must be at least 1");
     }
     let cinch = build_cinch(true)?;
-    let report = soak(&cinch, Duration::from_secs(options.minutes * 60))?;
+    let duration = Duration::from_secs(options.minutes * 60);
+    let report = if options.agent {
+        crate::soak_agent::soak_agent(&cinch, duration)?
+    } else {
+        soak(&cinch, duration)?
+    };
     println!("{report}");
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
@@ -190,7 +198,7 @@ pub(crate) fn soak(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
     })
 }
 
-fn check_memory(
+pub(crate) fn check_memory(
     duration: Duration,
     samples: &[Sample],
     lines: &mut Vec<String>,
@@ -330,7 +338,7 @@ fn check_recording(
 }
 
 /// Kills and reaps cinch if the soak stops early.
-struct Guarded(Child);
+pub(crate) struct Guarded(pub Child);
 
 impl Drop for Guarded {
     fn drop(&mut self) {
@@ -405,7 +413,7 @@ fn non_zero(v: &Value) -> bool {
     }
 }
 
-fn vm_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn vm_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

@@ -3,7 +3,8 @@
 //! - unit: `cargo test --workspace --exclude cinch-tests`, plus the harness's own unit tests;
 //! - privileged: every `tests/tests/*.rs` not named `e2e_*`, one test at a time;
 //! - e2e: `tests/tests/e2e_*.rs`, one test at a time;
-//! - soak: `cinch record --container` on a busy container for one minute (`crate::soak`);
+//! - soak: `cinch record --container` on a busy container for one minute (`crate::soak`), and
+//!   `cinch agent` under ten minutes of pod container churn (`crate::soak_agent`);
 //! - profiles: the drift gate on our own `profiles/`: each workload regenerated into a scratch
 //!   directory and put to `cinch diff` against the committed profile (`crate::profiles`), one
 //!   test per workload;
@@ -108,43 +109,50 @@ pub(crate) fn run() -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The one-minute soak, counted as one test: skipped (outside CI) when it cannot run here,
-/// failed under `CI=true`.
+/// The soaks, each counted as one test: `cinch record --container` for one minute, and
+/// `cinch agent` under ten minutes of pod container churn. Skipped (outside CI) when they cannot
+/// run here, failed under `CI=true`.
 fn soak_tier(cinch: &Path) -> (&'static str, Counts, Vec<String>) {
-    const MINUTES: u64 = 1;
-    println!("==> soak: cinch record --container for {MINUTES} minute(s)");
+    const RECORD_MINUTES: u64 = 1;
+    const AGENT_MINUTES: u64 = 10;
     let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-    match crate::soak::soak(cinch, std::time::Duration::from_secs(MINUTES * 60)) {
-        Ok(report) => {
-            println!("{report}");
-            let passed = report.failures.is_empty();
-            let counts = Counts {
-                passed: u64::from(passed),
-                failed: u64::from(!passed),
-                skipped: 0,
-            };
-            ("soak", counts, report.failures)
-        }
-        Err(e) if ci => (
-            "soak",
-            Counts {
-                failed: 1,
-                ..Counts::default()
-            },
-            vec![format!("could not run under CI=true: {e:#}")],
-        ),
-        Err(e) => {
-            println!("SKIPPED: soak: {e:#}");
-            (
-                "soak",
-                Counts {
+    let mut counts = Counts::default();
+    let mut notes = Vec::new();
+    println!("==> soak: cinch record --container for {RECORD_MINUTES} minute(s)");
+    let record = crate::soak::soak(cinch, std::time::Duration::from_secs(RECORD_MINUTES * 60));
+    println!("==> soak: cinch agent under container churn for {AGENT_MINUTES} minute(s)");
+    let agent =
+        crate::soak_agent::soak_agent(cinch, std::time::Duration::from_secs(AGENT_MINUTES * 60));
+    for (name, result) in [("record", record), ("agent", agent)] {
+        match result {
+            Ok(report) => {
+                println!("{report}");
+                let passed = report.failures.is_empty();
+                counts.add(Counts {
+                    passed: u64::from(passed),
+                    failed: u64::from(!passed),
+                    skipped: 0,
+                });
+                notes.extend(report.failures.iter().map(|f| format!("{name}: {f}")));
+            }
+            Err(e) if ci => {
+                counts.add(Counts {
+                    failed: 1,
+                    ..Counts::default()
+                });
+                notes.push(format!("{name}: could not run under CI=true: {e:#}"));
+            }
+            Err(e) => {
+                println!("SKIPPED: soak {name}: {e:#}");
+                counts.add(Counts {
                     skipped: 1,
                     ..Counts::default()
-                },
-                vec![format!("skipped: {e:#}")],
-            )
+                });
+                notes.push(format!("{name}: skipped: {e:#}"));
+            }
         }
     }
+    ("soak", counts, notes)
 }
 
 /// The drift gate on `profiles/`, one test per workload: failed on drift or when the workload

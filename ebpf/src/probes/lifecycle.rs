@@ -402,8 +402,26 @@ fn on_exit(group_dead: bool) {
         unsafe {
             atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(&raw mut (*state).live, u32::MAX);
         }
+        // SAFETY: as above, read after our own decrement: of processes exiting at once, the
+        // last to decrement reads 0.
+        if MNTNS_MODE.load() == MNTNS_WATCH_NEW && unsafe { (*state).live } == 0 {
+            // SAFETY: as above.
+            forget_mntns(unsafe { (*state).mntns }, slot);
+        }
     }
     emit(EventKind::Exit, slot, tgid);
+}
+
+/// A watched container's last process is exiting: its mount namespace no longer names its
+/// slot. The kernel reuses a freed namespace's inode number for the next namespace at once, and
+/// a new container must get a target of its own, not the one the tracer is about to read and
+/// release. The exiting task still holds the namespace here, so no new one has its number yet.
+#[inline(always)]
+fn forget_mntns(inum: u32, slot: u32) {
+    // SAFETY: a valid map value.
+    if unsafe { MNTNS_SLOT.get(inum) }.is_some_and(|&s| s == slot) {
+        let _ = MNTNS_SLOT.remove(inum);
+    }
 }
 
 #[inline(always)]

@@ -7,12 +7,14 @@
 //! DIR/profiles/NAMESPACE/OWNER-CONTAINER-caps.yaml        ConfigMap: the capability settings
 //! ```
 //!
-//! The recordings are the state: a profile is always generated again from every recording of
-//! its owner and container (as `cinch generate` merges files), so an agent that restarts goes
-//! on from what is on disk, and nothing but the names of the profiles to write again is kept
-//! in memory. Every file is written atomically.
+//! The recordings are the state: a profile is generated from every recording of its owner and
+//! container, merged as `cinch generate` merges files, so an agent that restarts goes on from
+//! what is on disk. What the merge needs is kept per owner and container ([`Observed`], the
+//! join of its recordings), read from disk the first time and joined with each new recording
+//! after that: writing a profile again costs the same after a thousand runs as after one.
+//! Every file is written atomically.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -20,6 +22,7 @@ use profile_gen::Recording;
 use profile_gen::files;
 use profile_gen::formats::Format;
 use profile_gen::generate::{self, GenerateOptions};
+use profile_gen::observed::Observed;
 use serde::Serialize;
 
 use crate::kubernetes::PodContainer;
@@ -50,6 +53,8 @@ impl Group {
 pub(crate) struct Store {
     dir: PathBuf,
     node: String,
+    /// Per owner and container, the join of its recordings so far and their paths.
+    merged: BTreeMap<Group, (Observed, Vec<PathBuf>)>,
 }
 
 /// Names from the API server are DNS labels already; anything else is refused as a path part.
@@ -68,7 +73,11 @@ fn path_part(s: &str) -> anyhow::Result<&str> {
 
 impl Store {
     pub(crate) fn new(dir: PathBuf, node: String) -> Store {
-        Store { dir, node }
+        Store {
+            dir,
+            node,
+            merged: BTreeMap::new(),
+        }
     }
 
     fn group_dir(&self, g: &Group) -> anyhow::Result<PathBuf> {
@@ -82,7 +91,7 @@ impl Store {
 
     /// Writes one container run's recording; returns its path.
     pub(crate) fn save(
-        &self,
+        &mut self,
         g: &Group,
         container_id: &str,
         recording: &Recording,
@@ -100,11 +109,15 @@ impl Store {
         }
         let bytes = serde_json::to_vec_pretty(recording).context("serializing the recording")?;
         files::write_atomic(&path, &bytes)?;
+        if let Some((observed, paths)) = self.merged.get_mut(g) {
+            observed.merge_in(&Observed::from_recording(path.clone(), recording));
+            paths.push(path.clone());
+        }
         Ok(path)
     }
 
-    /// Every recording of `g`, sorted by path.
-    fn recordings(&self, g: &Group) -> anyhow::Result<Vec<(PathBuf, Recording)>> {
+    /// The join of every recording of `g` on disk, and their paths.
+    fn read_merged(&self, g: &Group) -> anyhow::Result<(Observed, Vec<PathBuf>)> {
         let dir = self.group_dir(g)?;
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("listing {}", dir.display()))?
@@ -112,20 +125,29 @@ impl Store {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         paths.sort();
-        paths
-            .into_iter()
-            .map(|p| {
-                let rec = profile_gen::read_recording(&p)?;
-                Ok((p, rec))
-            })
-            .collect()
+        let mut observed = Observed::default();
+        for p in &paths {
+            let rec = profile_gen::read_recording(p)?;
+            observed.merge_in(&Observed::from_recording(p.clone(), &rec));
+        }
+        Ok((observed, paths))
     }
 
     /// Generates `g`'s profile and capability settings from all its recordings and writes
     /// both; returns the profile's path.
-    pub(crate) fn write_profile(&self, g: &Group) -> anyhow::Result<PathBuf> {
-        let recordings = self.recordings(g)?;
-        let generated = generate::generate(&recordings, &GenerateOptions::default())?;
+    pub(crate) fn write_profile(&mut self, g: &Group) -> anyhow::Result<PathBuf> {
+        if !self.merged.contains_key(g) {
+            let read = self.read_merged(g)?;
+            self.merged.insert(g.clone(), read);
+        }
+        let Some((observed, paths)) = self.merged.get(g) else {
+            anyhow::bail!("no recordings of {}", g.profile_name());
+        };
+        let generated = generate::generate_observed(
+            observed.clone(),
+            paths.clone(),
+            &GenerateOptions::default(),
+        )?;
         let name = g.profile_name();
         let dir = self.dir.join("profiles").join(path_part(&g.namespace)?);
         files::create_dir_all_for_user(&dir)
@@ -136,7 +158,7 @@ impl Store {
         let caps = caps_config_map(
             &format!("{name}-caps"),
             &g.namespace,
-            recordings.len(),
+            paths.len(),
             &generated.observed.nodes,
             &generated.caps.settings,
         )?;
@@ -182,14 +204,14 @@ struct ConfigMap<'a> {
     api_version: &'static str,
     kind: &'static str,
     metadata: Metadata<'a>,
-    data: std::collections::BTreeMap<&'static str, String>,
+    data: BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
 struct Metadata<'a> {
     name: &'a str,
     namespace: &'a str,
-    annotations: std::collections::BTreeMap<&'static str, String>,
+    annotations: BTreeMap<&'static str, String>,
 }
 
 /// The capability settings as a ConfigMap: `cap_drop` and `cap_add` as comma-separated names
@@ -202,7 +224,7 @@ fn caps_config_map(
     nodes: &BTreeSet<String>,
     settings: &profile_gen::allowlist::CapSettings,
 ) -> anyhow::Result<String> {
-    let mut annotations = std::collections::BTreeMap::new();
+    let mut annotations = BTreeMap::new();
     annotations.insert(
         profile_gen::formats::ANNOTATION_RECORDINGS,
         recordings.to_string(),
@@ -212,7 +234,7 @@ fn caps_config_map(
         annotations.insert(profile_gen::formats::ANNOTATION_NODES, nodes.join(","));
     }
     let add: Vec<String> = settings.cap_add.iter().map(ToString::to_string).collect();
-    let mut data = std::collections::BTreeMap::new();
+    let mut data = BTreeMap::new();
     data.insert("cap_drop", settings.cap_drop.join(","));
     data.insert("cap_add", add.join(","));
     data.insert(

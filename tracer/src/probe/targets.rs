@@ -217,9 +217,9 @@ impl Probe {
             "target slot {slot} still has {} processes",
             state.live
         );
-        if state.mntns != 0 {
-            // Gone already when another target of the same namespace took it (cannot happen
-            // while a process holds the namespace) or on a second release: both fine.
+        // The kernel side forgets the namespace when the last process exits (its number may
+        // already name a new container's namespace and slot): only a leftover of this slot's.
+        if state.mntns != 0 && self.mntns_slot.get(&state.mntns, 0).ok() == Some(slot) {
             let _ = self.mntns_slot.remove(&state.mntns);
         }
         self.targets

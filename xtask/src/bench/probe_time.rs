@@ -34,6 +34,8 @@ pub(super) struct ProbeTime {
     /// ns per run of each program.
     pub floor: Samples,
     pub untraced: Samples,
+    /// Untraced while `cinch agent` runs (watch mode: what every process on a node pays).
+    pub untraced_agent: Samples,
     pub traced: Samples,
     /// Traced, the loop as the only `--new-containers` target.
     pub traced_one: Samples,
@@ -57,8 +59,10 @@ impl ProbeTime {
             "unit": "ns per syscall of the programs on sys_enter and sys_exit (kernel BPF statistics, incl. their clock reads)",
             "empty_program_floor": self.floor.to_json(),
             "cinch_untraced_process": self.untraced.to_json(),
+            "cinch_agent_untraced_process": self.untraced_agent.to_json(),
             "cinch_traced_process": self.traced.to_json(),
             "untraced_body_over_empty_median": self.body(&self.untraced).map(super::stats::round2),
+            "agent_untraced_body_over_empty_median": self.body(&self.untraced_agent).map(super::stats::round2),
             "traced_body_over_empty_median": self.body(&self.traced).map(super::stats::round2),
             "new_containers_1_target": self.traced_one.to_json(),
             "new_containers_many_targets": self.traced_many.to_json(),
@@ -182,6 +186,9 @@ pub(super) fn run(b: &mut Bench, idle: usize) -> anyhow::Result<ProbeTime> {
         untraced.max_rss_kib()?;
         r.untraced.push(u);
 
+        let a = untraced_under_agent(b, n)?;
+        r.untraced_agent.push(a);
+
         let t = traced(b, &record_command(b), None, n, "probe-time-traced")?;
         r.traced.push(t);
         let one = traced(b, &new_containers_command(b, 0), None, n, "probe-time-one")?;
@@ -195,13 +202,50 @@ pub(super) fn run(b: &mut Bench, idle: usize) -> anyhow::Result<ProbeTime> {
         )?;
         r.traced_many.push(many);
         println!(
-            "    empty {f:.1}, cinch untraced {u:.1} (+{:.1}), traced {t:.1} (+{:.1}); --new-containers 1 target {one:.1}, {} targets {many:.1} ns per run",
+            "    empty {f:.1}, cinch untraced {u:.1} (+{:.1}), under the agent {a:.1} (+{:.1}), traced {t:.1} (+{:.1}); --new-containers 1 target {one:.1}, {} targets {many:.1} ns per run",
             u - f,
+            a - f,
             t - f,
             idle + 1
         );
     }
     Ok(r)
+}
+
+/// The loop, untraced, while `cinch agent` runs in its default configuration (watch mode, 128
+/// slots): the cost every process on a node pays.
+fn untraced_under_agent(b: &Bench, n: u64) -> anyhow::Result<f64> {
+    let mut cmd = Command::new(&b.cinch);
+    cmd.args([
+        "agent",
+        "--listen",
+        "127.0.0.1:0",
+        "--node",
+        "bench",
+        "--output",
+    ])
+    .arg(b.tmp.join("probe-time-agent"));
+    let mut agent = Running::spawn_logged(
+        &mut cmd,
+        &b.tmp.join("probe-time-agent.out"),
+        &b.tmp.join("probe-time-agent.err"),
+    )?;
+    let mut progs = None;
+    for _ in 0..3000 {
+        if let Ok(p) = syscall_progs(agent.pid()) {
+            progs = Some(p);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let progs = progs.context("cinch agent attached no sys_enter program")?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before = run_stats(&progs)?;
+    run_loop(b, n, "probe-time-agent")?;
+    let a = per_run(before, run_stats(&progs)?)?;
+    agent.signal(libc::SIGTERM);
+    agent.wait(LIMIT)?;
+    Ok(a)
 }
 
 /// `cinch record -- ` (process tree), to be followed by the measured command.

@@ -119,6 +119,16 @@ impl Results {
                 opt(untraced_loop(Workload::Write))
             ),
         });
+        t.push(Target {
+            key: "agent_untraced_over_floor_ns",
+            what: "every process on a node while `cinch agent` runs: probe run time over the empty program's"
+                .to_owned(),
+            value: self.probe.body(&self.probe.untraced_agent),
+            bound: Bound::AtMost,
+            limit: 10.0,
+            unit: " ns",
+            note: "the agent's configuration (watch mode, 128 slots); kernel BPF statistics, medians".to_owned(),
+        });
         let incomplete = self.checks.iter().filter(|c| !c.complete()).count();
         let lost: u64 = self
             .checks
@@ -378,6 +388,7 @@ impl Results {
         for (what, s) in [
             ("empty program (the floor)", &p.floor),
             ("cinch, untraced process", &p.untraced),
+            ("cinch agent, untraced process", &p.untraced_agent),
             ("cinch, traced process", &p.traced),
             ("cinch, traced, 1 target (--new-containers)", &p.traced_one),
             (many.as_str(), &p.traced_many),
