@@ -197,10 +197,12 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cinch agent starts");
-        let mut agent = Agent {
-            child: ChildGuard(child),
-            port,
-        };
+        Agent::wait_healthy(ChildGuard(child), port)
+    }
+
+    /// Waits until the agent `child` answers /healthz on `port`.
+    fn wait_healthy(child: ChildGuard, port: u16) -> Agent {
+        let mut agent = Agent { child, port };
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             if agent
@@ -702,4 +704,75 @@ fn agent_stop_with_a_running_container(
     let stopped = agent.stop();
     remove(&id);
     stopped
+}
+
+/// The capabilities the DaemonSet adds (`deploy/agent.yaml`, `add: [...]`), comma-separated.
+fn daemonset_capabilities() -> String {
+    let yaml = std::fs::read_to_string(cinch_tests::workspace_root().join("deploy/agent.yaml"))
+        .expect("deploy/agent.yaml");
+    let line = yaml
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("add:"))
+        .expect("the DaemonSet adds capabilities");
+    line.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The agent's shipped seccomp profile (`cargo xtask agent-profile`, recorded by cinch) is
+/// enough for the agent: under it and only the DaemonSet's capabilities, loaded as runc loads
+/// them, the agent starts, records pod containers, writes their profile, answers /metrics and
+/// stops cleanly on SIGTERM.
+#[test]
+fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
+    guard!(bpf);
+    if !require(
+        "the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities",
+        Path::new("/usr/bin/ctr").exists(),
+        "ctr (Debian's containerd package, which docker.io depends on) is not installed",
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = rootfs(tmp.path());
+    let out = tmp.path().join("agent");
+    let profile = cinch_tests::workspace_root().join("deploy/cinch-agent.json");
+    let caps = daemonset_capabilities();
+    let web = Pod::new(
+        "shop",
+        &format!("web-{TEMPLATE_HASH}-x2x9q"),
+        &[("app", "web"), ("pod-template-hash", TEMPLATE_HASH)],
+    );
+    let _sandbox = Sandbox::start(&root, &web);
+    let port = free_port();
+    let child = Command::new(cinch_bin())
+        .args(["run", "--profile", profile.to_str().expect("utf-8")])
+        .args(["--cap-add", &caps, "--"])
+        .arg(cinch_bin())
+        .args(["agent", "--output", out.to_str().expect("utf-8")])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--node", "node-a"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cinch run starts");
+    let agent = Agent::wait_healthy(ChildGuard(child), port);
+    let recording_profile = cinch_tests::recording_profile();
+    for _ in 0..2 {
+        ok(
+            &run_container(&root, &web, "app", &recording_profile, WEB_1),
+            "web",
+        );
+    }
+    agent.wait_for("cinch_agent_recordings_total", 2);
+    agent.wait_for("cinch_agent_profiles", 1);
+    let (st, said) = agent.stop();
+    assert!(st.success(), "the agent under its profile: {st}\n{said}");
+    let (doc, _) = spo(&out.join("profiles/shop/web-app.yaml"));
+    assert_eq!(annotation(&doc, "cinch/recordings"), "2");
 }

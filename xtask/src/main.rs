@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own commands (the alias is in `.cargo/config.toml`).
 //!
+//! - `agent-profile`: records `cinch agent` with cinch into `deploy/cinch-agent.json`.
 //! - `setup`: installs what a fresh Debian machine lacks to build and test cinch; idempotent.
 //! - `demo`: set-up, build, then record / generate / enforce / report a small shipped workload.
 //! - `test`: set-up, build, then every test tier with a per-tier and a total count.
@@ -11,10 +12,12 @@
 //! - `dist`: the Debian package (`target/dist/cinch_<version>_<arch>.deb`), `--check` installs it
 //!   on a clean Debian 12 and records with it.
 
+mod agent_profile;
 mod bench;
 mod demo;
 mod dist;
 mod fuzz;
+mod node;
 mod profiles;
 mod setup;
 mod soak;
@@ -67,6 +70,10 @@ enum Cmd {
     /// `--check` also installs it on a clean Debian 12 (debootstrap, chroot) and records
     /// `/bin/true` with the installed cinch. Needs root for `--check`.
     Dist(dist::Options),
+    /// Build cinch (release), record `cinch agent` with `cinch record` three times while pod
+    /// containers come and go under containerd, and write the agent's own seccomp profile,
+    /// deploy/cinch-agent.json. Needs root and Docker; about a minute after the build.
+    AgentProfile,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
         Cmd::Soak(options) => soak::run(&options),
         Cmd::Profiles(options) => profiles::run(&options),
         Cmd::Dist(options) => dist::run(&options),
+        Cmd::AgentProfile => agent_profile::run(),
     };
     match result {
         Ok(code) => code,
