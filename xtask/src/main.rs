@@ -9,11 +9,14 @@
 //! - `profiles`: regenerates the profiles in `profiles/` from recordings of the shipped workloads.
 //! - `dist`: the Debian package (`target/dist/cinch_<version>_<arch>.deb`), `--check` installs it
 //!   on a clean Debian 12 and records with it.
+//! - `image`: the agent's container image `cinch-agent:<version>` (deploy/agent.yaml), from the
+//!   Debian package on a minimal Debian 12 root with containerd's `ctr`, imported into Docker.
 
 mod bench;
 mod demo;
 mod dist;
 mod fuzz;
+mod image;
 mod profiles;
 mod setup;
 mod soak;
@@ -63,6 +66,11 @@ enum Cmd {
     /// `--check` also installs it on a clean Debian 12 (debootstrap, chroot) and records
     /// `/bin/true` with the installed cinch. Needs root for `--check`.
     Dist(dist::Options),
+    /// Build the cinch agent's container image, cinch-agent:<version> (deploy/agent.yaml):
+    /// the Debian package and containerd (for `ctr`) installed on a minimal Debian 12 root
+    /// (the cached debootstrap root of `dist`, in a chroot), cleaned of apt lists and docs,
+    /// imported with `docker import`. Prints the image and its size. Needs root and Docker.
+    Image,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,7 @@ fn main() -> ExitCode {
         Cmd::Soak(options) => soak::run(&options),
         Cmd::Profiles(options) => profiles::run(&options),
         Cmd::Dist(options) => dist::run(&options),
+        Cmd::Image => image::run(),
     };
     match result {
         Ok(code) => code,
