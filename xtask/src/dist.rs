@@ -299,7 +299,7 @@ fn inspect(deb: &Path, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// The pristine tarball of a minimal Debian root, debootstrapped when missing or too old.
-fn rootfs_tarball(dist: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn rootfs_tarball(dist: &Path) -> anyhow::Result<PathBuf> {
     let arch = dpkg_architecture()?;
     let tarball = dist.join(format!("debian-{SUITE}-minbase-{arch}.tar"));
     let age = std::fs::metadata(&tarball)
@@ -358,42 +358,18 @@ fn install_and_record(
     root: &Path,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    remove_root(root)?;
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let mut tar = Command::new("tar");
-    tar.args(["--numeric-owner", "-xpf"])
-        .arg(tarball)
-        .arg("-C")
-        .arg(root);
-    println!("==> {}", show(&tar));
-    run_cmd(&mut tar)?;
-
-    let name = deb
-        .file_name()
-        .context("the package path has no file name")?
-        .to_string_lossy()
-        .into_owned();
-    let copy = host_path(root, &format!("tmp/{name}"))?;
-    std::fs::copy(deb, &copy)
-        .with_context(|| format!("copying the package to {}", copy.display()))?;
-
+    fresh_root(tarball, root)?;
+    let package = copy_into_root(deb, root)?;
     let install = in_root(
         root,
         "/usr/bin/apt-get",
-        &[
-            "install",
-            "-y",
-            "--no-install-recommends",
-            &format!("/tmp/{name}"),
-        ],
+        &["install", "-y", "--no-install-recommends", &package],
         Duration::from_secs(300),
     )?;
     if !install.success() {
-        bail!("apt-get install /tmp/{name} in the clean root failed ({install})");
+        bail!("apt-get install {package} in the clean root failed ({install})");
     }
-    report
-        .lines
-        .push(format!("apt-get install /tmp/{name}: ok"));
+    report.lines.push(format!("apt-get install {package}: ok"));
 
     let version = in_root(
         root,
@@ -451,6 +427,56 @@ fn install_and_record(
     Ok(())
 }
 
+/// A fresh root at `root`, extracted from the pristine `tarball` (a root left by an earlier run
+/// is removed first).
+pub(crate) fn fresh_root(tarball: &Path, root: &Path) -> anyhow::Result<()> {
+    remove_root(root)?;
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let mut tar = Command::new("tar");
+    tar.args(["--numeric-owner", "-xpf"])
+        .arg(tarball)
+        .arg("-C")
+        .arg(root);
+    println!("==> {}", show(&tar));
+    run_cmd(&mut tar)
+}
+
+/// Copies `file` into the root's `/tmp`; its path inside the root.
+pub(crate) fn copy_into_root(file: &Path, root: &Path) -> anyhow::Result<String> {
+    let name = file
+        .file_name()
+        .with_context(|| format!("{} has no file name", file.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let inside = format!("/tmp/{name}");
+    let copy = host_path(root, &inside)?;
+    std::fs::copy(file, &copy)
+        .with_context(|| format!("copying {} to {}", file.display(), copy.display()))?;
+    Ok(inside)
+}
+
+/// The package's `Version` field.
+pub(crate) fn package_version(deb: &Path) -> anyhow::Result<String> {
+    let out = output(
+        Command::new("dpkg-deb")
+            .arg("--field")
+            .arg(deb)
+            .arg("Version"),
+    )?;
+    if !out.status.success() {
+        bail!(
+            "dpkg-deb --field {} Version failed ({})",
+            deb.display(),
+            out.status
+        );
+    }
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if version.is_empty() {
+        bail!("{} has no Version field", deb.display());
+    }
+    Ok(version)
+}
+
 /// Every syscall name in a recording, all architectures.
 fn recorded_syscalls(path: &Path) -> anyhow::Result<Vec<String>> {
     let text =
@@ -473,7 +499,7 @@ fn recorded_syscalls(path: &Path) -> anyhow::Result<Vec<String>> {
 
 /// `root/rel` on the host, refusing a path through a symbolic link inside the root: the root's
 /// own links are absolute (`/dev/fd -> /proc/self/fd`) and would lead out of it.
-fn host_path(root: &Path, rel: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn host_path(root: &Path, rel: &str) -> anyhow::Result<PathBuf> {
     let mut path = root.to_path_buf();
     for part in rel.split('/').filter(|p| !p.is_empty()) {
         if part == ".." {
@@ -496,7 +522,7 @@ fn host_path(root: &Path, rel: &str) -> anyhow::Result<PathBuf> {
 /// Runs `program` (a path inside the root) chrooted into `root`, with proc, sysfs, tracefs,
 /// bpffs and devpts mounted in a mount namespace of its own (gone when it exits); kills it after
 /// `limit`.
-fn in_root(
+pub(crate) fn in_root(
     root: &Path,
     program: &str,
     args: &[&str],
@@ -612,7 +638,7 @@ fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Removes a root left by an earlier run; a file system still mounted in it (debootstrap
 /// interrupted) is unmounted first, never deleted through.
-fn remove_root(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn remove_root(dir: &Path) -> anyhow::Result<()> {
     for m in mounts_under(dir) {
         let mut umount = Command::new("umount");
         umount.arg(&m);

@@ -11,12 +11,15 @@
 //! - `profiles`: regenerates the profiles in `profiles/` from recordings of the shipped workloads.
 //! - `dist`: the Debian package (`target/dist/cinch_<version>_<arch>.deb`), `--check` installs it
 //!   on a clean Debian 12 and records with it.
+//! - `image`: the agent's container image `cinch-agent:<version>` (deploy/agent.yaml), from the
+//!   Debian package on a minimal Debian 12 root with containerd's `ctr`, imported into Docker.
 
 mod agent_profile;
 mod bench;
 mod demo;
 mod dist;
 mod fuzz;
+mod image;
 mod node;
 mod profiles;
 mod setup;
@@ -74,6 +77,11 @@ enum Cmd {
     /// containers come and go under containerd, and write the agent's own seccomp profile,
     /// deploy/cinch-agent.json. Needs root and Docker; about a minute after the build.
     AgentProfile,
+    /// Build the cinch agent's container image, cinch-agent:<version> (deploy/agent.yaml):
+    /// the Debian package and containerd (for `ctr`) installed on a minimal Debian 12 root
+    /// (the cached debootstrap root of `dist`, in a chroot), cleaned of apt lists and docs,
+    /// imported with `docker import`. Prints the image and its size. Needs root and Docker.
+    Image,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +96,7 @@ fn main() -> ExitCode {
         Cmd::Profiles(options) => profiles::run(&options),
         Cmd::Dist(options) => dist::run(&options),
         Cmd::AgentProfile => agent_profile::run(),
+        Cmd::Image => image::run(),
     };
     match result {
         Ok(code) => code,
