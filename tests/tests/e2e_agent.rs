@@ -567,8 +567,9 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     );
     assert!(!out.join("profiles/kube-system").exists());
     let (web_profile, web_json) = spo(&profiles.join("web-app.yaml"));
-    assert_eq!(web_profile["metadata"]["name"], "web-app");
-    assert_eq!(web_profile["metadata"]["namespace"], "shop");
+    // SPO's profiles are cluster-scoped (since 0.9): the namespace is in the name.
+    assert_eq!(web_profile["metadata"]["name"], "shop-web-app");
+    assert!(web_profile["metadata"].get("namespace").is_none());
     assert_eq!(annotation(&web_profile, "cinch/recordings"), "2");
     assert_eq!(annotation(&web_profile, "cinch/nodes"), "node-a");
     let allowed_web = allowed(&web_profile);
@@ -642,9 +643,7 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
         "--format",
         "spo",
         "--name",
-        "web-app",
-        "--namespace",
-        "shop",
+        "shop-web-app",
         "-o",
     ]
     .iter()
@@ -658,6 +657,7 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     let (merged_doc, _) = spo(&merged);
     assert_eq!(annotation(&merged_doc, "cinch/recordings"), "7");
     assert_eq!(annotation(&merged_doc, "cinch/nodes"), "node-a,node-b");
+    assert_eq!(merged_doc["metadata"]["name"], "shop-web-app");
     assert_eq!(
         merged_doc["spec"],
         spo(&profiles.join("web-app.yaml")).0["spec"]

@@ -93,12 +93,12 @@ pub(crate) enum Command {
 Each container that starts on the node and belongs to a selected pod is recorded from its
 runtime's seccomp install until it exits. Written under --output:
   recordings/NAMESPACE/OWNER/CONTAINER/NODE-ID.json   one per container run
-  profiles/NAMESPACE/OWNER-CONTAINER.yaml             SPO SeccompProfile, all runs merged
+  profiles/NAMESPACE/OWNER-CONTAINER.yaml             SPO SeccompProfile NAMESPACE-OWNER-CONTAINER
   profiles/NAMESPACE/OWNER-CONTAINER-caps.yaml        ConfigMap: cap_drop, cap_add, reasons
 OWNER is the pod's Deployment, StatefulSet, DaemonSet or Job (else the pod). SIGTERM records
 the containers still running up to that moment and writes everything before exiting.
 Recordings from several nodes merge with:
-  cinch generate --format spo --name OWNER-CONTAINER --namespace NAMESPACE -o p.yaml FILES...")]
+  cinch generate --format spo --name NAMESPACE-OWNER-CONTAINER -o p.yaml FILES...")]
 pub(crate) struct AgentArgs {
     /// Directory for the recordings and profiles (created if missing).
     #[arg(short, long, value_name = "DIR", default_value = "/var/lib/cinch")]
@@ -276,8 +276,8 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// With --format spo: the namespace of the `SeccompProfile` resource (default: none, the
-    /// namespace `kubectl apply` uses).
+    /// With --format spo: the namespace of the `SeccompProfile` resource, for SPO before 0.9
+    /// (its profiles are cluster-scoped since; default: none).
     #[arg(long)]
     pub namespace: Option<String>,
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! DIR/recordings/NAMESPACE/OWNER/CONTAINER/NODE-ID.json   one per container run
-//! DIR/profiles/NAMESPACE/OWNER-CONTAINER.yaml             SPO SeccompProfile
+//! DIR/profiles/NAMESPACE/OWNER-CONTAINER.yaml             SPO SeccompProfile NAMESPACE-OWNER-CONTAINER
 //! DIR/profiles/NAMESPACE/OWNER-CONTAINER-caps.yaml        ConfigMap: the capability settings
 //! ```
 //!
@@ -44,9 +44,15 @@ impl Group {
         }
     }
 
-    /// The SeccompProfile's name: `OWNER-CONTAINER`.
+    /// The file names' stem: `OWNER-CONTAINER` (in the namespace's directory).
     pub(crate) fn profile_name(&self) -> String {
         format!("{}-{}", self.owner, self.container)
+    }
+
+    /// The SeccompProfile's name, `NAMESPACE-OWNER-CONTAINER`: SPO's profiles are
+    /// cluster-scoped since its 0.9, so the name must tell namespaces apart.
+    pub(crate) fn resource_name(&self) -> String {
+        format!("{}-{}-{}", self.namespace, self.owner, self.container)
     }
 }
 
@@ -153,8 +159,7 @@ impl Store {
         files::create_dir_all_for_user(&dir)
             .with_context(|| format!("creating {}", dir.display()))?;
         let profile = dir.join(format!("{name}.yaml"));
-        let rendered =
-            generated.render_in(Format::Spo, &profile, Some(&name), Some(&g.namespace))?;
+        let rendered = generated.render(Format::Spo, &profile, Some(&g.resource_name()))?;
         let caps = caps_config_map(
             &format!("{name}-caps"),
             &g.namespace,

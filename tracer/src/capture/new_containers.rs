@@ -14,7 +14,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use cinch_common::{EventKind, MNTNS_WATCH_NEW, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP};
+use cinch_common::{
+    EventKind, MNTNS_WATCH_NEW, TARGET_ACTIVE, TARGET_ARMED_EXEC, TARGET_ARMED_SECCOMP,
+};
 use profile_gen::Recording;
 
 use super::attach::{container_target, seccomp_warning};
@@ -71,6 +73,8 @@ pub(crate) enum Finished {
 
 /// How often ended targets are looked for.
 const REAP_EVERY: Duration = Duration::from_millis(100);
+/// How often every slot is looked at for a target whose start event was lost.
+const ADOPT_EVERY: Duration = Duration::from_secs(1);
 
 /// The targets the kernel side hands out in watch mode (`MNTNS_WATCH_NEW`): each is named when
 /// it starts, and when its last process exits its recording is taken and its slot given back,
@@ -78,6 +82,7 @@ const REAP_EVERY: Duration = Duration::from_millis(100);
 pub(crate) struct Watcher {
     targets: BTreeMap<u32, Watched>,
     reaped: Option<Instant>,
+    adopted: Option<Instant>,
 }
 
 impl Watcher {
@@ -85,6 +90,7 @@ impl Watcher {
         Watcher {
             targets: BTreeMap::new(),
             reaped: None,
+            adopted: None,
         }
     }
 
@@ -133,6 +139,10 @@ impl Watcher {
             return Ok(Vec::new());
         }
         self.reaped = Some(Instant::now());
+        if self.adopted.is_none_or(|t| t.elapsed() >= ADOPT_EVERY) {
+            self.adopted = Some(Instant::now());
+            self.adopt(probe)?;
+        }
         let mut ended = Vec::new();
         for &slot in self.targets.keys() {
             let state = probe.target(slot)?;
@@ -146,6 +156,27 @@ impl Watcher {
             out.push(self.finish(probe, slot, true)?);
         }
         Ok(out)
+    }
+
+    /// Takes in the targets the kernel side started whose event was lost (a full ring): as
+    /// unidentified, so that their slots still come back when they end.
+    fn adopt(&mut self, probe: &Probe) -> anyhow::Result<()> {
+        for slot in 0..probe.slots() {
+            if self.targets.contains_key(&slot) {
+                continue;
+            }
+            if probe.target(slot)?.flags & TARGET_ACTIVE != 0 {
+                tracing::debug!(slot, "a target without its start event");
+                self.targets.insert(
+                    slot,
+                    Watched {
+                        slot: Slot::Unidentified,
+                        started: SystemTime::now(),
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Every target still held, finished: recording ends. Their slots are not released (the

@@ -84,6 +84,11 @@ pub(crate) struct ArgValues {
 }
 
 impl Probe {
+    /// Target slots loaded.
+    pub(crate) fn slots(&self) -> u32 {
+        self.slots
+    }
+
     pub(crate) fn target(&self, slot: u32) -> anyhow::Result<TargetState> {
         self.targets
             .get(&slot, 0)
