@@ -155,6 +155,12 @@ pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Rep
     }
     for (k, v) in seen
         .iter()
+        .filter(|(k, _)| k.starts_with("cinch_agent_containers_ignored_total"))
+    {
+        lines.push(format!("{k} = {v}"));
+    }
+    for (k, v) in seen
+        .iter()
         .filter(|(k, _)| k.starts_with("cinch_agent_lost_total"))
     {
         if *v != 0 {
