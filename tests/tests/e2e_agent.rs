@@ -479,26 +479,18 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     );
     // The order makes web-a's container take the slot web-b's container had (the kernel's
     // queue hands slots out in turn): what web-b did must not show in web-a's recording.
-    ok(
-        &run_container(&root, &web_b, "app", &recording_profile, WEB_2),
-        "web-b",
-    );
-    ok(
-        &run_container(&root, &debug, "main", &recording_profile, DEBUG),
-        "debug",
-    );
-    ok(
-        &run_container(&root, &web_a, "app", &recording_profile, WEB_1),
-        "web-a",
-    );
-    ok(
-        &run_container(&root, &other, "job", &recording_profile, DEBUG),
-        "cron",
-    );
-    ok(
-        &run_container(&root, &system, "dns", &recording_profile, DEBUG),
-        "dns",
-    );
+    for (pod, container, cmd) in [
+        (&web_b, "app", WEB_2),
+        (&debug, "main", DEBUG),
+        (&web_a, "app", WEB_1),
+        (&other, "job", DEBUG),
+        (&system, "dns", DEBUG),
+    ] {
+        ok(
+            &run_container(&root, pod, container, &recording_profile, cmd),
+            &pod.name,
+        );
+    }
     agent.wait_for("cinch_agent_recordings_total", 3);
     agent.wait_for(
         "cinch_agent_containers_ignored_total{reason=\"not_selected\"}",
@@ -596,18 +588,16 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     // The merged profile starts every container it was made from, under containerd.
     let (debug_profile, debug_json) = spo(&profiles.join("debug-main.yaml"));
     assert_eq!(annotation(&debug_profile, "cinch/recordings"), "1");
-    ok(
-        &run_container(&root, &web_a, "app", &web_json, WEB_1),
-        "web-a under web-app",
-    );
-    ok(
-        &run_container(&root, &web_b, "app", &web_json, WEB_2),
-        "web-b under web-app",
-    );
-    ok(
-        &run_container(&root, &debug, "main", &debug_json, DEBUG),
-        "debug under debug-main",
-    );
+    for (pod, container, profile, cmd) in [
+        (&web_a, "app", &web_json, WEB_1),
+        (&web_b, "app", &web_json, WEB_2),
+        (&debug, "main", &debug_json, DEBUG),
+    ] {
+        ok(
+            &run_container(&root, pod, container, profile, cmd),
+            &format!("{} under its merged profile", pod.name),
+        );
+    }
 
     // SIGTERM while a container runs: it is recorded up to then, and everything is written.
     let (st, said) = agent_stop_with_a_running_container(agent, &root, &web_a, &recording_profile);

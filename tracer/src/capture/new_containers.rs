@@ -208,19 +208,11 @@ fn finished(probe: &mut Probe, slot: u32, watched: Watched) -> anyhow::Result<Fi
     let container = match watched.slot {
         Slot::Container(c) => c,
         Slot::NotContainer => return Ok(Finished::NotContainer),
-        Slot::Unidentified => Box::new(Container {
-            id: String::new(),
-            name: format!("unidentified-{slot}"),
-            image: String::new(),
-            engine: containers::Engine::Docker,
-            pid: None,
-            service: None,
-            seccomp: containers::SeccompInForce::Unknown,
-            command: Vec::new(),
-            secret_env: Vec::new(),
-            volumes: Vec::new(),
-            labels: BTreeMap::new(),
-        }),
+        Slot::Unidentified => Box::new(Container::unknown(
+            containers::Engine::Docker,
+            String::new(),
+            format!("unidentified-{slot}"),
+        )),
     };
     let state = probe.target(slot)?;
     if state.flags & (TARGET_ARMED_SECCOMP | TARGET_ARMED_EXEC) == 0 {
@@ -382,18 +374,9 @@ fn identify(cgroup: Option<&str>) -> Slot {
     let Some((engine, id)) = containers::container_in_cgroup(cgroup) else {
         return Slot::NotContainer;
     };
-    let mut container = containers::inspect(engine, &id).unwrap_or_else(|| Container {
-        name: id.chars().take(12).collect(),
-        image: String::new(),
-        pid: None,
-        service: None,
-        seccomp: containers::SeccompInForce::Unknown,
-        command: Vec::new(),
-        secret_env: Vec::new(),
-        volumes: Vec::new(),
-        labels: BTreeMap::new(),
-        engine,
-        id,
+    let mut container = containers::inspect(engine, &id).unwrap_or_else(|| {
+        let name = id.chars().take(12).collect();
+        Container::unknown(engine, id, name)
     });
     // A pod's labels are on its sandbox: added, the container's own going first.
     if let Some(uid) = container.labels.get(crate::kubernetes::POD_UID).cloned() {

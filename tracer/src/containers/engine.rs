@@ -86,6 +86,25 @@ pub(crate) struct Container {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Container {
+    /// A container the engine told nothing about: its id and a name.
+    pub(crate) fn unknown(engine: Engine, id: String, name: String) -> Container {
+        Container {
+            id,
+            name,
+            image: String::new(),
+            engine,
+            pid: None,
+            service: None,
+            seccomp: SeccompInForce::Unknown,
+            command: Vec::new(),
+            secret_env: Vec::new(),
+            volumes: Vec::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs.
@@ -302,9 +321,11 @@ fn containerd_sockets() -> Vec<String> {
     sockets
 }
 
-/// `ctr` knows containers only by id, per namespace: every namespace of every socket is asked,
-/// and `reference` matches a whole id or a prefix of exactly one.
-fn inspect_ctr(reference: &str) -> Option<Container> {
+/// Asks `ctr` in every namespace of every containerd socket, until `find(ctr, namespace)` finds
+/// something.
+fn in_every_ctr_namespace<T>(
+    mut find: impl FnMut(&dyn Fn(&[&str]) -> Option<String>, &str) -> Option<T>,
+) -> Option<T> {
     for socket in containerd_sockets() {
         let ctr = |args: &[&str]| {
             let mut all = vec!["-a", socket.as_str()];
@@ -315,28 +336,36 @@ fn inspect_ctr(reference: &str) -> Option<Container> {
             continue;
         };
         for ns in namespaces.lines().map(str::trim).filter(|n| !n.is_empty()) {
-            let Some(ids) = ctr(&["-n", ns, "containers", "ls", "-q"]) else {
-                continue;
-            };
-            let ids: Vec<&str> = ids.lines().map(str::trim).collect();
-            let id = match ids.iter().find(|&&i| i == reference) {
-                Some(&id) => id,
-                None => match ids
-                    .iter()
-                    .filter(|i| i.starts_with(reference))
-                    .collect::<Vec<_>>()[..]
-                {
-                    [&id] => id,
-                    _ => continue,
-                },
-            };
-            let info: Value =
-                serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
-            let tasks = ctr(&["-n", ns, "tasks", "ls"]).unwrap_or_default();
-            return Some(container_from_ctr(id, &info, &tasks));
+            if let Some(found) = find(&ctr, ns) {
+                return Some(found);
+            }
         }
     }
     None
+}
+
+/// `ctr` knows containers only by id, per namespace: every namespace of every socket is asked,
+/// and `reference` matches a whole id or a prefix of exactly one.
+fn inspect_ctr(reference: &str) -> Option<Container> {
+    in_every_ctr_namespace(|ctr, ns| {
+        let ids = ctr(&["-n", ns, "containers", "ls", "-q"])?;
+        let ids: Vec<&str> = ids.lines().map(str::trim).collect();
+        let id = match ids.iter().find(|&&i| i == reference) {
+            Some(&id) => id,
+            None => match ids
+                .iter()
+                .filter(|i| i.starts_with(reference))
+                .collect::<Vec<_>>()[..]
+            {
+                [&id] => id,
+                _ => return None,
+            },
+        };
+        let info: Value =
+            serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+        let tasks = ctr(&["-n", ns, "tasks", "ls"]).unwrap_or_default();
+        Some(container_from_ctr(id, &info, &tasks))
+    })
 }
 
 /// A container from `ctr containers info` (its OCI spec and labels) and `ctr tasks ls` (a table:
@@ -410,27 +439,13 @@ fn pod_labels_ctr(uid: &str) -> Option<BTreeMap<String, String>> {
         "labels.\"{}\"=={uid},labels.\"io.cri-containerd.kind\"==sandbox",
         crate::kubernetes::POD_UID
     );
-    for socket in containerd_sockets() {
-        let ctr = |args: &[&str]| {
-            let mut all = vec!["-a", socket.as_str()];
-            all.extend_from_slice(args);
-            ask("ctr", &all)
-        };
-        let Some(namespaces) = ctr(&["namespaces", "ls", "-q"]) else {
-            continue;
-        };
-        for ns in namespaces.lines().map(str::trim).filter(|n| !n.is_empty()) {
-            let Some(ids) = ctr(&["-n", ns, "containers", "ls", "-q", &filter]) else {
-                continue;
-            };
-            if let Some(id) = ids.split_whitespace().next() {
-                let info: Value =
-                    serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
-                return Some(labels_at(&info, "/Labels"));
-            }
-        }
-    }
-    None
+    in_every_ctr_namespace(|ctr, ns| {
+        let ids = ctr(&["-n", ns, "containers", "ls", "-q", &filter])?;
+        let id = ids.split_whitespace().next()?;
+        let info: Value =
+            serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+        Some(labels_at(&info, "/Labels"))
+    })
 }
 
 /// Finds a running container by name or id, asking the given engine or every engine found.
