@@ -94,7 +94,7 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<()> {
     let mut status = Status::new(true);
     let mut refreshed: Option<Instant> = None;
     poll(&mut probe, &mut status, |probe, events| {
-        watcher.started(events);
+        watcher.started(probe, events)?;
         for f in watcher.reap(probe)? {
             agent.take(f);
         }

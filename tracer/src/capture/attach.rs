@@ -13,7 +13,7 @@ use super::poll::{Flow, Status, poll};
 use super::snapshot::{Snapshot, Span, recording};
 use crate::containers::{self, Container, Engine, SeccompInForce};
 use crate::error::{Classify as _, input};
-use crate::probe::{self, Probe};
+use crate::probe::{self, Probe, Stats};
 use crate::{procfs, signals};
 
 const SLOT: u32 = 0;
@@ -83,7 +83,7 @@ pub(crate) fn capture_container(
         started,
         ended: SystemTime::now(),
     };
-    let mut recording = recording(Snapshot::read(&mut probe, SLOT)?, span);
+    let mut recording = recording(Snapshot::read(&mut probe, SLOT, &Stats::default())?, span);
     drop(probe);
     status.finish();
     recording.warnings.extend(seccomp_warning(&container));
@@ -124,7 +124,7 @@ pub(crate) fn capture_pid(
         started,
         ended: SystemTime::now(),
     };
-    let recording = recording(Snapshot::read(&mut probe, SLOT)?, span);
+    let recording = recording(Snapshot::read(&mut probe, SLOT, &Stats::default())?, span);
     drop(probe);
     status.finish();
     Ok(recording)

@@ -11,7 +11,7 @@ use profile_gen::recording::Target;
 
 use super::poll::{Flow, GRACE, Status, poll, reap};
 use super::snapshot::{Snapshot, Span, recording};
-use crate::probe::{self, Probe};
+use crate::probe::{self, Probe, Stats};
 use crate::signals;
 use crate::spawn::{self, ExecFailed, User};
 
@@ -103,7 +103,7 @@ pub(crate) fn capture_command(
         started,
         ended: SystemTime::now(),
     };
-    let recording = recording(Snapshot::read(&mut probe, SLOT)?, span);
+    let recording = recording(Snapshot::read(&mut probe, SLOT, &Stats::default())?, span);
     drop(probe);
     status.finish();
     Ok(Captured::Recorded {

@@ -24,7 +24,7 @@ use super::poll::{Flow, GRACE, Status, TICK, exit_code, poll};
 use super::snapshot::{Snapshot, Span, recording};
 use crate::containers::{self, Container};
 use crate::error::input;
-use crate::probe::{self, Probe};
+use crate::probe::{self, Probe, Stats};
 use crate::signals;
 
 /// Targets one run can hold; each container takes one. The syscall counters are per CPU:
@@ -59,6 +59,8 @@ pub(crate) struct NewContainers {
 struct Watched {
     slot: Slot,
     started: SystemTime,
+    /// The probe's loss counters then: what it loses from then on goes with this target.
+    stats: Stats,
 }
 
 /// What became of a target when it ended (or when recording stopped).
@@ -97,7 +99,11 @@ impl Watcher {
     /// Names the targets this tick's events started. Every new process's cgroup is read
     /// before any engine is asked (an engine answers in tens of milliseconds, and a process
     /// may be gone by then).
-    pub(crate) fn started(&mut self, events: &[cinch_common::Event]) {
+    pub(crate) fn started(
+        &mut self,
+        probe: &Probe,
+        events: &[cinch_common::Event],
+    ) -> anyhow::Result<()> {
         let started = SystemTime::now();
         let cgroups: Vec<(u32, Option<String>)> = events
             .iter()
@@ -107,6 +113,10 @@ impl Watcher {
                 (e.slot, cgroup)
             })
             .collect();
+        if cgroups.is_empty() {
+            return Ok(());
+        }
+        let stats = probe.stats()?;
         for (slot, cgroup) in cgroups {
             tracing::debug!(slot, ?cgroup, "new target");
             self.targets.insert(
@@ -114,9 +124,11 @@ impl Watcher {
                 Watched {
                     slot: identify(cgroup.as_deref()),
                     started,
+                    stats,
                 },
             );
         }
+        Ok(())
     }
 
     /// Containers with a live process.
@@ -172,6 +184,7 @@ impl Watcher {
                     Watched {
                         slot: Slot::Unidentified,
                         started: SystemTime::now(),
+                        stats: probe.stats()?,
                     },
                 );
             }
@@ -225,7 +238,7 @@ fn finished(probe: &mut Probe, slot: u32, watched: Watched) -> anyhow::Result<Fi
         started: watched.started,
         ended: SystemTime::now(),
     };
-    let mut recording = recording(Snapshot::read(probe, slot)?, span);
+    let mut recording = recording(Snapshot::read(probe, slot, &watched.stats)?, span);
     // From the seccomp install or, without a filter, from the first execve: the workload's
     // own start-up is in the recording either way.
     recording.entrypoint_observed = true;
@@ -283,7 +296,7 @@ pub(crate) fn capture_new_containers(
     let mut exit: Option<u8> = None;
     let mut settle_until: Option<Instant> = None;
     poll(&mut probe, &mut status, |probe, events| {
-        watcher.started(events);
+        watcher.started(probe, events)?;
         finished.extend(watcher.reap(probe)?);
         if let Some(c) = child.as_mut()
             && exit.is_none()

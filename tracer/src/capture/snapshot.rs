@@ -46,9 +46,12 @@ pub(super) struct Snapshot {
 
 impl Snapshot {
     /// Reads `slot`'s data, after the events still queued (who used which argument value).
-    pub(super) fn read(probe: &mut Probe, slot: u32) -> anyhow::Result<Snapshot> {
+    /// The kernel side's loss counters are the probe's, not the target's: those counted since
+    /// `since` (the probe's start, or the target's when one probe serves many in turn) go with
+    /// it.
+    pub(super) fn read(probe: &mut Probe, slot: u32, since: &Stats) -> anyhow::Result<Snapshot> {
         probe.drain_events(|_| {});
-        let stats = probe.stats()?;
+        let stats = probe.stats()?.since(since);
         tracing::info!(?stats, "probe counters at the end of the recording");
         Ok(Snapshot {
             native: Arch::native(),
@@ -61,8 +64,8 @@ impl Snapshot {
             arg_values: probe.arg_values(slot)?,
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
             privileged_execs: probe.privileged_execs(slot)?,
-            writes: probe.writes(slot)?,
-            reads: probe.reads(slot)?,
+            writes: probe.writes(slot, stats.path_drop),
+            reads: probe.reads(slot, stats.read_drop),
             credentials: probe.credentials(slot)?,
             usage: probe.usage(slot)?,
             endpoints: probe.endpoints(slot)?,

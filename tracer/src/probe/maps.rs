@@ -52,6 +52,18 @@ const ALL_STATS: [Stat; STAT_COUNT as usize] = [
 ];
 
 impl Stats {
+    /// What was counted since `earlier` (a target's start, when one probe serves many).
+    pub(crate) fn since(&self, earlier: &Stats) -> Stats {
+        let mut out = *self;
+        let mut earlier = *earlier;
+        for stat in ALL_STATS {
+            let before = *earlier.counter_mut(stat);
+            let now = out.counter_mut(stat);
+            *now = now.saturating_sub(before);
+        }
+        out
+    }
+
     fn counter_mut(&mut self, stat: Stat) -> &mut u64 {
         match stat {
             Stat::SyscallOutOfRange => &mut self.syscall_out_of_range,
@@ -359,24 +371,18 @@ impl Probe {
         self.files.sample_scratch();
     }
 
-    /// The paths `slot` wrote, after the writes still queued. Writes the kernel side could not
-    /// pass on are not told apart by target: each recording of the run gets the count.
-    pub(crate) fn writes(
-        &mut self,
-        slot: u32,
-    ) -> anyhow::Result<profile_gen::filesystem::FileWrites> {
+    /// The paths `slot` wrote, after the writes still queued, with `lost` writes the kernel
+    /// side could not pass on (they are not told apart by target).
+    pub(crate) fn writes(&mut self, slot: u32, lost: u64) -> profile_gen::filesystem::FileWrites {
         self.drain_paths();
-        let lost = self.stats()?.path_drop;
-        Ok(self.files.take_writes(slot, lost))
+        self.files.take_writes(slot, lost)
     }
 
-    /// The files `slot` read or executed, after the reads still queued. Reads the kernel side
-    /// could not pass on are not told apart by target: each recording of the run gets the
-    /// count.
-    pub(crate) fn reads(&mut self, slot: u32) -> anyhow::Result<profile_gen::image::FileReads> {
+    /// The files `slot` read or executed, after the reads still queued, with `lost` reads the
+    /// kernel side could not pass on (they are not told apart by target).
+    pub(crate) fn reads(&mut self, slot: u32, lost: u64) -> profile_gen::image::FileReads {
         self.drain_paths();
-        let lost = self.stats()?.read_drop;
-        Ok(self.files.take_reads(slot, lost))
+        self.files.take_reads(slot, lost)
     }
 }
 
@@ -399,6 +405,26 @@ pub(crate) struct TargetUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losses_since_a_target_started() {
+        let earlier = Stats {
+            read_drop: 4,
+            ring_drop: 1,
+            ..Stats::default()
+        };
+        let now = Stats {
+            read_drop: 6,
+            ring_drop: 1,
+            net_miss: 2,
+            ..Stats::default()
+        };
+        let since = now.since(&earlier);
+        assert_eq!(since.read_drop, 2);
+        assert_eq!(since.ring_drop, 0);
+        assert_eq!(since.net_miss, 2);
+        assert_eq!(earlier.since(&now).read_drop, 0, "never below zero");
+    }
 
     #[test]
     fn every_stat_is_read_once() {
