@@ -605,6 +605,35 @@ fn record_inputs() {
     assert!(!marker.exists(), "a refused record started its command");
 }
 
+/// `cinch agent`: every refusal comes before the probe loads or anything is written (a case
+/// that passed would run until killed: none may).
+#[test]
+fn agent_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).expect("mkdir");
+    let out = p(&scratch.join("agent"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port();
+    let c = |what: &str, line: String, names: &[&str]| {
+        Case::new(what, 2, &format!("agent {line}"), names).output(&scratch.join("agent"))
+    };
+    #[rustfmt::skip]
+    let cases = vec![
+        c("agent: --selector without =", format!("-o {out} --selector app"), &["'app'", "KEY=VALUE"]),
+        c("agent: --selector without a key", format!("-o {out} --selector =web"), &["'=web'", "KEY=VALUE"]),
+        c("agent: --namespace not a namespace name", format!("-o {out} --namespace Shop_1"), &["Shop_1", "namespace"]),
+        c("agent: --node not a node name", format!("-o {out} --node a/b"), &["a/b", "node name"]),
+        c("agent: --slots 0", format!("-o {out} --slots 0"), &["'0'", "--slots"]),
+        c("agent: --slots beyond 256", format!("-o {out} --slots 257"), &["'257'", "--slots"]),
+        c("agent: --listen not an address", format!("-o {out} --listen localhost"), &["'localhost'", "--listen"]),
+        c("agent: --listen on a port in use", format!("-o {out} --listen 127.0.0.1:{port}"), &[&format!("127.0.0.1:{port}"), "address already in use"]),
+        c("agent: --output under /proc", "-o /proc/cinch-agent".to_owned(), &["/proc/cinch-agent", "cannot create"]).output(Path::new("/proc/cinch-agent")),
+    ];
+    assert_table("agent_inputs", &cases, &scratch);
+    drop(taken);
+}
+
 /// Only the summary on stderr (`record` prints it with `-q` too).
 fn assert_summary_only(stderr: &[u8]) {
     let err = String::from_utf8_lossy(stderr);

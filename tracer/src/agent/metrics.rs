@@ -160,9 +160,18 @@ pub(crate) struct Shared {
 
 pub(crate) type Handle = Arc<Mutex<Shared>>;
 
-/// Binds `addr` and serves the endpoint from a thread of its own.
-pub(crate) fn serve(addr: SocketAddr, shared: Handle) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+/// Binds `addr` (before anything else starts, so that an address in use is said at once).
+pub(crate) fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| {
+        crate::error::input(format!(
+            "cannot listen on {addr}: {}",
+            profile_gen::files::io_message(&e)
+        ))
+    })
+}
+
+/// Serves the endpoint on `listener` from a thread of its own.
+pub(crate) fn serve(listener: TcpListener, shared: Handle) -> anyhow::Result<SocketAddr> {
     let local = listener.local_addr()?;
     std::thread::Builder::new()
         .name("metrics".to_owned())
@@ -249,7 +258,8 @@ mod tests {
             },
             alive: Instant::now(),
         }));
-        let addr = serve("127.0.0.1:0".parse().expect("addr"), shared).expect("serve");
+        let listener = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let addr = serve(listener, shared).expect("serve");
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).expect("connect");
             write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");

@@ -57,11 +57,19 @@ struct Agent {
 /// Runs until SIGTERM or SIGINT.
 pub(crate) fn run(opts: Options) -> anyhow::Result<()> {
     signals::install().context("installing signal handlers")?;
-    profile_gen::files::create_dir_all_for_user(&opts.output)
-        .with_context(|| format!("creating {}", opts.output.display()))?;
+    // In this order, so that a refusal leaves nothing behind: the address, the probe, then
+    // the directory.
+    let listener = metrics::bind(opts.listen)?;
     let mut config = watch_config();
     config.slots = opts.slots;
     let mut probe = Probe::load(&config)?;
+    profile_gen::files::create_dir_all_for_user(&opts.output).map_err(|e| {
+        crate::error::input(format!(
+            "cannot create {}: {}",
+            opts.output.display(),
+            profile_gen::files::io_message(&e)
+        ))
+    })?;
     let shared = Arc::new(Mutex::new(metrics::Shared {
         metrics: Metrics {
             slots: u64::from(opts.slots),
@@ -69,7 +77,7 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<()> {
         },
         alive: Instant::now(),
     }));
-    let addr = metrics::serve(opts.listen, Arc::clone(&shared))?;
+    let addr = metrics::serve(listener, Arc::clone(&shared))?;
     let store = Store::new(opts.output.clone(), opts.node.clone());
     let profiles = store.groups();
     tracing::warn!(
