@@ -609,6 +609,8 @@ fn record_inputs() {
 /// that passed would run until killed: none may).
 #[test]
 fn agent_inputs() {
+    // The output directory is made once the probe has loaded.
+    guard!(bpf);
     let dir = tempfile::tempdir().expect("tempdir");
     let scratch = dir.path().join("scratch");
     std::fs::create_dir(&scratch).expect("mkdir");
