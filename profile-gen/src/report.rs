@@ -429,7 +429,12 @@ pub fn build(profile: &LoadedProfile, caps: Option<(&Path, &CapSettings)>) -> Re
     let apply = Snippets {
         docker_run: snippets::docker_run_flags(&profile.path, settings),
         compose: snippets::compose_block(&profile.path, settings),
-        kubernetes: snippets::kubernetes_manifest(&profile.path, settings),
+        kubernetes: match &profile.flavor {
+            ProfileFlavor::Spo { name: Some(name) } => {
+                snippets::kubernetes_manifest_spo(&profile.path, name, settings)
+            }
+            _ => snippets::kubernetes_manifest(&profile.path, settings),
+        },
     };
     let kept = settings.map_or_else(
         || crate::docker_default::default_capabilities().clone(),

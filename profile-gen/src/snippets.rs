@@ -293,9 +293,29 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "seccomp.json".to_owned());
+    let install = format!(
+        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n",
+        profile.display()
+    );
+    manifest(&install, &format!("cinch/{file}"), caps)
+}
+
+/// [`kubernetes_manifest`] for a profile that is an SPO `SeccompProfile` named `name`: SPO
+/// installs it on every node as `operator/<name>.json` (its profiles are cluster-scoped since
+/// 0.9; before, the path has the namespace too, and the resource's status says which).
+pub fn kubernetes_manifest_spo(profile: &Path, name: &str, caps: Option<&CapSettings>) -> String {
+    let install = format!(
+        "# kubectl apply -f {}: the Security Profiles Operator installs it on every node as\n# operator/{name}.json (before SPO 0.9: operator/NAMESPACE/{name}.json; its\n# status.localhostProfile says which),\n",
+        profile.display()
+    );
+    manifest(&install, &format!("operator/{name}.json"), caps)
+}
+
+/// The Pod of [`kubernetes_manifest`]: `install` says how the profile gets onto the nodes,
+/// `localhost` is the path the kubelet finds it under.
+fn manifest(install: &str, localhost: &str, caps: Option<&CapSettings>) -> String {
     let mut out = format!(
-        "# copy {} to /var/lib/kubelet/seccomp/cinch/{file} on every node that may run the pod,\n# then set the image and merge the container's securityContext, resources and volumeMounts\n# and the pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n",
-        profile.display(),
+        "{install}# then set the image and merge the container's securityContext, resources and volumeMounts\n# and the pod's volumes into your pod template (rename \"app\")\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  containers:\n  - name: app\n    image: IMAGE\n",
     );
     let ports = caps.map(published_ports).unwrap_or_default();
     if !ports.is_empty() {
@@ -309,7 +329,7 @@ pub fn kubernetes_manifest(profile: &Path, caps: Option<&CapSettings>) -> String
     }
     out.push_str(&format!(
         "    securityContext:\n      seccompProfile:\n        type: Localhost\n        localhostProfile: {}\n",
-        quoted(&format!("cinch/{file}")),
+        quoted(localhost),
     ));
     if no_new_privileges(caps) {
         out.push_str("      allowPrivilegeEscalation: false\n");

@@ -498,6 +498,26 @@ fn a_generated_spo_profile_has_only_crd_fields() {
     assert_eq!(doc["kind"], "SeccompProfile", "{text}");
     assert_eq!(doc["metadata"]["name"], "web-app", "{text}");
     check_spo(doc).unwrap_or_else(|e| panic!("{e}\n{text}"));
+
+    // `report --format kubernetes` of it names the path SPO installs it under, and the Pod
+    // validates.
+    let settings = dir.path().join("settings.json");
+    let o = std::process::Command::new(cinch_tests::cinch_bin())
+        .args(["generate", "-o"])
+        .arg(dir.path().join("p.json"))
+        .arg("--caps-out")
+        .arg(&settings)
+        .args(&recs)
+        .output()
+        .expect("cinch generate");
+    assert!(o.status.success(), "{}", cinch_tests::output_text(&o));
+    let pod = report_snippet(&out, &settings, "kubernetes");
+    assert!(
+        pod.contains("localhostProfile: \"operator/web-app.json\""),
+        "{pod}"
+    );
+    assert!(pod.contains("kubectl apply -f"), "{pod}");
+    kubernetes::validate(&pod).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The agent's DaemonSet from deploy/agent.yaml.
