@@ -110,6 +110,12 @@ impl Symbols {
         Symbols { names, index }
     }
 
+    /// Whether the kernel hid its symbols' addresses (all zeros: `kptr_restrict`, or a reader
+    /// without CAP_SYSLOG), so that no caller can be named.
+    pub(crate) fn hidden(&self) -> bool {
+        self.index.iter().all(|&(a, _, _)| a == 0)
+    }
+
     fn name(&self, addr: u64) -> String {
         let i = self.index.partition_point(|&(a, _, _)| a <= addr);
         match i.checked_sub(1).and_then(|i| self.index.get(i)) {

@@ -33,6 +33,8 @@ pub(super) struct Snapshot {
     /// (syscall table, number) → the values of its recorded argument.
     pub arg_values: BTreeMap<(u32, u32), ArgValues>,
     pub capabilities: Vec<CapabilityCheck>,
+    /// The kernel hid its symbols' addresses: no capability check's caller could be named.
+    pub symbols_hidden: bool,
     /// Programs exec'd that gained privileges, when the kernel says.
     pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub writes: profile_gen::filesystem::FileWrites,
@@ -63,6 +65,7 @@ impl Snapshot {
             counts: probe.counts(slot)?,
             arg_values: probe.arg_values(slot)?,
             capabilities: cap_checks::build(&probe.cap_checks(slot)?, cap_checks::symbols()),
+            symbols_hidden: cap_checks::symbols().hidden(),
             privileged_execs: probe.privileged_execs(slot)?,
             writes: probe.writes(slot, stats.path_drop),
             reads: probe.reads(slot, stats.read_drop),
@@ -236,6 +239,10 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             ),
         ),
         (
+            s.symbols_hidden && !recording.capabilities.is_empty(),
+            "the kernel hides its symbols' addresses from cinch (/proc/kallsyms: kptr_restrict, or no CAP_SYSLOG): capability checks' callers are unnamed, so the rules that tell a need from its caller cannot apply and such checks count as needs".to_owned(),
+        ),
+        (
             stats.cap_miss > 0,
             format!(
                 "{} capability checks could not be stored (too many distinct checks)",
@@ -338,6 +345,7 @@ mod tests {
             counts: BTreeMap::new(),
             arg_values: BTreeMap::new(),
             capabilities: Vec::new(),
+            symbols_hidden: false,
             privileged_execs: Some(BTreeMap::new()),
             writes: Default::default(),
             reads: Default::default(),
@@ -408,6 +416,33 @@ mod tests {
         assert_eq!(args[0].values[1].value, 2);
         assert_eq!(args[0].values[1].comms, ["curl"]);
         assert!(args[0].values[0].comms.is_empty());
+    }
+
+    #[test]
+    fn hidden_kernel_symbols_are_said_when_there_are_checks() {
+        let mut s = snapshot();
+        s.symbols_hidden = true;
+        let warned = |r: &Recording| r.warnings.iter().any(|w| w.contains("kallsyms"));
+        assert!(
+            !warned(&recording(s.clone(), span())),
+            "no check, nothing to name"
+        );
+        s.capabilities.push(CapabilityCheck {
+            cap: 0,
+            name: Some("CHOWN".to_owned()),
+            granted: true,
+            syscall: None,
+            caller: "0xffffffff81234567".to_owned(),
+            stack: Vec::new(),
+            helpers: Vec::new(),
+            own_cred: true,
+            noaudit: false,
+            result: None,
+            count: 1,
+            comms: Vec::new(),
+            noise: None,
+        });
+        assert!(warned(&recording(s, span())));
     }
 
     #[test]
