@@ -249,10 +249,20 @@ fn each_of_the_daemonsets_capabilities_is_needed() {
                     "record without {cap}: {}",
                     output_text(&out)
                 );
-                let callers = callers(&recording.expect("a recording"));
+                let recording = recording.expect("a recording");
+                let callers = callers(&recording);
                 assert!(
                     !callers.is_empty() && callers.iter().all(|c| c.starts_with("0x")),
                     "without SYSLOG the callers should be bare addresses: {callers:?}"
+                );
+                assert!(
+                    recording["warnings"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|w| w.as_str().is_some_and(|w| w.contains("kallsyms"))),
+                    "the recording says the callers could not be named: {}",
+                    recording["warnings"]
                 );
             }
             "SYS_PTRACE" => {
