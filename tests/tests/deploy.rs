@@ -147,7 +147,7 @@ fn other_users_reader(dir: &Path) -> (ChildGuard, String) {
 }
 
 /// `cinch record --pid PID --duration 1500ms` with only `caps`: the recording's `reads`.
-fn record_reads(caps: &BTreeSet<String>, pid: u32, dir: &Path) -> Value {
+fn record_pid(caps: &BTreeSet<String>, pid: u32, dir: &Path) -> Value {
     let rec = dir.join("pid.json");
     let _ = std::fs::remove_file(&rec);
     let out = cinch_with(
@@ -168,7 +168,7 @@ fn record_reads(caps: &BTreeSet<String>, pid: u32, dir: &Path) -> Value {
         "record --pid with {caps:?}: {}",
         output_text(&out)
     );
-    read_json(&rec)["reads"].clone()
+    read_json(&rec)
 }
 
 fn has_setpriv(name: &str) -> bool {
@@ -212,7 +212,7 @@ fn the_daemonsets_capabilities_are_enough_to_record() {
         "callers not named: {callers:?}"
     );
     let (reader, file) = other_users_reader(dir.path());
-    let reads = record_reads(&caps, reader.id(), dir.path());
+    let reads = record_pid(&caps, reader.id(), dir.path())["reads"].clone();
     let read = &reads["paths"][&file];
     assert_eq!(read["owner"]["uid"], NOBODY, "{file} not placed: {reads}");
 }
@@ -266,7 +266,8 @@ fn each_of_the_daemonsets_capabilities_is_needed() {
                 );
             }
             "SYS_PTRACE" => {
-                let reads = record_reads(&without, reader.id(), dir.path());
+                let recording = record_pid(&without, reader.id(), dir.path());
+                let reads = &recording["reads"];
                 assert!(reads["paths"].get(&file).is_none(), "{reads}");
                 assert!(
                     reads["unresolved"]
@@ -274,9 +275,18 @@ fn each_of_the_daemonsets_capabilities_is_needed() {
                         .is_some_and(|u| u.iter().any(|p| p == file.as_str())),
                     "without SYS_PTRACE {file} should be unresolved: {reads}"
                 );
+                assert!(
+                    recording["warnings"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|w| w.as_str().is_some_and(|w| w.contains("CAP_SYS_PTRACE"))),
+                    "the recording says why its reads are unresolved: {}",
+                    recording["warnings"]
+                );
             }
             "DAC_READ_SEARCH" => {
-                let reads = record_reads(&without, reader.id(), dir.path());
+                let reads = record_pid(&without, reader.id(), dir.path())["reads"].clone();
                 assert!(
                     reads["paths"].get(&file).is_none(),
                     "without DAC_READ_SEARCH {file} should be left out: {reads}"

@@ -35,6 +35,8 @@ pub(super) struct Snapshot {
     pub capabilities: Vec<CapabilityCheck>,
     /// The kernel hid its symbols' addresses: no capability check's caller could be named.
     pub symbols_hidden: bool,
+    /// The tracer was refused its processes' root: its reads are unresolved.
+    pub root_denied: bool,
     /// Programs exec'd that gained privileges, when the kernel says.
     pub privileged_execs: Option<BTreeMap<String, u64>>,
     pub writes: profile_gen::filesystem::FileWrites,
@@ -69,6 +71,7 @@ impl Snapshot {
             privileged_execs: probe.privileged_execs(slot)?,
             writes: probe.writes(slot, stats.path_drop),
             reads: probe.reads(slot, stats.read_drop),
+            root_denied: probe.root_denied(slot),
             credentials: probe.credentials(slot)?,
             usage: probe.usage(slot)?,
             endpoints: probe.endpoints(slot)?,
@@ -243,6 +246,10 @@ pub(super) fn recording(s: Snapshot, span: Span) -> Recording {
             "the kernel hides its symbols' addresses from cinch (/proc/kallsyms: kptr_restrict, or no CAP_SYSLOG): capability checks' callers are unnamed, so the rules that tell a need from its caller cannot apply and such checks count as needs".to_owned(),
         ),
         (
+            s.root_denied,
+            "cinch was not allowed to open its processes' root (/proc/PID/root: no CAP_SYS_PTRACE over them): the files they read are unresolved, so image use, secret files and the user are not suggested from them".to_owned(),
+        ),
+        (
             stats.cap_miss > 0,
             format!(
                 "{} capability checks could not be stored (too many distinct checks)",
@@ -346,6 +353,7 @@ mod tests {
             arg_values: BTreeMap::new(),
             capabilities: Vec::new(),
             symbols_hidden: false,
+            root_denied: false,
             privileged_execs: Some(BTreeMap::new()),
             writes: Default::default(),
             reads: Default::default(),

@@ -378,6 +378,12 @@ impl Probe {
         self.files.take_writes(slot, lost)
     }
 
+    /// Whether the tracer was refused the root of `slot`'s processes (their reads are then
+    /// unresolved).
+    pub(crate) fn root_denied(&self, slot: u32) -> bool {
+        self.files.root_denied(slot)
+    }
+
     /// The files `slot` read or executed, after the reads still queued, with `lost` reads the
     /// kernel side could not pass on (they are not told apart by target).
     pub(crate) fn reads(&mut self, slot: u32, lost: u64) -> profile_gen::image::FileReads {

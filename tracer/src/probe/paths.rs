@@ -144,6 +144,8 @@ pub(crate) struct Files {
     roots: BTreeMap<u32, Root>,
     /// The last process of each target that wrote a path.
     writers: BTreeMap<u32, u32>,
+    /// Targets whose root the tracer was not allowed to open: their reads stay unresolved.
+    denied: std::collections::BTreeSet<u32>,
     /// When the scratch directories were last sampled.
     sampled: Option<std::time::Instant>,
 }
@@ -229,11 +231,16 @@ impl Files {
         let own = match self.roots.entry(slot) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
-                let Some(own) = Root::open(tgid, &root, r) else {
-                    // Gone before the tracer could look.
-                    return unresolved(r, placed);
-                };
-                v.insert(own)
+                match Root::open(tgid, &root, r) {
+                    Ok(own) => v.insert(own),
+                    Err(e) => {
+                        // Gone before the tracer could look, or not the tracer's to look at.
+                        if e.kind() == std::io::ErrorKind::PermissionDenied {
+                            self.denied.insert(slot);
+                        }
+                        return unresolved(r, placed);
+                    }
+                }
             }
         };
         if std::fs::metadata(&root).is_err() {
@@ -319,8 +326,14 @@ impl Files {
         w
     }
 
+    /// Whether the tracer was refused `slot`'s root.
+    pub(crate) fn root_denied(&self, slot: u32) -> bool {
+        self.denied.contains(&slot)
+    }
+
     /// Drops everything kept for `slot` (its slot is being reused).
     pub(crate) fn forget(&mut self, slot: u32) {
+        self.denied.remove(&slot);
         self.writes.remove(&slot);
         self.reads.remove(&slot);
         self.roots.remove(&slot);
@@ -373,19 +386,20 @@ struct Root {
 
 impl Root {
     /// Process `tgid`'s root (`root`: its `/proc/PID/root`); when it is its own, its mounts,
-    /// and `reads.image` takes stock of it. `None` when the process is gone.
-    fn open(tgid: u32, root: &Path, reads: &mut FileReads) -> Option<Root> {
-        let dir = std::fs::File::open(root).ok()?;
-        let own = dir.metadata().ok()?;
-        let host = std::fs::metadata("/").ok()?;
+    /// and `reads.image` takes stock of it. An error when the process is gone, or when the
+    /// tracer may not look (permission denied: no CAP_SYS_PTRACE over it).
+    fn open(tgid: u32, root: &Path, reads: &mut FileReads) -> std::io::Result<Root> {
+        let dir = std::fs::File::open(root)?;
+        let own = dir.metadata()?;
+        let host = std::fs::metadata("/")?;
         if (host.dev(), host.ino()) == (own.dev(), own.ino()) {
-            return Some(Root { dir, mounts: None });
+            return Ok(Root { dir, mounts: None });
         }
         match profile_gen::image::inventory(root) {
             Ok(inv) => reads.image = Some(inv),
             Err(e) => tracing::warn!(tgid, %e, "cannot take stock of the process's root"),
         }
-        Some(Root {
+        Ok(Root {
             dir,
             mounts: Some(mount_points(tgid)),
         })
