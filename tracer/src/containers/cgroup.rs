@@ -82,6 +82,11 @@ mod tests {
         for (text, engine) in cases {
             assert_eq!(parse(&text), Some((engine, ID.to_owned())), "{text}");
         }
+        // Read from inside a cgroup namespace (the agent's pod): the path is relative to it.
+        let relative = format!(
+            "0::/../../kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-{ID}.scope\n"
+        );
+        assert_eq!(parse(&relative), Some((Engine::Containerd, ID.to_owned())));
         assert_eq!(parse("0::/user.slice/session-1.scope\n"), None);
         assert_eq!(parse("0::/\n"), None);
     }
