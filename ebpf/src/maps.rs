@@ -6,6 +6,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, Queue, RingBuf},
 };
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use core::mem::MaybeUninit;
 
 use cinch_common::{
@@ -13,7 +14,7 @@ use cinch_common::{
     MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
     MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_READ_KEYS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
     NO_OFFSET, NetKey, PathBytes, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
-    TargetCounts, TargetState, usage,
+    TRACK_EPOCH_PROBES, TRACK_EPOCH_TRACER, TargetCounts, TargetState, usage,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -22,6 +23,22 @@ use cinch_common::{
 /// Cleared when the thread group dies, so a recycled pid is never attributed to a target.
 #[map]
 pub static TASK_TARGET: Array<u32> = Array::with_max_entries(4_194_304, 0);
+
+/// Bumped whenever a thread may have become tracked, by the probes
+/// ([`cinch_common::TRACK_EPOCH_PROBES`], atomically) and by the tracer
+/// ([`cinch_common::TRACK_EPOCH_TRACER`]); the sum of the two only grows, so a change of it
+/// invalidates every [`UNTRACKED`] verdict taken before.
+#[map]
+pub static TRACK_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
+
+/// Per CPU, the last thread `sys_enter` found untracked there: its `struct pt_regs` pointer
+/// (the top of its kernel stack, so one thread's while it lives) and the [`TRACK_EPOCH`] sum
+/// read before it was looked up. The same thread's next syscall on this CPU leaves after
+/// comparing them, without a helper call (a call and its return cost an untracked syscall
+/// about 20 ns on this hardware). A pointer is reused only after its thread is gone, and a new
+/// thread that is tracked bumps the epoch.
+#[map]
+pub static UNTRACKED: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 pub static TARGETS: Array<TargetState> = Array::with_max_entries(MAX_TARGETS, 0);
@@ -240,5 +257,28 @@ pub fn bump(stat: Stat) {
     if let Some(p) = STATS.get_ptr_mut(stat as u32) {
         // SAFETY: per-CPU cell; BPF programs do not migrate while running.
         unsafe { *p += 1 };
+    }
+}
+
+/// The [`TRACK_EPOCH`] sum: read before a thread is looked up, stored with its untracked verdict.
+#[inline(always)]
+pub fn track_epoch() -> u64 {
+    let cell = |i: u32| {
+        TRACK_EPOCH
+            .get_ptr(i)
+            // SAFETY: a valid array cell; volatile so that it is read here, before the lookup.
+            .map_or(0, |p| unsafe { core::ptr::read_volatile(p) })
+    };
+    cell(TRACK_EPOCH_PROBES).wrapping_add(cell(TRACK_EPOCH_TRACER))
+}
+
+/// Says that a thread may have become tracked: every [`UNTRACKED`] verdict taken before is
+/// stale. Called after the `TASK_TARGET` cell is written.
+#[inline(always)]
+pub fn tracking_changed() {
+    if let Some(p) = TRACK_EPOCH.get_ptr_mut(TRACK_EPOCH_PROBES) {
+        // SAFETY: a valid array cell; atomic, since forks on several CPUs bump it at once and a
+        // lost bump could leave a stale verdict valid.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, 1) };
     }
 }
