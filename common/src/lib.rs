@@ -531,12 +531,6 @@ pub struct Event {
 }
 const _: () = assert!(size_of::<Event>() == 48);
 
-/// [`names::TRACK_EPOCH`]: the cell the probes bump when a thread may have become tracked (a
-/// tracked fork or clone, an exec into a target's mount namespace); userspace writes the other,
-/// [`TRACK_EPOCH_TRACER`], when it registers a process. Each has one kind of writer.
-pub const TRACK_EPOCH_PROBES: u32 = 0;
-pub const TRACK_EPOCH_TRACER: u32 = 1;
-
 /// Names of maps, programs and globals, shared so a rename cannot silently break loading.
 pub mod names {
     pub const TASK_TARGET: &str = "TASK_TARGET";
@@ -559,7 +553,9 @@ pub mod names {
     pub const CREDS: &str = "CREDS";
     pub const NETS: &str = "NETS";
     pub const READ_SEEN: &str = "READ_SEEN";
-    pub const TRACK_EPOCH: &str = "TRACK_EPOCH";
+    /// The tracer's tracking epoch (a global in a section of its own, which aya loads as a
+    /// one-value array map): written after each process the tracer registers.
+    pub const TRACK_EPOCH_TRACER: &str = ".data.epoch_tracer";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";

@@ -14,7 +14,7 @@ use cinch_common::{
     MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
     MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_READ_KEYS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
     NO_OFFSET, NetKey, PathBytes, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
-    TRACK_EPOCH_PROBES, TRACK_EPOCH_TRACER, TargetCounts, TargetState, usage,
+    TargetCounts, TargetState, usage,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -24,15 +24,19 @@ use cinch_common::{
 #[map]
 pub static TASK_TARGET: Array<u32> = Array::with_max_entries(4_194_304, 0);
 
-/// Bumped whenever a thread may have become tracked, by the probes
-/// ([`cinch_common::TRACK_EPOCH_PROBES`], atomically) and by the tracer
-/// ([`cinch_common::TRACK_EPOCH_TRACER`]); the sum of the two only grows, so a change of it
-/// invalidates every [`UNTRACKED`] verdict taken before.
-#[map]
-pub static TRACK_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
+/// Bumped whenever a thread may have become tracked, atomically, by the probes; the tracer writes
+/// [`TRACK_EPOCH_TRACER`]. The sum of the two only grows, so a change of it invalidates every
+/// [`UNTRACKED`] verdict taken before. Globals in sections of their own (each its own map, one
+/// writer each): read with a direct load, not a map lookup.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.epoch_probes")]
+pub static mut TRACK_EPOCH_PROBES: u64 = 0;
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.epoch_tracer")]
+pub static mut TRACK_EPOCH_TRACER: u64 = 0;
 
 /// Per CPU, the last thread `sys_enter` found untracked there: its `struct pt_regs` pointer
-/// (the top of its kernel stack, so one thread's while it lives) and the [`TRACK_EPOCH`] sum
+/// (the top of its kernel stack, so one thread's while it lives) and the tracking epoch sum
 /// read before it was looked up. The same thread's next syscall on this CPU leaves after
 /// comparing them, without a helper call (a call and its return cost an untracked syscall
 /// about 20 ns on this hardware). A pointer is reused only after its thread is gone, and a new
@@ -260,25 +264,22 @@ pub fn bump(stat: Stat) {
     }
 }
 
-/// The [`TRACK_EPOCH`] sum: read before a thread is looked up, stored with its untracked verdict.
+/// The tracking epoch ([`TRACK_EPOCH_PROBES`] + [`TRACK_EPOCH_TRACER`]): read before a thread is
+/// looked up, stored with its untracked verdict.
 #[inline(always)]
 pub fn track_epoch() -> u64 {
-    let cell = |i: u32| {
-        TRACK_EPOCH
-            .get_ptr(i)
-            // SAFETY: a valid array cell; volatile so that it is read here, before the lookup.
-            .map_or(0, |p| unsafe { core::ptr::read_volatile(p) })
-    };
-    cell(TRACK_EPOCH_PROBES).wrapping_add(cell(TRACK_EPOCH_TRACER))
+    // SAFETY: 8-byte globals; volatile so that they are read here, before the lookup.
+    unsafe {
+        core::ptr::read_volatile(&raw const TRACK_EPOCH_PROBES)
+            .wrapping_add(core::ptr::read_volatile(&raw const TRACK_EPOCH_TRACER))
+    }
 }
 
 /// Says that a thread may have become tracked: every [`UNTRACKED`] verdict taken before is
 /// stale. Called after the `TASK_TARGET` cell is written.
 #[inline(always)]
 pub fn tracking_changed() {
-    if let Some(p) = TRACK_EPOCH.get_ptr_mut(TRACK_EPOCH_PROBES) {
-        // SAFETY: a valid array cell; atomic, since forks on several CPUs bump it at once and a
-        // lost bump could leave a stale verdict valid.
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, 1) };
-    }
+    // SAFETY: an 8-byte global; atomic, since forks on several CPUs bump it at once and a lost
+    // bump could leave a stale verdict valid.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut TRACK_EPOCH_PROBES, 1) };
 }

@@ -4,8 +4,8 @@
 
 use anyhow::Context as _;
 use cinch_common::{
-    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_EPOCH_TRACER,
-    TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetCounts, TargetState,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
+    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetCounts, TargetState,
 };
 
 use super::Probe;
@@ -201,7 +201,7 @@ impl Probe {
             .with_context(|| format!("tracking pid {tgid}"))?;
         self.tracer_epoch += 1;
         self.track_epoch
-            .set(TRACK_EPOCH_TRACER, self.tracer_epoch, 0)
+            .set(0, self.tracer_epoch, 0)
             .context("bumping the tracking epoch")
     }
 }
