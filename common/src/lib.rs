@@ -553,6 +553,9 @@ pub mod names {
     pub const CREDS: &str = "CREDS";
     pub const NETS: &str = "NETS";
     pub const READ_SEEN: &str = "READ_SEEN";
+    /// The tracer's tracking epoch (a global in a section of its own, which aya loads as a
+    /// one-value array map): written after each process the tracer registers.
+    pub const TRACK_EPOCH_TRACER: &str = ".data.epoch_tracer";
 
     pub const SYS_ENTER_TP_BTF: &str = "sys_enter_btf";
     pub const SYS_ENTER_RAW_TP: &str = "sys_enter_raw";

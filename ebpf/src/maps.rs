@@ -6,6 +6,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, Queue, RingBuf},
 };
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use core::mem::MaybeUninit;
 
 use cinch_common::{
@@ -22,6 +23,26 @@ use cinch_common::{
 /// Cleared when the thread group dies, so a recycled pid is never attributed to a target.
 #[map]
 pub static TASK_TARGET: Array<u32> = Array::with_max_entries(4_194_304, 0);
+
+/// Bumped whenever a thread may have become tracked, atomically, by the probes; the tracer writes
+/// [`TRACK_EPOCH_TRACER`]. The sum of the two only grows, so a change of it invalidates every
+/// [`UNTRACKED`] verdict taken before. Globals in sections of their own (each its own map, one
+/// writer each): read with a direct load, not a map lookup.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.epoch_probes")]
+pub static mut TRACK_EPOCH_PROBES: u64 = 0;
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.epoch_tracer")]
+pub static mut TRACK_EPOCH_TRACER: u64 = 0;
+
+/// Per CPU, the last thread `sys_enter` found untracked there: its `struct pt_regs` pointer
+/// (the top of its kernel stack, so one thread's while it lives) and the tracking epoch sum
+/// read before it was looked up. The same thread's next syscall on this CPU leaves after
+/// comparing them, without a helper call (a call and its return cost an untracked syscall
+/// about 20 ns on this hardware). A pointer is reused only after its thread is gone, and a new
+/// thread that is tracked bumps the epoch.
+#[map]
+pub static UNTRACKED: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 pub static TARGETS: Array<TargetState> = Array::with_max_entries(MAX_TARGETS, 0);
@@ -241,4 +262,24 @@ pub fn bump(stat: Stat) {
         // SAFETY: per-CPU cell; BPF programs do not migrate while running.
         unsafe { *p += 1 };
     }
+}
+
+/// The tracking epoch ([`TRACK_EPOCH_PROBES`] + [`TRACK_EPOCH_TRACER`]): read before a thread is
+/// looked up, stored with its untracked verdict.
+#[inline(always)]
+pub fn track_epoch() -> u64 {
+    // SAFETY: 8-byte globals; volatile so that they are read here, before the lookup.
+    unsafe {
+        core::ptr::read_volatile(&raw const TRACK_EPOCH_PROBES)
+            .wrapping_add(core::ptr::read_volatile(&raw const TRACK_EPOCH_TRACER))
+    }
+}
+
+/// Says that a thread may have become tracked: every [`UNTRACKED`] verdict taken before is
+/// stale. Called after the `TASK_TARGET` cell is written.
+#[inline(always)]
+pub fn tracking_changed() {
+    // SAFETY: an 8-byte global; atomic, since forks on several CPUs bump it at once and a lost
+    // bump could leave a stale verdict valid.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut TRACK_EPOCH_PROBES, 1) };
 }

@@ -28,6 +28,7 @@ use crate::maps::{
     EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_INUM,
     OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL,
     OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
+    tracking_changed,
 };
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -154,6 +155,7 @@ fn on_exec() {
     };
     // SAFETY: a valid array cell; exec'd into a running container: counted from now.
     unsafe { *cell = slot + 1 };
+    tracking_changed();
     join(slot, tgid);
 }
 
@@ -245,8 +247,12 @@ fn on_fork(child: *const u8) {
     // A new thread shares its parent's thread group, which is tracked already: it only counts
     // as a task.
     if child_tgid == parent_tgid {
-        if track != 0 && track & TRACK_ATTACHED == 0 {
-            thread_started((track & TRACK_SLOT_MASK) - 1);
+        if track != 0 {
+            // Its kernel stack may be a dead untracked thread's, as some CPU remembers it.
+            tracking_changed();
+            if track & TRACK_ATTACHED == 0 {
+                thread_started((track & TRACK_SLOT_MASK) - 1);
+            }
         }
         return;
     }
@@ -268,6 +274,7 @@ fn on_fork(child: *const u8) {
     // SAFETY: a valid array cell; nothing else writes a tgid that is being created. The child
     // is counted in `live` (join), so it is not "attached" even if its parent was.
     unsafe { *cell = track & !TRACK_ATTACHED };
+    tracking_changed();
     join((track & TRACK_SLOT_MASK) - 1, child_tgid);
 }
 

@@ -1,5 +1,6 @@
 //! `raw_syscalls:sys_enter`: the hot path. Every syscall of every process on the machine runs
-//! this while cinch records, so untracked processes leave after one inlined array lookup.
+//! this while cinch records, so untracked processes leave after one inlined array lookup (tp_btf:
+//! usually before it, on a per-CPU verdict, see [`UNTRACKED`]).
 //!
 //! Kernel contract: the raw tracepoint's arguments are `(struct pt_regs *regs, long id)`
 //! (include/trace/events/syscalls.h, TRACE_EVENT_FN(sys_enter, ...)); the classic tracepoint's
@@ -31,24 +32,62 @@ use crate::maps::{
     ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, BOUND, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS,
     EVENTS, NET_SPEC, NETS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK,
     OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS,
-    READ_PATH, READ_SEEN, SEEN, TARGETS, TASK_TARGET, bump,
+    READ_PATH, READ_SEEN, SEEN, TARGETS, TASK_TARGET, UNTRACKED, bump, track_epoch,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
 /// plain loads (the verifier checks the constant offsets against task_struct's BTF) instead of
 /// helper calls or bpf_probe_read_kernel.
+///
+/// First, without any helper call: a thread this CPU last found untracked, with no thread
+/// possibly tracked since ([`UNTRACKED`]), leaves at once. The `regs` argument identifies the
+/// thread: it points into the thread's own kernel stack.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    let regs = ctx.arg::<u64>(0);
+    let epoch = track_epoch();
+    let cache = UNTRACKED.get_ptr_mut(0);
+    if let Some(c) = cache {
+        // SAFETY: this CPU's cell; programs on sys_enter run one at a time on a CPU.
+        let (r, e) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*c)[0]),
+                core::ptr::read_volatile(&raw const (*c)[1]),
+            )
+        };
+        if r == regs && e == epoch {
+            return 0;
+        }
+    }
+    sys_enter_btf_lookup(ctx, regs, epoch, cache.unwrap_or_default());
+    0
+}
+
+/// The rest of [`sys_enter_btf`], a BPF subprogram of its own (not inlined): the fast exit above
+/// then keeps a small stack frame and saves few registers.
+#[inline(never)]
+fn sys_enter_btf_lookup(ctx: BtfTracePointContext, regs: u64, epoch: u64, cache: *mut [u64; 2]) {
+    let untracked = || {
+        if !cache.is_null() {
+            // SAFETY: this CPU's cell, as above. The pointer before the epoch: a program that
+            // ran in between (were they ever nested) read a later epoch, so a mixed cell stays
+            // conservative.
+            unsafe {
+                core::ptr::write_volatile(&raw mut (*cache)[0], regs);
+                core::ptr::write_volatile(&raw mut (*cache)[1], epoch);
+            }
+        }
+    };
     let id = ctx.arg::<i64>(1);
     let off_tgid = OFF_TASK_TGID.load();
     // The recorder always sets the offset; `cinch doctor` loads this program without any, and
     // the verifier must not see a load at NO_OFFSET.
     if off_tgid == NO_OFFSET {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-        on_sys_enter(tgid, id, current_arch, |i, arch| {
+        on_sys_enter(tgid, id, current_arch, untracked, |i, arch| {
             reg_arg(ctx.arg::<*const u8>(0), i, arch)
         });
-        return 0;
+        return;
     }
     // SAFETY: a trusted BTF pointer to the current task; the load is checked by the verifier.
     let task = unsafe { bpf_get_current_task_btf() } as *const u8;
@@ -57,17 +96,21 @@ pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
         tgid,
         id,
         || current_arch_btf(task),
+        untracked,
         |i, arch| reg_arg(ctx.arg::<*const u8>(0), i, arch),
     );
-    0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    on_sys_enter(tgid, ctx.arg::<i64>(1), current_arch, |i, arch| {
-        reg_arg(ctx.arg::<*const u8>(0), i, arch)
-    });
+    on_sys_enter(
+        tgid,
+        ctx.arg::<i64>(1),
+        current_arch,
+        || {},
+        |i, arch| reg_arg(ctx.arg::<*const u8>(0), i, arch),
+    );
     0
 }
 
@@ -76,30 +119,39 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: offset 8 is `long id` in the sys_enter record (see the module comment).
     if let Ok(id) = unsafe { ctx.read_at::<i64>(8) } {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-        on_sys_enter(tgid, id, current_arch, |i, _| {
-            // SAFETY: `unsigned long args[6]` follows `id` at offset 16, already in the ABI's
-            // order for compat tasks too (syscall_get_arguments()).
-            unsafe { ctx.read_at::<u64>(16 + 8 * (i as usize & 7)) }.ok()
-        });
+        on_sys_enter(
+            tgid,
+            id,
+            current_arch,
+            || {},
+            |i, _| {
+                // SAFETY: `unsigned long args[6]` follows `id` at offset 16, already in the ABI's
+                // order for compat tasks too (syscall_get_arguments()).
+                unsafe { ctx.read_at::<u64>(16 + 8 * (i as usize & 7)) }.ok()
+            },
+        );
     }
     0
 }
 
 /// `arch` and `args` are only called for a tracked process: an untracked one leaves after the
-/// lookup. `args(index, arch)` reads one syscall argument.
+/// lookup, calling `untracked`. `args(index, arch)` reads one syscall argument.
 #[inline(always)]
 fn on_sys_enter(
     tgid: u32,
     id: i64,
     arch: impl FnOnce() -> u32,
+    untracked: impl FnOnce(),
     args: impl Fn(u32, u32) -> Option<u64>,
 ) {
     let Some(entry) = TASK_TARGET.get_ptr_mut(tgid) else {
+        untracked();
         return;
     };
     // SAFETY: a valid array cell.
     let track = unsafe { *entry };
     if track == 0 {
+        untracked();
         return;
     }
     record(entry, track, id, arch(), args);

@@ -68,6 +68,10 @@ pub(crate) struct Probe {
     /// Per slot, the last process found still tracked there (see [`Probe::target_alive`]).
     witness: BTreeMap<u32, u32>,
     task_target: Array<MapData, u32>,
+    /// The tracer's tracking epoch, and the value last written to it: bumped after each process
+    /// registered, so that no CPU goes on taking it for untracked.
+    track_epoch: Array<MapData, u64>,
+    tracer_epoch: u64,
     targets: Array<MapData, TargetState>,
     counts: PerCpuArray<MapData, TargetCounts>,
     /// The "first seen" bits of every counter cell, cleared with a released slot.
@@ -157,6 +161,7 @@ impl Probe {
                 .with_context(|| format!("the eBPF object has no map {name}"))
         };
         let task_target = Array::try_from(take(names::TASK_TARGET)?)?;
+        let track_epoch = Array::try_from(take(names::TRACK_EPOCH_TRACER)?)?;
         let targets = Array::try_from(take(names::TARGETS)?)?;
         let counts = PerCpuArray::try_from(take(names::COUNTS)?)?;
         let stats = PerCpuArray::try_from(take(names::STATS)?)?;
@@ -195,6 +200,8 @@ impl Probe {
             cap_checks,
             pending_checks,
             task_target,
+            track_epoch,
+            tracer_epoch: 0,
             targets,
             counts,
             stats,

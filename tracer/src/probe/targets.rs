@@ -107,13 +107,10 @@ impl Probe {
         if self.tracked_slot(tgid)?.is_some() {
             return Ok(());
         }
-        self.task_target
-            .set(
-                tgid,
-                (slot + 1) | TRACK_ATTACHED | TRACK_CRED_PENDING | flags,
-                0,
-            )
-            .with_context(|| format!("tracking pid {tgid}"))?;
+        self.set_tracking(
+            tgid,
+            (slot + 1) | TRACK_ATTACHED | TRACK_CRED_PENDING | flags,
+        )?;
         if !crate::procfs::running(tgid) {
             // It exited since it was listed, and the kernel side clears a cell only at exit:
             // left set, the cell would claim whatever process gets the pid next.
@@ -193,9 +190,19 @@ impl Probe {
         } else {
             value |= TRACK_CRED_PENDING;
         }
+        self.set_tracking(tgid, value)
+    }
+
+    /// Tracks a thread group, then bumps the tracer's epoch: a CPU that remembers one of its
+    /// threads as untracked (`UNTRACKED` on the kernel side) asks again at its next syscall.
+    fn set_tracking(&mut self, tgid: u32, value: u32) -> anyhow::Result<()> {
         self.task_target
             .set(tgid, value, 0)
-            .with_context(|| format!("tracking pid {tgid}"))
+            .with_context(|| format!("tracking pid {tgid}"))?;
+        self.tracer_epoch += 1;
+        self.track_epoch
+            .set(0, self.tracer_epoch, 0)
+            .context("bumping the tracking epoch")
     }
 }
 
