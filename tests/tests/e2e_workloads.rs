@@ -1473,7 +1473,7 @@ fn a_container_runs_read_only_without_network_from_its_generated_line() {
     assert!(
         line.contains(" --user 65534:65534 --read-only --tmpfs /tmp --pids-limit ")
             && line.contains(" --memory ")
-            && line.contains(" --cpus 0.5 ")
+            && line.contains(" --cpus ")
             && line.ends_with(" --network none"),
         "{line}"
     );

@@ -35,7 +35,10 @@ pub(crate) const SLOTS: u32 = 128;
 const SETTLE: Duration = Duration::from_secs(2);
 
 enum Slot {
-    Container(Box<Container>),
+    /// A container: its engine is asked about it on a thread of its own (an engine answers in
+    /// tens of milliseconds, and the next new container's first process may be gone by then),
+    /// which gives the answer when the container ends.
+    Container(std::thread::JoinHandle<Container>),
     /// A new mount namespace that is not a container (a service with a private /tmp, unshare).
     NotContainer,
     /// Its first process exited before its cgroup could be read: recorded, but unnamed.
@@ -219,7 +222,10 @@ impl Watcher {
 fn finished(probe: &mut Probe, slot: u32, watched: Watched) -> anyhow::Result<Finished> {
     let unidentified = matches!(watched.slot, Slot::Unidentified);
     let container = match watched.slot {
-        Slot::Container(c) => c,
+        Slot::Container(asking) => match asking.join() {
+            Ok(c) => Box::new(c),
+            Err(_) => anyhow::bail!("asking the engine about target slot {slot} panicked"),
+        },
         Slot::NotContainer => return Ok(Finished::NotContainer),
         Slot::Unidentified => Box::new(Container::unknown(
             containers::Engine::Docker,
@@ -387,6 +393,18 @@ fn identify(cgroup: Option<&str>) -> Slot {
     let Some((engine, id)) = containers::container_in_cgroup(cgroup) else {
         return Slot::NotContainer;
     };
+    let asking = std::thread::Builder::new()
+        .name("engine".to_owned())
+        .spawn(move || ask_engine(engine, id));
+    match asking {
+        Ok(handle) => Slot::Container(handle),
+        // No thread to spare: the container goes unnamed rather than the loop blocked.
+        Err(_) => Slot::Unidentified,
+    }
+}
+
+/// What the engine says about container `id`, with its pod's labels when it is a pod's.
+fn ask_engine(engine: containers::Engine, id: String) -> Container {
     let mut container = containers::inspect(engine, &id).unwrap_or_else(|| {
         let name = id.chars().take(12).collect();
         Container::unknown(engine, id, name)
@@ -397,5 +415,5 @@ fn identify(cgroup: Option<&str>) -> Slot {
             container.labels.entry(k).or_insert(v);
         }
     }
-    Slot::Container(Box::new(container))
+    container
 }
