@@ -42,8 +42,11 @@ const PODS: [(&str, &str, &str, &[&str]); 3] = [
     ),
 ];
 
-/// What each container does: a little of everything the agent records (files, processes).
-const WORK: &str = "sleep 0.2; ls / >/dev/null; cat /etc/passwd >/dev/null; /bin/true";
+/// What each container does: a little of everything the agent records (files, processes). It
+/// lives a second, as a pod's container lives at least: the agent asks containerd about a new
+/// container while it runs, and `ctr run --rm` removes it the moment it exits (the kubelet
+/// keeps an exited container until it is collected).
+const WORK: &str = "sleep 1; ls / >/dev/null; cat /etc/passwd >/dev/null; /bin/true";
 
 /// A pod of the node.
 pub(crate) struct Pod {
