@@ -7,6 +7,8 @@
 //! - [`docker`]: a `dockerd` the harness starts when none answers, and a busybox test image built
 //!   locally with `docker import` (no registry is ever contacted).
 //! - [`strace`]: `strace -f` ground truth, per architecture.
+//! - [`node`]: a Kubernetes node without a kubelet, pod containers under containerd with the
+//!   kubelet's CRI labels, for the node agent.
 //!
 //! Privileged tests run one at a time (`--test-threads=1`): they load BPF programs and start
 //! processes whose syscalls are compared with exact sets.
@@ -14,6 +16,7 @@
 pub mod debian;
 pub mod docker;
 pub mod kubernetes;
+pub mod node;
 pub mod podman;
 pub mod strace;
 

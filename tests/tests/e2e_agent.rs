@@ -12,19 +12,15 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cinch_tests::docker::{Docker, busybox_image};
-use cinch_tests::{ChildGuard, cinch_bin, free_port, guard, require};
+use cinch_tests::node::{self, Mode, Pod, Sandbox, require_ctr};
+use cinch_tests::{ChildGuard, cinch_bin, free_port, guard};
 use profile_gen::Recording;
 
-/// dockerd's own containerd.
-const SOCKET: &str = "/run/docker/containerd/containerd.sock";
-/// The containerd namespace the kubelet's containers live in.
-const NAMESPACE: &str = "k8s.io";
 const TEMPLATE_HASH: &str = "7c9f8d6b5";
 
 fn ok(out: &Output, what: &str) {
@@ -37,145 +33,20 @@ fn ok(out: &Output, what: &str) {
     );
 }
 
-fn ctr(args: &[&str]) -> Output {
-    Command::new("ctr")
-        .args(["-a", SOCKET, "-n", NAMESPACE])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ctr runs")
-}
-
-/// A container id as the CRI makes them: 64 hex digits (cinch finds it in the cgroup path).
-fn container_id() -> String {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("random bytes");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A pod: its namespace, name, uid, and its own labels (on its sandbox).
-struct Pod {
-    namespace: &'static str,
-    name: String,
-    uid: String,
-    labels: Vec<(&'static str, String)>,
-}
-
-impl Pod {
-    fn new(namespace: &'static str, name: &str, labels: &[(&'static str, &str)]) -> Pod {
-        Pod {
-            namespace,
-            name: name.to_owned(),
-            uid: format!("uid-{}", &container_id()[..16]),
-            labels: labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
-        }
-    }
-
-    /// The CRI labels of one of its containers (or its sandbox).
-    fn cri_labels(&self, container: &str, kind: &str) -> Vec<String> {
-        let mut out = vec![
-            format!("io.kubernetes.pod.namespace={}", self.namespace),
-            format!("io.kubernetes.pod.name={}", self.name),
-            format!("io.kubernetes.pod.uid={}", self.uid),
-            format!("io.kubernetes.container.name={container}"),
-            format!("io.cri-containerd.kind={kind}"),
-        ];
-        if kind == "sandbox" {
-            out.extend(self.labels.iter().map(|(k, v)| format!("{k}={v}")));
-        }
-        out
+/// Runs a container of `pod` to its end under `seccomp`, and asserts it went well.
+fn run_to_end(root: &Path, pod: &Pod, container: &str, seccomp: &Path, cmd: &[&str], what: &str) {
+    let run = pod.run(root, container, Mode::ToEnd, seccomp, cmd);
+    if let Err(e) = run.succeeded(what) {
+        panic!("{e}");
     }
 }
 
-/// Runs a container of `pod` in the foreground: `ctr run --rm`, its labels, `seccomp` as its
-/// profile; returns how it went.
-fn run_container(
-    rootfs: &Path,
-    pod: &Pod,
-    container: &str,
-    seccomp: &Path,
-    cmd: &[&str],
-) -> Output {
-    let id = container_id();
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--rm".into(),
-        "--rootfs".into(),
-        "--seccomp".into(),
-        "--seccomp-profile".into(),
-        seccomp.display().to_string(),
-    ];
-    for l in pod.cri_labels(container, "container") {
-        args.push("--label".into());
-        args.push(l);
-    }
-    args.push(rootfs.display().to_string());
-    args.push(id);
-    args.extend(cmd.iter().map(|s| (*s).to_owned()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctr(&args)
+fn sandbox(root: &Path, pod: &Pod) -> Sandbox {
+    pod.start_sandbox(root).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A pod's sandbox, running for the test (the pause container, here a sleep); removed on drop.
-struct Sandbox(String);
-
-impl Sandbox {
-    fn start(rootfs: &Path, pod: &Pod) -> Sandbox {
-        let id = container_id();
-        let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--rootfs".into()];
-        for l in pod.cri_labels("POD", "sandbox") {
-            args.push("--label".into());
-            args.push(l);
-        }
-        args.extend([
-            rootfs.display().to_string(),
-            id.clone(),
-            "/bin/sleep".into(),
-            "600".into(),
-        ]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&ctr(&args), "starting a sandbox");
-        Sandbox(id)
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        remove(&self.0);
-    }
-}
-
-fn remove(id: &str) {
-    let _ = ctr(&["task", "kill", "-s", "KILL", id]);
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until && ctr(&["task", "rm", id]).status.code() != Some(0) {
-        if !String::from_utf8_lossy(&ctr(&["task", "ls", "-q"]).stdout).contains(id) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = ctr(&["container", "rm", id]);
-}
-
-/// A busybox root for `ctr run --rootfs`, exported from the harness's image.
 fn rootfs(dir: &Path) -> PathBuf {
-    let docker = Docker::ensure();
-    let image = busybox_image();
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(&root).expect("mkdir");
-    let created = docker.cmd(&["create", &image, "true"]);
-    ok(&created, "docker create");
-    let id = String::from_utf8_lossy(&created.stdout).trim().to_owned();
-    let export = Command::new("sh")
-        .arg("-c")
-        .arg(format!("docker export {id} | tar -C {} -x", root.display()))
-        .output()
-        .expect("sh");
-    let _ = docker.cmd(&["rm", &id]);
-    ok(&export, "docker export | tar -x");
-    root
+    node::rootfs(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The agent, running.
@@ -221,13 +92,7 @@ impl Agent {
 
     /// `GET path`: the status code and body.
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n")?.1.to_owned();
-        Some((status, body))
+        node::http_get(self.port, path).ok()
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {
@@ -423,11 +288,7 @@ const DEBUG: &[&str] = &["/bin/sh", "-c", "sleep 1; ls / >/dev/null"];
 #[test]
 fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     guard!(bpf);
-    if !require(
-        "the_agent_writes_one_profile_per_owner_and_container_that_starts_them",
-        Path::new("/usr/bin/ctr").exists(),
-        "ctr (Debian's containerd package, which docker.io depends on) is not installed",
-    ) {
+    if !require_ctr("the_agent_writes_one_profile_per_owner_and_container_that_starts_them") {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -440,29 +301,29 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
         "shop",
         &format!("web-{hash}-x2x9q"),
         &[
-            ("app", "web"),
-            ("pod-template-hash", hash),
-            ("record", "yes"),
+            "app=web",
+            &format!("pod-template-hash={hash}"),
+            "record=yes",
         ],
     );
     let web_b = Pod::new(
         "shop",
         &format!("web-{hash}-q7z4w"),
         &[
-            ("app", "web"),
-            ("pod-template-hash", hash),
-            ("record", "yes"),
+            "app=web",
+            &format!("pod-template-hash={hash}"),
+            "record=yes",
         ],
     );
-    let debug = Pod::new("shop", "debug", &[("record", "yes")]);
+    let debug = Pod::new("shop", "debug", &["record=yes"]);
     // Left out by the selector: its sandbox lacks the label.
-    let other = Pod::new("shop", "cron-28h4k", &[("app", "cron")]);
+    let other = Pod::new("shop", "cron-28h4k", &["app=cron"]);
     // Left out by namespace.
-    let system = Pod::new("kube-system", "dns-6d4b7c9f8-k2l5m", &[("record", "yes")]);
+    let system = Pod::new("kube-system", "dns-6d4b7c9f8-k2l5m", &["record=yes"]);
     // Sandboxes exist before the agent, as they would for running pods.
     let _sandboxes: Vec<Sandbox> = [&web_a, &web_b, &debug, &other, &system]
         .iter()
-        .map(|p| Sandbox::start(&root, p))
+        .map(|p| sandbox(&root, p))
         .collect();
 
     // Two slots for five containers: each must be given back, cleared, for the next.
@@ -486,10 +347,7 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
         (&other, "job", DEBUG),
         (&system, "dns", DEBUG),
     ] {
-        ok(
-            &run_container(&root, pod, container, &recording_profile, cmd),
-            &pod.name,
-        );
+        run_to_end(&root, pod, container, &recording_profile, cmd, &pod.name);
     }
     agent.wait_for("cinch_agent_recordings_total", 3);
     agent.wait_for(
@@ -593,8 +451,12 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
         (&web_b, "app", &web_json, WEB_2),
         (&debug, "main", &debug_json, DEBUG),
     ] {
-        ok(
-            &run_container(&root, pod, container, profile, cmd),
+        run_to_end(
+            &root,
+            pod,
+            container,
+            profile,
+            cmd,
             &format!("{} under its merged profile", pod.name),
         );
     }
@@ -611,8 +473,12 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
 
     // A restarted agent goes on from the directory: the next replica adds to the same profile.
     let agent = Agent::start(&out, &["--namespace", "shop", "--selector", "record=yes"]);
-    ok(
-        &run_container(&root, &web_a, "app", &recording_profile, WEB_1),
+    run_to_end(
+        &root,
+        &web_a,
+        "app",
+        &recording_profile,
+        WEB_1,
         "web-a again",
     );
     agent.wait_for("cinch_agent_recordings_total", 1);
@@ -661,28 +527,18 @@ fn agent_stop_with_a_running_container(
     pod: &Pod,
     seccomp: &Path,
 ) -> (std::process::ExitStatus, String) {
-    let id = container_id();
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "-d".into(),
-        "--rootfs".into(),
-        "--seccomp".into(),
-        "--seccomp-profile".into(),
-        seccomp.display().to_string(),
-    ];
-    for l in pod.cri_labels("app", "container") {
-        args.push("--label".into());
-        args.push(l);
+    let long = pod.run(
+        root,
+        "app",
+        Mode::Detached,
+        seccomp,
+        &["/bin/sh", "-c", "cat /etc/passwd >/dev/null; sleep 600"],
+    );
+    let id = long.id.clone();
+    if let Err(e) = long.succeeded("a long container") {
+        node::remove(&id);
+        panic!("{e}");
     }
-    args.extend([
-        root.display().to_string(),
-        id.clone(),
-        "/bin/sh".into(),
-        "-c".into(),
-        "cat /etc/passwd >/dev/null; sleep 600".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&ctr(&args), "a long container");
     let until = Instant::now() + Duration::from_secs(20);
     while agent.metrics().get("cinch_agent_targets") != Some(&1) {
         assert!(
@@ -692,7 +548,7 @@ fn agent_stop_with_a_running_container(
         std::thread::sleep(Duration::from_millis(100));
     }
     let stopped = agent.stop();
-    remove(&id);
+    node::remove(&id);
     stopped
 }
 
@@ -721,11 +577,7 @@ fn daemonset_capabilities() -> String {
 #[test]
 fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
     guard!(bpf);
-    if !require(
-        "the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities",
-        Path::new("/usr/bin/ctr").exists(),
-        "ctr (Debian's containerd package, which docker.io depends on) is not installed",
-    ) {
+    if !require_ctr("the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities") {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -736,9 +588,9 @@ fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
     let web = Pod::new(
         "shop",
         &format!("web-{TEMPLATE_HASH}-x2x9q"),
-        &[("app", "web"), ("pod-template-hash", TEMPLATE_HASH)],
+        &["app=web", &format!("pod-template-hash={TEMPLATE_HASH}")],
     );
-    let _sandbox = Sandbox::start(&root, &web);
+    let _sandbox = sandbox(&root, &web);
     let port = free_port();
     let child = Command::new(cinch_bin())
         .args(["run", "--profile", profile.to_str().expect("utf-8")])
@@ -754,10 +606,7 @@ fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
     let agent = Agent::wait_healthy(ChildGuard(child), port);
     let recording_profile = cinch_tests::recording_profile();
     for _ in 0..2 {
-        ok(
-            &run_container(&root, &web, "app", &recording_profile, WEB_1),
-            "web",
-        );
+        run_to_end(&root, &web, "app", &recording_profile, WEB_1, "web");
     }
     agent.wait_for("cinch_agent_recordings_total", 2);
     agent.wait_for("cinch_agent_profiles", 1);

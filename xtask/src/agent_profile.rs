@@ -24,13 +24,13 @@ const CONTAINERS: usize = 9;
 pub(crate) fn run() -> anyhow::Result<ExitCode> {
     let cinch = build_cinch(true)?;
     let dir = target_dir()?.join("agent-profile");
-    let mut node = Node::start(&dir)?;
+    let node = Node::start(&dir)?;
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
     let mut recordings = Vec::new();
     for round in 0..ROUNDS {
         let rec = dir.join(format!("agent-{round}.json"));
-        record_round(&cinch, &mut node, &out, &rec)?;
+        record_round(&cinch, &node, &out, &rec)?;
         recordings.push(rec);
     }
     drop(node);
@@ -61,7 +61,7 @@ pub(crate) fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// One recorded run of the agent: start, containers, scrapes, SIGTERM.
-fn record_round(cinch: &Path, node: &mut Node, out: &Path, rec: &PathBuf) -> anyhow::Result<()> {
+fn record_round(cinch: &Path, node: &Node, out: &Path, rec: &PathBuf) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -29,7 +29,7 @@ const SLOTS: &str = "4";
 /// at all; a run that found problems is Ok with `failures`.
 pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
     let dir = target_dir()?.join("soak-agent");
-    let mut node = Node::start(&dir)?;
+    let node = Node::start(&dir)?;
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
 
