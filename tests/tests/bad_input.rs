@@ -627,6 +627,7 @@ fn agent_inputs() {
     let cases = vec![
         c("agent: --selector without =", format!("-o {out} --selector app"), &["'app'", "KEY=VALUE"]),
         c("agent: --selector without a key", format!("-o {out} --selector =web"), &["'=web'", "KEY=VALUE"]),
+        c("agent: --annotation without =", format!("-o {out} --annotation example.com/record"), &["'example.com/record'", "KEY=VALUE"]),
         c("agent: --namespace not a namespace name", format!("-o {out} --namespace Shop_1"), &["Shop_1", "namespace"]),
         c("agent: --node not a node name", format!("-o {out} --node a/b"), &["a/b", "node name"]),
         c("agent: --slots 0", format!("-o {out} --slots 0"), &["'0'", "--slots"]),

@@ -112,6 +112,10 @@ pub(crate) struct AgentArgs {
     #[arg(long = "selector", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub selectors: Vec<(String, String)>,
 
+    /// Record only pods with this annotation (repeat: all must match).
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub annotations: Vec<(String, String)>,
+
     /// Address of the HTTP endpoint serving /metrics (Prometheus text) and /healthz.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9477")]
     pub listen: std::net::SocketAddr,

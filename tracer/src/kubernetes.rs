@@ -4,7 +4,7 @@
 //! The kubelet labels every container with its pod's namespace, name and uid and its own name
 //! (`io.kubernetes.pod.namespace`, `io.kubernetes.pod.name`, `io.kubernetes.pod.uid`,
 //! `io.kubernetes.container.name`); the pod's own labels go on its sandbox, which the engine
-//! is asked for ([`crate::containers::pod_labels`]). Nothing names the pod's owner, so it is
+//! is asked for with its annotations ([`crate::containers::pod_metadata`]). Nothing names the pod's owner, so it is
 //! told from the labels its controller puts on every pod (`pod-template-hash` for a
 //! Deployment's ReplicaSet, `statefulset.kubernetes.io/pod-name`, `job-name`,
 //! `pod-template-generation` for a DaemonSet) and the pod name the controller generated.
@@ -107,20 +107,30 @@ fn owner(pod: &str, labels: &BTreeMap<String, String>) -> (&'static str, String)
     ("Pod", pod.to_owned())
 }
 
-/// Which pods the agent records: in these namespaces (any when empty), with all these labels.
+/// Which pods the agent records: in these namespaces (any when empty), with all these labels
+/// and all these annotations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Selector {
     pub namespaces: BTreeSet<String>,
     pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
 }
 
 impl Selector {
-    pub(crate) fn matches(&self, pod: &PodContainer, labels: &BTreeMap<String, String>) -> bool {
-        (self.namespaces.is_empty() || self.namespaces.contains(&pod.namespace))
-            && self
-                .labels
+    pub(crate) fn matches(
+        &self,
+        pod: &PodContainer,
+        labels: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) -> bool {
+        let all = |wanted: &[(String, String)], have: &BTreeMap<String, String>| {
+            wanted
                 .iter()
-                .all(|(k, v)| labels.get(k).is_some_and(|have| have == v))
+                .all(|(k, v)| have.get(k).is_some_and(|h| h == v))
+        };
+        (self.namespaces.is_empty() || self.namespaces.contains(&pod.namespace))
+            && all(&self.labels, labels)
+            && all(&self.annotations, annotations)
     }
 }
 
@@ -216,18 +226,30 @@ mod tests {
     }
 
     #[test]
-    fn selection_by_namespace_and_labels() {
+    fn selection_by_namespace_labels_and_annotations() {
         let p = pod("web-1", &[]).expect("pod");
         let l = labels(&[("app", "web"), ("tier", "front")]);
+        let a = labels(&[("example.com/record", "true")]);
         let mut s = Selector::default();
-        assert!(s.matches(&p, &l), "everything by default");
+        assert!(s.matches(&p, &l, &a), "everything by default");
         s.namespaces.insert("other".to_owned());
-        assert!(!s.matches(&p, &l));
+        assert!(!s.matches(&p, &l, &a));
         s.namespaces.insert("shop".to_owned());
-        assert!(s.matches(&p, &l));
+        assert!(s.matches(&p, &l, &a));
         s.labels.push(("app".to_owned(), "web".to_owned()));
-        assert!(s.matches(&p, &l));
+        assert!(s.matches(&p, &l, &a));
+        s.annotations
+            .push(("example.com/record".to_owned(), "true".to_owned()));
+        assert!(s.matches(&p, &l, &a));
+        assert!(
+            !s.matches(&p, &l, &BTreeMap::new()),
+            "an annotation, not a label"
+        );
+        assert!(
+            !s.matches(&p, &a, &l),
+            "labels and annotations are not interchangeable"
+        );
         s.labels.push(("tier".to_owned(), "back".to_owned()));
-        assert!(!s.matches(&p, &l), "every label must match");
+        assert!(!s.matches(&p, &l, &a), "every label must match");
     }
 }

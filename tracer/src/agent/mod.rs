@@ -157,7 +157,10 @@ impl Agent {
         let Some(pod) = PodContainer::from_labels(&container.labels) else {
             return self.ignore(Ignored::NotKubernetes);
         };
-        if !self.selector.matches(&pod, &container.labels) {
+        if !self
+            .selector
+            .matches(&pod, &container.labels, &container.pod_annotations)
+        {
             return self.ignore(Ignored::NotSelected);
         }
         if recording.syscall_entries() == 0 {

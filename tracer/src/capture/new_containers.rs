@@ -409,11 +409,14 @@ fn ask_engine(engine: containers::Engine, id: String) -> Container {
         let name = id.chars().take(12).collect();
         Container::unknown(engine, id, name)
     });
-    // A pod's labels are on its sandbox: added, the container's own going first.
+    // A pod's labels and annotations are on its sandbox: its labels added, the container's
+    // own going first.
     if let Some(uid) = container.labels.get(crate::kubernetes::POD_UID).cloned() {
-        for (k, v) in containers::pod_labels(engine, &uid) {
+        let pod = containers::pod_metadata(engine, &uid);
+        for (k, v) in pod.labels {
             container.labels.entry(k).or_insert(v);
         }
+        container.pod_annotations = pod.annotations;
     }
     container
 }

@@ -46,6 +46,7 @@ pub(super) fn run(args: AgentArgs) -> anyhow::Result<u8> {
         selector: Selector {
             namespaces: args.namespaces.into_iter().collect(),
             labels: args.selectors,
+            annotations: args.annotations,
         },
         node: node_name(args.node)?,
         output: args.output,

@@ -84,6 +84,8 @@ pub(crate) struct Container {
     pub volumes: Vec<String>,
     /// The engine's labels (Kubernetes names its pods and containers in them).
     pub labels: BTreeMap<String, String>,
+    /// Its pod's annotations, when it is a pod's and the engine keeps them (on the sandbox).
+    pub pod_annotations: BTreeMap<String, String>,
 }
 
 impl Container {
@@ -101,6 +103,7 @@ impl Container {
             secret_env: Vec::new(),
             volumes: Vec::new(),
             labels: BTreeMap::new(),
+            pod_annotations: BTreeMap::new(),
         }
     }
 }
@@ -177,6 +180,7 @@ pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
         secret_env: secret_env(&strings_at(c, "/Config/Env")),
         volumes: engine_volumes(c),
         labels: labels_at(c, "/Config/Labels"),
+        pod_annotations: BTreeMap::new(),
     })
 }
 
@@ -302,6 +306,7 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
         secret_env: secret_env(&strings_at(&v, "/info/runtimeSpec/process/env")),
         volumes: oci_volumes(&v, "/info/runtimeSpec/mounts"),
         labels: labels_at(&v, "/status/labels"),
+        pod_annotations: BTreeMap::new(),
     })
 }
 
@@ -410,31 +415,43 @@ fn container_from_ctr(id: &str, info: &Value, tasks: &str) -> Container {
         secret_env: secret_env(&strings_at(info, "/Spec/process/env")),
         volumes: oci_volumes(info, "/Spec/mounts"),
         labels: labels_at(info, "/Labels"),
+        pod_annotations: BTreeMap::new(),
     }
 }
 
-/// The labels of the pod whose uid is `uid`, from its sandbox: the kubelet puts a pod's own
-/// labels there, not on its containers. Asked of containerd (through `ctr`) and CRI-O (through
-/// `crictl`); empty when neither knows the pod.
-pub(crate) fn pod_labels(engine: Engine, uid: &str) -> BTreeMap<String, String> {
+/// What a pod's sandbox says of the pod: its own labels and annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PodMetadata {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// containerd's CRI plugin keeps a sandbox's CRI config (the pod's labels and annotations, as
+/// the kubelet passed them) in this container extension, as versioned JSON.
+const CRI_SANDBOX_METADATA: &str = "io.cri-containerd.sandbox.metadata";
+
+/// The labels and annotations of the pod whose uid is `uid`, from its sandbox: the kubelet puts
+/// a pod's own labels and annotations there, not on its containers. Asked of containerd
+/// (through `ctr`) and CRI-O (through `crictl`); empty when neither knows the pod.
+pub(crate) fn pod_metadata(engine: Engine, uid: &str) -> PodMetadata {
     // The uid is the API server's (a UUID); anything else stays out of a filter expression.
     if uid.is_empty() || !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return BTreeMap::new();
+        return PodMetadata::default();
     }
     let found = match engine {
-        Engine::Containerd => pod_labels_ctr(uid),
+        Engine::Containerd => pod_metadata_ctr(uid),
         Engine::Crio => {
             let label = format!("{}={uid}", crate::kubernetes::POD_UID);
             ask("crictl", &["pods", "-o", "json", "--label", &label])
                 .and_then(|out| serde_json::from_str::<Value>(&out).ok())
-                .map(|v| labels_at(&v, "/items/0/labels"))
+                .map(|v| pod_metadata_crictl(&v))
         }
         Engine::Docker | Engine::Podman => None,
     };
     found.unwrap_or_default()
 }
 
-fn pod_labels_ctr(uid: &str) -> Option<BTreeMap<String, String>> {
+fn pod_metadata_ctr(uid: &str) -> Option<PodMetadata> {
     let filter = format!(
         "labels.\"{}\"=={uid},labels.\"io.cri-containerd.kind\"==sandbox",
         crate::kubernetes::POD_UID
@@ -444,8 +461,34 @@ fn pod_labels_ctr(uid: &str) -> Option<BTreeMap<String, String>> {
         let id = ids.split_whitespace().next()?;
         let info: Value =
             serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
-        Some(labels_at(&info, "/Labels"))
+        Some(sandbox_from_ctr(&info))
     })
+}
+
+/// A sandbox from `ctr containers info`: its labels, and the annotations in the CRI plugin's
+/// metadata extension (base64 of `{"Version": "v1", "Metadata": {"Config": {...}}}`, the
+/// pod's CRI config).
+fn sandbox_from_ctr(info: &Value) -> PodMetadata {
+    use base64::Engine as _;
+    let annotations = info
+        .pointer(&format!("/Extensions/{CRI_SANDBOX_METADATA}/value"))
+        .and_then(Value::as_str)
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
+        .map(|meta| labels_at(&meta, "/Metadata/Config/annotations"))
+        .unwrap_or_default();
+    PodMetadata {
+        labels: labels_at(info, "/Labels"),
+        annotations,
+    }
+}
+
+/// A pod from `crictl pods -o json`: the first item's labels and annotations.
+fn pod_metadata_crictl(pods: &Value) -> PodMetadata {
+    PodMetadata {
+        labels: labels_at(pods, "/items/0/labels"),
+        annotations: labels_at(pods, "/items/0/annotations"),
+    }
 }
 
 /// Finds a running container by name or id, asking the given engine or every engine found.
@@ -518,5 +561,68 @@ mod tests {
             "without a Kubernetes label the id is the name"
         );
         assert_eq!(c.seccomp, SeccompInForce::Unconfined);
+    }
+
+    /// A sandbox as `ctr containers info` prints it on a containerd whose CRI plugin made it
+    /// (1.6): the pod's labels as container labels, and the pod's CRI config, annotations
+    /// included, in the metadata extension (a protobuf `Any` whose bytes JSON shows as
+    /// base64: containerd's versioned sandbox metadata, made here by the script in the
+    /// comment below).
+    #[test]
+    fn a_sandbox_gives_its_pods_labels_and_annotations() {
+        // json.dumps({"Version": "v1", "Metadata": {"ID": ..., "Config": {"metadata": ...,
+        // "labels": {...}, "annotations": {"example.com/record": "true",
+        // "kubernetes.io/config.source": "api"}, ...}, "NetNSPath": ..., ...}}), base64'd.
+        const METADATA: &str = "eyJWZXJzaW9uIjoidjEiLCJNZXRhZGF0YSI6eyJJRCI6IjhlMWYwYzJhIiwiTmFtZSI6IndlYi03YzlmOGQ2YjUteDJ4OXFfc2hvcF8zZjJhXzAiLCJDb25maWciOnsibWV0YWRhdGEiOnsibmFtZSI6IndlYi03YzlmOGQ2YjUteDJ4OXEiLCJ1aWQiOiIzZjJhIiwibmFtZXNwYWNlIjoic2hvcCJ9LCJob3N0bmFtZSI6IndlYi03YzlmOGQ2YjUteDJ4OXEiLCJsb2dfZGlyZWN0b3J5IjoiL3Zhci9sb2cvcG9kcy9zaG9wX3dlYi03YzlmOGQ2YjUteDJ4OXFfM2YyYSIsImxhYmVscyI6eyJhcHAiOiJ3ZWIiLCJpby5rdWJlcm5ldGVzLnBvZC51aWQiOiIzZjJhIn0sImFubm90YXRpb25zIjp7ImV4YW1wbGUuY29tL3JlY29yZCI6InRydWUiLCJrdWJlcm5ldGVzLmlvL2NvbmZpZy5zb3VyY2UiOiJhcGkifSwibGludXgiOnsiY2dyb3VwX3BhcmVudCI6Ii9rdWJlcG9kcy9iZXN0ZWZmb3J0L3BvZDNmMmEifX0sIk5ldE5TUGF0aCI6Ii92YXIvcnVuL25ldG5zL2NuaS0xIiwiSVAiOiIxMC4wLjAuNyIsIkFkZGl0aW9uYWxJUHMiOm51bGwsIlJ1bnRpbWVIYW5kbGVyIjoiIiwiQ05JUmVzdWx0IjpudWxsLCJQcm9jZXNzTGFiZWwiOiIifX0=";
+        let info: Value = serde_json::json!({
+            "ID": "8e1f0c2a",
+            "Labels": {
+                "app": "web",
+                "io.cri-containerd.kind": "sandbox",
+                "io.kubernetes.pod.uid": "3f2a"
+            },
+            "Image": "registry.k8s.io/pause:3.6",
+            "Extensions": {
+                "io.cri-containerd.sandbox.metadata": {
+                    "type_url": "github.com/containerd/cri/pkg/store/sandbox/Metadata",
+                    "value": METADATA
+                }
+            }
+        });
+        let pod = sandbox_from_ctr(&info);
+        assert_eq!(pod.labels["app"], "web");
+        assert_eq!(
+            pod.annotations
+                .get("example.com/record")
+                .map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(pod.annotations.len(), 2);
+
+        // A sandbox some other client made: labels only.
+        let bare: Value = serde_json::json!({"ID": "1", "Labels": {"app": "web"}});
+        let pod = sandbox_from_ctr(&bare);
+        assert_eq!(pod.labels.len(), 1);
+        assert!(pod.annotations.is_empty());
+    }
+
+    /// `crictl pods -o json` (CRI-O): a pod's labels and annotations.
+    #[test]
+    fn crictl_gives_a_pods_labels_and_annotations() {
+        let pods: Value = serde_json::json!({"items": [{
+            "id": "5d0b",
+            "metadata": {"name": "web-7c9f8d6b5-x2x9q", "uid": "3f2a", "namespace": "shop", "attempt": 0},
+            "state": "SANDBOX_READY",
+            "labels": {"app": "web", "io.kubernetes.pod.uid": "3f2a"},
+            "annotations": {"example.com/record": "true"},
+            "runtimeHandler": ""
+        }]});
+        let pod = pod_metadata_crictl(&pods);
+        assert_eq!(pod.labels["app"], "web");
+        assert_eq!(pod.annotations["example.com/record"], "true");
+        assert_eq!(
+            pod_metadata_crictl(&serde_json::json!({"items": []})),
+            PodMetadata::default()
+        );
     }
 }

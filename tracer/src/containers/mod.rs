@@ -10,7 +10,7 @@ mod cgroup;
 mod engine;
 
 pub(crate) use cgroup::container_in_cgroup;
-pub(crate) use engine::{Container, Engine, SeccompInForce, inspect, pod_labels, resolve};
+pub(crate) use engine::{Container, Engine, SeccompInForce, inspect, pod_metadata, resolve};
 
 use std::collections::BTreeSet;
 
