@@ -4,7 +4,7 @@
 //! The kubelet labels every container with its pod's namespace, name and uid and its own name
 //! (`io.kubernetes.pod.namespace`, `io.kubernetes.pod.name`, `io.kubernetes.pod.uid`,
 //! `io.kubernetes.container.name`); the pod's own labels go on its sandbox, which the engine
-//! is asked for with its annotations ([`crate::containers::pod_metadata`]). Nothing names the pod's owner, so it is
+//! is asked for with its annotations ([`crate::containers::inspect_new`]). Nothing names the pod's owner, so it is
 //! told from the labels its controller puts on every pod (`pod-template-hash` for a
 //! Deployment's ReplicaSet, `statefulset.kubernetes.io/pod-name`, `job-name`,
 //! `pod-template-generation` for a DaemonSet) and the pod name the controller generated.

@@ -403,20 +403,11 @@ fn identify(cgroup: Option<&str>) -> Slot {
     }
 }
 
-/// What the engine says about container `id`, with its pod's labels when it is a pod's.
+/// What the engine says about container `id`, with its pod's labels and annotations when it is
+/// a pod's.
 fn ask_engine(engine: containers::Engine, id: String) -> Container {
-    let mut container = containers::inspect(engine, &id).unwrap_or_else(|| {
+    containers::inspect_new(engine, &id).unwrap_or_else(|| {
         let name = id.chars().take(12).collect();
         Container::unknown(engine, id, name)
-    });
-    // A pod's labels and annotations are on its sandbox: its labels added, the container's
-    // own going first.
-    if let Some(uid) = container.labels.get(crate::kubernetes::POD_UID).cloned() {
-        let pod = containers::pod_metadata(engine, &uid);
-        for (k, v) in pod.labels {
-            container.labels.entry(k).or_insert(v);
-        }
-        container.pod_annotations = pod.annotations;
-    }
-    container
+    })
 }

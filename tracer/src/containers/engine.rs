@@ -106,9 +106,32 @@ impl Container {
             pod_annotations: BTreeMap::new(),
         }
     }
+
+    /// Adds what its pod's sandbox says: the pod's labels (the container's own going first)
+    /// and annotations.
+    fn add_pod(&mut self, pod: PodMetadata) {
+        for (k, v) in pod.labels {
+            self.labels.entry(k).or_insert(v);
+        }
+        self.pod_annotations = pod.annotations;
+    }
+
+    /// The uid of its pod, when it is a pod's, as the kubelet labels it (an API server uid;
+    /// anything else stays out of the engines' filter expressions).
+    fn pod_uid(&self) -> Option<&str> {
+        self.labels
+            .get(crate::kubernetes::POD_UID)
+            .map(String::as_str)
+            .filter(|uid| {
+                !uid.is_empty() && uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a running engine CLI is looked at: its answer is waited for by the agent's
+/// engine threads, a few milliseconds each time matter for a short container.
+const POLL: Duration = Duration::from_millis(2);
 
 /// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs.
 fn ask(cli: &str, args: &[&str]) -> Option<String> {
@@ -128,7 +151,7 @@ fn ask(cli: &str, args: &[&str]) -> Option<String> {
                 std::io::Read::read_to_string(child.stdout.as_mut()?, &mut out).ok()?;
                 return status.success().then_some(out);
             }
-            Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(POLL),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -139,7 +162,7 @@ fn ask(cli: &str, args: &[&str]) -> Option<String> {
 }
 
 /// Asks one engine about `reference` (name or id).
-pub(crate) fn inspect(engine: Engine, reference: &str) -> Option<Container> {
+fn inspect(engine: Engine, reference: &str) -> Option<Container> {
     match engine {
         Engine::Crio => return inspect_crictl(reference),
         Engine::Containerd if crate::spawn::resolve("nerdctl").is_none() => {
@@ -310,6 +333,32 @@ fn inspect_crictl(reference: &str) -> Option<Container> {
     })
 }
 
+/// A container that has just started, by the full id its cgroup gives (`record
+/// --new-containers` and the agent): what the engine says of it and, for a pod's container,
+/// what its pod's sandbox says ([`Container::add_pod`]). Through `ctr`, with fewer calls than
+/// [`inspect`] and [`pod_metadata`] make (no listing to resolve a prefix, no task table for a
+/// pid the kernel side does not need, the sandbox asked for where the container was found):
+/// each call takes tens of milliseconds, and a short container may be gone before they are
+/// done.
+pub(crate) fn inspect_new(engine: Engine, id: &str) -> Option<Container> {
+    if engine == Engine::Containerd && crate::spawn::resolve("nerdctl").is_none() {
+        return in_every_ctr_namespace(|ctr, ns| {
+            let info: Value =
+                serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+            let mut container = container_from_ctr(id, &info, "");
+            if let Some(pod) = container.pod_uid().and_then(|uid| sandbox_in(ctr, ns, uid)) {
+                container.add_pod(pod);
+            }
+            Some(container)
+        });
+    }
+    let mut container = inspect(engine, id)?;
+    if let Some(uid) = container.pod_uid().map(str::to_owned) {
+        container.add_pod(pod_metadata(engine, &uid));
+    }
+    Some(container)
+}
+
 /// containerd's sockets: `CONTAINERD_ADDRESS`, the system one, and the one dockerd starts for
 /// itself when there is no system containerd (Docker 20.10 and later).
 fn containerd_sockets() -> Vec<String> {
@@ -433,13 +482,9 @@ const CRI_SANDBOX_METADATA: &str = "io.cri-containerd.sandbox.metadata";
 /// The labels and annotations of the pod whose uid is `uid`, from its sandbox: the kubelet puts
 /// a pod's own labels and annotations there, not on its containers. Asked of containerd
 /// (through `ctr`) and CRI-O (through `crictl`); empty when neither knows the pod.
-pub(crate) fn pod_metadata(engine: Engine, uid: &str) -> PodMetadata {
-    // The uid is the API server's (a UUID); anything else stays out of a filter expression.
-    if uid.is_empty() || !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return PodMetadata::default();
-    }
+fn pod_metadata(engine: Engine, uid: &str) -> PodMetadata {
     let found = match engine {
-        Engine::Containerd => pod_metadata_ctr(uid),
+        Engine::Containerd => in_every_ctr_namespace(|ctr, ns| sandbox_in(ctr, ns, uid)),
         Engine::Crio => {
             let label = format!("{}={uid}", crate::kubernetes::POD_UID);
             ask("crictl", &["pods", "-o", "json", "--label", &label])
@@ -451,18 +496,16 @@ pub(crate) fn pod_metadata(engine: Engine, uid: &str) -> PodMetadata {
     found.unwrap_or_default()
 }
 
-fn pod_metadata_ctr(uid: &str) -> Option<PodMetadata> {
+/// The sandbox of the pod whose uid is `uid` in containerd namespace `ns`, through `ctr`.
+fn sandbox_in(ctr: &dyn Fn(&[&str]) -> Option<String>, ns: &str, uid: &str) -> Option<PodMetadata> {
     let filter = format!(
         "labels.\"{}\"=={uid},labels.\"io.cri-containerd.kind\"==sandbox",
         crate::kubernetes::POD_UID
     );
-    in_every_ctr_namespace(|ctr, ns| {
-        let ids = ctr(&["-n", ns, "containers", "ls", "-q", &filter])?;
-        let id = ids.split_whitespace().next()?;
-        let info: Value =
-            serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
-        Some(sandbox_from_ctr(&info))
-    })
+    let ids = ctr(&["-n", ns, "containers", "ls", "-q", &filter])?;
+    let id = ids.split_whitespace().next()?;
+    let info: Value = serde_json::from_str(&ctr(&["-n", ns, "containers", "info", id])?).ok()?;
+    Some(sandbox_from_ctr(&info))
 }
 
 /// A sandbox from `ctr containers info`: its labels, and the annotations in the CRI plugin's

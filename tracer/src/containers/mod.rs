@@ -10,7 +10,7 @@ mod cgroup;
 mod engine;
 
 pub(crate) use cgroup::container_in_cgroup;
-pub(crate) use engine::{Container, Engine, SeccompInForce, inspect, pod_metadata, resolve};
+pub(crate) use engine::{Container, Engine, SeccompInForce, inspect_new, resolve};
 
 use std::collections::BTreeSet;
 
