@@ -579,6 +579,7 @@ pub mod names {
     pub const G_OFF_TASK_NSPROXY: &str = "OFF_TASK_NSPROXY";
     pub const G_OFF_NSPROXY_MNT_NS: &str = "OFF_NSPROXY_MNT_NS";
     pub const G_OFF_MNT_NS_INUM: &str = "OFF_MNT_NS_INUM";
+    pub const G_OFF_MNT_NS_ID: &str = "OFF_MNT_NS_ID";
     pub const G_OFF_TASK_SECCOMP_MODE: &str = "OFF_TASK_SECCOMP_MODE";
     pub const G_MNTNS_MODE: &str = "MNTNS_MODE";
     pub const G_OFF_TASK_SIGNAL: &str = "OFF_TASK_SIGNAL";

@@ -122,9 +122,11 @@ pub static PENDING_TEMPLATE: Array<PendingChecks> = Array::with_max_entries(1, 0
 pub static MNTNS_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
 /// Mount namespaces that existed when recording started (`--new-containers`): the host's and
-/// its services'. A fork in any other mount namespace starts a new target.
+/// its services', by inode, each with its unique id (0 where the kernel does not say). A fork
+/// in any other mount namespace starts a new target. An inode number is reused as soon as its
+/// namespace is gone, so a namespace whose inode is known but whose id differs is new.
 #[map]
-pub static KNOWN_MNTNS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_KNOWN_MNTNS, 0);
+pub static KNOWN_MNTNS: HashMap<u32, u64> = HashMap::with_max_entries(MAX_KNOWN_MNTNS, 0);
 
 /// Target slots the kernel side may hand to new containers, filled by the tracer. A queue pop
 /// is atomic, which the BPF instruction set offers no other way on every CPU version.
@@ -237,6 +239,10 @@ pub static OFF_TASK_NSPROXY: Global<u32> = Global::new(NO_OFFSET);
 pub static OFF_NSPROXY_MNT_NS: Global<u32> = Global::new(NO_OFFSET);
 #[unsafe(no_mangle)]
 pub static OFF_MNT_NS_INUM: Global<u32> = Global::new(NO_OFFSET);
+/// Offset of the mount namespace's unique 64-bit id (`mnt_namespace.ns.ns_id`, before Linux
+/// 6.18 `mnt_namespace.seq`): never reused, unlike the inode number.
+#[unsafe(no_mangle)]
+pub static OFF_MNT_NS_ID: Global<u32> = Global::new(NO_OFFSET);
 #[unsafe(no_mangle)]
 pub static OFF_TASK_SECCOMP_MODE: Global<u32> = Global::new(NO_OFFSET);
 /// Offsets of `task_struct.signal` and `signal_struct.live`, for kernels whose

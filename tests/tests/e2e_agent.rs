@@ -615,3 +615,80 @@ fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
     let (doc, _) = spo(&out.join("profiles/shop/web-app.yaml"));
     assert_eq!(annotation(&doc, "cinch/recordings"), "2");
 }
+
+/// The kernel gives a gone namespace's inode number to the next namespace made: a container
+/// that was running when the agent started, then ends, leaves its mount namespace's number to
+/// the next container, which must still be seen as new (by the namespace's unique id), not as
+/// the known one it replaces.
+#[test]
+fn a_container_that_reuses_a_gone_containers_namespace_number_is_recorded() {
+    guard!(bpf);
+    if !require_ctr("a_container_that_reuses_a_gone_containers_namespace_number_is_recorded") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = rootfs(tmp.path());
+    let out = tmp.path().join("agent");
+    let recording_profile = cinch_tests::recording_profile();
+    let web = Pod::new(
+        "shop",
+        &format!("web-{TEMPLATE_HASH}-x2x9q"),
+        &["app=web", &format!("pod-template-hash={TEMPLATE_HASH}")],
+    );
+    let _sandbox = sandbox(&root, &web);
+    // Each container writes its mount namespace (`mnt:[INODE]`) into the shared root.
+    let old_file = root.join("mntns-old");
+    let new_file = root.join("mntns-new");
+    let old = web.run(
+        &root,
+        "app",
+        Mode::Detached,
+        &recording_profile,
+        &[
+            "/bin/sh",
+            "-c",
+            "readlink /proc/self/ns/mnt > /mntns-old; sleep 600",
+        ],
+    );
+    let old_id = old.id.clone();
+    if let Err(e) = old.succeeded("the container running before the agent") {
+        node::remove(&old_id);
+        panic!("{e}");
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while !old_file.exists() {
+        assert!(Instant::now() < until, "the old container never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let agent = Agent::start(&out, &["--namespace", "shop"]);
+    node::remove(&old_id);
+    run_to_end(
+        &root,
+        &web,
+        "app",
+        &recording_profile,
+        &[
+            "/bin/sh",
+            "-c",
+            "readlink /proc/self/ns/mnt > /mntns-new; sleep 1; cat /etc/passwd >/dev/null",
+        ],
+        "the container after it",
+    );
+    let inode = |p: &Path| std::fs::read_to_string(p).expect("a namespace written");
+    assert_eq!(
+        inode(&old_file),
+        inode(&new_file),
+        "the kernel gave the new container's mount namespace the old one's number, as it does when nothing else makes a namespace in between (the precondition of this test)"
+    );
+    agent.wait_for("cinch_agent_recordings_total", 1);
+    let (st, said) = agent.stop();
+    assert!(st.success(), "{st}\n{said}");
+    let written = in_dir(&out.join("recordings/shop/web/app"));
+    assert_eq!(written.len(), 1, "{written:?}");
+    let rec = read(&written[0]);
+    assert!(
+        names(&rec).contains("readlink") || names(&rec).contains("readlinkat"),
+        "the new container's own calls: {:?}",
+        names(&rec)
+    );
+}

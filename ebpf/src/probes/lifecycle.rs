@@ -25,9 +25,9 @@ use cinch_common::{
 };
 
 use crate::maps::{
-    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_INUM,
-    OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID, OFF_TASK_SIGNAL,
-    OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
+    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_ID,
+    OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID,
+    OFF_TASK_SIGNAL, OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
     tracking_changed,
 };
 
@@ -146,7 +146,7 @@ fn on_exec() {
     if unsafe { *cell } != 0 || tgid == TRACER_TGID.load() {
         return;
     }
-    let Some(inum) = current_mntns() else {
+    let Some((inum, _)) = current_mntns() else {
         return;
     };
     // SAFETY: a valid map value.
@@ -159,20 +159,22 @@ fn on_exec() {
     join(slot, tgid);
 }
 
-/// Mount namespace inode of the current task.
+/// The current task's mount namespace: its inode number, and its unique id (0 where the
+/// kernel's BTF names none).
 #[inline(always)]
-fn current_mntns() -> Option<u32> {
-    let (o_nsproxy, o_mnt_ns, o_inum) = (
+fn current_mntns() -> Option<(u32, u64)> {
+    let (o_nsproxy, o_mnt_ns, o_inum, o_id) = (
         OFF_TASK_NSPROXY.load(),
         OFF_NSPROXY_MNT_NS.load(),
         OFF_MNT_NS_INUM.load(),
+        OFF_MNT_NS_ID.load(),
     );
     if o_nsproxy == NO_OFFSET || o_mnt_ns == NO_OFFSET || o_inum == NO_OFFSET {
         return None;
     }
     // SAFETY: pointer chasing through kernel structs with fault-safe reads; offsets come from
     // the running kernel's BTF.
-    let inum = unsafe {
+    unsafe {
         let task = bpf_get_current_task() as *const u8;
         let nsproxy: *const u8 =
             bpf_probe_read_kernel(task.add(o_nsproxy as usize) as *const *const u8).ok()?;
@@ -181,21 +183,42 @@ fn current_mntns() -> Option<u32> {
         }
         let mnt_ns: *const u8 =
             bpf_probe_read_kernel(nsproxy.add(o_mnt_ns as usize) as *const *const u8).ok()?;
-        bpf_probe_read_kernel(mnt_ns.add(o_inum as usize) as *const u32).ok()?
+        let inum = bpf_probe_read_kernel(mnt_ns.add(o_inum as usize) as *const u32).ok()?;
+        let id = if o_id == NO_OFFSET {
+            0
+        } else {
+            bpf_probe_read_kernel(mnt_ns.add(o_id as usize) as *const u64).unwrap_or(0)
+        };
+        Some((inum, id))
+    }
+}
+
+/// Whether mount namespace `inum` (id `id`) existed when recording started. By inode alone
+/// where either id is unknown; a known inode with another id is a new namespace that reuses a
+/// gone one's number, whose entry is dropped.
+#[inline(always)]
+fn known_mntns(inum: u32, id: u64) -> bool {
+    // SAFETY: a valid map value.
+    let Some(&known) = (unsafe { KNOWN_MNTNS.get(inum) }) else {
+        return false;
     };
-    Some(inum)
+    if known == 0 || id == 0 || known == id {
+        return true;
+    }
+    let _ = KNOWN_MNTNS.remove(inum);
+    false
 }
 
 /// The container target a fork by an untracked process belongs to, creating one for a mount
 /// namespace that is new since recording started (`--new-containers`). Returns the slot.
 #[inline(always)]
 fn container_slot(child_tgid: u32) -> Option<u32> {
-    let inum = current_mntns()?;
+    let (inum, id) = current_mntns()?;
     // SAFETY: valid map values.
     if let Some(slot) = unsafe { MNTNS_SLOT.get(inum) } {
         return Some(*slot);
     }
-    if MNTNS_MODE.load() != MNTNS_WATCH_NEW || unsafe { KNOWN_MNTNS.get(inum) }.is_some() {
+    if MNTNS_MODE.load() != MNTNS_WATCH_NEW || known_mntns(inum, id) {
         return None;
     }
     let Ok(Some(slot)) = FREE_SLOTS.pop() else {

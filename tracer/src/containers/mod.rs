@@ -12,7 +12,7 @@ mod engine;
 pub(crate) use cgroup::container_in_cgroup;
 pub(crate) use engine::{Container, Engine, SeccompInForce, inspect_new, resolve};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Mount namespace inode of a process.
 pub(crate) fn mntns_of(pid: u32) -> std::io::Result<u32> {
@@ -21,11 +21,35 @@ pub(crate) fn mntns_of(pid: u32) -> std::io::Result<u32> {
     u32::try_from(ino).map_err(|_| std::io::Error::other("mount namespace inode beyond 32 bits"))
 }
 
-/// Every mount namespace some process is in now.
-pub(crate) fn all_mntns() -> BTreeSet<u32> {
-    crate::procfs::pids()
-        .filter_map(|p| mntns_of(p).ok())
-        .collect()
+/// Every mount namespace some process is in now: its inode number and its unique id (0 where
+/// the kernel does not say, before Linux 6.10).
+pub(crate) fn all_mntns() -> BTreeMap<u32, u64> {
+    let mut all = BTreeMap::new();
+    for pid in crate::procfs::pids() {
+        if let Ok(inum) = mntns_of(pid)
+            && !all.contains_key(&inum)
+        {
+            all.insert(inum, mntns_id(pid).unwrap_or(0));
+        }
+    }
+    all
+}
+
+/// The unique id of `pid`'s mount namespace: `ioctl(NS_GET_MNTNS_ID)` on its nsfs file (Linux
+/// 6.10 and later), the value the kernel side reads at `OFF_MNT_NS_ID`. Unlike the inode
+/// number, it is never given to another namespace.
+fn mntns_id(pid: u32) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd as _;
+    // _IOR(NSIO = 0xb7, 0x5, __u64), include/uapi/linux/nsfs.h.
+    const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
+    let file = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
+    let mut id: u64 = 0;
+    // SAFETY: the request writes one u64 through the pointer, which points at `id`.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_MNTNS_ID, &raw mut id) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(id)
 }
 
 /// Processes in mount namespace `inum`.

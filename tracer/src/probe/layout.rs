@@ -20,6 +20,8 @@ pub(super) struct KernelLayout {
     pub(super) off_task_nsproxy: u32,
     pub(super) off_nsproxy_mnt_ns: u32,
     pub(super) off_mnt_ns_inum: u32,
+    /// The mount namespace's unique id: `ns.ns_id` (Linux 6.18), else `seq`.
+    pub(super) off_mnt_ns_id: u32,
     pub(super) off_task_seccomp_mode: u32,
     /// Bit offset of `linux_binprm.secureexec`; NO_OFFSET when unknown.
     pub(super) off_bprm_secureexec: u32,
@@ -166,6 +168,10 @@ pub(super) fn kernel_layout() -> anyhow::Result<KernelLayout> {
         off_task_nsproxy: off("task_struct", "nsproxy")?,
         off_nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
         off_mnt_ns_inum: off("mnt_namespace", "ns.inum")?,
+        off_mnt_ns_id: btf
+            .member_offset("mnt_namespace", "ns.ns_id")
+            .or_else(|_| btf.member_offset("mnt_namespace", "seq"))
+            .unwrap_or(NO_OFFSET),
         off_task_seccomp_mode: off("task_struct", "seccomp.mode")?,
         off_bprm_secureexec: btf
             .member_bit_offset("linux_binprm", "secureexec")

@@ -67,6 +67,7 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
             true,
         )
         .override_global(names::G_OFF_MNT_NS_INUM, &layout.off_mnt_ns_inum, true)
+        .override_global(names::G_OFF_MNT_NS_ID, &layout.off_mnt_ns_id, true)
         .override_global(
             names::G_OFF_TASK_SECCOMP_MODE,
             &layout.off_task_seccomp_mode,
@@ -95,13 +96,13 @@ pub(super) fn load(config: &Config, layout: &KernelLayout, pid_max: u32) -> anyh
 
     // The maps the kernel side consults on its own are filled before anything is attached:
     // in watch mode an empty KNOWN_MNTNS would make every fork on the host a "container".
-    let mut known: HashMap<_, u32, u32> = HashMap::try_from(
+    let mut known: HashMap<_, u32, u64> = HashMap::try_from(
         ebpf.map_mut(names::KNOWN_MNTNS)
             .context("no KNOWN_MNTNS map")?,
     )?;
-    for inum in &config.known_mntns {
+    for (inum, id) in &config.known_mntns {
         known
-            .insert(inum, 1, 0)
+            .insert(inum, id, 0)
             .context("filling the known mount namespaces")?;
     }
     let mut free: Queue<_, u32> = Queue::try_from(

@@ -109,8 +109,8 @@ pub(crate) struct Config {
     pub reserved_slots: u32,
     /// `MNTNS_OFF`, `MNTNS_TARGETS` or `MNTNS_WATCH_NEW`.
     pub mntns_mode: u32,
-    /// Mount namespaces that are not new containers (watch mode).
-    pub known_mntns: BTreeSet<u32>,
+    /// Mount namespaces that are not new containers (watch mode): inode → unique id (0: unknown).
+    pub known_mntns: BTreeMap<u32, u64>,
 }
 
 impl Config {
