@@ -71,6 +71,27 @@ impl Agent {
         Agent::wait_healthy(ChildGuard(child), port)
     }
 
+    /// The agent as `deploy/` runs it: under its shipped seccomp profile
+    /// (`deploy/cinch-agent.json`) with only the DaemonSet's capabilities, loaded as runc loads
+    /// them (`cinch run`).
+    fn start_as_deployed(out: &Path, extra: &[&str]) -> Agent {
+        let profile = cinch_tests::workspace_root().join("deploy/cinch-agent.json");
+        let port = free_port();
+        let child = Command::new(cinch_bin())
+            .args(["run", "--profile", profile.to_str().expect("utf-8")])
+            .args(["--cap-add", &daemonset_capabilities(), "--"])
+            .arg(cinch_bin())
+            .args(["agent", "--output", out.to_str().expect("utf-8")])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--node", "node-a"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cinch run starts");
+        Agent::wait_healthy(ChildGuard(child), port)
+    }
+
     /// Waits until the agent `child` answers /healthz on `port`.
     fn wait_healthy(child: ChildGuard, port: u16) -> Agent {
         let mut agent = Agent { child, port };
@@ -583,27 +604,13 @@ fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = rootfs(tmp.path());
     let out = tmp.path().join("agent");
-    let profile = cinch_tests::workspace_root().join("deploy/cinch-agent.json");
-    let caps = daemonset_capabilities();
     let web = Pod::new(
         "shop",
         &format!("web-{TEMPLATE_HASH}-x2x9q"),
         &["app=web", &format!("pod-template-hash={TEMPLATE_HASH}")],
     );
     let _sandbox = sandbox(&root, &web);
-    let port = free_port();
-    let child = Command::new(cinch_bin())
-        .args(["run", "--profile", profile.to_str().expect("utf-8")])
-        .args(["--cap-add", &caps, "--"])
-        .arg(cinch_bin())
-        .args(["agent", "--output", out.to_str().expect("utf-8")])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--node", "node-a"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cinch run starts");
-    let agent = Agent::wait_healthy(ChildGuard(child), port);
+    let agent = Agent::start_as_deployed(&out, &[]);
     let recording_profile = cinch_tests::recording_profile();
     for _ in 0..2 {
         run_to_end(&root, &web, "app", &recording_profile, WEB_1, "web");
@@ -619,7 +626,8 @@ fn the_agent_runs_under_its_own_profile_and_the_daemonsets_capabilities() {
 /// The kernel gives a gone namespace's inode number to the next namespace made: a container
 /// that was running when the agent started, then ends, leaves its mount namespace's number to
 /// the next container, which must still be seen as new (by the namespace's unique id), not as
-/// the known one it replaces.
+/// the known one it replaces. The agent runs as deployed, so its shipped profile is tested to
+/// allow what telling them apart takes.
 #[test]
 fn a_container_that_reuses_a_gone_containers_namespace_number_is_recorded() {
     guard!(bpf);
@@ -660,7 +668,8 @@ fn a_container_that_reuses_a_gone_containers_namespace_number_is_recorded() {
         assert!(Instant::now() < until, "the old container never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let agent = Agent::start(&out, &["--namespace", "shop"]);
+    // As deployed: its profile must let it ask for the namespaces' ids.
+    let agent = Agent::start_as_deployed(&out, &["--namespace", "shop"]);
     node::remove(&old_id);
     run_to_end(
         &root,

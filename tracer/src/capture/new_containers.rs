@@ -375,11 +375,17 @@ pub(crate) fn capture_new_containers(
 /// The probe's configuration for watching new containers: every mount namespace that exists
 /// now is known, and all slots are the kernel side's to hand out.
 pub(crate) fn watch_config() -> probe::Config {
+    let known_mntns = containers::all_mntns();
+    if known_mntns.values().all(|&id| id == 0) {
+        tracing::warn!(
+            "no mount namespace ids (ioctl NS_GET_MNTNS_ID: Linux 6.10 or later, and allowed by the seccomp profile): a new container given the inode number of one that ran when recording started will be missed"
+        );
+    }
     probe::Config {
         slots: SLOTS,
         reserved_slots: 0,
         mntns_mode: MNTNS_WATCH_NEW,
-        known_mntns: containers::all_mntns(),
+        known_mntns,
     }
 }
 
