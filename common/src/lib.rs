@@ -45,6 +45,25 @@ pub const TRACK_ATTACHED: u32 = 1 << 19;
 /// The process's credentials may have changed (it was just registered, exec'd, or entered a
 /// syscall that sets ids): its next counted syscall records them in `CREDS`.
 pub const TRACK_CRED_PENDING: u32 = 1 << 20;
+/// The high bits of a tracked cell: the generation of its slot when the cell was written. A
+/// watch-mode target the tracer gives up early (a pod's sandbox, a container the agent does
+/// not record) has its slot's generation in `SLOT_GEN` bumped and the slot handed on while its
+/// processes may still live; a cell whose generation is not its slot's is stale, read as
+/// untracked and cleared.
+pub const TRACK_GEN_SHIFT: u32 = 21;
+pub const TRACK_GEN_MASK: u32 = (1 << (32 - TRACK_GEN_SHIFT)) - 1;
+
+/// The generation a tracked cell carries.
+#[inline(always)]
+pub const fn track_gen(track: u32) -> u32 {
+    track >> TRACK_GEN_SHIFT
+}
+
+/// `track` (slot and flags) with generation `generation`.
+#[inline(always)]
+pub const fn with_gen(track: u32, generation: u32) -> u32 {
+    (track & ((1 << TRACK_GEN_SHIFT) - 1)) | ((generation & TRACK_GEN_MASK) << TRACK_GEN_SHIFT)
+}
 
 /// Index of a syscall counter cell among all targets' (the `SEEN` bitmap).
 #[inline(always)]
@@ -94,8 +113,17 @@ pub struct TargetState {
     /// The peak resident sets of the counted thread groups that exited (`signal->maxrss` when
     /// the group dies), summed, in pages.
     pub maxrss_pages: u64,
+    /// The unique id of a container target's mount namespace (0 where the kernel gives none).
+    pub mntns_id: u64,
 }
-const _: () = assert!(size_of::<TargetState>() == 56);
+const _: () = assert!(size_of::<TargetState>() == 64);
+
+/// The `DROPPED_MNTNS` key of a mount namespace: its unique id, else its inode number with the
+/// top bit set (a kernel without ids).
+#[inline(always)]
+pub const fn dropped_key(inum: u32, id: u64) -> u64 {
+    if id != 0 { id } else { (1 << 63) | inum as u64 }
+}
 
 /// The slot is in use.
 pub const TARGET_ACTIVE: u32 = 1;
@@ -542,6 +570,8 @@ pub mod names {
     pub const CAP_CHECKS: &str = "CAP_CHECKS";
     pub const MNTNS_SLOT: &str = "MNTNS_SLOT";
     pub const KNOWN_MNTNS: &str = "KNOWN_MNTNS";
+    pub const DROPPED_MNTNS: &str = "DROPPED_MNTNS";
+    pub const SLOT_GEN: &str = "SLOT_GEN";
     pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const ARG_VALUES: &str = "ARG_VALUES";
     pub const ARG_LOST: &str = "ARG_LOST";

@@ -14,7 +14,7 @@ use cinch_common::{
     MAX_ARGS, MAX_BOUND, MAX_CAP_KEYS, MAX_CRED_KEYS, MAX_KNOWN_MNTNS, MAX_NET_KEYS,
     MAX_PENDING_THREADS, MAX_PRIV_EXECS, MAX_READ_KEYS, MAX_SYSCALLS, MAX_TARGETS, MNTNS_OFF,
     NO_OFFSET, NetKey, PathBytes, PendingChecks, PrivExecKey, ReadKey, STAT_COUNT, Stat,
-    TargetCounts, TargetState, usage,
+    TRACK_GEN_MASK, TRACK_SLOT_MASK, TargetCounts, TargetState, track_gen, usage, with_gen,
 };
 
 /// Which target a thread group belongs to, indexed by tgid (0 = none). Sized to the kernel's
@@ -127,6 +127,18 @@ pub static MNTNS_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TARGETS
 /// namespace is gone, so a namespace whose inode is known but whose id differs is new.
 #[map]
 pub static KNOWN_MNTNS: HashMap<u32, u64> = HashMap::with_max_entries(MAX_KNOWN_MNTNS, 0);
+
+/// Mount namespaces whose targets the tracer gave up while their processes lived (a pod's
+/// sandbox, a container the agent does not record), by [`cinch_common::dropped_key`]: a fork
+/// there starts no new target. Least recently used first out: a namespace evicted while it
+/// lives only starts a target again, which the tracer gives up again.
+#[map]
+pub static DROPPED_MNTNS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(MAX_KNOWN_MNTNS, 0);
+
+/// Each slot's generation ([`cinch_common::TRACK_GEN_SHIFT`]), bumped by the tracer when it
+/// gives a target up early; a tracked cell of another generation is stale.
+#[map]
+pub static SLOT_GEN: Array<u32> = Array::with_max_entries(MAX_TARGETS, 0);
 
 /// Target slots the kernel side may hand to new containers, filled by the tracer. A queue pop
 /// is atomic, which the BPF instruction set offers no other way on every CPU version.
@@ -279,6 +291,48 @@ pub fn track_epoch() -> u64 {
         core::ptr::read_volatile(&raw const TRACK_EPOCH_PROBES)
             .wrapping_add(core::ptr::read_volatile(&raw const TRACK_EPOCH_TRACER))
     }
+}
+
+/// `track` as a task's cell holds it, or 0 when it is stale: its target was given up and its
+/// slot handed on since the cell was written (its generation is not the slot's).
+#[inline(always)]
+pub fn current_track(track: u32) -> u32 {
+    if track == 0 {
+        return 0;
+    }
+    let generation = SLOT_GEN
+        .get((track & TRACK_SLOT_MASK).wrapping_sub(1))
+        .copied()
+        .unwrap_or(0);
+    if track_gen(track) == generation & TRACK_GEN_MASK {
+        track
+    } else {
+        0
+    }
+}
+
+/// A task's cell, read through [`current_track`]: a stale cell is cleared (its task is
+/// untracked from now on).
+///
+/// # Safety
+/// `cell` points at a valid `TASK_TARGET` cell.
+#[inline(always)]
+pub unsafe fn read_track(cell: *mut u32) -> u32 {
+    // SAFETY: the caller's.
+    let track = unsafe { *cell };
+    let current = current_track(track);
+    if current != track {
+        // SAFETY: the caller's.
+        unsafe { *cell = 0 };
+    }
+    current
+}
+
+/// The cell value that tracks a process in `slot`: `flags` and the slot's generation.
+#[inline(always)]
+pub fn track_for(slot: u32, flags: u32) -> u32 {
+    let generation = SLOT_GEN.get(slot).copied().unwrap_or(0);
+    with_gen((slot + 1) | flags, generation)
 }
 
 /// Says that a thread may have become tracked: every [`UNTRACKED`] verdict taken before is

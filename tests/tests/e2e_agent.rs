@@ -701,3 +701,102 @@ fn a_container_that_reuses_a_gone_containers_namespace_number_is_recorded() {
         names(&rec)
     );
 }
+
+/// A pod's sandbox lives as long as its pod, and a container of a pod left out by the
+/// selection as long as it runs: the agent gives their slots back as soon as the engine has
+/// named them, not when they end. Two slots then serve three running sandboxes, a running
+/// container of another pod and the recorded containers, and what the given-up container goes
+/// on doing (`free`, whose `sysinfo` no recorded workload calls, every 0.2 s) shows in no
+/// recording, though its slot is reused.
+#[test]
+fn sandboxes_and_containers_left_out_give_their_slots_back_while_they_run() {
+    const NAME: &str = "sandboxes_and_containers_left_out_give_their_slots_back_while_they_run";
+    guard!(bpf);
+    if !require_ctr(NAME) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = rootfs(tmp.path());
+    let out = tmp.path().join("agent");
+    let recording_profile = cinch_tests::recording_profile();
+    let web = Pod::new(
+        "shop",
+        &format!("web-{TEMPLATE_HASH}-x2x9q"),
+        &[
+            "app=web",
+            &format!("pod-template-hash={TEMPLATE_HASH}"),
+            "record=yes",
+        ],
+    );
+    let debug = Pod::new("shop", "debug", &["record=yes"]);
+    let other = Pod::new("shop", "cron-28h4k", &["app=cron"]);
+    let agent = Agent::start(
+        &out,
+        &[
+            "--namespace",
+            "shop",
+            "--selector",
+            "record=yes",
+            "--slots",
+            "2",
+        ],
+    );
+    // The sandboxes start after the agent, as a new pod's do, one at a time.
+    let mut sandboxes = Vec::new();
+    for (i, pod) in [&web, &debug, &other].into_iter().enumerate() {
+        sandboxes.push(sandbox(&root, pod));
+        agent.wait_for(
+            "cinch_agent_containers_ignored_total{reason=\"not_kubernetes\"}",
+            i as u64 + 1,
+        );
+    }
+    let busy = other.run(
+        &root,
+        "job",
+        Mode::Detached,
+        &recording_profile,
+        &[
+            "/bin/sh",
+            "-c",
+            "while :; do free >/dev/null 2>&1; sleep 0.2; done",
+        ],
+    );
+    let busy_id = busy.id.clone();
+    if let Err(e) = busy.succeeded("a container of a pod left out") {
+        node::remove(&busy_id);
+        panic!("{e}");
+    }
+    agent.wait_for(
+        "cinch_agent_containers_ignored_total{reason=\"not_selected\"}",
+        1,
+    );
+    for (pod, container, cmd) in [
+        (&web, "app", WEB_1),
+        (&debug, "main", DEBUG),
+        (&web, "app", WEB_2),
+        (&web, "app", WEB_1),
+    ] {
+        run_to_end(&root, pod, container, &recording_profile, cmd, &pod.name);
+    }
+    agent.wait_for("cinch_agent_recordings_total", 4);
+    let metrics = agent.metrics();
+    node::remove(&busy_id);
+    drop(sandboxes);
+    let (st, said) = agent.stop();
+    assert!(st.success(), "{st}\n{said}");
+    assert_eq!(
+        metrics.get("cinch_agent_slots_exhausted_total"),
+        Some(&0),
+        "{metrics:?}"
+    );
+    let files = recordings(&out);
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in &files {
+        let names = names(&read(f));
+        assert!(
+            !names.contains("sysinfo"),
+            "{}: the given-up container's calls leaked into it: {names:?}",
+            f.display()
+        );
+    }
+}

@@ -44,7 +44,7 @@ use cinch_common::{
 
 use crate::maps::{
     CAP_CHECKS, OFF_REGS_SYSCALL_NR, OFF_TASK_CRED, PENDING_CHECKS, PENDING_TEMPLATE,
-    RESULT_TRACKED, TASK_TARGET, bump,
+    RESULT_TRACKED, TASK_TARGET, bump, current_track,
 };
 use crate::probes::syscalls::current_arch;
 
@@ -76,7 +76,7 @@ fn on_cap_capable<C: EbpfContext>(ctx: &C, cred: u64, cap: i32, ret: i32, noaudi
     let Some(track) = TASK_TARGET.get((pid_tgid >> 32) as u32) else {
         return;
     };
-    let track = *track;
+    let track = current_track(*track);
     // Checks before the command's execve belong to the tracer's own set-up (--user).
     if track == 0 || track & (TRACK_PENDING_EXEC | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING) != 0
     {
@@ -185,6 +185,12 @@ fn same(a: &CapKey, b: &CapKey) -> bool {
     true
 }
 
+/// Drops thread `tid`'s pending checks uncounted (its target was given up).
+#[inline(always)]
+pub fn discard_pending(tid: u32) {
+    let _ = PENDING_CHECKS.remove(tid);
+}
+
 /// Counts the thread's pending checks with `result` and forgets them.
 #[inline(always)]
 pub fn flush_pending(tid: u32, result: i32) {
@@ -226,6 +232,11 @@ fn on_sys_exit(tgid: u32, ret: i64) {
         return;
     };
     if *track == 0 {
+        return;
+    }
+    if current_track(*track) == 0 {
+        // Its target was given up: what it checked is dropped with it.
+        discard_pending(bpf_get_current_pid_tgid() as u32);
         return;
     }
     let result = if (-4095..0).contains(&ret) {

@@ -21,14 +21,14 @@ use aya_ebpf::{
 use cinch_common::{
     Event, EventKind, MNTNS_OFF, MNTNS_WATCH_NEW, NO_OFFSET, PrivExecKey, RESULT_UNKNOWN, Stat,
     TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_SECCOMP,
-    TRACK_SLOT_MASK, TargetState, usage,
+    TRACK_SLOT_MASK, TargetState, dropped_key, usage,
 };
 
 use crate::maps::{
-    EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC, OFF_MNT_NS_ID,
-    OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY, OFF_TASK_PID,
-    OFF_TASK_SIGNAL, OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET, TRACER_TGID, bump,
-    tracking_changed,
+    DROPPED_MNTNS, EVENTS, FREE_SLOTS, KNOWN_MNTNS, MNTNS_MODE, MNTNS_SLOT, OFF_BPRM_SECUREEXEC,
+    OFF_MNT_NS_ID, OFF_MNT_NS_INUM, OFF_NSPROXY_MNT_NS, OFF_SIGNAL_LIVE, OFF_TASK_NSPROXY,
+    OFF_TASK_PID, OFF_TASK_SIGNAL, OFF_TASK_TGID, OFF_USAGE, PRIV_EXECS, TARGETS, TASK_TARGET,
+    TRACER_TGID, bump, current_track, read_track, track_for, tracking_changed,
 };
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -100,7 +100,7 @@ fn count_privileged_exec(bprm: *const u8) {
         return;
     };
     // SAFETY: a valid array cell.
-    let track = unsafe { *cell };
+    let track = unsafe { read_track(cell) };
     if track == 0 {
         return;
     }
@@ -143,7 +143,7 @@ fn on_exec() {
         return;
     };
     // SAFETY: a valid array cell.
-    if unsafe { *cell } != 0 || tgid == TRACER_TGID.load() {
+    if unsafe { read_track(cell) } != 0 || tgid == TRACER_TGID.load() {
         return;
     }
     let Some((inum, _)) = current_mntns() else {
@@ -154,7 +154,7 @@ fn on_exec() {
         return;
     };
     // SAFETY: a valid array cell; exec'd into a running container: counted from now.
-    unsafe { *cell = slot + 1 };
+    unsafe { *cell = track_for(slot, 0) };
     tracking_changed();
     join(slot, tgid);
 }
@@ -221,6 +221,10 @@ fn container_slot(child_tgid: u32) -> Option<u32> {
     if MNTNS_MODE.load() != MNTNS_WATCH_NEW || known_mntns(inum, id) {
         return None;
     }
+    // SAFETY: a valid map value.
+    if unsafe { DROPPED_MNTNS.get(dropped_key(inum, id)) }.is_some() {
+        return None;
+    }
     let Ok(Some(slot)) = FREE_SLOTS.pop() else {
         bump(Stat::SlotsExhausted);
         return None;
@@ -234,6 +238,7 @@ fn container_slot(child_tgid: u32) -> Option<u32> {
     let state = TargetState {
         flags: TARGET_ACTIVE,
         mntns: inum,
+        mntns_id: id,
         first_tgid: child_tgid,
         ..TargetState::default()
     };
@@ -251,7 +256,8 @@ fn on_fork(child: *const u8) {
     let Some(parent) = TASK_TARGET.get(parent_tgid) else {
         return;
     };
-    let mut track = *parent;
+    // A parent whose target was given up forks an untracked child.
+    let mut track = current_track(*parent);
     if track == 0 && MNTNS_MODE.load() == MNTNS_OFF {
         return;
     }
@@ -288,7 +294,7 @@ fn on_fork(child: *const u8) {
         let Some(slot) = container_slot(child_tgid) else {
             return;
         };
-        track = (slot + 1) | TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING;
+        track = track_for(slot, TRACK_PENDING_SECCOMP | TRACK_CAPS_PENDING);
     }
     let Some(cell) = TASK_TARGET.get_ptr_mut(child_tgid) else {
         bump(Stat::TrackMiss);
@@ -398,8 +404,16 @@ fn on_exit(group_dead: bool) {
         return;
     };
     // SAFETY: a valid array cell.
-    let track = unsafe { *cell };
+    let held = unsafe { *cell };
+    if held == 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let track = unsafe { read_track(cell) };
     if track == 0 {
+        // Its target was given up (the cell is cleared now): neither its exit nor what it
+        // checked counts.
+        crate::probes::caps::discard_pending(pid_tgid as u32);
         return;
     }
     // A thread that dies inside a syscall (exit, exit_group, a fatal signal) never returns from

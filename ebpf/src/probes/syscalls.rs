@@ -32,7 +32,7 @@ use crate::maps::{
     ARG_LOST, ARG_MASKS, ARG_SPEC, ARG_VALUES, BOUND, COMPAT_FLAG, COUNTS, CRED_SPEC, CREDS,
     EVENTS, NET_SPEC, NETS, NR_EXECVE, NR_EXECVEAT, OFF_COMPAT_STATUS, OFF_CRED_IDS, OFF_PATH_WALK,
     OFF_REGS_ARGS, OFF_TASK_CRED, OFF_TASK_SECCOMP_MODE, OFF_TASK_TGID, PATH_SPEC, PATHS,
-    READ_PATH, READ_SEEN, SEEN, TARGETS, TASK_TARGET, UNTRACKED, bump, track_epoch,
+    READ_PATH, READ_SEEN, SEEN, TARGETS, TASK_TARGET, UNTRACKED, bump, read_track, track_epoch,
 };
 
 /// tp_btf: the current task is a BTF-typed pointer, so its tgid and `thread_info.status` are
@@ -149,7 +149,7 @@ fn on_sys_enter(
         return;
     };
     // SAFETY: a valid array cell.
-    let track = unsafe { *entry };
+    let track = unsafe { read_track(entry) };
     if track == 0 {
         untracked();
         return;

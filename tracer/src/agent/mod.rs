@@ -98,7 +98,8 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<()> {
         shared,
     };
     crate::ready::signal();
-    let mut watcher = Watcher::new();
+    let selector = agent.selector.clone();
+    let mut watcher = Watcher::new(move |c| ignored(&selector, c).is_none());
     let mut status = Status::new(true);
     let mut refreshed: Option<Instant> = None;
     poll(&mut probe, &mut status, |probe, events| {
@@ -135,6 +136,16 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why the agent does not record a container, if it does not: it is no pod's (or it is a
+/// pod's sandbox), or its pod is not selected.
+fn ignored(selector: &Selector, container: &Container) -> Option<Ignored> {
+    let Some(pod) = PodContainer::from_labels(&container.labels) else {
+        return Some(Ignored::NotKubernetes);
+    };
+    (!selector.matches(&pod, &container.labels, &container.pod_annotations))
+        .then_some(Ignored::NotSelected)
+}
+
 impl Agent {
     fn metrics(&self) -> std::sync::MutexGuard<'_, metrics::Shared> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
@@ -150,19 +161,19 @@ impl Agent {
             Finished::Recorded(container, recording) => self.keep(&container, *recording),
             Finished::NeverStarted(_) => self.ignore(Ignored::NeverStarted),
             Finished::NotContainer => self.ignore(Ignored::NotContainer),
+            Finished::GivenUp(container) => {
+                self.ignore(ignored(&self.selector, &container).unwrap_or(Ignored::NotSelected));
+            }
         }
     }
 
     fn keep(&mut self, container: &Container, mut recording: Recording) {
+        if let Some(why) = ignored(&self.selector, container) {
+            return self.ignore(why);
+        }
         let Some(pod) = PodContainer::from_labels(&container.labels) else {
             return self.ignore(Ignored::NotKubernetes);
         };
-        if !self
-            .selector
-            .matches(&pod, &container.labels, &container.pod_annotations)
-        {
-            return self.ignore(Ignored::NotSelected);
-        }
         if recording.syscall_entries() == 0 {
             return self.ignore(Ignored::Empty);
         }

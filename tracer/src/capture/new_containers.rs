@@ -36,9 +36,10 @@ const SETTLE: Duration = Duration::from_secs(2);
 
 enum Slot {
     /// A container: its engine is asked about it on a thread of its own (an engine answers in
-    /// tens of milliseconds, and the next new container's first process may be gone by then),
-    /// which gives the answer when the container ends.
+    /// tens of milliseconds, and the next new container's first process may be gone by then).
     Container(std::thread::JoinHandle<Container>),
+    /// A container, with the engine's answer.
+    Named(Box<Container>),
     /// A new mount namespace that is not a container (a service with a private /tmp, unshare).
     NotContainer,
     /// Its first process exited before its cgroup could be read: recorded, but unnamed.
@@ -74,6 +75,8 @@ pub(crate) enum Finished {
     NeverStarted(Box<Container>),
     /// A new mount namespace that was not a container.
     NotContainer,
+    /// A container not worth recording ([`Watcher::new`]), given up while it ran.
+    GivenUp(Box<Container>),
 }
 
 /// How often ended targets are looked for.
@@ -84,18 +87,24 @@ const ADOPT_EVERY: Duration = Duration::from_secs(1);
 /// The targets the kernel side hands out in watch mode (`MNTNS_WATCH_NEW`): each is named when
 /// it starts, and when its last process exits its recording is taken and its slot given back,
 /// so a run holds only as many slots as containers run at once.
+///
+/// A target that is no container, or a container `wanted` says no to once its engine has
+/// answered, is given up at once ([`Probe::give_up`]): its slot goes to the next container
+/// instead of waiting for its processes to end, which a pod's sandbox does only with its pod.
 pub(crate) struct Watcher {
     targets: BTreeMap<u32, Watched>,
     reaped: Option<Instant>,
     adopted: Option<Instant>,
+    wanted: Box<dyn Fn(&Container) -> bool>,
 }
 
 impl Watcher {
-    pub(crate) fn new() -> Watcher {
+    pub(crate) fn new(wanted: impl Fn(&Container) -> bool + 'static) -> Watcher {
         Watcher {
             targets: BTreeMap::new(),
             reaped: None,
             adopted: None,
+            wanted: Box::new(wanted),
         }
     }
 
@@ -138,7 +147,7 @@ impl Watcher {
     pub(crate) fn containers_live(&self, probe: &Probe) -> anyhow::Result<u32> {
         self.targets
             .iter()
-            .filter(|(_, w)| matches!(w.slot, Slot::Container(_)))
+            .filter(|(_, w)| matches!(w.slot, Slot::Container(_) | Slot::Named(_)))
             .try_fold(0u32, |n, (&slot, _)| probe.target(slot).map(|t| n + t.live))
     }
 
@@ -158,6 +167,7 @@ impl Watcher {
             self.adopted = Some(Instant::now());
             self.adopt(probe)?;
         }
+        let mut out = self.give_up_unwanted(probe)?;
         let mut ended = Vec::new();
         for &slot in self.targets.keys() {
             let state = probe.target(slot)?;
@@ -166,9 +176,41 @@ impl Watcher {
                 ended.push(slot);
             }
         }
-        let mut out = Vec::with_capacity(ended.len());
         for slot in ended {
             out.push(self.finish(probe, slot, true)?);
+        }
+        Ok(out)
+    }
+
+    /// Takes the engines' answers that have come, and gives up the targets that are no
+    /// container or that `wanted` says no to.
+    fn give_up_unwanted(&mut self, probe: &mut Probe) -> anyhow::Result<Vec<Finished>> {
+        let mut out = Vec::new();
+        let slots: Vec<u32> = self.targets.keys().copied().collect();
+        for slot in slots {
+            let Some(watched) = self.targets.get_mut(&slot) else {
+                continue;
+            };
+            if matches!(&watched.slot, Slot::Container(asking) if asking.is_finished()) {
+                let Slot::Container(asking) =
+                    std::mem::replace(&mut watched.slot, Slot::Unidentified)
+                else {
+                    unreachable!("matched just above");
+                };
+                let container = asking
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("asking the engine about slot {slot} panicked"))?;
+                watched.slot = Slot::Named(Box::new(container));
+            }
+            let given_up = match &watched.slot {
+                Slot::NotContainer => Finished::NotContainer,
+                Slot::Named(c) if !(self.wanted)(c) => Finished::GivenUp(c.clone()),
+                _ => continue,
+            };
+            tracing::debug!(slot, "target given up");
+            self.targets.remove(&slot);
+            probe.give_up(slot)?;
+            out.push(given_up);
         }
         Ok(out)
     }
@@ -226,6 +268,7 @@ fn finished(probe: &mut Probe, slot: u32, watched: Watched) -> anyhow::Result<Fi
             Ok(c) => Box::new(c),
             Err(_) => anyhow::bail!("asking the engine about target slot {slot} panicked"),
         },
+        Slot::Named(c) => c,
         Slot::NotContainer => return Ok(Finished::NotContainer),
         Slot::Unidentified => Box::new(Container::unknown(
             containers::Engine::Docker,
@@ -297,7 +340,8 @@ pub(crate) fn capture_new_containers(
     };
     let deadline = duration.map(|d| Instant::now() + d);
     let mut status = Status::new(quiet);
-    let mut watcher = Watcher::new();
+    // Every container is recorded; namespaces that are no container are given up.
+    let mut watcher = Watcher::new(|_| true);
     let mut finished: Vec<Finished> = Vec::new();
     let mut exit: Option<u8> = None;
     let mut settle_until: Option<Instant> = None;
@@ -361,6 +405,8 @@ pub(crate) fn capture_new_containers(
             }
             Finished::NeverStarted(container) => out.never_started.push(container.name),
             Finished::NotContainer => not_containers += 1,
+            // Every container is wanted here.
+            Finished::GivenUp(_) => {}
         }
     }
     if not_containers > 0 {

@@ -60,6 +60,10 @@ pub(crate) struct Probe {
     cap_checks: HashMap<MapData, CapKey, u64>,
     pending_checks: HashMap<MapData, u32, PendingChecks>,
     mntns_slot: HashMap<MapData, u32, u32>,
+    /// Mount namespaces whose targets were given up ([`Probe::give_up`]).
+    dropped_mntns: HashMap<MapData, u64, u32>,
+    /// Each slot's generation, bumped when its target is given up.
+    slot_gen: Array<MapData, u32>,
     /// Processes registered when attaching, per slot (see [`cinch_common::TRACK_ATTACHED`]).
     attached: BTreeMap<u32, BTreeSet<u32>>,
     /// Who used each argument value first: (slot, arch table, nr, value) → comms, from
@@ -170,6 +174,8 @@ impl Probe {
         let cap_checks = HashMap::try_from(take(names::CAP_CHECKS)?)?;
         let pending_checks = HashMap::try_from(take(names::PENDING_CHECKS)?)?;
         let mntns_slot = HashMap::try_from(take(names::MNTNS_SLOT)?)?;
+        let dropped_mntns = HashMap::try_from(take(names::DROPPED_MNTNS)?)?;
+        let slot_gen = Array::try_from(take(names::SLOT_GEN)?)?;
         let arg_values = HashMap::try_from(take(names::ARG_VALUES)?)?;
         let arg_lost = Array::try_from(take(names::ARG_LOST)?)?;
         let priv_execs = HashMap::try_from(take(names::PRIV_EXECS)?)?;
@@ -186,6 +192,8 @@ impl Probe {
             arg_lost,
             arg_comms: BTreeMap::new(),
             mntns_slot,
+            dropped_mntns,
+            slot_gen,
             attached: BTreeMap::new(),
             witness: BTreeMap::new(),
             _ebpf: ebpf,

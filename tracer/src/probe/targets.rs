@@ -4,8 +4,9 @@
 
 use anyhow::Context as _;
 use cinch_common::{
-    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_PENDING_EXEC,
-    TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetCounts, TargetState,
+    TARGET_ACTIVE, TRACK_ATTACHED, TRACK_CAPS_PENDING, TRACK_CRED_PENDING, TRACK_GEN_MASK,
+    TRACK_PENDING_EXEC, TRACK_PENDING_SECCOMP, TRACK_SLOT_MASK, TargetCounts, TargetState,
+    dropped_key,
 };
 
 use super::Probe;
@@ -224,6 +225,43 @@ impl Probe {
             "target slot {slot} still has {} processes",
             state.live
         );
+        self.clear(slot, &state)
+    }
+
+    /// Gives up a watch-mode target whose processes may still run (a pod's sandbox, a
+    /// container the agent does not record, a namespace that is no container) and gives its
+    /// slot back, cleared, as [`Probe::release`] does. Its mount namespace starts no target
+    /// again (`DROPPED_MNTNS`), then no longer names the slot, then the slot's generation is
+    /// bumped (`SLOT_GEN`): the kernel side reads its processes' cells as untracked from then
+    /// on, and their exits as none of the next target's. In that order, so that no process of
+    /// the namespace joins the slot under its next generation.
+    pub(crate) fn give_up(&mut self, slot: u32) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            slot < self.slots,
+            "target slot {slot} beyond {}",
+            self.slots
+        );
+        let state = self.target(slot)?;
+        if state.mntns != 0 {
+            self.dropped_mntns
+                .insert(dropped_key(state.mntns, state.mntns_id), 1, 0)
+                .context("marking the mount namespace given up")?;
+            if self.mntns_slot.get(&state.mntns, 0).ok() == Some(slot) {
+                let _ = self.mntns_slot.remove(&state.mntns);
+            }
+        }
+        let generation = self
+            .slot_gen
+            .get(&slot, 0)
+            .context("reading the slot's generation")?;
+        self.slot_gen
+            .set(slot, generation.wrapping_add(1) & TRACK_GEN_MASK, 0)
+            .context("bumping the slot's generation")?;
+        self.clear(slot, &state)
+    }
+
+    /// Clears slot `slot` (whose target was `state`) and gives it back to the kernel side.
+    fn clear(&mut self, slot: u32, state: &TargetState) -> anyhow::Result<()> {
         // The kernel side forgets the namespace when the last process exits (its number may
         // already name a new container's namespace and slot): only a leftover of this slot's.
         if state.mntns != 0 && self.mntns_slot.get(&state.mntns, 0).ok() == Some(slot) {
