@@ -118,17 +118,27 @@ impl Pod {
 
     /// Starts its sandbox (the pause container, here a long sleep); removed on drop.
     pub fn start_sandbox(&self, root: &Path) -> Result<Sandbox, String> {
-        let run = run(
+        start(
             root,
             &self.cri_labels(None),
-            Mode::Detached,
             None,
             &["/bin/sleep", "100000"],
-        );
-        let sandbox = Sandbox(run.id.clone());
-        run.succeeded("starting a sandbox")?;
-        Ok(sandbox)
+        )
     }
+}
+
+/// Starts a container with `labels` on `root` in the background (under `seccomp` if given);
+/// removed on drop.
+pub fn start(
+    root: &Path,
+    labels: &[String],
+    seccomp: Option<&Path>,
+    cmd: &[&str],
+) -> Result<Sandbox, String> {
+    let run = run(root, labels, Mode::Detached, seccomp, cmd);
+    let running = Sandbox(run.id.clone());
+    run.succeeded("starting a container in the background")?;
+    Ok(running)
 }
 
 /// One `ctr run`: the container's id and how it went.
@@ -189,7 +199,7 @@ pub fn run(
     Run { id, output }
 }
 
-/// A pod's sandbox, running; removed on drop.
+/// A container running in the background (a pod's sandbox, a long container); removed on drop.
 #[derive(Debug)]
 pub struct Sandbox(String);
 

@@ -59,7 +59,8 @@ pub(crate) struct Node {
     root: PathBuf,
     seccomp: PathBuf,
     pub pods: Vec<NodePod>,
-    _sandboxes: Vec<Sandbox>,
+    /// The pods' sandboxes and the long containers: removed with the node.
+    running: Vec<Sandbox>,
 }
 
 impl Node {
@@ -90,7 +91,7 @@ impl Node {
             root,
             seccomp: workspace_root().join("profiles/recording-profile.json"),
             pods,
-            _sandboxes: sandboxes,
+            running: sandboxes,
         })
     }
 
@@ -101,6 +102,26 @@ impl Node {
             .pod
             .run(&self.root, p.container, Mode::ToEnd, &self.seccomp, WORK);
         self.ran(&run)
+    }
+
+    /// Starts `n` long containers that are no pod's, each calling `free` (`sysinfo`, which no
+    /// pod container calls) every 0.2 s; removed with the node.
+    pub(crate) fn start_busy(&mut self, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let busy = node::start(
+                &self.root,
+                &[],
+                Some(&self.seccomp),
+                &[
+                    "/bin/sh",
+                    "-c",
+                    "while :; do free >/dev/null 2>&1; sleep 0.2; done",
+                ],
+            )
+            .map_err(anyhow::Error::msg)?;
+            self.running.push(busy);
+        }
+        Ok(())
     }
 
     /// Runs a container that is no pod's to its end; whether it ran.

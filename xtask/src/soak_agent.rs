@@ -29,7 +29,7 @@ const SLOTS: &str = "4";
 /// at all; a run that found problems is Ok with `failures`.
 pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Report> {
     let dir = target_dir()?.join("soak-agent");
-    let node = Node::start(&dir)?;
+    let mut node = Node::start(&dir)?;
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
 
@@ -57,6 +57,11 @@ pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Rep
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // As many long containers of no pod as the agent has slots, started after it: each must be
+    // given up (its slot handed on) while it runs, or no pod container would find a slot.
+    let busy = SLOTS.parse::<usize>()?;
+    node.start_busy(busy)?;
 
     let started = Instant::now();
     let mut samples = Vec::new();
@@ -141,7 +146,7 @@ pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Rep
         ("cinch_agent_recordings_total", pods_total),
         (
             "cinch_agent_containers_ignored_total{reason=\"not_kubernetes\"}",
-            other_runs,
+            other_runs + busy as u64,
         ),
         ("cinch_agent_slots_exhausted_total", 0),
         ("cinch_agent_errors_total", 0),
@@ -166,6 +171,15 @@ pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Rep
         if *v != 0 {
             failures.push(format!("{k} is {v}"));
         }
+    }
+    // What the given-up containers went on doing is in no recording.
+    let leaked = recordings_with(&out.join("recordings"), "\"sysinfo\"");
+    if !leaked.is_empty() {
+        failures.push(format!(
+            "{} recordings have the long containers' sysinfo: {}",
+            leaked.len(),
+            leaked[0].display()
+        ));
     }
     for ((owner, container), runs) in &pod_runs {
         let recs = out.join(format!("recordings/{POD_NAMESPACE}/{owner}/{container}"));
@@ -193,4 +207,21 @@ pub(crate) fn soak_agent(cinch: &Path, duration: Duration) -> anyhow::Result<Rep
         lines,
         failures,
     })
+}
+
+/// The recordings under `dir` whose text has `needle`.
+fn recordings_with(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)) {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
