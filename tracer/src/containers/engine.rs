@@ -133,7 +133,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// engine threads, a few milliseconds each time matter for a short container.
 const POLL: Duration = Duration::from_millis(2);
 
-/// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs.
+/// Runs an engine CLI with a time limit; `None` when it is missing, fails or hangs. Its output
+/// is read while it runs: a CLI whose answer outgrows the pipe (`ctr containers ls` on a busy
+/// node) would otherwise wait for a reader until the time limit.
 fn ask(cli: &str, args: &[&str]) -> Option<String> {
     tracing::debug!(cli, ?args, "asking the container engine");
     let mut child = Command::new(cli)
@@ -143,22 +145,28 @@ fn ask(cli: &str, args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::Builder::new()
+        .name("engine-output".to_owned())
+        .spawn(move || {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
+        });
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut out = String::new();
-                std::io::Read::read_to_string(child.stdout.as_mut()?, &mut out).ok()?;
-                return status.success().then_some(out);
-            }
+            Ok(Some(status)) => break Some(status),
             Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(POLL),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return None;
+                break None;
             }
         }
-    }
+    };
+    // The pipe closes with the process, which ends the read.
+    let out = reader.ok()?.join().ok()?.ok()?;
+    status?.success().then_some(out)
 }
 
 /// Asks one engine about `reference` (name or id).
@@ -604,6 +612,24 @@ mod tests {
             "without a Kubernetes label the id is the name"
         );
         assert_eq!(c.seccomp, SeccompInForce::Unconfined);
+    }
+
+    /// An answer larger than a pipe holds (64 KiB on Linux) comes whole, at once.
+    #[test]
+    fn a_long_answer_is_read_while_the_cli_runs() {
+        let started = Instant::now();
+        let out = ask("sh", &["-c", "head -c 300000 /dev/zero | tr '\\0' a"]);
+        assert_eq!(out.map(|o| o.len()), Some(300_000));
+        assert!(
+            started.elapsed() < TIMEOUT / 2,
+            "it did not wait for the time limit"
+        );
+        assert_eq!(
+            ask("sh", &["-c", "echo partial; exit 3"]),
+            None,
+            "a failure"
+        );
+        assert_eq!(ask("cinch-no-such-engine-cli", &[]), None, "a missing CLI");
     }
 
     /// A sandbox as `ctr containers info` prints it on a containerd whose CRI plugin made it
