@@ -41,6 +41,31 @@ fn run_to_end(root: &Path, pod: &Pod, container: &str, seccomp: &Path, cmd: &[&s
     }
 }
 
+/// Starts container `container` of `pod` in the background under `seccomp`: its id (removed
+/// again, and the test failed, when it does not start).
+fn start_long(
+    root: &Path,
+    pod: &Pod,
+    container: &str,
+    seccomp: &Path,
+    cmd: &[&str],
+    what: &str,
+) -> String {
+    let run = pod.run(root, container, Mode::Detached, seccomp, cmd);
+    if let Err(e) = run.succeeded(what) {
+        node::remove(&run.id);
+        panic!("{e}");
+    }
+    run.id
+}
+
+/// Runs each (pod, container, command) to its end, one after the other, under `seccomp`.
+fn run_each(root: &Path, seccomp: &Path, runs: &[(&Pod, &str, &[&str])]) {
+    for (pod, container, cmd) in runs {
+        run_to_end(root, pod, container, seccomp, cmd, &pod.name);
+    }
+}
+
 fn sandbox(root: &Path, pod: &Pod) -> Sandbox {
     pod.start_sandbox(root).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -361,15 +386,17 @@ fn the_agent_writes_one_profile_per_owner_and_container_that_starts_them() {
     );
     // The order makes web-a's container take the slot web-b's container had (the kernel's
     // queue hands slots out in turn): what web-b did must not show in web-a's recording.
-    for (pod, container, cmd) in [
-        (&web_b, "app", WEB_2),
-        (&debug, "main", DEBUG),
-        (&web_a, "app", WEB_1),
-        (&other, "job", DEBUG),
-        (&system, "dns", DEBUG),
-    ] {
-        run_to_end(&root, pod, container, &recording_profile, cmd, &pod.name);
-    }
+    run_each(
+        &root,
+        &recording_profile,
+        &[
+            (&web_b, "app", WEB_2),
+            (&debug, "main", DEBUG),
+            (&web_a, "app", WEB_1),
+            (&other, "job", DEBUG),
+            (&system, "dns", DEBUG),
+        ],
+    );
     agent.wait_for("cinch_agent_recordings_total", 3);
     agent.wait_for(
         "cinch_agent_containers_ignored_total{reason=\"not_selected\"}",
@@ -548,18 +575,14 @@ fn agent_stop_with_a_running_container(
     pod: &Pod,
     seccomp: &Path,
 ) -> (std::process::ExitStatus, String) {
-    let long = pod.run(
+    let id = start_long(
         root,
+        pod,
         "app",
-        Mode::Detached,
         seccomp,
         &["/bin/sh", "-c", "cat /etc/passwd >/dev/null; sleep 600"],
+        "a long container",
     );
-    let id = long.id.clone();
-    if let Err(e) = long.succeeded("a long container") {
-        node::remove(&id);
-        panic!("{e}");
-    }
     let until = Instant::now() + Duration::from_secs(20);
     while agent.metrics().get("cinch_agent_targets") != Some(&1) {
         assert!(
@@ -647,22 +670,18 @@ fn a_container_that_reuses_a_gone_containers_namespace_number_is_recorded() {
     // Each container writes its mount namespace (`mnt:[INODE]`) into the shared root.
     let old_file = root.join("mntns-old");
     let new_file = root.join("mntns-new");
-    let old = web.run(
+    let old_id = start_long(
         &root,
+        &web,
         "app",
-        Mode::Detached,
         &recording_profile,
         &[
             "/bin/sh",
             "-c",
             "readlink /proc/self/ns/mnt > /mntns-old; sleep 600",
         ],
+        "the container running before the agent",
     );
-    let old_id = old.id.clone();
-    if let Err(e) = old.succeeded("the container running before the agent") {
-        node::remove(&old_id);
-        panic!("{e}");
-    }
     let until = Instant::now() + Duration::from_secs(10);
     while !old_file.exists() {
         assert!(Instant::now() < until, "the old container never started");
@@ -750,34 +769,32 @@ fn sandboxes_and_containers_left_out_give_their_slots_back_while_they_run() {
             i as u64 + 1,
         );
     }
-    let busy = other.run(
+    let busy_id = start_long(
         &root,
+        &other,
         "job",
-        Mode::Detached,
         &recording_profile,
         &[
             "/bin/sh",
             "-c",
             "while :; do free >/dev/null 2>&1; sleep 0.2; done",
         ],
+        "a container of a pod left out",
     );
-    let busy_id = busy.id.clone();
-    if let Err(e) = busy.succeeded("a container of a pod left out") {
-        node::remove(&busy_id);
-        panic!("{e}");
-    }
     agent.wait_for(
         "cinch_agent_containers_ignored_total{reason=\"not_selected\"}",
         1,
     );
-    for (pod, container, cmd) in [
-        (&web, "app", WEB_1),
-        (&debug, "main", DEBUG),
-        (&web, "app", WEB_2),
-        (&web, "app", WEB_1),
-    ] {
-        run_to_end(&root, pod, container, &recording_profile, cmd, &pod.name);
-    }
+    run_each(
+        &root,
+        &recording_profile,
+        &[
+            (&web, "app", WEB_1),
+            (&debug, "main", DEBUG),
+            (&web, "app", WEB_2),
+            (&web, "app", WEB_1),
+        ],
+    );
     agent.wait_for("cinch_agent_recordings_total", 4);
     let metrics = agent.metrics();
     node::remove(&busy_id);
